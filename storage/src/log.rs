@@ -1,0 +1,497 @@
+//! The partition log; Kafka's UnifiedLog (local part) for one topic-partition.
+//!
+//! An ordered map of segments, the newest of which takes appends. One writer at a time (the
+//! append lock), any number of readers: a reader sees a batch only once the log end offset that
+//! covers it is published, so it never meets a half-written batch. On a single node the high
+//! watermark is the log end offset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::batch;
+use crate::config::{FsyncPolicy, LogConfig};
+use crate::error::{Result, StorageError};
+use crate::log_segment::LogSegment;
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record.
+    pub base_offset: i64,
+    /// Offset given to the last record.
+    pub last_offset: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// What a read returns: whole batches and the offsets a Fetch response reports with them.
+#[derive(Debug, Clone)]
+pub struct ReadInfo {
+    /// Zero-copy slice of the segment mapping; empty at the log end.
+    pub records: Bytes,
+    /// The high watermark when the read happened.
+    pub high_watermark: i64,
+    /// The log start offset when the read happened.
+    pub log_start_offset: i64,
+}
+
+/// A timestamp and the offset that carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// Record timestamp in milliseconds.
+    pub timestamp: i64,
+    /// The record's offset (for compressed batches, the batch's base offset).
+    pub offset: i64,
+}
+
+/// The writer's bookkeeping for the flush policy.
+#[derive(Debug, Default)]
+struct AppendState {
+    /// Records appended since the last flush (`flush.messages`).
+    unflushed_records: u64,
+    /// When the oldest unflushed append happened (`flush.ms`).
+    first_unflushed_ms: Option<i64>,
+}
+
+/// The log of one topic-partition.
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    /// Keyed by base offset; the last one is the active segment. Written only under `append`.
+    segments: RwLock<BTreeMap<i64, Arc<LogSegment>>>,
+    /// Serializes writers (appends, rolls, retention) so offsets are assigned in order.
+    append: Mutex<AppendState>,
+    /// Held while syncing, so concurrent appenders wait for one fsync instead of each doing one.
+    flush: Mutex<()>,
+    log_start_offset: AtomicI64,
+    log_end_offset: AtomicI64,
+    /// Everything below this offset is on disk.
+    recovery_point: AtomicI64,
+    /// Set when a write or fsync failed: the page cache may then hold data the disk lost, so
+    /// the log takes no more writes (as raft-engine and Kafka do).
+    offline: AtomicBool,
+    end_tx: watch::Sender<i64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PartitionLog {
+    /// Builds a log from segments the loader opened and checked.
+    pub(crate) fn from_parts(
+        dir: PathBuf,
+        config: LogConfig,
+        segments: BTreeMap<i64, Arc<LogSegment>>,
+        log_start_offset: i64,
+        recovery_point: i64,
+    ) -> PartitionLog {
+        let end = segments.values().next_back().map_or(0, |s| s.next_offset());
+        let (end_tx, _) = watch::channel(end);
+        PartitionLog {
+            dir,
+            config: RwLock::new(config),
+            segments: RwLock::new(segments),
+            append: Mutex::new(AppendState::default()),
+            flush: Mutex::new(()),
+            log_start_offset: AtomicI64::new(log_start_offset.min(end)),
+            log_end_offset: AtomicI64::new(end),
+            recovery_point: AtomicI64::new(recovery_point.min(end)),
+            offline: AtomicBool::new(false),
+            end_tx,
+        }
+    }
+
+    /// The partition folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log's settings.
+    pub fn config(&self) -> LogConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings; they apply to the next roll, flush and retention check.
+    pub fn set_config(&self, config: LogConfig) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    /// The first offset a reader may ask for.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// The offset the next record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// On a single node every appended record is committed: the log end offset.
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset()
+    }
+
+    /// The offset below which everything is known to be on disk.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    /// A receiver of the log end offset, updated after every append (for long-poll fetches).
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.end_tx.subscribe()
+    }
+
+    /// Bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments_read().values().map(|s| s.size()).sum()
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments_read().len()
+    }
+
+    fn segments_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<i64, Arc<LogSegment>>> {
+        self.segments.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn segments_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<i64, Arc<LogSegment>>> {
+        self.segments.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn active(&self) -> Arc<LogSegment> {
+        self.segments_read()
+            .values()
+            .next_back()
+            .cloned()
+            .expect("a log always has a segment")
+    }
+
+    fn check_online(&self) -> Result<()> {
+        if self.offline.load(Ordering::Acquire) {
+            return Err(StorageError::LogOffline(self.dir.clone()));
+        }
+        Ok(())
+    }
+
+    /// Takes the log offline after a failed write or sync, passing the error on.
+    fn fail<T>(&self, err: StorageError) -> Result<T> {
+        if matches!(err, StorageError::Io { .. }) {
+            tracing::error!(log = %self.dir.display(), cause = %err, "log write failed; the log is now offline");
+            self.offline.store(true, Ordering::Release);
+        }
+        Err(err)
+    }
+
+    /// Appends one or more whole v2 batches that the caller has validated, giving them the next
+    /// offsets (only each batch's base offset field is rewritten; records are never
+    /// decompressed). With `FsyncPolicy::Always` it returns once an fsync covers the batches.
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.check_online()?;
+        let headers = batch::headers(records)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
+        if headers.is_empty() {
+            return Err(StorageError::InvalidRecords("no record batch"));
+        }
+        let config = self.config();
+        if records.len() as u64 > config.segment_bytes {
+            return Err(StorageError::RecordBatchTooLarge {
+                size: records.len(),
+                limit: config.segment_bytes,
+            });
+        }
+        let record_count: i64 = headers
+            .iter()
+            .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
+            .sum();
+
+        let mut state = lock(&self.append);
+        self.check_online()?;
+        let base_offset = self.log_end_offset();
+        let last_offset = base_offset + record_count - 1;
+        let mut active = self.active();
+        let aged = active
+            .first_append_ms()
+            .is_some_and(|t| now_ms.saturating_sub(t) >= config.segment_ms);
+        if !active.is_empty() && (aged || !active.can_take(records.len() as u64, last_offset)) {
+            active = match self.roll(base_offset, &config) {
+                Ok(segment) => segment,
+                Err(e) => return self.fail(e),
+            };
+        }
+        // A failed preallocation leaves nothing written: the log stays usable, and a full disk
+        // is an error for this produce only.
+        active.append(records, &headers, base_offset, now_ms, &config)?;
+        self.log_end_offset
+            .store(last_offset + 1, Ordering::Release);
+        self.end_tx.send_replace(last_offset + 1);
+
+        state.unflushed_records += record_count as u64;
+        state.first_unflushed_ms.get_or_insert(now_ms);
+        let flush_now =
+            config.fsync == FsyncPolicy::Always || state.unflushed_records >= config.flush_messages;
+        drop(state);
+        if flush_now {
+            self.flush_to(last_offset + 1)?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// Seals the active segment and starts a new one at `base_offset`. Caller holds `append`.
+    fn roll(&self, base_offset: i64, config: &LogConfig) -> Result<Arc<LogSegment>> {
+        let old = self.active();
+        old.seal()?;
+        // Sealing synced the old segment, and older ones were synced when they rolled.
+        self.recovery_point
+            .fetch_max(old.next_offset(), Ordering::AcqRel);
+        let segment = Arc::new(LogSegment::create(&self.dir, base_offset, config)?);
+        crate::meta_files::sync_dir(&self.dir)?;
+        self.segments_write().insert(base_offset, segment.clone());
+        tracing::debug!(log = %self.dir.display(), base_offset, "rolled segment");
+        Ok(segment)
+    }
+
+    /// Makes everything below `offset` durable; one fsync serves every caller waiting here.
+    fn flush_to(&self, offset: i64) -> Result<()> {
+        if self.recovery_point() >= offset {
+            return Ok(());
+        }
+        let _flushing = lock(&self.flush);
+        if self.recovery_point() >= offset {
+            return Ok(());
+        }
+        self.check_online()?;
+        let end = self.log_end_offset();
+        let recovery_point = self.recovery_point();
+        let dirty: Vec<_> = self
+            .segments_read()
+            .values()
+            .filter(|s| s.next_offset() > recovery_point)
+            .cloned()
+            .collect();
+        {
+            let mut state = lock(&self.append);
+            if self.log_end_offset() == end {
+                state.unflushed_records = 0;
+                state.first_unflushed_ms = None;
+            }
+        }
+        for segment in dirty {
+            if let Err(e) = segment.sync_log() {
+                return self.fail(e);
+            }
+        }
+        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Forces every appended batch to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.flush_to(self.log_end_offset())
+    }
+
+    /// Flushes if the oldest unflushed append is older than `flush.ms`.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<()> {
+        let flush_ms = self.config().flush_ms;
+        let due = lock(&self.append)
+            .first_unflushed_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) >= flush_ms);
+        if due {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` but at least one batch,
+    /// all from one segment (as Kafka reads). Empty at the log end.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo> {
+        let high_watermark = self.log_end_offset();
+        let log_start_offset = self.log_start_offset();
+        if offset < log_start_offset || offset > high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset: high_watermark,
+            });
+        }
+        let mut records = Bytes::new();
+        if offset < high_watermark {
+            let segments = self.segments_read();
+            let first = segments
+                .range(..=offset)
+                .next_back()
+                .map_or(i64::MIN, |(base, _)| *base);
+            for segment in segments.range(first..).map(|(_, s)| s) {
+                if let Some(found) = segment.read(offset, max_bytes) {
+                    records = found;
+                    break;
+                }
+            }
+        }
+        Ok(ReadInfo {
+            records,
+            high_watermark,
+            log_start_offset,
+        })
+    }
+
+    /// The first record whose timestamp is at least `timestamp` (Kafka's ListOffsets by time).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        let start = self.log_start_offset();
+        let segments: Vec<_> = self.segments_read().values().cloned().collect();
+        for segment in segments {
+            if segment.next_offset() <= start
+                || segment
+                    .max_timestamp()
+                    .is_none_or(|m| m.timestamp < timestamp)
+            {
+                continue;
+            }
+            if let Some(found) = segment.find_offset_by_timestamp(timestamp, start) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest timestamp in the log and the offset of the batch carrying it.
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        let mut best: Option<TimestampOffset> = None;
+        for segment in self.segments_read().values() {
+            if let Some(m) = segment.max_timestamp() {
+                if best.is_none_or(|b| m.timestamp > b.timestamp) {
+                    best = Some(m);
+                }
+            }
+        }
+        best
+    }
+
+    /// Moves the log start offset up to `offset` (DeleteRecords), deleting segments that lie
+    /// wholly below it. Returns the new log start offset.
+    pub fn advance_log_start(&self, offset: i64) -> Result<i64> {
+        let _writer = lock(&self.append);
+        let end = self.log_end_offset();
+        let start = self.log_start_offset();
+        if offset > end || offset < 0 {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset: start,
+                log_end_offset: end,
+            });
+        }
+        if offset > start {
+            self.log_start_offset.store(offset, Ordering::Release);
+            self.delete_segments_while(|segment, next_base| {
+                next_base.is_some_and(|n| n <= offset) && segment.next_offset() <= offset
+            })?;
+        }
+        Ok(self.log_start_offset())
+    }
+
+    /// Applies `retention.ms` and `retention.bytes` at `now_ms`, deleting whole old segments.
+    /// Returns how many segments were deleted.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
+        let config = self.config();
+        let _writer = lock(&self.append);
+        let mut deleted = 0;
+        if config.retention_ms >= 0 {
+            let expired = |s: &LogSegment| {
+                s.max_timestamp()
+                    .is_some_and(|m| now_ms.saturating_sub(m.timestamp) > config.retention_ms)
+            };
+            let active = self.active();
+            let all_expired = self.segments_read().values().all(|s| expired(s));
+            if all_expired && !active.is_empty() {
+                // Kafka deletes an expired active segment too; roll first so the log keeps one.
+                if let Err(e) = self.roll(self.log_end_offset(), &config) {
+                    return self.fail(e);
+                }
+            }
+            deleted += self.delete_segments_while(|s, next| next.is_some() && expired(s))?;
+        }
+        if config.retention_bytes >= 0 {
+            let mut size = self.size_bytes();
+            let limit = config.retention_bytes as u64;
+            deleted += self.delete_segments_while(|s, next| {
+                let drop = next.is_some() && size.saturating_sub(s.size()) >= limit && size > limit;
+                if drop {
+                    size -= s.size();
+                }
+                drop
+            })?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the oldest segments while `pred(segment, base of the next segment)` holds, moving
+    /// the log start offset past them. Caller holds `append`.
+    fn delete_segments_while(
+        &self,
+        mut pred: impl FnMut(&LogSegment, Option<i64>) -> bool,
+    ) -> Result<usize> {
+        let mut removed = Vec::new();
+        {
+            let mut segments = self.segments_write();
+            loop {
+                let mut iter = segments.iter();
+                let Some((&base, first)) = iter.next() else {
+                    break;
+                };
+                let next = iter.next().map(|(b, _)| *b);
+                if !pred(first, next) {
+                    break;
+                }
+                removed.push(segments.remove(&base).expect("present"));
+            }
+            if let Some(first) = segments.values().next() {
+                self.log_start_offset
+                    .fetch_max(first.base_offset(), Ordering::AcqRel);
+            }
+        }
+        for segment in &removed {
+            // Readers holding slices keep the unlinked file's pages through their mapping.
+            for path in segment.files(&self.dir) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StorageError::io("deleting segment", path)(e)),
+                }
+            }
+            tracing::info!(log = %self.dir.display(), base_offset = segment.base_offset(), "deleted segment");
+        }
+        if !removed.is_empty() {
+            crate::meta_files::sync_dir(&self.dir)?;
+        }
+        Ok(removed.len())
+    }
+
+    /// Flushes and seals the active segment (files cut to their size). The log takes no more
+    /// appends afterwards.
+    pub fn close(&self) -> Result<()> {
+        let _writer = lock(&self.append);
+        self.check_online()?;
+        let active = self.active();
+        if let Err(e) = active.seal() {
+            return self.fail(e);
+        }
+        self.recovery_point
+            .fetch_max(self.log_end_offset(), Ordering::AcqRel);
+        self.offline.store(true, Ordering::Release);
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! Opening a partition log from disk, with recovery; Kafka's LogLoader.
+//!
+//! After a clean shutdown the segments' indexes are trusted once they pass a sanity check, and
+//! only the tail after the last index entry is scanned. After an unclean shutdown every batch of
+//! every segment is scanned with its CRC verified: the log is cut at the first torn, invalid or
+//! out-of-order batch, later segments are dropped, and the indexes are rebuilt. A torn tail is
+//! truncated, never served.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError};
+use crate::file_names::{parse_base_offset, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::log::PartitionLog;
+use crate::log_segment::{LogSegment, SegmentRole};
+
+/// What the data dir's checkpoints say about one partition.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checkpoints {
+    /// Offset below which the log was flushed.
+    pub recovery_point: Option<i64>,
+    /// The log start offset last written.
+    pub log_start_offset: Option<i64>,
+}
+
+/// Opens the log in `dir`, recovering it unless the last shutdown was clean.
+pub fn load(
+    dir: &Path,
+    config: LogConfig,
+    checkpoints: Checkpoints,
+    clean: bool,
+) -> Result<PartitionLog> {
+    let bases = scan_files(dir)?;
+    let mut segments: Vec<Arc<LogSegment>> = Vec::new();
+    let last = bases.last().copied();
+    for base in &bases {
+        let role = if Some(*base) == last {
+            SegmentRole::Active
+        } else {
+            SegmentRole::Closed
+        };
+        segments.push(Arc::new(LogSegment::open(dir, *base, &config, role)?));
+    }
+
+    let mut keep = segments.len();
+    let mut expected_base: Option<i64> = None;
+    for (i, segment) in segments.iter().enumerate() {
+        if expected_base.is_some_and(|e| e != segment.base_offset()) {
+            tracing::warn!(log = %dir.display(), base_offset = segment.base_offset(), "segment does not follow its predecessor; dropping it and later segments");
+            keep = i;
+            break;
+        }
+        let trusted = clean && segment.load_clean()?;
+        if !trusted {
+            let size = segment.size();
+            let cut = segment.recover(true, &config)?;
+            if cut > 0 {
+                tracing::warn!(log = %dir.display(), segment = %segment.log_path().display(), valid_bytes = size - cut, truncated_bytes = cut, "truncated invalid or torn tail");
+                if i + 1 < segments.len() {
+                    keep = i + 1;
+                    expected_base = Some(segment.next_offset());
+                    break;
+                }
+            }
+        }
+        expected_base = Some(segment.next_offset());
+    }
+    for dropped in segments.drain(keep..) {
+        tracing::warn!(log = %dir.display(), base_offset = dropped.base_offset(), "deleting segment after the end of the valid log");
+        for path in dropped.files(dir) {
+            remove_if_exists(&path)?;
+        }
+    }
+
+    // The newest surviving segment takes appends: it must be mapped for a whole segment.
+    if let Some(last) = segments.last() {
+        if last.size() < config.segment_bytes && Some(last.base_offset()) != bases.last().copied() {
+            let base = last.base_offset();
+            let reopened = LogSegment::open(dir, base, &config, SegmentRole::Active)?;
+            if !reopened.load_clean()? {
+                reopened.recover(true, &config)?;
+            }
+            *segments.last_mut().expect("non-empty") = Arc::new(reopened);
+        }
+    }
+    if segments.is_empty() {
+        let base = checkpoints
+            .log_start_offset
+            .unwrap_or(0)
+            .max(expected_base.unwrap_or(0));
+        segments.push(Arc::new(LogSegment::create(dir, base, &config)?));
+    }
+
+    let first_base = segments[0].base_offset();
+    let end = segments.last().map_or(first_base, |s| s.next_offset());
+    let log_start = checkpoints
+        .log_start_offset
+        .unwrap_or(first_base)
+        .max(first_base)
+        .min(end);
+    let recovery_point = if clean {
+        end
+    } else {
+        checkpoints.recovery_point.unwrap_or(0).min(end)
+    };
+    let map: BTreeMap<i64, Arc<LogSegment>> =
+        segments.into_iter().map(|s| (s.base_offset(), s)).collect();
+    Ok(PartitionLog::from_parts(
+        dir.to_path_buf(),
+        config,
+        map,
+        log_start,
+        recovery_point,
+    ))
+}
+
+/// Lists the segment base offsets in `dir`, removing leftovers that belong to no segment.
+fn scan_files(dir: &Path) -> Result<Vec<i64>> {
+    let entries =
+        std::fs::read_dir(dir).map_err(StorageError::io("listing partition folder", dir))?;
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(StorageError::io("listing partition folder", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = parse_base_offset(name, LOG_SUFFIX) {
+            logs.push(base);
+        } else if let Some(base) = parse_base_offset(name, INDEX_SUFFIX)
+            .or_else(|| parse_base_offset(name, TIME_INDEX_SUFFIX))
+        {
+            indexes.push((base, entry.path()));
+        } else if name.ends_with(".tmp") || name.ends_with(".deleted") {
+            remove_if_exists(&entry.path())?;
+        }
+    }
+    logs.sort_unstable();
+    for (base, path) in indexes {
+        if logs.binary_search(&base).is_err() {
+            remove_if_exists(&path)?;
+        }
+    }
+    Ok(logs)
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("removing file", path)(e)),
+    }
+}

@@ -1,0 +1,291 @@
+//! All partition logs of one data dir; Kafka's LogManager.
+//!
+//! Owns the data dir: its lock file (flock, held while the manager lives), the clean-shutdown
+//! marker, the recovery-point and log-start-offset checkpoints, and one folder per partition.
+//! Retention and time-based flushing run when the broker calls `maintain`, so tests drive time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError};
+use crate::file_names::{
+    parse_partition_dir_name, partition_dir_name, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX,
+    LOCK_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
+use crate::log::PartitionLog;
+use crate::log_loader::{self, Checkpoints};
+use crate::meta_files::{read_checkpoint, sync_dir, write_checkpoint};
+
+/// A topic name and partition index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// Builds a topic-partition.
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// The logs of a data dir.
+pub struct LogManager {
+    data_dir: PathBuf,
+    /// Held open for its flock: a second broker on the same dir fails to take it.
+    _lock: File,
+    default_config: LogConfig,
+    logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
+    was_clean: bool,
+}
+
+impl LogManager {
+    /// Opens (creating if needed) `data_dir`, locks it, and loads every partition folder in it,
+    /// recovering logs when the previous run did not shut down cleanly.
+    pub fn open(data_dir: &Path, default_config: LogConfig) -> Result<LogManager> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(StorageError::io("creating data dir", data_dir))?;
+        let lock_path = data_dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(StorageError::io("opening lock file", &lock_path))?;
+        // SAFETY: plain syscall on a descriptor we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::WouldBlock {
+                return Err(StorageError::Locked(data_dir.to_path_buf()));
+            }
+            return Err(StorageError::io("locking data dir", &lock_path)(err));
+        }
+
+        let marker = data_dir.join(CLEAN_SHUTDOWN_FILE);
+        let was_clean = marker.exists();
+        let recovery_points = read_checkpoint(&data_dir.join(RECOVERY_POINT_CHECKPOINT));
+        let log_starts = read_checkpoint(&data_dir.join(LOG_START_OFFSET_CHECKPOINT));
+        let mut logs = HashMap::new();
+        let entries =
+            std::fs::read_dir(data_dir).map_err(StorageError::io("listing data dir", data_dir))?;
+        for entry in entries {
+            let entry = entry.map_err(StorageError::io("listing data dir", data_dir))?;
+            if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(DELETE_DIR_SUFFIX) {
+                std::fs::remove_dir_all(entry.path())
+                    .map_err(StorageError::io("removing deleted partition", entry.path()))?;
+                continue;
+            }
+            let Some((topic, partition)) = parse_partition_dir_name(name) else {
+                continue;
+            };
+            let tp = TopicPartition::new(topic, partition);
+            let checkpoints = Checkpoints {
+                recovery_point: recovery_points.get(&tp).copied(),
+                log_start_offset: log_starts.get(&tp).copied(),
+            };
+            let log = log_loader::load(
+                &entry.path(),
+                default_config.clone(),
+                checkpoints,
+                was_clean,
+            )?;
+            logs.insert(tp, Arc::new(log));
+        }
+        // From here on a crash is unclean until `shutdown` writes the marker again.
+        if was_clean {
+            std::fs::remove_file(&marker)
+                .map_err(StorageError::io("removing clean-shutdown marker", &marker))?;
+            sync_dir(data_dir)?;
+        }
+        tracing::debug!(data_dir = %data_dir.display(), partitions = logs.len(), was_clean, "loaded logs");
+        Ok(LogManager {
+            data_dir: data_dir.to_path_buf(),
+            _lock: lock,
+            default_config,
+            logs: RwLock::new(logs),
+            was_clean,
+        })
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The settings new logs get unless told otherwise.
+    pub fn default_config(&self) -> &LogConfig {
+        &self.default_config
+    }
+
+    /// Whether the previous run ended with a clean shutdown.
+    pub fn was_clean_shutdown(&self) -> bool {
+        self.was_clean
+    }
+
+    /// The log of `tp`, if it exists.
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<PartitionLog>> {
+        self.logs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(tp)
+            .cloned()
+    }
+
+    /// The log of `tp`, created with `config` if it does not exist yet.
+    pub fn get_or_create(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+    ) -> Result<Arc<PartitionLog>> {
+        if let Some(log) = self.get(tp) {
+            return Ok(log);
+        }
+        let mut logs = self.logs.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(log) = logs.get(tp) {
+            return Ok(log.clone());
+        }
+        let dir = self
+            .data_dir
+            .join(partition_dir_name(&tp.topic, tp.partition));
+        std::fs::create_dir_all(&dir)
+            .map_err(StorageError::io("creating partition folder", &dir))?;
+        sync_dir(&self.data_dir)?;
+        let log = Arc::new(log_loader::load(
+            &dir,
+            config,
+            Checkpoints::default(),
+            true,
+        )?);
+        logs.insert(tp.clone(), log.clone());
+        Ok(log)
+    }
+
+    /// Deletes the log of `tp`: its folder is renamed out of the way first, so a crash mid-way
+    /// leaves a `-delete` folder that the next start removes.
+    pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
+        let Some(log) = self
+            .logs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(tp)
+        else {
+            return Err(StorageError::UnknownPartition(tp.to_string()));
+        };
+        let dir = log.dir().to_path_buf();
+        drop(log);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let doomed = self.data_dir.join(format!(
+            "{}.{nanos:x}{DELETE_DIR_SUFFIX}",
+            partition_dir_name(&tp.topic, tp.partition)
+        ));
+        std::fs::rename(&dir, &doomed)
+            .map_err(StorageError::io("renaming deleted partition", &dir))?;
+        sync_dir(&self.data_dir)?;
+        std::fs::remove_dir_all(&doomed)
+            .map_err(StorageError::io("removing deleted partition", &doomed))?;
+        Ok(())
+    }
+
+    /// Moves the log start offset of `tp` (DeleteRecords) and checkpoints it at once, so the
+    /// deleted records stay deleted across a crash.
+    pub fn advance_log_start(&self, tp: &TopicPartition, offset: i64) -> Result<i64> {
+        let log = self
+            .get(tp)
+            .ok_or_else(|| StorageError::UnknownPartition(tp.to_string()))?;
+        let start = log.advance_log_start(offset)?;
+        self.write_checkpoints()?;
+        Ok(start)
+    }
+
+    /// Every topic-partition with a log, sorted.
+    pub fn partitions(&self) -> Vec<TopicPartition> {
+        let mut out: Vec<_> = self
+            .logs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn all_logs(&self) -> Vec<(TopicPartition, Arc<PartitionLog>)> {
+        self.logs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(tp, l)| (tp.clone(), l.clone()))
+            .collect()
+    }
+
+    /// Periodic upkeep at `now_ms`: retention, `flush.ms`, and the checkpoints.
+    pub fn maintain(&self, now_ms: i64) -> Result<()> {
+        let mut first_error = None;
+        for (tp, log) in self.all_logs() {
+            let outcome = log
+                .apply_retention(now_ms)
+                .and_then(|_| log.flush_if_due(now_ms));
+            if let Err(e) = outcome {
+                tracing::warn!(partition = %tp, cause = %e, "log upkeep failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        self.write_checkpoints()?;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Writes the recovery-point and log-start-offset checkpoints.
+    pub fn write_checkpoints(&self) -> Result<()> {
+        let logs = self.all_logs();
+        let recovery: BTreeMap<_, _> = logs
+            .iter()
+            .map(|(tp, l)| (tp.clone(), l.recovery_point()))
+            .collect();
+        let starts: BTreeMap<_, _> = logs
+            .iter()
+            .map(|(tp, l)| (tp.clone(), l.log_start_offset()))
+            .collect();
+        write_checkpoint(&self.data_dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
+        write_checkpoint(&self.data_dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+    }
+
+    /// Flushes and closes every log, writes the checkpoints and, only if all of that worked,
+    /// the clean-shutdown marker. Logs take no appends afterwards.
+    pub fn shutdown(&self) -> Result<()> {
+        for (tp, log) in self.all_logs() {
+            log.flush().and_then(|_| log.close()).inspect_err(
+                |e| tracing::error!(partition = %tp, cause = %e, "closing log failed"),
+            )?;
+        }
+        self.write_checkpoints()?;
+        let marker = self.data_dir.join(CLEAN_SHUTDOWN_FILE);
+        File::create(&marker)
+            .map_err(StorageError::io("writing clean-shutdown marker", &marker))?;
+        sync_dir(&self.data_dir)
+    }
+}

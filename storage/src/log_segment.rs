@@ -1,0 +1,406 @@
+//! One segment of a partition log; Kafka's LogSegment.
+//!
+//! A segment is three files named after its base offset: the `.log` with record batches exactly
+//! as they travel on the wire (base offsets rewritten to their place in the log), the sparse
+//! `.index` and the `.timeindex`. Only the log's single writer appends; readers see batches once
+//! the segment's length is published.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader};
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError};
+use crate::file_names::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::index::{OffsetIndex, TimeIndex};
+use crate::log::TimestampOffset;
+
+/// What the writer keeps about the segment between appends.
+#[derive(Debug, Default)]
+struct WriterState {
+    /// Log bytes appended since the last offset index entry (`index.interval.bytes`).
+    bytes_since_index_entry: u64,
+    /// The largest timestamp in the segment and the batch offset that carried it.
+    max_timestamp: Option<TimestampOffset>,
+    /// Time the first batch was appended (for `segment.ms`), from the batch's own timestamp on
+    /// reload.
+    first_append_ms: Option<i64>,
+}
+
+/// A `.log` with its `.index` and `.timeindex`.
+pub struct LogSegment {
+    base_offset: i64,
+    log: crate::mapped_file::MappedFile,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    /// Offset after the last published batch; written after the log length, so a reader who
+    /// sees it also sees the bytes.
+    next_offset: AtomicI64,
+    state: Mutex<WriterState>,
+}
+
+/// How a segment is opened: as the active one that keeps growing, or as a closed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentRole {
+    /// The newest segment: mapped for `segment.bytes`.
+    Active,
+    /// An older segment: mapped for its size.
+    Closed,
+}
+
+fn index_capacity(config: &LogConfig, entry: u64) -> u64 {
+    (u64::from(config.segment_index_bytes) / entry * entry).max(entry)
+}
+
+impl LogSegment {
+    /// Creates an empty segment in `dir` starting at `base_offset`.
+    pub fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<LogSegment> {
+        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment_file(dir, base_offset, suffix);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(StorageError::io("removing stale segment file", &path))?;
+            }
+        }
+        Self::open(dir, base_offset, config, SegmentRole::Active)
+    }
+
+    /// Opens the segment's files as they are, without checking them (see `recover`).
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        role: SegmentRole,
+    ) -> Result<LogSegment> {
+        let capacity = match role {
+            SegmentRole::Active => config.segment_bytes,
+            SegmentRole::Closed => 0,
+        };
+        let log = crate::mapped_file::MappedFile::open(
+            &segment_file(dir, base_offset, LOG_SUFFIX),
+            None,
+            capacity,
+        )?;
+        let offset_index = OffsetIndex::open(
+            &segment_file(dir, base_offset, INDEX_SUFFIX),
+            base_offset,
+            None,
+            index_capacity(config, 8),
+        )?;
+        let time_index = TimeIndex::open(
+            &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+            base_offset,
+            None,
+            index_capacity(config, 12),
+        )?;
+        Ok(LogSegment {
+            base_offset,
+            log,
+            offset_index,
+            time_index,
+            next_offset: AtomicI64::new(base_offset),
+            state: Mutex::new(WriterState::default()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The offset of the segment's first record (as named in its file names).
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// The offset after the segment's last batch.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    /// Bytes of batches in the segment.
+    pub fn size(&self) -> u64 {
+        self.log.len()
+    }
+
+    /// Whether the segment holds no batch.
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+
+    /// The path of the `.log` file.
+    pub fn log_path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// The segment's largest timestamp and the offset of the batch that carried it.
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        self.state().max_timestamp
+    }
+
+    /// When the segment received its first batch.
+    pub fn first_append_ms(&self) -> Option<i64> {
+        self.state().first_append_ms
+    }
+
+    /// Whether `size` more bytes of batches, ending at `last_offset`, fit without a roll.
+    pub fn can_take(&self, size: u64, last_offset: i64) -> bool {
+        size <= self.log.remaining()
+            && last_offset - self.base_offset <= i64::from(u32::MAX)
+            && !self.offset_index.is_full()
+            && !self.time_index.is_full()
+    }
+
+    /// Appends already-checked batches (`headers` are theirs, in order), giving them offsets
+    /// from `base_offset` on. Returns the offset of the last record.
+    pub fn append(
+        &self,
+        data: &[u8],
+        headers: &[(usize, BatchHeader)],
+        base_offset: i64,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> Result<i64> {
+        let mut state = self.state();
+        let mut next = base_offset;
+        let mut placed = Vec::with_capacity(headers.len());
+        for (at, h) in headers {
+            placed.push((*at, next, *h));
+            next += i64::from(h.last_offset_delta) + 1;
+        }
+        let position = self.log.append_with(data, |copy| {
+            for (at, offset, _) in &placed {
+                batch::set_base_offset(&mut copy[*at..], *offset);
+            }
+        })?;
+        for (at, offset, h) in &placed {
+            self.track_batch(&mut state, position + *at as u64, *offset, h, config);
+        }
+        state.first_append_ms.get_or_insert(now_ms);
+        self.next_offset.store(next, Ordering::Release);
+        Ok(next - 1)
+    }
+
+    /// Updates indexes and the writer's bookkeeping for one batch at `position`. The batch is
+    /// already published, so a failed index write only leaves the sparse index sparser: a
+    /// lookup then scans a little more, and recovery rebuilds it.
+    fn track_batch(
+        &self,
+        state: &mut WriterState,
+        position: u64,
+        base_offset: i64,
+        h: &BatchHeader,
+        config: &LogConfig,
+    ) {
+        let last_offset = base_offset + i64::from(h.last_offset_delta);
+        if state
+            .max_timestamp
+            .is_none_or(|m| h.max_timestamp > m.timestamp)
+        {
+            state.max_timestamp = Some(TimestampOffset {
+                timestamp: h.max_timestamp,
+                offset: base_offset,
+            });
+        }
+        state.bytes_since_index_entry += h.size as u64;
+        if state.bytes_since_index_entry > u64::from(config.index_interval_bytes) {
+            let written = self
+                .offset_index
+                .append(last_offset, position as u32)
+                .and_then(|()| match state.max_timestamp {
+                    Some(m) => self.time_index.append(m.timestamp, m.offset),
+                    None => Ok(()),
+                });
+            if let Err(e) = written {
+                tracing::warn!(segment = %self.log.path().display(), cause = %e, "index entry not written");
+            }
+            state.bytes_since_index_entry = 0;
+        }
+    }
+
+    /// Whole batches starting with the one that holds `offset`, up to `max_bytes` but at least
+    /// one batch. `None` when no batch of this segment reaches `offset`.
+    pub fn read(&self, offset: i64, max_bytes: usize) -> Option<Bytes> {
+        let end = self.log.len();
+        let header_at =
+            |position: u64| batch::parse_header(self.log.bytes(position, end - position)).ok();
+        let mut position = u64::from(self.offset_index.lookup(offset)).min(end);
+        let start = loop {
+            if position >= end {
+                return None;
+            }
+            let header = header_at(position)?;
+            if header.last_offset() >= offset {
+                break position;
+            }
+            position += header.size as u64;
+        };
+        let mut stop = start;
+        while stop < end {
+            let Some(header) = header_at(stop) else { break };
+            let next = stop + header.size as u64;
+            if stop > start && next - start > max_bytes as u64 {
+                break;
+            }
+            stop = next;
+        }
+        Some(self.log.slice(start, stop - start))
+    }
+
+    /// The first record at or above `min_offset` whose timestamp is at least `timestamp`. For a
+    /// compressed batch the answer is the batch's base offset (or `min_offset`) and its max
+    /// timestamp, since the log does not decompress.
+    pub fn find_offset_by_timestamp(
+        &self,
+        timestamp: i64,
+        min_offset: i64,
+    ) -> Option<TimestampOffset> {
+        let from_offset = self.time_index.lookup(timestamp).max(min_offset);
+        let end = self.log.len();
+        let mut position = u64::from(self.offset_index.lookup(from_offset));
+        while position < end {
+            let bytes = self.log.bytes(position, end - position);
+            let header = batch::parse_header(bytes).ok()?;
+            position += header.size as u64;
+            if header.max_timestamp < timestamp || header.last_offset() < min_offset {
+                continue;
+            }
+            let (ts, offset) =
+                match batch::first_offset_at_or_after(&bytes[..header.size], timestamp, min_offset)
+                {
+                    Some(found) => found,
+                    None if header.attributes & 0x07 != 0 => {
+                        (header.max_timestamp, header.base_offset.max(min_offset))
+                    }
+                    None => continue,
+                };
+            return Some(TimestampOffset {
+                timestamp: ts,
+                offset,
+            });
+        }
+        None
+    }
+
+    /// Scans the whole `.log`, rebuilding both indexes and the writer's bookkeeping. With
+    /// `verify_crc` every batch's CRC is checked. The log is cut at the first batch that is
+    /// torn, invalid, or out of order; returns how many bytes were cut.
+    pub fn recover(&self, verify_crc: bool, config: &LogConfig) -> Result<u64> {
+        self.offset_index.clear()?;
+        self.time_index.clear()?;
+        let mut state = self.state();
+        *state = WriterState::default();
+        let end = self.log.len();
+        let mut position = 0u64;
+        let mut expected = self.base_offset;
+        while position < end {
+            let bytes = self.log.bytes(position, end - position);
+            let parsed = if verify_crc {
+                batch::parse_and_verify(bytes)
+            } else {
+                batch::parse_header(bytes)
+            };
+            let header = match parsed {
+                Ok(h) if h.base_offset == expected => h,
+                _ => break,
+            };
+            if state.first_append_ms.is_none() {
+                state.first_append_ms = Some(header.max_timestamp);
+            }
+            self.track_batch(&mut state, position, header.base_offset, &header, config);
+            expected = header.next_offset();
+            position += header.size as u64;
+        }
+        drop(state);
+        let cut = end - position;
+        if cut > 0 {
+            self.log.truncate(position)?;
+        }
+        self.next_offset.store(expected, Ordering::Release);
+        Ok(cut)
+    }
+
+    /// Trusts the indexes of a cleanly closed segment when they look sane, scanning only the
+    /// tail after the last index entry. Returns false when the segment needs `recover`.
+    pub fn load_clean(&self) -> Result<bool> {
+        let size = self.log.len();
+        if !self.offset_index.is_sane(size) {
+            return Ok(false);
+        }
+        let mut position = self
+            .offset_index
+            .last_entry()
+            .map_or(0, |(_, p)| u64::from(p));
+        // The batch an index entry points at may start anywhere; from there on they chain.
+        let mut expected = (position == 0).then_some(self.base_offset);
+        let mut state = self.state();
+        let mut last_ts = None;
+        while position < size {
+            let header = match batch::parse_header(self.log.bytes(position, size - position)) {
+                Ok(h) if expected.is_none_or(|e| h.base_offset == e) => h,
+                _ => return Ok(false),
+            };
+            if last_ts.is_none_or(|t: TimestampOffset| header.max_timestamp > t.timestamp) {
+                last_ts = Some(TimestampOffset {
+                    timestamp: header.max_timestamp,
+                    offset: header.base_offset,
+                });
+            }
+            expected = Some(header.next_offset());
+            position += header.size as u64;
+        }
+        let next_offset = expected.unwrap_or(self.base_offset);
+        if !self.time_index.is_sane(next_offset) {
+            return Ok(false);
+        }
+        let indexed = self
+            .time_index
+            .last_entry()
+            .map(|(timestamp, offset)| TimestampOffset { timestamp, offset });
+        state.max_timestamp = match (indexed, last_ts) {
+            (Some(a), Some(b)) if b.timestamp > a.timestamp => Some(b),
+            (Some(a), _) => Some(a),
+            (None, b) => b,
+        };
+        if size > 0 {
+            let first = batch::parse_header(self.log.bytes(0, size))
+                .map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
+            state.first_append_ms = Some(first.max_timestamp);
+        }
+        state.bytes_since_index_entry = 0;
+        self.next_offset.store(next_offset, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Seals the segment when the log rolls past it or closes: the time index gets the final
+    /// largest timestamp, the files are cut to size and synced.
+    pub fn seal(&self) -> Result<()> {
+        if let Some(m) = self.max_timestamp() {
+            self.time_index.append(m.timestamp, m.offset)?;
+        }
+        self.log.trim()?;
+        self.offset_index.trim()?;
+        self.time_index.trim()?;
+        self.sync()
+    }
+
+    /// Forces the segment's log and indexes to disk.
+    pub fn sync(&self) -> Result<()> {
+        self.log.sync()?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Forces only the `.log` to disk; indexes are rebuilt on recovery anyway.
+    pub fn sync_log(&self) -> Result<()> {
+        self.log.sync()
+    }
+
+    /// The paths of the segment's three files.
+    pub fn files(&self, dir: &Path) -> [PathBuf; 3] {
+        [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
+            .map(|s| segment_file(dir, self.base_offset, s))
+    }
+}
