@@ -326,7 +326,7 @@ impl LogSegment {
     /// tail after the last index entry. Returns false when the segment needs `recover`.
     pub fn load_clean(&self) -> Result<bool> {
         let size = self.log.len();
-        if !self.offset_index.is_sane(size) {
+        if !self.offset_index.is_sane(size) || !self.index_points_at_batches(size) {
             return Ok(false);
         }
         let mut position = self
@@ -372,6 +372,18 @@ impl LogSegment {
         state.bytes_since_index_entry = 0;
         self.next_offset.store(next_offset, Ordering::Release);
         Ok(true)
+    }
+
+    /// Whether every offset index entry names the last offset of a batch that starts at the
+    /// entry's position: a scribbled index could otherwise send a reader into the middle of a
+    /// batch, where garbage may pass for a header.
+    fn index_points_at_batches(&self, size: u64) -> bool {
+        (0..self.offset_index.entries()).all(|n| {
+            let (offset, position) = self.offset_index.entry(n);
+            let position = u64::from(position);
+            batch::parse_header(self.log.bytes(position, size - position))
+                .is_ok_and(|h| h.last_offset() == offset)
+        })
     }
 
     /// Seals the segment when the log rolls past it or closes: the time index gets the final

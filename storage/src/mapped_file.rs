@@ -17,8 +17,9 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::error::{Result, StorageError};
 
-/// The smallest step by which the file is grown ahead of the writer.
-const MIN_GROWTH: u64 = 1 << 20;
+/// The smallest step by which a file is grown ahead of the writer; steps double from there,
+/// so small logs and indexes reserve little disk.
+const MIN_GROWTH: u64 = 64 << 10;
 /// The largest step, so a busy log does not reserve much more disk than it uses.
 const MAX_GROWTH: u64 = 16 << 20;
 
@@ -167,15 +168,22 @@ impl MappedFile {
         }
         let growth = (*allocated).clamp(MIN_GROWTH, MAX_GROWTH);
         let new_size = (end.max(*allocated + growth)).min(self.capacity);
-        // SAFETY: plain syscall on a file descriptor we own.
-        let rc =
-            unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, new_size as libc::off_t) };
-        if rc != 0 {
-            return Err(StorageError::io("preallocating file", &self.path)(
-                std::io::Error::from_raw_os_error(rc),
-            ));
+        let fallocate = |size: u64| {
+            // SAFETY: plain syscall on a file descriptor we own.
+            unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, size as libc::off_t) }
+        };
+        let mut reserved = new_size;
+        let mut rc = fallocate(reserved);
+        if rc == libc::ENOSPC && reserved > end {
+            // No room for a whole chunk: take just what this append needs.
+            reserved = end;
+            rc = fallocate(reserved);
         }
-        *allocated = new_size;
+        if rc != 0 {
+            let cause = std::io::Error::from_raw_os_error(rc);
+            return Err(StorageError::io("preallocating file", &self.path)(cause));
+        }
+        *allocated = reserved;
         Ok(())
     }
 
