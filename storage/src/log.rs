@@ -253,11 +253,9 @@ impl PartitionLog {
 
     /// Seals the active segment and starts a new one at `base_offset`. Caller holds `append`.
     fn roll(&self, base_offset: i64, config: &LogConfig) -> Result<Arc<LogSegment>> {
-        let old = self.active();
-        old.seal()?;
-        // Sealing synced the old segment, and older ones were synced when they rolled.
-        self.recovery_point
-            .fetch_max(old.next_offset(), Ordering::AcqRel);
+        // The old segment is synced later (`flush_rolled_segments`), as Kafka does, so an
+        // append never waits for a whole segment to reach the disk.
+        self.active().seal()?;
         let segment = Arc::new(LogSegment::create(&self.dir, base_offset, config)?);
         crate::meta_files::sync_dir(&self.dir)?;
         self.segments_write().insert(base_offset, segment.clone());
@@ -265,7 +263,9 @@ impl PartitionLog {
         Ok(segment)
     }
 
-    /// Makes everything below `offset` durable; one fsync serves every caller waiting here.
+    /// Makes everything below `offset` durable. The fsync covers all that was appended when it
+    /// started, so appenders waiting on the flush lock meanwhile are usually covered too (group
+    /// commit).
     fn flush_to(&self, offset: i64) -> Result<()> {
         if self.recovery_point() >= offset {
             return Ok(());
@@ -274,15 +274,7 @@ impl PartitionLog {
         if self.recovery_point() >= offset {
             return Ok(());
         }
-        self.check_online()?;
         let end = self.log_end_offset();
-        let recovery_point = self.recovery_point();
-        let dirty: Vec<_> = self
-            .segments_read()
-            .values()
-            .filter(|s| s.next_offset() > recovery_point)
-            .cloned()
-            .collect();
         {
             let mut state = lock(&self.append);
             if self.log_end_offset() == end {
@@ -290,13 +282,37 @@ impl PartitionLog {
                 state.first_unflushed_ms = None;
             }
         }
+        self.sync_up_to(end)
+    }
+
+    /// Syncs every segment holding offsets in `[recovery point, target)`. Caller holds `flush`.
+    fn sync_up_to(&self, target: i64) -> Result<()> {
+        self.check_online()?;
+        let recovery_point = self.recovery_point();
+        let dirty: Vec<_> = self
+            .segments_read()
+            .values()
+            .filter(|s| s.next_offset() > recovery_point && s.base_offset() < target)
+            .cloned()
+            .collect();
         for segment in dirty {
             if let Err(e) = segment.sync_log() {
                 return self.fail(e);
             }
         }
-        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        self.recovery_point.fetch_max(target, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Syncs segments that rolled since the last flush (Kafka flushes them in the background
+    /// right after the roll); the broker's upkeep calls this.
+    pub fn flush_rolled_segments(&self) -> Result<()> {
+        let active_base = self.active().base_offset();
+        if self.recovery_point() >= active_base {
+            return Ok(());
+        }
+        let _flushing = lock(&self.flush);
+        self.sync_up_to(active_base)
     }
 
     /// Forces every appended batch to disk.
@@ -486,7 +502,7 @@ impl PartitionLog {
         let _writer = lock(&self.append);
         self.check_online()?;
         let active = self.active();
-        if let Err(e) = active.seal() {
+        if let Err(e) = active.seal().and_then(|()| active.sync()) {
             return self.fail(e);
         }
         self.recovery_point

@@ -249,6 +249,7 @@ impl LogManager {
         for (tp, log) in self.all_logs() {
             let outcome = log
                 .apply_retention(now_ms)
+                .and_then(|_| log.flush_rolled_segments())
                 .and_then(|_| log.flush_if_due(now_ms));
             if let Err(e) = outcome {
                 tracing::warn!(partition = %tp, cause = %e, "log upkeep failed");

@@ -167,15 +167,18 @@ impl LogSegment {
         let mut next = base_offset;
         let mut placed = Vec::with_capacity(headers.len());
         for (at, h) in headers {
-            placed.push((*at, next, *h));
+            placed.push((*at, next, *h, next.to_be_bytes()));
             next += i64::from(h.last_offset_delta) + 1;
         }
-        let position = self.log.append_with(data, |copy| {
-            for (at, offset, _) in &placed {
-                batch::set_base_offset(&mut copy[*at..], *offset);
-            }
-        })?;
-        for (at, offset, h) in &placed {
+        // Each batch goes out as its new base offset followed by the caller's bytes after the
+        // old one: offsets are assigned without copying or touching the records.
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * placed.len());
+        for (at, _, h, offset_bytes) in &placed {
+            parts.push(offset_bytes);
+            parts.push(&data[at + 8..at + h.size]);
+        }
+        let position = self.log.append_parts(&parts)?;
+        for (at, offset, h, _) in &placed {
             self.track_batch(&mut state, position + *at as u64, *offset, h, config);
         }
         state.first_append_ms.get_or_insert(now_ms);
@@ -387,15 +390,14 @@ impl LogSegment {
     }
 
     /// Seals the segment when the log rolls past it or closes: the time index gets the final
-    /// largest timestamp, the files are cut to size and synced.
+    /// largest timestamp and the files are cut to size. Syncing is the caller's choice.
     pub fn seal(&self) -> Result<()> {
         if let Some(m) = self.max_timestamp() {
             self.time_index.append(m.timestamp, m.offset)?;
         }
         self.log.trim()?;
         self.offset_index.trim()?;
-        self.time_index.trim()?;
-        self.sync()
+        self.time_index.trim()
     }
 
     /// Forces the segment's log and indexes to disk.

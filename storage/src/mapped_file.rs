@@ -1,10 +1,10 @@
 //! An append-only file read through a memory mapping: the building block of segments and indexes.
 //!
-//! The mapping spans the file's whole capacity from the start, so it never moves and slices handed
-//! to readers stay valid. The file itself is grown ahead of the writer in chunks with
-//! `posix_fallocate`: a full disk then shows up as an error from `append`, never as a SIGBUS on a
-//! page of the mapping that has no block behind it. Readers only touch bytes below `len`, which is
-//! published after the bytes are in place.
+//! The read-only mapping spans the file's whole capacity from the start, so it never moves and
+//! slices handed to readers stay valid. Writes go through `pwritev` into the same page cache. The
+//! file is grown ahead of the writer in chunks with `posix_fallocate`, so a full disk is an error
+//! from `append` before anything is written, and fsyncs of a preallocated file are cheaper.
+//! Readers only touch bytes below `len`, which is published after the bytes are in place.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::io::AsRawFd;
@@ -70,7 +70,7 @@ impl MappedFile {
         let capacity = capacity.max(file_len).max(1);
         let map = MmapOptions::new()
             .len(capacity as usize)
-            .map_raw(&file)
+            .map_raw_read_only(&file)
             .map_err(StorageError::io("mapping file", path))?;
         Ok(MappedFile {
             path: path.to_path_buf(),
@@ -128,36 +128,86 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start as usize), len as usize) }
     }
 
-    /// Appends `data` and returns the position it starts at, calling `fix` on the copied bytes
-    /// before they are published (the log rewrites base offsets this way). Only one writer may
-    /// call this at a time.
-    pub fn append_with(&self, data: &[u8], fix: impl FnOnce(&mut [u8])) -> Result<u64> {
+    /// Appends the concatenation of `parts` with one `pwritev` and returns the position it
+    /// starts at. Only one writer may call this at a time.
+    pub fn append_parts(&self, parts: &[&[u8]]) -> Result<u64> {
         let start = self.len.load(Ordering::Relaxed);
-        let end = start + data.len() as u64;
+        let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let end = start + total;
         if end > self.capacity {
+            let full =
+                std::io::Error::new(std::io::ErrorKind::StorageFull, "file capacity reached");
             return Err(StorageError::io(
                 "appending beyond the file's capacity",
                 &self.path,
-            )(std::io::Error::new(
-                std::io::ErrorKind::StorageFull,
-                "file capacity reached",
-            )));
+            )(full));
         }
         self.reserve(end)?;
-        // SAFETY: [start, end) is reserved on disk, inside the mapping, and above the published
-        // length, so no reader looks at it while we write.
-        let target = unsafe {
-            std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(start as usize), data.len())
-        };
-        target.copy_from_slice(data);
-        fix(target);
+        self.write_all_at(parts, start)
+            .map_err(StorageError::io("writing file", &self.path))?;
         self.len.store(end, Ordering::Release);
         Ok(start)
     }
 
     /// Appends `data`, returning its position.
     pub fn append(&self, data: &[u8]) -> Result<u64> {
-        self.append_with(data, |_| {})
+        self.append_parts(&[data])
+    }
+
+    /// Writes every part at `offset` on, retrying short writes. Appends go through the page
+    /// cache with a syscall rather than through the mapping: on the machines measured, faulting
+    /// fresh pages of a shared mapping cost several times more than the copy itself.
+    fn write_all_at(&self, parts: &[&[u8]], mut offset: u64) -> std::io::Result<()> {
+        let mut iov: Vec<libc::iovec> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut libc::c_void,
+                iov_len: p.len(),
+            })
+            .collect();
+        let mut first = 0;
+        while first < iov.len() {
+            let chunk = &iov[first..iov.len().min(first + 1024)];
+            // SAFETY: the iovecs point into `parts`, which outlive the call.
+            let written = unsafe {
+                libc::pwritev(
+                    self.file.as_raw_fd(),
+                    chunk.as_ptr(),
+                    chunk.len() as libc::c_int,
+                    offset as libc::off_t,
+                )
+            };
+            if written < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            if written == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "pwritev wrote nothing",
+                ));
+            }
+            offset += written as u64;
+            let mut left = written as usize;
+            while left > 0 {
+                let part = &mut iov[first];
+                if left >= part.iov_len {
+                    left -= part.iov_len;
+                    first += 1;
+                } else {
+                    // SAFETY: advancing within the same part.
+                    part.iov_base =
+                        unsafe { (part.iov_base as *const u8).add(left) } as *mut libc::c_void;
+                    part.iov_len -= left;
+                    left = 0;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Makes sure the file has blocks for its first `end` bytes.
