@@ -223,7 +223,11 @@ impl PartitionLog {
         let aged = active
             .first_append_ms()
             .is_some_and(|t| now_ms.saturating_sub(t) >= config.segment_ms);
-        if !active.is_empty() && (aged || !active.can_take(records.len() as u64, last_offset)) {
+        // The active segment may have been mapped under an older, larger `segment.bytes`.
+        let full = active.size() + records.len() as u64 > config.segment_bytes;
+        if !active.is_empty()
+            && (aged || full || !active.can_take(records.len() as u64, last_offset))
+        {
             active = match self.roll(base_offset, &config) {
                 Ok(segment) => segment,
                 Err(e) => return self.fail(e),
