@@ -1,0 +1,121 @@
+//! Produce: validate each partition's batches by their headers (never decompressing), append
+//! them to the log, answer with the base offset.
+
+use std::sync::Arc;
+
+use gregor_protocol::messages::produce_request::PartitionProduceData;
+use gregor_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use gregor_protocol::messages::{ProduceRequest, ProduceResponse};
+use gregor_protocol::record_batch::parse_batches;
+use gregor_protocol::ResponseError;
+use gregor_storage::FsyncPolicy;
+
+use crate::apis::some_str;
+use crate::broker::{now_ms, Broker};
+use crate::error::{batch_error_code, storage_error_code};
+
+/// Handles a Produce request; `None` for acks=0, which gets no response at all.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: &ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic in &request.topic_data {
+        // From v13 on topics are named by id.
+        let meta = if version >= 13 {
+            broker.topics.by_id(topic.topic_id)
+        } else {
+            broker.topics.get(topic.name.as_str())
+        };
+        let unknown = if version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for partition in &topic.partition_data {
+            let result = if !matches!(acks, -1..=1) {
+                Err((ResponseError::InvalidRequiredAcks, None))
+            } else {
+                match &meta {
+                    None => Err((unknown, None)),
+                    Some(meta) => append(broker, &meta.name, partition).await,
+                }
+            };
+            partitions.push(match result {
+                Ok((base_offset, log_start_offset)) => PartitionProduceResponse::default()
+                    .with_index(partition.index)
+                    .with_base_offset(base_offset)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(log_start_offset),
+                Err((error, message)) => PartitionProduceResponse::default()
+                    .with_index(partition.index)
+                    .with_error_code(error.code())
+                    .with_error_message(message.and_then(some_str))
+                    .with_base_offset(-1)
+                    .with_log_append_time_ms(-1)
+                    .with_log_start_offset(-1),
+            });
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+type AppendResult = Result<(i64, i64), (ResponseError, Option<String>)>;
+
+async fn append(
+    broker: &Arc<Broker>,
+    topic: &str,
+    partition: &PartitionProduceData,
+) -> AppendResult {
+    let Some(log) = broker.partition_log(topic, partition.index) else {
+        return Err((ResponseError::UnknownTopicOrPartition, None));
+    };
+    let Some(records) = partition.records.clone() else {
+        return Err((ResponseError::CorruptMessage, Some("no records".into())));
+    };
+    let headers =
+        parse_batches(&records).map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
+    let max_message_bytes = broker
+        .topics
+        .get(topic)
+        .and_then(|t| {
+            t.configs
+                .get("max.message.bytes")
+                .and_then(|v| v.parse::<usize>().ok())
+        })
+        .unwrap_or(1_048_588);
+    if let Some(big) = headers.iter().find(|h| h.size > max_message_bytes) {
+        let message = format!(
+            "The record batch is {} bytes, larger than max.message.bytes {max_message_bytes}",
+            big.size
+        );
+        return Err((ResponseError::MessageTooLarge, Some(message)));
+    }
+    let appended = if log.config().fsync == FsyncPolicy::Always {
+        // Waits for an fsync: keep it off the async worker threads.
+        let log = log.clone();
+        match tokio::task::spawn_blocking(move || log.append(&records, now_ms())).await {
+            Ok(result) => result,
+            Err(_) => return Err((ResponseError::UnknownServerError, None)),
+        }
+    } else {
+        // A copy into the page cache: as quick as the bookkeeping a hand-off would cost.
+        log.append(&records, now_ms())
+    };
+    match appended {
+        Ok(info) => Ok((info.base_offset, info.log_start_offset)),
+        Err(e) => {
+            tracing::warn!(topic, partition = partition.index, cause = %e, "append failed");
+            Err((storage_error_code(&e), Some(e.to_string())))
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Topic admin: CreateTopics, DeleteTopics, CreatePartitions.
+
+use std::sync::Arc;
+
+use gregor_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use gregor_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use gregor_protocol::messages::delete_topics_response::DeletableTopicResult;
+use gregor_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse,
+};
+use gregor_protocol::{ResponseError, StrBytes};
+
+use crate::apis::{some_str, topic_name};
+use crate::broker::{Broker, TopicError, TOPIC_CONFIG_DEFAULTS};
+
+/// Handles CreateTopics.
+pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.as_str();
+            let result = if !seen.insert(name) {
+                Err((
+                    ResponseError::InvalidRequest,
+                    format!("Create topics request from client contains a duplicate topic: {name}"),
+                ))
+            } else {
+                create_one(broker, t, request.validate_only)
+            };
+            let base = CreatableTopicResult::default().with_name(t.name.clone());
+            match result {
+                Ok(topic) => {
+                    let configs = TOPIC_CONFIG_DEFAULTS
+                        .iter()
+                        .map(|(key, default)| {
+                            let overridden = topic.configs.get(*key);
+                            CreatableTopicConfigs::default()
+                                .with_name(StrBytes::from_static_str(key))
+                                .with_value(some_str(overridden.map_or(*default, |v| v.as_str())))
+                                .with_config_source(if overridden.is_some() { 1 } else { 5 })
+                        })
+                        .collect();
+                    base.with_topic_id(topic.id)
+                        .with_num_partitions(topic.partitions)
+                        .with_replication_factor(1)
+                        .with_configs(Some(configs))
+                }
+                Err((error, message)) => base
+                    .with_error_code(error.code())
+                    .with_error_message(some_str(message))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn create_one(
+    broker: &Broker,
+    t: &gregor_protocol::messages::create_topics_request::CreatableTopic,
+    validate_only: bool,
+) -> Result<crate::topics::TopicMeta, TopicError> {
+    if t.replication_factor != -1 && t.replication_factor != 1 {
+        let message = format!(
+            "Unable to replicate the partition {} time(s): The target replication factor of {} cannot be reached because only 1 broker(s) are registered.",
+            t.replication_factor, t.replication_factor
+        );
+        return Err((ResponseError::InvalidReplicationFactor, message));
+    }
+    let mut partitions = t.num_partitions;
+    if !t.assignments.is_empty() {
+        if t.num_partitions != -1 || t.replication_factor != -1 {
+            return Err((
+                ResponseError::InvalidRequest,
+                "Both numPartitions or replicationFactor and replicasAssignments were set.".into(),
+            ));
+        }
+        if t.assignments.iter().any(|a| {
+            a.broker_ids.iter().any(|b| b.0 != broker.config.node_id) || a.broker_ids.len() != 1
+        }) {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                "Replica assignments must name only this broker, once.".into(),
+            ));
+        }
+        partitions = t.assignments.len() as i32;
+    }
+    let mut configs = std::collections::BTreeMap::new();
+    for c in &t.configs {
+        if let Some(value) = &c.value {
+            configs.insert(c.name.to_string(), value.to_string());
+        }
+    }
+    broker.create_topic(t.name.as_str(), partitions, configs, validate_only)
+}
+
+/// Handles DeleteTopics (by name, or by id from v6).
+pub fn delete_topics(broker: &Arc<Broker>, request: &DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let mut wanted: Vec<(Option<String>, uuid::Uuid)> = request
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.to_string()), uuid::Uuid::nil()))
+        .collect();
+    wanted.extend(
+        request
+            .topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.to_string()), t.topic_id)),
+    );
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| {
+            let name = name.or_else(|| broker.topics.by_id(id).map(|t| t.name));
+            let result = match &name {
+                Some(name) => broker.delete_topic(name),
+                None => Err((
+                    ResponseError::UnknownTopicId,
+                    "This server does not host this topic ID.".into(),
+                )),
+            };
+            let base = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
+            match result {
+                Ok(topic) => base.with_topic_id(topic.id),
+                Err((error, message)) => base
+                    .with_topic_id(id)
+                    .with_error_code(error.code())
+                    .with_error_message(some_str(message)),
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// Handles CreatePartitions.
+pub fn create_partitions(
+    broker: &Arc<Broker>,
+    request: &CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let results = request
+        .topics
+        .iter()
+        .map(|t| {
+            let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            match broker.add_partitions(t.name.as_str(), t.count, request.validate_only) {
+                Ok(_) => base,
+                Err((error, message)) => base
+                    .with_error_code(error.code())
+                    .with_error_message(some_str(message)),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}

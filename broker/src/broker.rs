@@ -1,0 +1,331 @@
+//! The broker's shared state: configuration, the logs, topic metadata and the API table. One
+//! `Arc<Broker>` is shared by every connection task.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use gregor_protocol::api_versions::ApiTable;
+use gregor_protocol::ResponseError;
+use gregor_storage::{FsyncPolicy, LogConfig, LogManager, PartitionLog, TopicPartition};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::error::BrokerError;
+use crate::topics::{load_or_create_cluster_id, validate_topic_name, TopicMeta, TopicStore};
+
+/// Why a topic operation was refused: the code and message a client gets.
+pub type TopicError = (ResponseError, String);
+
+/// Everything connections share.
+pub struct Broker {
+    /// The command-line configuration.
+    pub config: Config,
+    /// Stable id of this single-node cluster (in `meta.properties`).
+    pub cluster_id: String,
+    /// Host and port clients are told to use.
+    pub advertised: (String, i32),
+    /// The partition logs.
+    pub logs: LogManager,
+    /// Topic metadata.
+    pub topics: TopicStore,
+    /// Supported APIs and versions.
+    pub apis: ApiTable,
+    /// Settings of logs without overrides.
+    pub default_log_config: LogConfig,
+    /// Next id InitProducerId hands out; seeded from the clock so ids stay unique across restarts.
+    next_producer_id: AtomicI64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Broker {
+    /// Opens the data dir (locking it), loads topics and their logs.
+    pub fn open(config: Config, bound: SocketAddr) -> Result<Arc<Broker>, BrokerError> {
+        let default_log_config = LogConfig {
+            fsync: if config.fsync_always {
+                FsyncPolicy::Always
+            } else {
+                FsyncPolicy::Os
+            },
+            ..LogConfig::default()
+        };
+        let logs = LogManager::open(&config.data_dir, default_log_config.clone())?;
+        let topics = TopicStore::load(&config.data_dir)?;
+        let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
+        let advertised = config.advertised(bound);
+        let broker = Broker {
+            cluster_id,
+            advertised,
+            logs,
+            topics,
+            apis: ApiTable::new(false),
+            default_log_config,
+            next_producer_id: AtomicI64::new(now_ms()),
+            config,
+        };
+        // Topics are saved before their logs are created and removed before their logs are
+        // deleted, so a crash in between leaves either missing logs (created here) or logs of
+        // no topic (deleted here).
+        for topic in broker.topics.all() {
+            let config = broker.log_config(&topic);
+            for partition in 0..topic.partitions {
+                let log = broker
+                    .logs
+                    .get_or_create(&TopicPartition::new(&topic.name, partition), config.clone())?;
+                log.set_config(config.clone());
+            }
+        }
+        for tp in broker.logs.partitions() {
+            if broker
+                .topics
+                .get(&tp.topic)
+                .is_none_or(|t| tp.partition >= t.partitions)
+            {
+                tracing::warn!(partition = %tp, "deleting the log of a topic that no longer exists");
+                broker.logs.delete(&tp)?;
+            }
+        }
+        Ok(Arc::new(broker))
+    }
+
+    /// The log settings of `topic`: broker defaults with the topic's overrides.
+    pub fn log_config(&self, topic: &TopicMeta) -> LogConfig {
+        let mut config = self.default_log_config.clone();
+        for (key, value) in &topic.configs {
+            apply_topic_config(&mut config, key, value);
+        }
+        config
+    }
+
+    /// The log of a partition, if the topic and partition exist.
+    pub fn partition_log(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
+        self.logs.get(&TopicPartition::new(topic, partition))
+    }
+
+    /// Creates a topic with its logs. `partitions` of -1 means the broker default.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, TopicError> {
+        validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
+        let partitions = if partitions == -1 {
+            self.config.num_partitions
+        } else {
+            partitions
+        };
+        if partitions < 1 {
+            return Err((
+                ResponseError::InvalidPartitions,
+                "Number of partitions must be larger than 0.".into(),
+            ));
+        }
+        for (key, value) in &configs {
+            validate_topic_config(key, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
+        }
+        if self.topics.get(name).is_some() {
+            return Err((
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        let topic = TopicMeta {
+            name: name.to_string(),
+            id: Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        if validate_only {
+            return Ok(topic);
+        }
+        match self.topics.create(topic.clone()) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err((
+                    ResponseError::TopicAlreadyExists,
+                    format!("Topic '{name}' already exists."),
+                ))
+            }
+            Err(e) => return Err((ResponseError::KafkaStorageError, e.to_string())),
+        }
+        self.create_logs(&topic, 0)
+            .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+        tracing::info!(topic = name, partitions, id = %topic.id, "created topic");
+        Ok(topic)
+    }
+
+    fn create_logs(&self, topic: &TopicMeta, from: i32) -> Result<(), BrokerError> {
+        let config = self.log_config(topic);
+        for partition in from..topic.partitions {
+            self.logs
+                .get_or_create(&TopicPartition::new(&topic.name, partition), config.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a topic and its logs.
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, TopicError> {
+        let topic = match self.topics.delete(name) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    "This server does not host this topic-partition.".into(),
+                ))
+            }
+            Err(e) => return Err((ResponseError::KafkaStorageError, e.to_string())),
+        };
+        for partition in 0..topic.partitions {
+            if let Err(e) = self.logs.delete(&TopicPartition::new(name, partition)) {
+                tracing::warn!(topic = name, partition, cause = %e, "deleting log failed");
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<TopicMeta, TopicError> {
+        let Some(topic) = self.topics.get(name) else {
+            return Err((
+                ResponseError::UnknownTopicOrPartition,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        if count <= topic.partitions {
+            let message = format!(
+                "Topic currently has {} partitions, which is higher than the requested {count}.",
+                topic.partitions
+            );
+            return Err((ResponseError::InvalidPartitions, message));
+        }
+        if validate_only {
+            return Ok(TopicMeta {
+                partitions: count,
+                ..topic
+            });
+        }
+        let updated = self
+            .topics
+            .update(name, |t| t.partitions = count)
+            .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?
+            .ok_or_else(|| {
+                (
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("The topic '{name}' does not exist."),
+                )
+            })?;
+        self.create_logs(&updated, topic.partitions)
+            .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?;
+        Ok(updated)
+    }
+
+    /// Sets or removes topic config overrides and applies them to the logs.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        set: &[(String, Option<String>)],
+    ) -> Result<TopicMeta, TopicError> {
+        for (key, value) in set {
+            if let Some(value) = value {
+                validate_topic_config(key, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
+            }
+        }
+        let updated = self
+            .topics
+            .update(name, |t| {
+                for (key, value) in set {
+                    match value {
+                        Some(v) => t.configs.insert(key.clone(), v.clone()),
+                        None => t.configs.remove(key),
+                    };
+                }
+            })
+            .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?
+            .ok_or_else(|| {
+                (
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("The topic '{name}' does not exist."),
+                )
+            })?;
+        let config = self.log_config(&updated);
+        for partition in 0..updated.partitions {
+            if let Some(log) = self.partition_log(name, partition) {
+                log.set_config(config.clone());
+            }
+        }
+        Ok(updated)
+    }
+
+    /// A fresh producer id for InitProducerId.
+    pub fn allocate_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Topic configs Gregor understands, with Kafka's defaults as shown by DescribeConfigs.
+pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
+    ("cleanup.policy", "delete"),
+    ("compression.type", "producer"),
+    ("flush.messages", "9223372036854775807"),
+    ("flush.ms", "9223372036854775807"),
+    ("index.interval.bytes", "4096"),
+    ("max.message.bytes", "1048588"),
+    ("message.timestamp.type", "CreateTime"),
+    ("min.insync.replicas", "1"),
+    ("retention.bytes", "-1"),
+    ("retention.ms", "604800000"),
+    ("segment.bytes", "1073741824"),
+    ("segment.index.bytes", "10485760"),
+    ("segment.ms", "604800000"),
+];
+
+/// Checks a topic config override: a key Gregor knows, with a value of the right type.
+pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
+    if !TOPIC_CONFIG_DEFAULTS.iter().any(|(k, _)| *k == key) {
+        return Err(format!("Unknown topic config name: {key}"));
+    }
+    match key {
+        "cleanup.policy" if value == "delete" => Ok(()),
+        "cleanup.policy" => Err(format!(
+            "Invalid value {value} for configuration cleanup.policy: Gregor supports only 'delete'"
+        )),
+        "compression.type" | "message.timestamp.type" => Ok(()),
+        _ => value.parse::<i64>().map(|_| ()).map_err(|_| {
+            format!("Invalid value {value} for configuration {key}: Not a number of type LONG")
+        }),
+    }
+}
+
+fn apply_topic_config(config: &mut LogConfig, key: &str, value: &str) {
+    let Ok(n) = value.parse::<i64>() else { return };
+    match key {
+        "segment.bytes" if n > 0 => config.segment_bytes = n as u64,
+        "segment.ms" if n > 0 => config.segment_ms = n,
+        "retention.ms" => config.retention_ms = n,
+        "retention.bytes" => config.retention_bytes = n,
+        "flush.messages" if n > 0 => config.flush_messages = n as u64,
+        "flush.ms" if n >= 0 => config.flush_ms = n,
+        "index.interval.bytes" if n > 0 => {
+            config.index_interval_bytes = n.min(i64::from(u32::MAX)) as u32
+        }
+        "segment.index.bytes" if n > 0 => {
+            config.segment_index_bytes = n.min(i64::from(u32::MAX)) as u32
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,60 @@
+//! Dispatch: one match from a decoded request to the handler of its API.
+
+use std::sync::Arc;
+
+use gregor_protocol::messages::{RequestKind, ResponseKind};
+use gregor_protocol::request::Request;
+use gregor_protocol::ProtocolError;
+
+use crate::apis;
+use crate::broker::Broker;
+
+/// Handles one request. `Ok(None)` sends no response (Produce with acks=0); `Err` closes the
+/// connection.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: &Request,
+) -> Result<Option<ResponseKind>, ProtocolError> {
+    let v = request.version;
+    let response = match &request.body {
+        RequestKind::ApiVersions(_) => {
+            ResponseKind::ApiVersions(broker.apis.api_versions_response(0))
+        }
+        RequestKind::Produce(r) => match apis::produce::handle(broker, r, v).await {
+            Some(response) => ResponseKind::Produce(response),
+            None => return Ok(None),
+        },
+        RequestKind::Fetch(r) => ResponseKind::Fetch(apis::fetch::handle(broker, r, v).await),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(apis::list_offsets::handle(broker, r, v))
+        }
+        RequestKind::Metadata(r) => ResponseKind::Metadata(apis::metadata::handle(broker, r, v)),
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(apis::topics::create_topics(broker, r))
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(apis::topics::delete_topics(broker, r))
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(apis::topics::create_partitions(broker, r))
+        }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(apis::producer_id::handle(broker, r))
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(apis::cluster::describe_cluster(broker, r))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(apis::configs::describe_configs(broker, r))
+        }
+        // The API table only lets through what is listed above; anything else is a bug in the
+        // table, answered the way Kafka answers an unknown request: by closing.
+        _ => {
+            return Err(ProtocolError::UnsupportedVersion {
+                api_key: request.api_key as i16,
+                version: v,
+            })
+        }
+    };
+    Ok(Some(response))
+}

@@ -1,0 +1,10 @@
+//! The Gregor broker: listener, connections, one handler per Kafka API, and topic metadata.
+
+pub mod apis;
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod kafka_apis;
+pub mod socket_server;
+pub mod topics;

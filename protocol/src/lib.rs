@@ -1,0 +1,18 @@
+//! Kafka's wire protocol for Gregor: framing, request and response envelopes over the
+//! `kafka-protocol` crate, the table of supported APIs, and a view of v2 record-batch headers.
+//! No I/O and no broker state: the broker feeds bytes in and takes bytes out.
+
+pub mod api_versions;
+pub mod error;
+pub mod frame;
+pub mod record_batch;
+pub mod request;
+pub mod response;
+
+pub use error::ProtocolError;
+/// The generated Kafka message types, re-exported so the broker needs no direct dependency.
+pub use kafka_protocol::messages;
+/// Protocol primitives (compact strings, version ranges).
+pub use kafka_protocol::protocol::{StrBytes, VersionRange};
+/// Kafka error codes.
+pub use kafka_protocol::ResponseError;
