@@ -14,5 +14,9 @@ pub use error::ProtocolError;
 pub use kafka_protocol::messages;
 /// Protocol primitives (compact strings, version ranges).
 pub use kafka_protocol::protocol::{StrBytes, VersionRange};
+/// The encode/decode traits of the generated messages.
+pub mod codec {
+    pub use kafka_protocol::protocol::{Decodable, Encodable};
+}
 /// Kafka error codes.
 pub use kafka_protocol::ResponseError;

@@ -1,6 +1,5 @@
 //! Request decoding: peek at the API key and version, decide whether the broker serves them, then
-//! decode the header (its version follows from key and version) and the body. Trailing bytes are
-//! an error, as in Apache Kafka.
+//! decode the header (its version follows from key and version) and the body.
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
@@ -65,11 +64,14 @@ pub fn decode_request(mut frame: Bytes, table: &ApiTable) -> Result<Decoded, Pro
     let body =
         RequestKind::decode(api_key, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
     if frame.has_remaining() {
-        return Err(ProtocolError::Malformed {
-            api_key: key,
+        // Apache Kafka ignores bytes after the body, and real clients send some: librdkafka
+        // 2.12 appends three to an all-topics Metadata v13. Refusing them would break it.
+        tracing::debug!(
+            api_key = key,
             version,
-            reason: format!("{} trailing bytes", frame.remaining()),
-        });
+            trailing = frame.remaining(),
+            "ignoring bytes after the request body"
+        );
     }
     Ok(Decoded::Request(Box::new(Request {
         header,

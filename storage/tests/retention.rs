@@ -94,3 +94,32 @@ fn flush_policies_advance_the_recovery_point() {
     log.append(&build_test_batch(1, 10, 0), 2000).unwrap();
     assert_eq!(log.recovery_point(), 13, "flush.messages=10 reached");
 }
+
+#[test]
+fn clean_reopen_with_default_config_reads_everything() {
+    use gregor_storage::batch::parse_and_verify;
+    let dir = tempfile::tempdir().unwrap();
+    let tp = TopicPartition::new("d", 0);
+    {
+        let manager = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        let log = manager.get_or_create(&tp, LogConfig::default()).unwrap();
+        for i in 0..300 {
+            log.append(&build_test_batch(10, 20, i), 0).unwrap();
+        }
+        manager.shutdown().unwrap();
+    }
+    let manager = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+    let log = manager.get(&tp).unwrap();
+    assert_eq!(log.log_end_offset(), 3000);
+    let mut offset = 0;
+    while offset < 3000 {
+        let read = log.read(offset, 4096).unwrap();
+        assert!(!read.records.is_empty(), "nothing at offset {offset}");
+        let mut pos = 0;
+        while pos < read.records.len() {
+            let h = parse_and_verify(&read.records[pos..]).unwrap();
+            pos += h.size;
+            offset = h.next_offset();
+        }
+    }
+}

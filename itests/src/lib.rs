@@ -1,0 +1,208 @@
+//! End-to-end test support: start the real `gregor` binary as a process on a free port with a
+//! temporary data dir, and stop it gently (SIGTERM) or not (SIGKILL).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+pub mod clients;
+pub mod raw;
+
+/// Path of the `gregor` binary: `GREGOR_BIN`, or the one built next to this test executable.
+pub fn gregor_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("GREGOR_BIN") {
+        return bin.into();
+    }
+    // target/<profile>/deps/<test> -> target/<profile>/gregor
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("gregor")
+}
+
+/// A running broker process.
+pub struct TestBroker {
+    child: Option<Child>,
+    port: u16,
+    data_dir: tempfile::TempDir,
+    log_path: PathBuf,
+    extra_args: Vec<String>,
+}
+
+impl TestBroker {
+    /// Starts a broker with default settings plus `args`.
+    pub fn start(args: &[&str]) -> anyhow::Result<TestBroker> {
+        let data_dir = tempfile::tempdir()?;
+        let log_path = data_dir.path().join("broker.log");
+        let mut broker = TestBroker {
+            child: None,
+            port: 0,
+            data_dir,
+            log_path,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        broker.launch(0)?;
+        Ok(broker)
+    }
+
+    /// Starts the process on `port` (0 for a free one) and waits for its listening line.
+    fn launch(&mut self, port: u16) -> anyhow::Result<()> {
+        let bin = gregor_bin();
+        if !bin.exists() {
+            bail!("gregor binary not found at {} (build it with `cargo build -p gregor`, or set GREGOR_BIN)", bin.display());
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
+        let mut child = Command::new(&bin)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(self.data_dir.path().join("data"))
+            .args(&self.extra_args)
+            .env(
+                "RUST_LOG",
+                std::env::var("GREGOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(port) = parse_port(&line) {
+                        self.port = port;
+                        self.child = Some(child);
+                        return Ok(());
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    bail!("gregor did not report listening; log:\n{}", self.log());
+                }
+            }
+        }
+    }
+
+    /// `127.0.0.1:port`, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port the broker listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The broker's stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The data dir the broker runs on.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// Stops with SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        signal(child.id(), "TERM")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                if !status.success() {
+                    bail!(
+                        "gregor exited with {status} after SIGTERM; log:\n{}",
+                        self.log()
+                    );
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("gregor did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills with SIGKILL: no flush, no clean-shutdown marker.
+    pub fn kill9(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts again on the same data dir and port.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            bail!("broker still running");
+        }
+        self.launch(self.port)
+    }
+
+    /// OS process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- gregor log ----\n{}", self.log());
+        }
+    }
+}
+
+fn parse_port(line: &str) -> Option<u16> {
+    let rest = line.split("listening on ").nth(1)?;
+    let addr = rest.split_whitespace().next()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+fn signal(pid: u32, name: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()?;
+    if !status.success() {
+        bail!("kill -{name} {pid} failed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_listening_line() {
+        let line =
+            "gregor 0.1.0 listening on 127.0.0.1:4321 (advertised 127.0.0.1:4321), data dir x";
+        assert_eq!(super::parse_port(line), Some(4321));
+    }
+}

@@ -1,0 +1,110 @@
+//! A bare Kafka client over one TCP socket, for what the real clients hide: hand-made requests,
+//! topic ids, duplicated requests, and bytes no client would send.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use gregor_protocol::codec::{Decodable, Encodable};
+use gregor_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use gregor_protocol::StrBytes;
+
+/// Re-exported so tests can build request bodies.
+pub use gregor_protocol::messages;
+
+/// One connection speaking length-prefixed Kafka frames.
+pub struct RawClient {
+    stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl RawClient {
+    /// Connects to `addr` with a read timeout.
+    pub fn connect(addr: &str) -> anyhow::Result<RawClient> {
+        let stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(RawClient {
+            stream,
+            next_correlation_id: 1,
+        })
+    }
+
+    /// Writes raw bytes.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Encodes a request frame (size, header, body).
+    pub fn frame<T: Encodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: &T,
+    ) -> anyhow::Result<Vec<u8>> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id += 1;
+        let mut buf = bytes::BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("gregor-itests")))
+            .encode(&mut buf, key.request_header_version(version))?;
+        body.encode(&mut buf, version)?;
+        let mut frame = (buf.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&buf);
+        Ok(frame)
+    }
+
+    /// Sends a request and reads its response.
+    pub fn call<T: Encodable, R: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: &T,
+    ) -> anyhow::Result<R> {
+        let frame = self.frame(key, version, body)?;
+        self.send_bytes(&frame)?;
+        self.read_response(key, version)
+    }
+
+    /// Reads one response frame for `key` at `version`.
+    pub fn read_response<R: Decodable>(&mut self, key: ApiKey, version: i16) -> anyhow::Result<R> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size)?;
+        let size = i32::from_be_bytes(size);
+        if !(0..=64 << 20).contains(&size) {
+            bail!("response size {size}");
+        }
+        let mut body = vec![0u8; size as usize];
+        self.stream.read_exact(&mut body)?;
+        let mut buf = bytes::Bytes::from(body);
+        let header_version = if key == ApiKey::ApiVersions {
+            0
+        } else {
+            key.response_header_version(version)
+        };
+        ResponseHeader::decode(&mut buf, header_version)?;
+        R::decode(&mut buf, version)
+    }
+
+    /// Whether the broker closed the connection (EOF or reset) within the read timeout.
+    pub fn is_closed_by_peer(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ),
+        }
+    }
+
+    /// Closes the writing half, as a client that stops mid-frame does.
+    pub fn shutdown_write(&mut self) -> std::io::Result<()> {
+        self.stream.shutdown(std::net::Shutdown::Write)
+    }
+}
