@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use gregor_protocol::api_versions::ApiTable;
 use gregor_protocol::ResponseError;
@@ -12,6 +12,8 @@ use gregor_storage::{FsyncPolicy, LogConfig, LogManager, PartitionLog, TopicPart
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::coordinator::runtime::{self, CoordinatorHandle};
+use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
 use crate::topics::{load_or_create_cluster_id, validate_topic_name, TopicMeta, TopicStore};
 
@@ -34,6 +36,8 @@ pub struct Broker {
     pub apis: ApiTable,
     /// Settings of logs without overrides.
     pub default_log_config: LogConfig,
+    /// The group coordinator task, started once the logs are open.
+    pub coordinator: OnceLock<CoordinatorHandle>,
     /// Next id InitProducerId hands out; seeded from the clock so ids stay unique across restarts.
     next_producer_id: AtomicI64,
 }
@@ -65,7 +69,8 @@ impl Broker {
             advertised,
             logs,
             topics,
-            apis: ApiTable::new(false),
+            apis: ApiTable::new(true),
+            coordinator: OnceLock::new(),
             default_log_config,
             next_producer_id: AtomicI64::new(now_ms()),
             config,
@@ -92,7 +97,29 @@ impl Broker {
                 broker.logs.delete(&tp)?;
             }
         }
-        Ok(Arc::new(broker))
+        let offsets_log = broker.offsets_log()?;
+        let broker = Arc::new(broker);
+        let config = CoordinatorConfig {
+            min_session_timeout_ms: broker.config.group_min_session_timeout_ms,
+            ..CoordinatorConfig::default()
+        };
+        let _ = broker.coordinator.set(runtime::start(offsets_log, config));
+        Ok(broker)
+    }
+
+    /// The internal log of group offsets, created on first start.
+    fn offsets_log(&self) -> Result<Arc<PartitionLog>, BrokerError> {
+        const TOPIC: &str = "__consumer_offsets";
+        if self.topics.get(TOPIC).is_none() {
+            let mut configs = BTreeMap::new();
+            // Small segments, so snapshots free space soon.
+            configs.insert("segment.bytes".to_string(), (16 << 20).to_string());
+            configs.insert("retention.ms".to_string(), "-1".to_string());
+            self.create_topic(TOPIC, 1, configs, false)
+                .map_err(|(_, m)| BrokerError::Metadata(m))?;
+        }
+        self.partition_log(TOPIC, 0)
+            .ok_or_else(|| BrokerError::Metadata("__consumer_offsets has no log".into()))
     }
 
     /// The log settings of `topic`: broker defaults with the topic's overrides.

@@ -33,6 +33,9 @@ pub struct Config {
     /// Most client connections served at once.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Shortest session timeout a consumer may ask for (`group.min.session.timeout.ms`).
+    #[arg(long, default_value_t = 6000)]
+    pub group_min_session_timeout_ms: i64,
     /// Fsync every append before acknowledging it (`acks=all` then means on disk).
     #[arg(long, default_value_t = false)]
     pub fsync_always: bool,

@@ -112,7 +112,7 @@ impl Connection {
                 client_id = request.header.client_id.as_deref().unwrap_or(""),
             );
             let started = std::time::Instant::now();
-            let response = kafka_apis::handle(&self.broker, &request)
+            let response = kafka_apis::handle(&self.broker, &request, self.peer)
                 .instrument(span.clone())
                 .await?;
             if let Some(body) = response {

@@ -1,5 +1,6 @@
 //! Dispatch: one match from a decoded request to the handler of its API.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gregor_protocol::messages::{RequestKind, ResponseKind};
@@ -14,6 +15,7 @@ use crate::broker::Broker;
 pub async fn handle(
     broker: &Arc<Broker>,
     request: &Request,
+    peer: SocketAddr,
 ) -> Result<Option<ResponseKind>, ProtocolError> {
     let v = request.version;
     let response = match &request.body {
@@ -47,6 +49,27 @@ pub async fn handle(
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(apis::configs::describe_configs(broker, r))
         }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(apis::groups::find_coordinator(broker, r, v))
+        }
+        RequestKind::JoinGroup(_)
+        | RequestKind::SyncGroup(_)
+        | RequestKind::Heartbeat(_)
+        | RequestKind::LeaveGroup(_)
+        | RequestKind::OffsetCommit(_)
+        | RequestKind::OffsetFetch(_)
+        | RequestKind::DescribeGroups(_)
+        | RequestKind::ListGroups(_)
+        | RequestKind::DeleteGroups(_)
+        | RequestKind::OffsetDelete(_) => match apis::groups::handle(broker, request, peer).await {
+            Some(response) => response,
+            // The coordinator stopped (shutdown): close, and the client reconnects elsewhere.
+            None => {
+                return Err(ProtocolError::Encode(
+                    "group coordinator unavailable".into(),
+                ))
+            }
+        },
         // The API table only lets through what is listed above; anything else is a bug in the
         // table, answered the way Kafka answers an unknown request: by closing.
         _ => {

@@ -4,6 +4,7 @@ pub mod apis;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod error;
 pub mod kafka_apis;
 pub mod socket_server;

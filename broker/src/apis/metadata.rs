@@ -18,7 +18,15 @@ pub fn handle(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> 
     let node = BrokerId(broker.config.node_id);
     let mut topics = Vec::new();
     match &request.topics {
-        None => topics.extend(broker.topics.all().iter().map(|t| topic_entry(broker, t))),
+        // Internal topics are listed only when asked for by name, as issue 4 asks.
+        None => topics.extend(
+            broker
+                .topics
+                .all()
+                .iter()
+                .filter(|t| !t.name.starts_with("__"))
+                .map(|t| topic_entry(broker, t)),
+        ),
         Some(wanted) => {
             for w in wanted {
                 let found = match &w.name {

@@ -1,0 +1,198 @@
+//! One classic consumer group: its members, generation, chosen protocol and state.
+//!
+//! States, as Kafka documents them:
+//! - `Empty`: no members; offsets may still exist. From PreparingRebalance (the last member
+//!   left or expired) or at creation. To PreparingRebalance on a join, Dead on deletion.
+//! - `PreparingRebalance`: waiting for every known member to (re)join, until the rebalance
+//!   timeout. From Empty, Stable or CompletingRebalance on a join, leave or expiry.
+//! - `CompletingRebalance`: everyone joined; waiting for the leader's SyncGroup with the
+//!   assignment. From PreparingRebalance.
+//! - `Stable`: assignment handed out; heartbeats keep members alive. From CompletingRebalance.
+//! - `Dead`: deleted; never leaves this state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use super::group_coordinator::ReplyId;
+
+/// A group's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    /// No members.
+    Empty,
+    /// Waiting for members to join.
+    PreparingRebalance,
+    /// Waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Running.
+    Stable,
+    /// Deleted.
+    Dead,
+}
+
+impl GroupState {
+    /// The name Kafka's tools print.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// A JoinGroup waiting for the rebalance to complete.
+#[derive(Debug, Clone, Copy)]
+pub struct ParkedJoin {
+    /// Where the answer goes.
+    pub reply: ReplyId,
+    /// The request's version (the response shape depends on it).
+    pub version: i16,
+}
+
+/// One member of a group.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Coordinator-given id.
+    pub id: String,
+    /// `group.instance.id` of a static member.
+    pub instance_id: Option<String>,
+    /// The client's `client.id`.
+    pub client_id: String,
+    /// The client's address.
+    pub client_host: String,
+    /// Milliseconds without a heartbeat before the member is removed.
+    pub session_timeout_ms: i64,
+    /// How long a rebalance waits for this member to rejoin.
+    pub rebalance_timeout_ms: i64,
+    /// Supported protocols in preference order, with their metadata.
+    pub protocols: Vec<(String, Bytes)>,
+    /// The assignment from the last SyncGroup.
+    pub assignment: Bytes,
+    /// A JoinGroup waiting for the rebalance.
+    pub awaiting_join: Option<ParkedJoin>,
+    /// A SyncGroup waiting for the leader.
+    pub awaiting_sync: Option<ReplyId>,
+    /// When the member expires unless it heartbeats.
+    pub session_deadline: i64,
+}
+
+impl Member {
+    /// The metadata this member sent for `protocol`.
+    pub fn metadata(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether the member supports every protocol in `names`... at least one of them.
+    pub fn supports_any(&self, names: &BTreeSet<String>) -> bool {
+        self.protocols.iter().any(|(n, _)| names.contains(n))
+    }
+}
+
+/// A classic group.
+#[derive(Debug, Clone)]
+pub struct ClassicGroup {
+    /// The group id.
+    pub id: String,
+    /// Current state.
+    pub state: GroupState,
+    /// Bumped at every completed rebalance.
+    pub generation: i32,
+    /// "consumer" for consumer groups.
+    pub protocol_type: Option<String>,
+    /// The protocol (assignor) chosen at the last rebalance.
+    pub protocol: Option<String>,
+    /// The member that computes the assignment.
+    pub leader: Option<String>,
+    /// Members by id.
+    pub members: BTreeMap<String, Member>,
+    /// Ids handed out with MEMBER_ID_REQUIRED, valid until their deadline.
+    pub pending: BTreeMap<String, i64>,
+    /// Static members: instance id to member id.
+    pub static_members: BTreeMap<String, String>,
+    /// When the current rebalance stops waiting for members to rejoin.
+    pub rebalance_deadline: Option<i64>,
+}
+
+impl ClassicGroup {
+    /// A new, empty group.
+    pub fn new(id: &str) -> ClassicGroup {
+        ClassicGroup {
+            id: id.to_string(),
+            state: GroupState::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            static_members: BTreeMap::new(),
+            rebalance_deadline: None,
+        }
+    }
+
+    /// Protocols every member supports.
+    pub fn candidate_protocols(&self) -> BTreeSet<String> {
+        let mut members = self.members.values();
+        let Some(first) = members.next() else {
+            return BTreeSet::new();
+        };
+        let mut common: BTreeSet<String> = first.protocols.iter().map(|(n, _)| n.clone()).collect();
+        for m in members {
+            let theirs: BTreeSet<String> = m.protocols.iter().map(|(n, _)| n.clone()).collect();
+            common = common.intersection(&theirs).cloned().collect();
+        }
+        common
+    }
+
+    /// Whether a member with these protocols could join: some protocol must be supported by
+    /// everyone already in the group.
+    pub fn accepts_protocols(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+        if self.members.is_empty() {
+            return true;
+        }
+        if self.protocol_type.as_deref() != Some(protocol_type) {
+            return false;
+        }
+        let candidates = self.candidate_protocols();
+        protocols.iter().any(|(n, _)| candidates.contains(n))
+    }
+
+    /// Kafka's vote: each member votes for its most preferred candidate; most votes wins, ties
+    /// go to the protocol that sorts first.
+    pub fn select_protocol(&self) -> Option<String> {
+        let candidates = self.candidate_protocols();
+        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in self.members.values() {
+            if let Some((name, _)) = m.protocols.iter().find(|(n, _)| candidates.contains(n)) {
+                *votes.entry(name).or_default() += 1;
+            }
+        }
+        let best = votes.values().copied().max()?;
+        votes
+            .into_iter()
+            .find(|(_, v)| *v == best)
+            .map(|(n, _)| n.to_string())
+    }
+
+    /// Whether every member has rejoined and no MEMBER_ID_REQUIRED id is outstanding.
+    pub fn all_joined(&self) -> bool {
+        self.members.values().all(|m| m.awaiting_join.is_some()) && self.pending.is_empty()
+    }
+
+    /// The longest rebalance timeout among members.
+    pub fn max_rebalance_timeout(&self) -> i64 {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout_ms)
+            .max()
+            .unwrap_or(0)
+    }
+}

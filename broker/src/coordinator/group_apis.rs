@@ -1,0 +1,329 @@
+//! The coordinator's answers that never wait: offsets, listing, describing and deleting groups.
+//! Offset changes come back as records to persist; the runtime appends them before replying.
+
+use gregor_protocol::messages::delete_groups_response::DeletableGroupResult;
+use gregor_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use gregor_protocol::messages::list_groups_response::ListedGroup;
+use gregor_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use gregor_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use gregor_protocol::messages::offset_fetch_response::OffsetFetchResponsePartitions;
+use gregor_protocol::messages::{
+    DeleteGroupsResponse, DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+};
+use gregor_protocol::{ResponseError, StrBytes};
+
+use super::classic_group::{ClassicGroup, GroupState};
+use super::group_coordinator::GroupCoordinator;
+use super::offsets::{CommittedOffset, OffsetKey};
+
+/// An offset change to make durable: a value, or `None` to delete.
+pub type OffsetRecord = (OffsetKey, Option<CommittedOffset>);
+
+fn s(v: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(v.into())
+}
+
+impl GroupCoordinator {
+    /// Checks who may commit to `group_id`: members of the current generation of a Stable group,
+    /// or an admin client (generation -1, no member id) on an empty or unknown group.
+    fn commit_allowed(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Option<ResponseError> {
+        let Some(group) = self.groups.get(group_id) else {
+            if generation < 0 && member_id.is_empty() {
+                self.groups
+                    .insert(group_id.to_string(), ClassicGroup::new(group_id));
+                return None;
+            }
+            return Some(ResponseError::IllegalGeneration);
+        };
+        if generation < 0 && member_id.is_empty() {
+            return match group.state {
+                GroupState::Empty => None,
+                GroupState::Dead => Some(ResponseError::CoordinatorNotAvailable),
+                _ => Some(ResponseError::UnknownMemberId),
+            };
+        }
+        if !group.members.contains_key(member_id) {
+            return Some(ResponseError::UnknownMemberId);
+        }
+        if generation != group.generation {
+            return Some(ResponseError::IllegalGeneration);
+        }
+        match group.state {
+            GroupState::Stable => None,
+            GroupState::PreparingRebalance | GroupState::CompletingRebalance => {
+                Some(ResponseError::RebalanceInProgress)
+            }
+            GroupState::Empty | GroupState::Dead => Some(ResponseError::UnknownMemberId),
+        }
+    }
+
+    /// OffsetCommit: the response, and the records to persist before sending it.
+    pub fn commit_offsets(
+        &mut self,
+        now: i64,
+        version: i16,
+        req: &OffsetCommitRequest,
+    ) -> (OffsetCommitResponse, Vec<OffsetRecord>) {
+        let group_id = req.group_id.as_str();
+        // Before v1 there is no generation: such commits come from simple consumers.
+        let generation = if version >= 1 {
+            req.generation_id_or_member_epoch
+        } else {
+            -1
+        };
+        let error = if group_id.is_empty() {
+            Some(ResponseError::InvalidGroupId)
+        } else {
+            self.commit_allowed(group_id, req.member_id.as_str(), generation)
+        };
+        let mut records = Vec::new();
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        if error.is_none() {
+                            let value = CommittedOffset {
+                                offset: p.committed_offset,
+                                leader_epoch: p.committed_leader_epoch,
+                                metadata: p
+                                    .committed_metadata
+                                    .as_ref()
+                                    .map(|m| m.to_string())
+                                    .unwrap_or_default(),
+                                commit_time_ms: now,
+                            };
+                            records.push((
+                                (group_id.to_string(), t.name.to_string(), p.partition_index),
+                                Some(value),
+                            ));
+                        }
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(error.map_or(0, |e| e.code()))
+                    })
+                    .collect();
+                OffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_topic_id(t.topic_id)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        (OffsetCommitResponse::default().with_topics(topics), records)
+    }
+
+    /// Committed offsets of a group: for the listed partitions (-1 where none), or all.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<Vec<(StrBytes, Vec<i32>)>>,
+    ) -> Vec<(StrBytes, Vec<OffsetFetchResponsePartitions>)> {
+        let entry = |partition: i32, found: Option<&CommittedOffset>| {
+            let base = OffsetFetchResponsePartitions::default().with_partition_index(partition);
+            match found {
+                Some(c) => base
+                    .with_committed_offset(c.offset)
+                    .with_committed_leader_epoch(c.leader_epoch)
+                    .with_metadata(Some(s(c.metadata.clone()))),
+                None => base
+                    .with_committed_offset(-1)
+                    .with_committed_leader_epoch(-1)
+                    .with_metadata(Some(s(""))),
+            }
+        };
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    let parts = partitions
+                        .iter()
+                        .map(|p| entry(*p, self.offsets.get(group_id, topic.as_str(), *p)))
+                        .collect();
+                    (topic, parts)
+                })
+                .collect(),
+            None => {
+                let mut by_topic: std::collections::BTreeMap<
+                    String,
+                    Vec<OffsetFetchResponsePartitions>,
+                > = Default::default();
+                for (topic, partition, c) in self.offsets.of_group(group_id) {
+                    by_topic
+                        .entry(topic.to_string())
+                        .or_default()
+                        .push(entry(partition, Some(c)));
+                }
+                by_topic.into_iter().map(|(t, p)| (s(t), p)).collect()
+            }
+        }
+    }
+
+    /// ListGroups, with the state filter (v4) and type filter (v5).
+    pub fn list_groups(&self, req: &ListGroupsRequest) -> ListGroupsResponse {
+        let groups = self
+            .groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .filter(|g| {
+                req.states_filter.is_empty()
+                    || req
+                        .states_filter
+                        .iter()
+                        .any(|f| f.as_str().eq_ignore_ascii_case(g.state.as_str()))
+            })
+            .filter(|_| {
+                req.types_filter.is_empty()
+                    || req
+                        .types_filter
+                        .iter()
+                        .any(|f| f.as_str().eq_ignore_ascii_case("classic"))
+            })
+            .map(|g| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(s(g.id.clone())))
+                    .with_protocol_type(s(g.protocol_type.clone().unwrap_or_default()))
+                    .with_group_state(s(g.state.as_str()))
+                    .with_group_type(s("classic"))
+            })
+            .collect();
+        ListGroupsResponse::default().with_groups(groups)
+    }
+
+    /// DescribeGroups: members with their raw metadata and assignment; unknown groups are Dead.
+    pub fn describe_groups(&self, ids: &[GroupId], version: i16) -> DescribeGroupsResponse {
+        let groups = ids
+            .iter()
+            .map(|id| {
+                let base = DescribedGroup::default().with_group_id(id.clone());
+                let Some(g) = self.groups.get(id.as_str()) else {
+                    let dead = base.with_group_state(s("Dead"));
+                    // From v6 an unknown group is an error; before, a Dead group.
+                    return if version >= 6 {
+                        dead.with_error_code(ResponseError::GroupIdNotFound.code())
+                    } else {
+                        dead
+                    };
+                };
+                let protocol = g.protocol.clone().unwrap_or_default();
+                let members = g
+                    .members
+                    .values()
+                    .map(|m| {
+                        DescribedGroupMember::default()
+                            .with_member_id(s(m.id.clone()))
+                            .with_group_instance_id(m.instance_id.clone().map(s))
+                            .with_client_id(s(m.client_id.clone()))
+                            .with_client_host(s(m.client_host.clone()))
+                            .with_member_metadata(m.metadata(&protocol))
+                            .with_member_assignment(if g.state == GroupState::Stable {
+                                m.assignment.clone()
+                            } else {
+                                Default::default()
+                            })
+                    })
+                    .collect();
+                base.with_group_state(s(g.state.as_str()))
+                    .with_protocol_type(s(g.protocol_type.clone().unwrap_or_default()))
+                    .with_protocol_data(s(
+                        if g.state == GroupState::Stable
+                            || g.state == GroupState::CompletingRebalance
+                        {
+                            protocol
+                        } else {
+                            String::new()
+                        },
+                    ))
+                    .with_members(members)
+            })
+            .collect();
+        DescribeGroupsResponse::default().with_groups(groups)
+    }
+
+    /// DeleteGroups: only groups without members; their offsets go too.
+    pub fn delete_groups(&mut self, ids: &[GroupId]) -> (DeleteGroupsResponse, Vec<OffsetRecord>) {
+        let mut records = Vec::new();
+        let results = ids
+            .iter()
+            .map(|id| {
+                let name = id.as_str();
+                let code = match self.groups.get(name) {
+                    None if !self.offsets.has_group(name) => Some(ResponseError::GroupIdNotFound),
+                    Some(g) if !g.members.is_empty() => Some(ResponseError::NonEmptyGroup),
+                    _ => {
+                        self.groups.remove(name);
+                        for key in self.offsets.keys_of_group(name) {
+                            self.offsets.apply(key.clone(), None);
+                            records.push((key, None));
+                        }
+                        None
+                    }
+                };
+                DeletableGroupResult::default()
+                    .with_group_id(id.clone())
+                    .with_error_code(code.map_or(0, |e| e.code()))
+            })
+            .collect();
+        (
+            DeleteGroupsResponse::default().with_results(results),
+            records,
+        )
+    }
+
+    /// OffsetDelete: allowed while the group has no members (we do not parse subscriptions, so
+    /// a group with members counts as subscribed to every topic).
+    pub fn delete_offsets(
+        &mut self,
+        req: &OffsetDeleteRequest,
+    ) -> (OffsetDeleteResponse, Vec<OffsetRecord>) {
+        let group_id = req.group_id.as_str();
+        let group = self.groups.get(group_id);
+        if group.is_none() && !self.offsets.has_group(group_id) {
+            return (
+                OffsetDeleteResponse::default()
+                    .with_error_code(ResponseError::GroupIdNotFound.code()),
+                Vec::new(),
+            );
+        }
+        let busy = group.is_some_and(|g| !g.members.is_empty());
+        let mut records = Vec::new();
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let base = OffsetDeleteResponsePartition::default()
+                            .with_partition_index(p.partition_index);
+                        if busy {
+                            return base
+                                .with_error_code(ResponseError::GroupSubscribedToTopic.code());
+                        }
+                        let key = (group_id.to_string(), t.name.to_string(), p.partition_index);
+                        self.offsets.apply(key.clone(), None);
+                        records.push((key, None));
+                        base
+                    })
+                    .collect();
+                OffsetDeleteResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
+        (OffsetDeleteResponse::default().with_topics(topics), records)
+    }
+}

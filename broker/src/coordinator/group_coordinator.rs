@@ -1,0 +1,740 @@
+//! The coordinator's request handling: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, the
+//! offset APIs and the group listing APIs, plus `tick` for session and rebalance timeouts.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use gregor_protocol::messages::join_group_response::JoinGroupResponseMember;
+use gregor_protocol::messages::{
+    GroupId, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
+};
+use gregor_protocol::{ResponseError, StrBytes};
+
+use super::classic_group::{ClassicGroup, GroupState, Member, ParkedJoin};
+use super::offsets::OffsetStore;
+
+/// Caller-chosen handle of a request whose answer may come later.
+pub type ReplyId = u64;
+
+/// An answer to a request that may have been parked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    /// To a JoinGroup.
+    Join(JoinGroupResponse),
+    /// To a SyncGroup.
+    Sync(SyncGroupResponse),
+}
+
+/// An answer and the request it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The request's handle.
+    pub id: ReplyId,
+    /// The answer.
+    pub response: Response,
+}
+
+/// Limits, named after Kafka's broker settings.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i64,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i64,
+    /// `group.initial.rebalance.delay.ms` (0, as Kafka's dev config sets it).
+    pub initial_rebalance_delay_ms: i64,
+    /// `group.max.size`.
+    pub max_group_size: usize,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 0,
+            max_group_size: usize::MAX,
+        }
+    }
+}
+
+/// All groups and their committed offsets.
+#[derive(Debug, Default)]
+pub struct GroupCoordinator {
+    /// Limits.
+    pub config: CoordinatorConfig,
+    /// Groups by id.
+    pub groups: BTreeMap<String, ClassicGroup>,
+    /// Committed offsets.
+    pub offsets: OffsetStore,
+    next_member: u64,
+}
+
+fn s(v: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(v.into())
+}
+
+fn join_error(error: ResponseError, member_id: &str) -> JoinGroupResponse {
+    JoinGroupResponse::default()
+        .with_error_code(error.code())
+        .with_generation_id(-1)
+        .with_member_id(s(member_id))
+}
+
+fn sync_error(error: ResponseError) -> SyncGroupResponse {
+    SyncGroupResponse::default().with_error_code(error.code())
+}
+
+impl GroupCoordinator {
+    /// A coordinator with `config` and no groups.
+    pub fn new(config: CoordinatorConfig) -> GroupCoordinator {
+        GroupCoordinator {
+            config,
+            ..GroupCoordinator::default()
+        }
+    }
+
+    fn new_member_id(&mut self, client_id: &str) -> String {
+        self.next_member += 1;
+        // Kafka's shape: client id, a dash, a unique suffix.
+        format!(
+            "{client_id}-{:08x}-{:x}",
+            self.next_member,
+            std::process::id()
+        )
+    }
+
+    /// JoinGroup: answers at once (errors, MEMBER_ID_REQUIRED, a rejoin that changes nothing)
+    /// or parks the request until the rebalance completes.
+    pub fn join_group(
+        &mut self,
+        now: i64,
+        id: ReplyId,
+        version: i16,
+        req: &JoinGroupRequest,
+        client_id: &str,
+        client_host: &str,
+    ) -> Vec<Reply> {
+        let reply = |response: JoinGroupResponse| {
+            vec![Reply {
+                id,
+                response: Response::Join(response),
+            }]
+        };
+        let group_id = req.group_id.as_str().to_string();
+        let member_id = req.member_id.as_str().to_string();
+        if group_id.is_empty() {
+            return reply(join_error(ResponseError::InvalidGroupId, &member_id));
+        }
+        let session = i64::from(req.session_timeout_ms);
+        if session < self.config.min_session_timeout_ms
+            || session > self.config.max_session_timeout_ms
+        {
+            return reply(join_error(ResponseError::InvalidSessionTimeout, &member_id));
+        }
+        let protocols: Vec<(String, Bytes)> = req
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect();
+        let protocol_type = req.protocol_type.to_string();
+        if protocol_type.is_empty() || protocols.is_empty() {
+            return reply(join_error(
+                ResponseError::InconsistentGroupProtocol,
+                &member_id,
+            ));
+        }
+        if !self.groups.contains_key(&group_id) {
+            if !member_id.is_empty() {
+                return reply(join_error(ResponseError::UnknownMemberId, &member_id));
+            }
+            self.groups
+                .insert(group_id.clone(), ClassicGroup::new(&group_id));
+        }
+        let max_size = self.config.max_group_size;
+        let group = self.groups.get(&group_id).expect("just ensured");
+        if group.state == GroupState::Dead {
+            return reply(join_error(
+                ResponseError::CoordinatorNotAvailable,
+                &member_id,
+            ));
+        }
+        if !group.accepts_protocols(&protocol_type, &protocols) {
+            return reply(join_error(
+                ResponseError::InconsistentGroupProtocol,
+                &member_id,
+            ));
+        }
+        let instance_id = req.group_instance_id.as_ref().map(|i| i.to_string());
+        // Rebalance timeout is absent before v1: it equals the session timeout.
+        let rebalance = if version >= 1 {
+            i64::from(req.rebalance_timeout_ms)
+        } else {
+            session
+        };
+        let new_member = |id: String| Member {
+            id,
+            instance_id: instance_id.clone(),
+            client_id: client_id.to_string(),
+            client_host: client_host.to_string(),
+            session_timeout_ms: session,
+            rebalance_timeout_ms: rebalance,
+            protocols: protocols.clone(),
+            assignment: Bytes::new(),
+            awaiting_join: None,
+            awaiting_sync: None,
+            session_deadline: now + session,
+        };
+
+        if member_id.is_empty() {
+            // A static member coming back under a new member id replaces its old self.
+            if let Some(instance) = &instance_id {
+                if let Some(old_id) = group.static_members.get(instance).cloned() {
+                    let new_id = self.new_member_id(client_id);
+                    return self.replace_static_member(
+                        now, id, version, &group_id, &old_id, new_id, new_member,
+                    );
+                }
+            }
+            if group.members.len() + group.pending.len() >= max_size {
+                return reply(join_error(ResponseError::GroupMaxSizeReached, &member_id));
+            }
+            let new_id = self.new_member_id(client_id);
+            let group = self.groups.get_mut(&group_id).expect("exists");
+            if version >= 4 && instance_id.is_none() {
+                // KIP-394: hand out the id first, so a client that dies mid-join leaves no
+                // phantom member behind.
+                group.pending.insert(new_id.clone(), now + session);
+                return reply(join_error(ResponseError::MemberIdRequired, &new_id));
+            }
+            if let Some(instance) = &instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), new_id.clone());
+            }
+            let mut member = new_member(new_id.clone());
+            member.awaiting_join = Some(ParkedJoin { reply: id, version });
+            group.members.insert(new_id, member);
+            return self.member_joined(now, &group_id);
+        }
+
+        let group = self.groups.get_mut(&group_id).expect("exists");
+        if group.pending.remove(&member_id).is_some() {
+            let mut member = new_member(member_id.clone());
+            member.awaiting_join = Some(ParkedJoin { reply: id, version });
+            group.members.insert(member_id, member);
+            return self.member_joined(now, &group_id);
+        }
+        let Some(member) = group.members.get_mut(&member_id) else {
+            return reply(join_error(ResponseError::UnknownMemberId, &member_id));
+        };
+        if let Some(instance) = &instance_id {
+            if group
+                .static_members
+                .get(instance)
+                .is_some_and(|current| current != &member_id)
+            {
+                return reply(join_error(ResponseError::FencedInstanceId, &member_id));
+            }
+        }
+        let unchanged = member.protocols == protocols;
+        member.protocols = protocols;
+        member.session_timeout_ms = session;
+        member.rebalance_timeout_ms = rebalance;
+        member.session_deadline = now + session;
+        let mut replies = Vec::new();
+        if let Some(old) = member
+            .awaiting_join
+            .replace(ParkedJoin { reply: id, version })
+        {
+            // A retried JoinGroup supersedes the earlier one, which gets told to rejoin.
+            replies.push(Reply {
+                id: old.reply,
+                response: Response::Join(join_error(
+                    ResponseError::RebalanceInProgress,
+                    &member_id,
+                )),
+            });
+        }
+        let is_leader = group.leader.as_deref() == Some(member_id.as_str());
+        match group.state {
+            GroupState::PreparingRebalance => {}
+            GroupState::CompletingRebalance | GroupState::Stable
+                if unchanged && !(is_leader && group.state == GroupState::Stable) =>
+            {
+                // A rejoin with the same metadata (a retry): answer with the current generation.
+                let member = group.members.get_mut(&member_id).expect("exists");
+                let parked = member.awaiting_join.take().expect("just set");
+                replies.push(Reply {
+                    id: parked.reply,
+                    response: Response::Join(join_response(group, &member_id, parked.version)),
+                });
+                return replies;
+            }
+            _ => {}
+        }
+        replies.extend(self.member_joined(now, &group_id));
+        replies
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn replace_static_member(
+        &mut self,
+        now: i64,
+        id: ReplyId,
+        version: i16,
+        group_id: &str,
+        old_id: &str,
+        new_id: String,
+        new_member: impl Fn(String) -> Member,
+    ) -> Vec<Reply> {
+        let group = self.groups.get_mut(group_id).expect("exists");
+        let mut replies = Vec::new();
+        let old = group.members.remove(old_id);
+        if let Some(old) = &old {
+            if let Some(parked) = old.awaiting_join {
+                replies.push(Reply {
+                    id: parked.reply,
+                    response: Response::Join(join_error(ResponseError::FencedInstanceId, old_id)),
+                });
+            }
+            if let Some(parked) = old.awaiting_sync {
+                replies.push(Reply {
+                    id: parked,
+                    response: Response::Sync(sync_error(ResponseError::FencedInstanceId)),
+                });
+            }
+        }
+        let mut member = new_member(new_id.clone());
+        let instance = member.instance_id.clone().expect("static member");
+        group.static_members.insert(instance, new_id.clone());
+        if group.leader.as_deref() == Some(old_id) {
+            group.leader = Some(new_id.clone());
+        }
+        let same = old
+            .as_ref()
+            .is_some_and(|o| o.protocols == member.protocols);
+        if let Some(o) = &old {
+            member.assignment = o.assignment.clone();
+        }
+        if same && group.state == GroupState::Stable {
+            // KIP-345: a restarted static member gets its old assignment, no rebalance.
+            group.members.insert(new_id.clone(), member);
+            replies.push(Reply {
+                id,
+                response: Response::Join(join_response(group, &new_id, version)),
+            });
+            return replies;
+        }
+        member.awaiting_join = Some(ParkedJoin { reply: id, version });
+        group.members.insert(new_id, member);
+        replies.extend(self.member_joined(now, group_id));
+        replies
+    }
+
+    /// After a member (re)joined: start or continue the rebalance.
+    fn member_joined(&mut self, now: i64, group_id: &str) -> Vec<Reply> {
+        let group = self.groups.get_mut(group_id).expect("exists");
+        let mut replies = Vec::new();
+        if group.state != GroupState::PreparingRebalance {
+            replies.extend(prepare_rebalance(group, now));
+        }
+        replies.extend(try_complete_join(group, now));
+        replies
+    }
+
+    /// SyncGroup: the leader's request hands out the assignment; followers wait for it.
+    pub fn sync_group(&mut self, id: ReplyId, req: &SyncGroupRequest) -> Vec<Reply> {
+        let reply = |response: SyncGroupResponse| {
+            vec![Reply {
+                id,
+                response: Response::Sync(response),
+            }]
+        };
+        let member_id = req.member_id.as_str();
+        let Some(group) = self.groups.get_mut(req.group_id.as_str()) else {
+            return reply(sync_error(ResponseError::UnknownMemberId));
+        };
+        if !group.members.contains_key(member_id) {
+            return reply(sync_error(ResponseError::UnknownMemberId));
+        }
+        if let Some(instance) = &req.group_instance_id {
+            if group
+                .static_members
+                .get(instance.as_str())
+                .is_some_and(|m| m != member_id)
+            {
+                return reply(sync_error(ResponseError::FencedInstanceId));
+            }
+        }
+        if req.generation_id != group.generation {
+            return reply(sync_error(ResponseError::IllegalGeneration));
+        }
+        if req
+            .protocol_type
+            .as_ref()
+            .is_some_and(|t| Some(t.as_str()) != group.protocol_type.as_deref())
+            || req
+                .protocol_name
+                .as_ref()
+                .is_some_and(|n| Some(n.as_str()) != group.protocol.as_deref())
+        {
+            return reply(sync_error(ResponseError::InconsistentGroupProtocol));
+        }
+        match group.state {
+            GroupState::Empty | GroupState::Dead => {
+                reply(sync_error(ResponseError::UnknownMemberId))
+            }
+            GroupState::PreparingRebalance => reply(sync_error(ResponseError::RebalanceInProgress)),
+            GroupState::Stable => {
+                let assignment = group.members[member_id].assignment.clone();
+                reply(sync_ok(group, assignment))
+            }
+            GroupState::CompletingRebalance => {
+                let mut replies = Vec::new();
+                if let Some(old) = group
+                    .members
+                    .get_mut(member_id)
+                    .and_then(|m| m.awaiting_sync.replace(id))
+                {
+                    replies.push(Reply {
+                        id: old,
+                        response: Response::Sync(sync_error(ResponseError::RebalanceInProgress)),
+                    });
+                }
+                if group.leader.as_deref() == Some(member_id) {
+                    let given: BTreeMap<&str, &Bytes> = req
+                        .assignments
+                        .iter()
+                        .map(|a| (a.member_id.as_str(), &a.assignment))
+                        .collect();
+                    for m in group.members.values_mut() {
+                        m.assignment = given
+                            .get(m.id.as_str())
+                            .map(|b| (*b).clone())
+                            .unwrap_or_default();
+                    }
+                    group.state = GroupState::Stable;
+                    let waiting: Vec<(ReplyId, Bytes)> = group
+                        .members
+                        .values_mut()
+                        .filter_map(|m| m.awaiting_sync.take().map(|r| (r, m.assignment.clone())))
+                        .collect();
+                    for (reply_id, assignment) in waiting {
+                        replies.push(Reply {
+                            id: reply_id,
+                            response: Response::Sync(sync_ok(group, assignment)),
+                        });
+                    }
+                }
+                replies
+            }
+        }
+    }
+
+    /// Heartbeat: keeps a member alive and tells it when to rejoin.
+    pub fn heartbeat(
+        &mut self,
+        now: i64,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> ResponseError {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return ResponseError::UnknownMemberId;
+        };
+        if let Some(instance) = instance_id {
+            if group
+                .static_members
+                .get(instance)
+                .is_some_and(|m| m != member_id)
+            {
+                return ResponseError::FencedInstanceId;
+            }
+        }
+        let state = group.state;
+        let current_generation = group.generation;
+        let Some(member) = group.members.get_mut(member_id) else {
+            return ResponseError::UnknownMemberId;
+        };
+        match state {
+            GroupState::Empty | GroupState::Dead => ResponseError::UnknownMemberId,
+            _ if generation != current_generation => ResponseError::IllegalGeneration,
+            GroupState::PreparingRebalance => {
+                member.session_deadline = now + member.session_timeout_ms;
+                ResponseError::RebalanceInProgress
+            }
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                member.session_deadline = now + member.session_timeout_ms;
+                // The code for "no error" is never sent as a ResponseError; callers map it.
+                ResponseError::Unknown(0)
+            }
+        }
+    }
+
+    /// LeaveGroup for each (member id, instance id): the per-member codes, and replies to
+    /// parked requests that the departure completes.
+    pub fn leave_group(
+        &mut self,
+        now: i64,
+        group_id: &str,
+        leaving: &[(String, Option<String>)],
+    ) -> (
+        Option<ResponseError>,
+        Vec<Option<ResponseError>>,
+        Vec<Reply>,
+    ) {
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return (
+                Some(ResponseError::UnknownMemberId),
+                leaving
+                    .iter()
+                    .map(|_| Some(ResponseError::UnknownMemberId))
+                    .collect(),
+                Vec::new(),
+            );
+        };
+        let mut codes = Vec::new();
+        let mut replies = Vec::new();
+        let mut removed_any = false;
+        for (member_id, instance_id) in leaving {
+            let target = match (member_id.as_str(), instance_id) {
+                ("", Some(instance)) => group.static_members.get(instance).cloned(),
+                (id, Some(instance)) => match group.static_members.get(instance) {
+                    Some(current) if current != id => {
+                        codes.push(Some(ResponseError::FencedInstanceId));
+                        continue;
+                    }
+                    _ => Some(id.to_string()),
+                },
+                (id, None) => Some(id.to_string()),
+            };
+            match target.filter(|t| group.members.contains_key(t)) {
+                Some(target) => {
+                    replies.extend(remove_member(group, &target));
+                    removed_any = true;
+                    codes.push(None);
+                }
+                None => codes.push(Some(ResponseError::UnknownMemberId)),
+            }
+        }
+        if removed_any {
+            replies.extend(after_removal(group, now));
+        }
+        let top = if leaving.len() == 1 { codes[0] } else { None };
+        (top, codes, replies)
+    }
+
+    /// Expires members, pending ids and rebalance waits whose time has come.
+    pub fn tick(&mut self, now: i64) -> Vec<Reply> {
+        let mut replies = Vec::new();
+        for group in self.groups.values_mut() {
+            group.pending.retain(|_, deadline| *deadline > now);
+            let expired: Vec<String> = group
+                .members
+                .values()
+                .filter(|m| {
+                    m.session_deadline <= now
+                        && m.awaiting_join.is_none()
+                        && m.awaiting_sync.is_none()
+                })
+                .map(|m| m.id.clone())
+                .collect();
+            for member_id in &expired {
+                tracing::info!(group = %group.id, member = %member_id, "member session expired");
+                replies.extend(remove_member(group, member_id));
+            }
+            if !expired.is_empty() {
+                replies.extend(after_removal(group, now));
+            } else if group.state == GroupState::PreparingRebalance {
+                replies.extend(try_complete_join(group, now));
+            }
+        }
+        replies
+    }
+
+    /// The earliest time `tick` has something to do.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.groups
+            .values()
+            .flat_map(|g| {
+                let members = g
+                    .members
+                    .values()
+                    .filter(|m| m.awaiting_join.is_none() && m.awaiting_sync.is_none())
+                    .map(|m| m.session_deadline);
+                members
+                    .chain(g.pending.values().copied())
+                    .chain(g.rebalance_deadline)
+            })
+            .min()
+    }
+}
+
+fn sync_ok(group: &ClassicGroup, assignment: Bytes) -> SyncGroupResponse {
+    SyncGroupResponse::default()
+        .with_assignment(assignment)
+        .with_protocol_type(group.protocol_type.clone().map(s))
+        .with_protocol_name(group.protocol.clone().map(s))
+}
+
+/// The JoinGroup answer for `member_id` at the group's current generation: the leader gets
+/// every member's metadata, followers none.
+fn join_response(group: &ClassicGroup, member_id: &str, version: i16) -> JoinGroupResponse {
+    let protocol = group.protocol.clone().unwrap_or_default();
+    let members = if group.leader.as_deref() == Some(member_id) {
+        group
+            .members
+            .values()
+            .map(|m| {
+                JoinGroupResponseMember::default()
+                    .with_member_id(s(m.id.clone()))
+                    .with_group_instance_id(m.instance_id.clone().map(s))
+                    .with_metadata(m.metadata(&protocol))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let response = JoinGroupResponse::default()
+        .with_generation_id(group.generation)
+        .with_protocol_name(Some(s(protocol)))
+        .with_leader(s(group.leader.clone().unwrap_or_default()))
+        .with_member_id(s(member_id))
+        .with_members(members);
+    if version >= 7 {
+        response.with_protocol_type(group.protocol_type.clone().map(s))
+    } else {
+        response
+    }
+}
+
+/// Moves to PreparingRebalance; a rebalance interrupting CompletingRebalance sends the parked
+/// SyncGroups back with REBALANCE_IN_PROGRESS.
+fn prepare_rebalance(group: &mut ClassicGroup, now: i64) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    if group.state == GroupState::CompletingRebalance {
+        for m in group.members.values_mut() {
+            if let Some(id) = m.awaiting_sync.take() {
+                replies.push(Reply {
+                    id,
+                    response: Response::Sync(sync_error(ResponseError::RebalanceInProgress)),
+                });
+            }
+        }
+    }
+    group.state = GroupState::PreparingRebalance;
+    group.rebalance_deadline = Some(now + group.max_rebalance_timeout());
+    replies
+}
+
+/// Completes the join phase once everyone rejoined, or once the rebalance timeout passed (then
+/// without the members that did not rejoin).
+fn try_complete_join(group: &mut ClassicGroup, now: i64) -> Vec<Reply> {
+    if group.state != GroupState::PreparingRebalance {
+        return Vec::new();
+    }
+    let timed_out = group.rebalance_deadline.is_some_and(|d| now >= d);
+    if !group.all_joined() && !timed_out {
+        return Vec::new();
+    }
+    let mut replies = Vec::new();
+    let missing: Vec<String> = group
+        .members
+        .values()
+        .filter(|m| m.awaiting_join.is_none())
+        .map(|m| m.id.clone())
+        .collect();
+    for member_id in missing {
+        tracing::info!(group = %group.id, member = %member_id, "member did not rejoin in time");
+        replies.extend(remove_member(group, &member_id));
+    }
+    group.pending.clear();
+    group.rebalance_deadline = None;
+    group.generation += 1;
+    if group.members.is_empty() {
+        group.state = GroupState::Empty;
+        group.protocol = None;
+        group.leader = None;
+        return replies;
+    }
+    group.protocol_type = group
+        .protocol_type
+        .clone()
+        .or_else(|| Some("consumer".into()));
+    group.protocol = group.select_protocol();
+    if group
+        .leader
+        .as_ref()
+        .is_none_or(|l| !group.members.contains_key(l))
+    {
+        group.leader = group.members.keys().next().cloned();
+    }
+    group.state = GroupState::CompletingRebalance;
+    let parked: Vec<(String, ParkedJoin)> = group
+        .members
+        .values_mut()
+        .filter_map(|m| m.awaiting_join.take().map(|p| (m.id.clone(), p)))
+        .collect();
+    for (member_id, p) in parked {
+        if let Some(m) = group.members.get_mut(&member_id) {
+            m.session_deadline = now + m.session_timeout_ms;
+        }
+        replies.push(Reply {
+            id: p.reply,
+            response: Response::Join(join_response(group, &member_id, p.version)),
+        });
+    }
+    replies
+}
+
+/// Takes a member out, answering its parked requests.
+fn remove_member(group: &mut ClassicGroup, member_id: &str) -> Vec<Reply> {
+    let mut replies = Vec::new();
+    if let Some(m) = group.members.remove(member_id) {
+        if let Some(p) = m.awaiting_join {
+            replies.push(Reply {
+                id: p.reply,
+                response: Response::Join(join_error(ResponseError::UnknownMemberId, member_id)),
+            });
+        }
+        if let Some(id) = m.awaiting_sync {
+            replies.push(Reply {
+                id,
+                response: Response::Sync(sync_error(ResponseError::UnknownMemberId)),
+            });
+        }
+        if let Some(instance) = m.instance_id {
+            if group
+                .static_members
+                .get(&instance)
+                .is_some_and(|id| id == member_id)
+            {
+                group.static_members.remove(&instance);
+            }
+        }
+    }
+    if group.leader.as_deref() == Some(member_id) {
+        group.leader = None;
+    }
+    replies
+}
+
+/// After members left or expired: rebalance, or finish the one under way.
+fn after_removal(group: &mut ClassicGroup, now: i64) -> Vec<Reply> {
+    match group.state {
+        GroupState::Stable | GroupState::CompletingRebalance => {
+            let mut replies = prepare_rebalance(group, now);
+            replies.extend(try_complete_join(group, now));
+            replies
+        }
+        GroupState::PreparingRebalance => try_complete_join(group, now),
+        GroupState::Empty | GroupState::Dead => Vec::new(),
+    }
+}
+
+/// The group id of a request, as a string.
+pub fn group_id(id: &GroupId) -> &str {
+    id.as_str()
+}

@@ -1,0 +1,403 @@
+//! Drives the coordinator from one task: requests arrive on a channel with a reply handle,
+//! timers come from the coordinator's next deadline, and offset changes are appended to the
+//! internal `__consumer_offsets` log before their request is answered. At start-up the log is
+//! replayed, and rewritten as a snapshot when it holds mostly superseded records.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gregor_protocol::messages::leave_group_response::MemberResponse;
+use gregor_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use gregor_protocol::messages::{
+    HeartbeatResponse, LeaveGroupResponse, OffsetFetchRequest, OffsetFetchResponse, RequestKind,
+    ResponseKind,
+};
+use gregor_protocol::record_batch::{decode_records, encode_records, parse_batches, RecordRef};
+use gregor_protocol::ResponseError;
+use gregor_storage::PartitionLog;
+use tokio::sync::{mpsc, oneshot};
+
+use super::classic_group::ClassicGroup;
+use super::group_apis::OffsetRecord;
+use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};
+use super::offsets::{decode_key, decode_value, encode_key, encode_value};
+use crate::broker::now_ms;
+
+/// A group request as the connection received it.
+#[derive(Debug)]
+pub struct GroupRequest {
+    /// The decoded body.
+    pub body: RequestKind,
+    /// Its version.
+    pub version: i16,
+    /// The client's `client.id`.
+    pub client_id: String,
+    /// The client's address.
+    pub client_host: String,
+}
+
+type Call = (GroupRequest, oneshot::Sender<ResponseKind>);
+
+/// Sends requests to the coordinator task.
+#[derive(Clone, Debug)]
+pub struct CoordinatorHandle {
+    tx: mpsc::UnboundedSender<Call>,
+}
+
+impl CoordinatorHandle {
+    /// Hands a request to the coordinator and waits for its answer (which may take a whole
+    /// rebalance). `None` if the coordinator has stopped.
+    pub async fn call(&self, request: GroupRequest) -> Option<ResponseKind> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((request, tx)).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The coordinator task's state.
+struct Runtime {
+    coordinator: GroupCoordinator,
+    log: Arc<PartitionLog>,
+    /// Parked JoinGroup/SyncGroup answers, by the id the coordinator knows them under.
+    parked: HashMap<ReplyId, oneshot::Sender<ResponseKind>>,
+    next_reply: ReplyId,
+    /// Origin of the coordinator's clock (monotonic milliseconds).
+    started: Instant,
+}
+
+/// Replays `log`, then spawns the coordinator task.
+pub fn start(log: Arc<PartitionLog>, config: CoordinatorConfig) -> CoordinatorHandle {
+    let mut coordinator = GroupCoordinator::new(config);
+    let (records, replayed) = replay(&log, &mut coordinator);
+    tracing::info!(
+        records,
+        committed_partitions = coordinator.offsets.len(),
+        "replayed group offsets"
+    );
+    if replayed > 2 * coordinator.offsets.len() + 1000 {
+        if let Err(e) = snapshot(&log, &coordinator) {
+            tracing::warn!(cause = %e, "could not compact the offsets log");
+        }
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runtime = Runtime {
+        coordinator,
+        log,
+        parked: HashMap::new(),
+        next_reply: 0,
+        started: Instant::now(),
+    };
+    tokio::spawn(runtime.run(rx));
+    CoordinatorHandle { tx }
+}
+
+/// Applies every record of the offsets log; returns (records applied, records read).
+fn replay(log: &PartitionLog, coordinator: &mut GroupCoordinator) -> (usize, usize) {
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    let mut applied = 0;
+    let mut read = 0;
+    while offset < end {
+        let Ok(chunk) = log.read(offset, 1 << 20) else {
+            break;
+        };
+        let Ok(headers) = parse_batches(&chunk.records) else {
+            break;
+        };
+        let mut pos = 0;
+        for h in headers {
+            let batch = &chunk.records[pos..pos + h.size];
+            pos += h.size;
+            offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
+            for (key, value) in decode_records(batch).unwrap_or_default() {
+                read += 1;
+                let Some(key) = key.and_then(|k| decode_key(k.into())) else {
+                    continue;
+                };
+                let value = value.and_then(|v| decode_value(v.into()));
+                coordinator
+                    .groups
+                    .entry(key.0.clone())
+                    .or_insert_with(|| ClassicGroup::new(&key.0));
+                coordinator.offsets.apply(key, value);
+                applied += 1;
+            }
+        }
+    }
+    (applied, read)
+}
+
+/// Appends the live offsets as one snapshot and moves the log start past everything before it.
+fn snapshot(
+    log: &PartitionLog,
+    coordinator: &GroupCoordinator,
+) -> Result<(), gregor_storage::StorageError> {
+    let records: Vec<OffsetRecord> = coordinator
+        .offsets
+        .all()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    let Some(first) = append_records(log, &records)? else {
+        return Ok(());
+    };
+    log.advance_log_start(first)?;
+    tracing::info!(
+        records = records.len(),
+        from = first,
+        "compacted the offsets log"
+    );
+    Ok(())
+}
+
+/// Appends offset records as one batch; the base offset, if anything was written.
+fn append_records(
+    log: &PartitionLog,
+    records: &[OffsetRecord],
+) -> Result<Option<i64>, gregor_storage::StorageError> {
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let encoded: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = records
+        .iter()
+        .map(|(k, v)| (encode_key(k), v.as_ref().map(encode_value)))
+        .collect();
+    let refs: Vec<RecordRef<'_>> = encoded
+        .iter()
+        .map(|(k, v)| (Some(&k[..]), v.as_deref()))
+        .collect();
+    let batch = encode_records(now_ms(), &refs);
+    Ok(Some(log.append(&batch, now_ms())?.base_offset))
+}
+
+impl Runtime {
+    fn now(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Call>) {
+        loop {
+            let deadline = self.coordinator.next_deadline();
+            let sleep = match deadline {
+                Some(d) => Duration::from_millis(d.saturating_sub(self.now()).max(0) as u64),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                call = rx.recv() => match call {
+                    Some((request, reply)) => self.handle(request, reply),
+                    None => return,
+                },
+                _ = tokio::time::sleep(sleep) => {
+                    let replies = self.coordinator.tick(self.now());
+                    self.deliver(replies);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, replies: Vec<Reply>) {
+        for reply in replies {
+            if let Some(tx) = self.parked.remove(&reply.id) {
+                let body = match reply.response {
+                    Response::Join(r) => ResponseKind::JoinGroup(r),
+                    Response::Sync(r) => ResponseKind::SyncGroup(r),
+                };
+                let _ = tx.send(body);
+            }
+        }
+    }
+
+    fn park(&mut self, tx: oneshot::Sender<ResponseKind>) -> ReplyId {
+        self.next_reply += 1;
+        self.parked.insert(self.next_reply, tx);
+        self.next_reply
+    }
+
+    /// Appends offset records, then applies them; false if the append failed.
+    fn persist(&mut self, records: Vec<OffsetRecord>) -> bool {
+        // The append is a copy into the page cache, or a group-commit fsync with
+        // --fsync-always: short enough to run here, and commits must not overtake each other.
+        let appended = tokio::task::block_in_place(|| append_records(&self.log, &records));
+        match appended {
+            Ok(_) => {
+                for (key, value) in records {
+                    self.coordinator.offsets.apply(key, value);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, "could not persist group offsets");
+                false
+            }
+        }
+    }
+
+    fn handle(&mut self, request: GroupRequest, tx: oneshot::Sender<ResponseKind>) {
+        let now = self.now();
+        let v = request.version;
+        let response = match request.body {
+            RequestKind::JoinGroup(r) => {
+                let id = self.park(tx);
+                let replies = self.coordinator.join_group(
+                    now,
+                    id,
+                    v,
+                    &r,
+                    &request.client_id,
+                    &request.client_host,
+                );
+                self.deliver(replies);
+                return;
+            }
+            RequestKind::SyncGroup(r) => {
+                let id = self.park(tx);
+                let replies = self.coordinator.sync_group(id, &r);
+                self.deliver(replies);
+                return;
+            }
+            RequestKind::Heartbeat(r) => {
+                let code = self.coordinator.heartbeat(
+                    now,
+                    r.group_id.as_str(),
+                    r.member_id.as_str(),
+                    r.group_instance_id.as_deref(),
+                    r.generation_id,
+                );
+                ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(ok_code(code)))
+            }
+            RequestKind::LeaveGroup(r) => {
+                let leaving: Vec<(String, Option<String>)> = if v >= 3 {
+                    r.members
+                        .iter()
+                        .map(|m| {
+                            (
+                                m.member_id.to_string(),
+                                m.group_instance_id.as_ref().map(|i| i.to_string()),
+                            )
+                        })
+                        .collect()
+                } else {
+                    vec![(r.member_id.to_string(), None)]
+                };
+                let (top, codes, replies) =
+                    self.coordinator
+                        .leave_group(now, r.group_id.as_str(), &leaving);
+                self.deliver(replies);
+                let mut response = LeaveGroupResponse::default();
+                if v >= 3 {
+                    response.members = r
+                        .members
+                        .iter()
+                        .zip(codes)
+                        .map(|(m, c)| {
+                            MemberResponse::default()
+                                .with_member_id(m.member_id.clone())
+                                .with_group_instance_id(m.group_instance_id.clone())
+                                .with_error_code(c.map_or(0, |e| e.code()))
+                        })
+                        .collect();
+                } else {
+                    response.error_code = top.map_or(0, |e| e.code());
+                }
+                ResponseKind::LeaveGroup(response)
+            }
+            RequestKind::OffsetCommit(r) => {
+                let (mut response, records) = self.coordinator.commit_offsets(now_ms(), v, &r);
+                if !self.persist(records) {
+                    for t in &mut response.topics {
+                        for p in &mut t.partitions {
+                            p.error_code = ResponseError::CoordinatorNotAvailable.code();
+                        }
+                    }
+                }
+                ResponseKind::OffsetCommit(response)
+            }
+            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(self.fetch_offsets(&r, v)),
+            RequestKind::ListGroups(r) => {
+                ResponseKind::ListGroups(self.coordinator.list_groups(&r))
+            }
+            RequestKind::DescribeGroups(r) => {
+                ResponseKind::DescribeGroups(self.coordinator.describe_groups(&r.groups, v))
+            }
+            RequestKind::DeleteGroups(r) => {
+                let (response, records) = self.coordinator.delete_groups(&r.groups_names);
+                self.persist(records);
+                ResponseKind::DeleteGroups(response)
+            }
+            RequestKind::OffsetDelete(r) => {
+                let (response, records) = self.coordinator.delete_offsets(&r);
+                self.persist(records);
+                ResponseKind::OffsetDelete(response)
+            }
+            _ => return,
+        };
+        let _ = tx.send(response);
+    }
+
+    fn fetch_offsets(&self, r: &OffsetFetchRequest, v: i16) -> OffsetFetchResponse {
+        if v >= 8 {
+            let groups = r
+                .groups
+                .iter()
+                .map(|g| {
+                    let wanted = g.topics.as_ref().map(|ts| {
+                        ts.iter()
+                            .map(|t| (t.name.0.clone(), t.partition_indexes.clone()))
+                            .collect()
+                    });
+                    let topics = self
+                        .coordinator
+                        .fetch_offsets(g.group_id.as_str(), wanted)
+                        .into_iter()
+                        .map(|(name, partitions)| {
+                            OffsetFetchResponseTopics::default()
+                                .with_name(name.into())
+                                .with_partitions(partitions)
+                        })
+                        .collect();
+                    OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_topics(topics)
+                })
+                .collect();
+            return OffsetFetchResponse::default().with_groups(groups);
+        }
+        let wanted = r.topics.as_ref().map(|ts| {
+            ts.iter()
+                .map(|t| (t.name.0.clone(), t.partition_indexes.clone()))
+                .collect()
+        });
+        let topics = self
+            .coordinator
+            .fetch_offsets(r.group_id.as_str(), wanted)
+            .into_iter()
+            .map(|(name, partitions)| {
+                let partitions = partitions
+                    .into_iter()
+                    .map(|p| {
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_committed_offset(p.committed_offset)
+                            .with_committed_leader_epoch(p.committed_leader_epoch)
+                            .with_metadata(p.metadata)
+                    })
+                    .collect();
+                OffsetFetchResponseTopic::default()
+                    .with_name(name.into())
+                    .with_partitions(partitions)
+            })
+            .collect();
+        OffsetFetchResponse::default().with_topics(topics)
+    }
+}
+
+/// Heartbeat's "no error" travels as code 0.
+fn ok_code(code: ResponseError) -> i16 {
+    match code {
+        ResponseError::Unknown(0) => 0,
+        other => other.code(),
+    }
+}

@@ -1,0 +1,347 @@
+//! Coordinator state-machine tests with a virtual clock: joins, syncs, heartbeats, expiry,
+//! leaves, static members and offset commits, with the error codes Kafka returns.
+
+use bytes::Bytes;
+use gregor_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use gregor_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use gregor_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use gregor_protocol::messages::{
+    GroupId, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
+};
+use gregor_protocol::{ResponseError, StrBytes};
+
+use super::classic_group::GroupState;
+use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, Response};
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+fn join_req(member: &str, instance: Option<&str>) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(30_000)
+        .with_member_id(s(member))
+        .with_group_instance_id(instance.map(s))
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(s("range"))
+            .with_metadata(Bytes::from_static(b"meta"))])
+}
+
+fn joins(replies: &[Reply]) -> Vec<(u64, JoinGroupResponse)> {
+    replies
+        .iter()
+        .filter_map(|r| match &r.response {
+            Response::Join(j) => Some((r.id, j.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn syncs(replies: &[Reply]) -> Vec<(u64, SyncGroupResponse)> {
+    replies
+        .iter()
+        .filter_map(|r| match &r.response {
+            Response::Sync(j) => Some((r.id, j.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn coordinator() -> GroupCoordinator {
+    GroupCoordinator::new(CoordinatorConfig {
+        min_session_timeout_ms: 1000,
+        ..CoordinatorConfig::default()
+    })
+}
+
+/// Joins a new member the v4+ way (MEMBER_ID_REQUIRED first); returns its id and the replies
+/// of the second join.
+fn join_new(c: &mut GroupCoordinator, now: i64, reply_id: u64) -> (String, Vec<Reply>) {
+    let first = c.join_group(
+        now,
+        reply_id,
+        9,
+        &join_req("", None),
+        "client",
+        "/127.0.0.1",
+    );
+    let (_, r) = &joins(&first)[0];
+    assert_eq!(r.error_code, ResponseError::MemberIdRequired.code());
+    let id = r.member_id.to_string();
+    let second = c.join_group(
+        now,
+        reply_id + 1000,
+        9,
+        &join_req(&id, None),
+        "client",
+        "/127.0.0.1",
+    );
+    (id, second)
+}
+
+fn sync(
+    c: &mut GroupCoordinator,
+    reply_id: u64,
+    member: &str,
+    generation: i32,
+    assignments: &[(&str, &str)],
+) -> Vec<Reply> {
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(generation)
+        .with_member_id(s(member))
+        .with_assignments(
+            assignments
+                .iter()
+                .map(|(m, a)| {
+                    SyncGroupRequestAssignment::default()
+                        .with_member_id(s(m))
+                        .with_assignment(Bytes::from(a.to_string()))
+                })
+                .collect(),
+        );
+    c.sync_group(reply_id, &req)
+}
+
+#[test]
+fn single_member_joins_syncs_and_heartbeats() {
+    let mut c = coordinator();
+    let (a, replies) = join_new(&mut c, 0, 1);
+    let j = joins(&replies);
+    assert_eq!(j.len(), 1);
+    assert_eq!(
+        (
+            j[0].1.error_code,
+            j[0].1.generation_id,
+            j[0].1.leader.as_str()
+        ),
+        (0, 1, a.as_str())
+    );
+    assert_eq!(j[0].1.members.len(), 1, "the leader sees every member");
+    assert_eq!(c.groups["g"].state, GroupState::CompletingRebalance);
+    let s = syncs(&sync(&mut c, 2, &a, 1, &[(&a, "p0,p1")]));
+    assert_eq!(s[0].1.assignment, Bytes::from("p0,p1"));
+    assert_eq!(c.groups["g"].state, GroupState::Stable);
+    assert_eq!(
+        c.heartbeat(100, "g", &a, None, 1),
+        ResponseError::Unknown(0)
+    );
+    assert_eq!(
+        c.heartbeat(100, "g", &a, None, 0),
+        ResponseError::IllegalGeneration
+    );
+    assert_eq!(
+        c.heartbeat(100, "g", "nobody", None, 1),
+        ResponseError::UnknownMemberId
+    );
+    assert_eq!(
+        c.heartbeat(100, "other", &a, None, 1),
+        ResponseError::UnknownMemberId
+    );
+}
+
+#[test]
+fn second_member_triggers_rebalance_and_follower_waits_for_leader() {
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    sync(&mut c, 2, &a, 1, &[(&a, "all")]);
+    // B joins: the group prepares a rebalance and parks B until A rejoins.
+    let (b, replies) = join_new(&mut c, 10, 3);
+    assert!(joins(&replies).is_empty());
+    assert_eq!(c.groups["g"].state, GroupState::PreparingRebalance);
+    assert_eq!(
+        c.heartbeat(20, "g", &a, None, 1),
+        ResponseError::RebalanceInProgress
+    );
+    let replies = c.join_group(30, 5, 9, &join_req(&a, None), "client", "/h");
+    let j = joins(&replies);
+    assert_eq!(j.len(), 2, "both joins answered together");
+    assert!(j.iter().all(|(_, r)| r.generation_id == 2));
+    let leader = j.iter().find(|(_, r)| r.member_id.as_str() == a).unwrap();
+    let follower = j.iter().find(|(_, r)| r.member_id.as_str() == b).unwrap();
+    assert_eq!(leader.1.members.len(), 2);
+    assert!(
+        follower.1.members.is_empty(),
+        "followers get no member list"
+    );
+    // The follower's SyncGroup waits; the leader's answers both.
+    assert!(sync(&mut c, 6, &b, 2, &[]).is_empty());
+    let s = syncs(&sync(&mut c, 7, &a, 2, &[(&a, "p0"), (&b, "p1")]));
+    assert_eq!(s.len(), 2);
+    assert_eq!(
+        s.iter().find(|(id, _)| *id == 6).unwrap().1.assignment,
+        Bytes::from("p1")
+    );
+    assert_eq!(
+        syncs(&sync(&mut c, 8, &a, 1, &[]))[0].1.error_code,
+        ResponseError::IllegalGeneration.code()
+    );
+}
+
+#[test]
+fn expired_member_is_removed_and_the_rest_rebalance() {
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    let (b, _) = join_new(&mut c, 0, 2);
+    let j = joins(&c.join_group(0, 9, 9, &join_req(&a, None), "c", "/h"));
+    assert!(!j.is_empty() || c.groups["g"].generation >= 1);
+    let generation = c.groups["g"].generation;
+    let leader = c.groups["g"].leader.clone().unwrap();
+    sync(&mut c, 10, &leader, generation, &[(&a, "x"), (&b, "y")]);
+    let other = if leader == a { b.clone() } else { a.clone() };
+    sync(&mut c, 11, &other, generation, &[]);
+    assert_eq!(c.groups["g"].state, GroupState::Stable);
+    // Only A heartbeats; B's 10 s session runs out.
+    assert_eq!(
+        c.heartbeat(9_000, "g", &a, None, generation),
+        ResponseError::Unknown(0)
+    );
+    assert!(c.next_deadline().unwrap() <= 10_000);
+    c.tick(10_001);
+    assert!(!c.groups["g"].members.contains_key(&b));
+    assert_eq!(c.groups["g"].state, GroupState::PreparingRebalance);
+    let j = joins(&c.join_group(10_002, 12, 9, &join_req(&a, None), "c", "/h"));
+    assert_eq!(j[0].1.generation_id, generation + 1);
+    assert_eq!(j[0].1.leader.as_str(), a);
+}
+
+#[test]
+fn member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    sync(&mut c, 2, &a, 1, &[]);
+    let (_b, replies) = join_new(&mut c, 0, 3);
+    assert!(joins(&replies).is_empty());
+    // A keeps heartbeating but never rejoins; after the 30 s rebalance timeout B goes on alone.
+    for t in (1_000..30_000).step_by(3_000) {
+        c.heartbeat(t, "g", &a, None, 1);
+        assert!(joins(&c.tick(t)).is_empty());
+    }
+    let j = joins(&c.tick(30_000));
+    assert_eq!(j.len(), 1);
+    assert_eq!(j[0].1.generation_id, 2);
+    assert!(!c.groups["g"].members.contains_key(&a));
+}
+
+#[test]
+fn leave_group_rebalances_and_empty_group_goes_empty() {
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    sync(&mut c, 2, &a, 1, &[]);
+    let (top, codes, _) = c.leave_group(5, "g", &[(a.clone(), None)]);
+    assert_eq!((top, codes), (None, vec![None]));
+    assert_eq!(c.groups["g"].state, GroupState::Empty);
+    let (top, _, _) = c.leave_group(5, "g", &[(a.clone(), None)]);
+    assert_eq!(top, Some(ResponseError::UnknownMemberId));
+}
+
+#[test]
+fn static_member_rejoin_gets_assignment_back_without_rebalance() {
+    let mut c = coordinator();
+    let first = joins(&c.join_group(0, 1, 9, &join_req("", Some("i1")), "c", "/h"));
+    let a = first[0].1.member_id.to_string();
+    assert_eq!(
+        first[0].1.error_code, 0,
+        "static members skip MEMBER_ID_REQUIRED"
+    );
+    sync(&mut c, 2, &a, 1, &[(&a, "mine")]);
+    // Restarted process: same instance id, no member id.
+    let again = joins(&c.join_group(50, 3, 9, &join_req("", Some("i1")), "c", "/h"));
+    let a2 = again[0].1.member_id.to_string();
+    assert_ne!(a, a2);
+    assert_eq!(again[0].1.generation_id, 1, "no rebalance");
+    assert_eq!(c.groups["g"].state, GroupState::Stable);
+    assert_eq!(
+        syncs(&sync(&mut c, 4, &a2, 1, &[]))[0].1.assignment,
+        Bytes::from("mine")
+    );
+    // The old incarnation is fenced.
+    assert_eq!(
+        c.heartbeat(60, "g", &a, Some("i1"), 1),
+        ResponseError::FencedInstanceId
+    );
+}
+
+#[test]
+fn join_errors() {
+    let mut c = coordinator();
+    let bad_session = join_req("", None).with_session_timeout_ms(10);
+    assert_eq!(
+        joins(&c.join_group(0, 1, 9, &bad_session, "c", "/h"))[0]
+            .1
+            .error_code,
+        ResponseError::InvalidSessionTimeout.code()
+    );
+    let no_group = join_req("", None).with_group_id(GroupId(s("")));
+    assert_eq!(
+        joins(&c.join_group(0, 2, 9, &no_group, "c", "/h"))[0]
+            .1
+            .error_code,
+        ResponseError::InvalidGroupId.code()
+    );
+    assert_eq!(
+        joins(&c.join_group(0, 3, 9, &join_req("ghost", None), "c", "/h"))[0]
+            .1
+            .error_code,
+        ResponseError::UnknownMemberId.code()
+    );
+    let (_a, _) = join_new(&mut c, 0, 4);
+    let other = join_req("", None).with_protocols(vec![
+        JoinGroupRequestProtocol::default().with_name(s("roundrobin"))
+    ]);
+    assert_eq!(
+        joins(&c.join_group(0, 5, 9, &other, "c", "/h"))[0]
+            .1
+            .error_code,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
+}
+
+#[test]
+fn offset_commits_follow_generation_rules() {
+    let mut c = coordinator();
+    let commit = |member: &str, generation: i32| {
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s(member))
+            .with_generation_id_or_member_epoch(generation)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(42)])])
+    };
+    // Admin commit to an unknown group creates it, empty.
+    let (r, records) = c.commit_offsets(0, 9, &commit("", -1));
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(records.len(), 1);
+    let (a, _) = join_new(&mut c, 0, 1);
+    let (r, _) = c.commit_offsets(0, 9, &commit(&a, 1));
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ResponseError::RebalanceInProgress.code()
+    );
+    sync(&mut c, 2, &a, 1, &[]);
+    let (r, records) = c.commit_offsets(0, 9, &commit(&a, 1));
+    assert_eq!(
+        (r.topics[0].partitions[0].error_code, records.len()),
+        (0, 1)
+    );
+    let (r, _) = c.commit_offsets(0, 9, &commit(&a, 7));
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ResponseError::IllegalGeneration.code()
+    );
+    let (r, _) = c.commit_offsets(0, 9, &commit("", -1));
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ResponseError::UnknownMemberId.code(),
+        "no admin commits to an active group"
+    );
+}
