@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 pub mod clients;
+pub mod group;
 pub mod raw;
 
 /// Path of the `gregor` binary: `GREGOR_BIN`, or the one built next to this test executable.
