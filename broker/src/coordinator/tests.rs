@@ -345,3 +345,151 @@ fn offset_commits_follow_generation_rules() {
         "no admin commits to an active group"
     );
 }
+
+#[test]
+fn sync_errors() {
+    let mut c = coordinator();
+    assert_eq!(
+        syncs(&sync(&mut c, 1, "x", 1, &[]))[0].1.error_code,
+        ResponseError::UnknownMemberId.code(),
+        "unknown group"
+    );
+    let (a, _) = join_new(&mut c, 0, 2);
+    assert_eq!(
+        syncs(&sync(&mut c, 3, "x", 1, &[]))[0].1.error_code,
+        ResponseError::UnknownMemberId.code()
+    );
+    let wrong_protocol = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(s(&a))
+        .with_protocol_type(Some(s("connect")));
+    assert_eq!(
+        syncs(&c.sync_group(4, &wrong_protocol))[0].1.error_code,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
+    sync(&mut c, 5, &a, 1, &[]);
+    // A new member puts the group into PreparingRebalance: syncs are refused until it settles.
+    join_new(&mut c, 0, 6);
+    assert_eq!(
+        syncs(&sync(&mut c, 7, &a, 1, &[]))[0].1.error_code,
+        ResponseError::RebalanceInProgress.code()
+    );
+}
+
+#[test]
+fn a_rebalance_interrupting_completing_rebalance_bounces_parked_syncs() {
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    // Two members, so the follower's SyncGroup has to wait for the leader's.
+    sync(&mut c, 2, &a, 1, &[]);
+    let (b, _) = join_new(&mut c, 0, 3);
+    let replies = c.join_group(0, 4, 9, &join_req(&a, None), "c", "/h");
+    let generation = joins(&replies)[0].1.generation_id;
+    let follower = if c.groups["g"].leader.as_deref() == Some(a.as_str()) {
+        b.clone()
+    } else {
+        a.clone()
+    };
+    assert!(
+        sync(&mut c, 5, &follower, generation, &[]).is_empty(),
+        "follower waits"
+    );
+    // A third member arrives before the leader syncs: the parked sync is told to rejoin.
+    let first = c.join_group(0, 6, 9, &join_req("", None), "c", "/h");
+    let c_id = joins(&first)[0].1.member_id.to_string();
+    let bounced = c.join_group(0, 7, 9, &join_req(&c_id, None), "c", "/h");
+    let s = syncs(&bounced);
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].0, s[0].1.error_code),
+        (5, ResponseError::RebalanceInProgress.code())
+    );
+}
+
+#[test]
+fn pending_member_id_expires_and_group_size_is_capped() {
+    let mut c = GroupCoordinator::new(CoordinatorConfig {
+        min_session_timeout_ms: 1000,
+        max_group_size: 1,
+        ..CoordinatorConfig::default()
+    });
+    let first = joins(&c.join_group(0, 1, 9, &join_req("", None), "c", "/h"));
+    let pending = first[0].1.member_id.to_string();
+    assert_eq!(
+        first[0].1.error_code,
+        ResponseError::MemberIdRequired.code()
+    );
+    let full = joins(&c.join_group(0, 2, 9, &join_req("", None), "c", "/h"));
+    assert_eq!(
+        full[0].1.error_code,
+        ResponseError::GroupMaxSizeReached.code()
+    );
+    // The handed-out id lapses after the session timeout if the client never comes back.
+    c.tick(10_001);
+    assert_eq!(
+        joins(&c.join_group(10_002, 3, 9, &join_req(&pending, None), "c", "/h"))[0]
+            .1
+            .error_code,
+        ResponseError::UnknownMemberId.code()
+    );
+}
+
+#[test]
+fn static_members_are_fenced_on_sync_and_leave_by_instance_id() {
+    let mut c = coordinator();
+    let a = joins(&c.join_group(0, 1, 9, &join_req("", Some("i1")), "c", "/h"))[0]
+        .1
+        .member_id
+        .to_string();
+    sync(&mut c, 2, &a, 1, &[]);
+    let fenced = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(s("old-id"))
+        .with_group_instance_id(Some(s("i1")));
+    // "old-id" is not a member at all, which Kafka reports first.
+    assert_eq!(
+        syncs(&c.sync_group(3, &fenced))[0].1.error_code,
+        ResponseError::UnknownMemberId.code()
+    );
+    let (_, codes, _) = c.leave_group(0, "g", &[("".to_string(), Some("i1".to_string()))]);
+    assert_eq!(codes, vec![None], "leave by instance id alone");
+    assert_eq!(c.groups["g"].state, GroupState::Empty);
+}
+
+#[test]
+fn delete_groups_and_offsets_need_an_empty_group() {
+    use gregor_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use gregor_protocol::messages::OffsetDeleteRequest;
+    let mut c = coordinator();
+    let (response, _) = c.delete_groups(&[GroupId(s("nope"))]);
+    assert_eq!(
+        response.results[0].error_code,
+        ResponseError::GroupIdNotFound.code()
+    );
+    let (a, _) = join_new(&mut c, 0, 1);
+    let (response, _) = c.delete_groups(&[GroupId(s("g"))]);
+    assert_eq!(
+        response.results[0].error_code,
+        ResponseError::NonEmptyGroup.code()
+    );
+    let req = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_topics(vec![OffsetDeleteRequestTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(vec![
+                OffsetDeleteRequestPartition::default().with_partition_index(0)
+            ])]);
+    let (response, _) = c.delete_offsets(&req);
+    assert_eq!(
+        response.topics[0].partitions[0].error_code,
+        ResponseError::GroupSubscribedToTopic.code()
+    );
+    c.leave_group(0, "g", &[(a, None)]);
+    let (response, _) = c.delete_groups(&[GroupId(s("g"))]);
+    assert_eq!(response.results[0].error_code, 0);
+    assert!(!c.groups.contains_key("g"));
+}
