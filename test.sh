@@ -8,7 +8,7 @@ if ! command -v kcat >/dev/null 2>&1; then
   echo "== installing kcat (Debian package)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat
 fi
 
 echo "== building the gregor binary the end-to-end tests start"
