@@ -1,7 +1,7 @@
 //! End-to-end test support: start the real `gregor` binary as a process on a free port with a
 //! temporary data dir, and stop it gently (SIGTERM) or not (SIGKILL).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -71,14 +71,22 @@ impl TestBroker {
                 "RUST_LOG",
                 std::env::var("GREGOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Plain text in the log file, for people and for the tests that grep it.
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut stdout_log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log_path)?;
         let (tx, rx) = mpsc::channel();
+        // Keeps draining stdout for the life of the process (a full pipe would block the
+        // broker) and copies it into the log file beside stderr.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(stdout_log, "{line}");
                 let _ = tx.send(line);
             }
         });
@@ -93,9 +101,18 @@ impl TestBroker {
                         return Ok(());
                     }
                 }
-                Err(_) => {
+                Err(e) => {
                     let _ = child.kill();
-                    bail!("gregor did not report listening; log:\n{}", self.log());
+                    let status = child.wait().ok();
+                    let why = match e {
+                        mpsc::RecvTimeoutError::Timeout => "did not report listening within 20 s",
+                        mpsc::RecvTimeoutError::Disconnected => "exited before listening",
+                    };
+                    bail!(
+                        "gregor {why} (status {status:?}); log {}:\n{}",
+                        self.log_path.display(),
+                        self.log()
+                    );
                 }
             }
         }
@@ -140,6 +157,7 @@ impl TestBroker {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
+                let _ = child.wait();
                 bail!("gregor did not exit within 20 s of SIGTERM");
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -175,11 +193,22 @@ impl Drop for TestBroker {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if std::thread::panicking() {
-            eprintln!("---- gregor log ----\n{}", self.log());
-        }
+        // libtest shows a test's output only when it fails, so this appears exactly when the
+        // log is wanted, whether the test panicked or returned an error.
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+        eprintln!(
+            "---- gregor log, last {} of {} lines ----\n{}",
+            tail.len(),
+            lines.len(),
+            tail.join("\n")
+        );
     }
 }
+
+/// How much of the broker log a dropped `TestBroker` prints.
+const LOG_TAIL_LINES: usize = 80;
 
 fn parse_port(line: &str) -> Option<u16> {
     let rest = line.split("listening on ").nth(1)?;
