@@ -216,3 +216,33 @@ pub fn record_count(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Re
     }
     Ok(total)
 }
+
+/// Asserts that `got` (records read back per partition) holds exactly `expected`: per
+/// partition the same count, offsets dense from 0, and key, value, headers and timestamp of
+/// each record in the order they were produced.
+pub fn assert_records_match(expected: &[Rec], got: &BTreeMap<i32, Vec<Rec>>, partitions: i32) {
+    let unexpected: Vec<_> = got
+        .keys()
+        .filter(|p| !(0..partitions).contains(*p))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "records from partitions {unexpected:?}"
+    );
+    for p in 0..partitions {
+        let want: Vec<_> = expected.iter().filter(|r| r.partition == p).collect();
+        let have = got.get(&p).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(have.len(), want.len(), "partition {p}: record count");
+        for (i, (h, w)) in have.iter().zip(want).enumerate() {
+            assert_eq!(
+                h.offset, i as i64,
+                "partition {p}: offsets are dense from 0"
+            );
+            assert_eq!(
+                (&h.key, &h.value, &h.headers, h.timestamp),
+                (&w.key, &w.value, &w.headers, w.timestamp),
+                "partition {p} offset {i}"
+            );
+        }
+    }
+}

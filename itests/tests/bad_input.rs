@@ -2,11 +2,15 @@
 //! unknown API key. Each such connection is closed, the broker keeps serving others, and nothing
 //! is logged above WARN for it.
 
+use std::time::Duration;
+
 use gregor_itests::raw::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest,
 };
 use gregor_itests::raw::RawClient;
 use gregor_itests::TestBroker;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 fn assert_serves(broker: &TestBroker) -> anyhow::Result<()> {
     let mut client = RawClient::connect(&broker.bootstrap())?;
@@ -44,12 +48,17 @@ fn bad_frames_close_only_their_connection() -> anyhow::Result<()> {
             [0, 0, 0, 2, 0, 1].to_vec(),
             false,
         ),
+        ("zero length", 0i32.to_be_bytes().to_vec(), false),
     ];
     // A well-formed header naming API key 9999.
     let mut probe = RawClient::connect(&addr)?;
     let mut unknown = probe.frame(ApiKey::Metadata, 12, &MetadataRequest::default())?;
     unknown[4..6].copy_from_slice(&9999i16.to_be_bytes());
     cases.push(("unknown API key", unknown, false));
+    // A known API at a version no broker supports (only ApiVersions gets a fallback answer).
+    let mut future = probe.frame(ApiKey::Metadata, 12, &MetadataRequest::default())?;
+    future[6..8].copy_from_slice(&99i16.to_be_bytes());
+    cases.push(("unsupported Metadata version", future, false));
     // Half a frame, then the client closes its side.
     let whole = probe.frame(ApiKey::Metadata, 12, &MetadataRequest::default())?;
     cases.push(("truncated frame", whole[..whole.len() / 2].to_vec(), true));
@@ -77,6 +86,13 @@ fn bad_frames_close_only_their_connection() -> anyhow::Result<()> {
     let response: ApiVersionsResponse = client.read_response(ApiKey::ApiVersions, 0)?;
     assert_eq!(response.error_code, 35);
     assert!(!response.api_keys.is_empty());
+
+    // A real client, on new connections, after all of the above.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &addr)
+        .create()?;
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    assert_eq!(metadata.brokers().len(), 1);
 
     let log = broker.log();
     assert!(

@@ -6,13 +6,17 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use gregor_itests::clients::{
-    consume_all, create_topic, make_records, produce_all, producer, record_count,
+    assert_records_match, consume_all, create_topic, make_records, produce_all, producer,
+    record_count,
 };
 use gregor_itests::raw::messages::{ApiKey, MetadataRequest, MetadataResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::TestBroker;
 
-fn topic_ids(bootstrap: &str) -> anyhow::Result<BTreeMap<String, String>> {
+const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Each topic in an all-topics Metadata v12 (which carries topic ids): name -> (id, partitions).
+fn topics(bootstrap: &str) -> anyhow::Result<BTreeMap<String, (String, usize)>> {
     let mut client = RawClient::connect(bootstrap)?;
     let response: MetadataResponse = client.call(
         ApiKey::Metadata,
@@ -25,7 +29,7 @@ fn topic_ids(bootstrap: &str) -> anyhow::Result<BTreeMap<String, String>> {
         .map(|t| {
             (
                 t.name.as_ref().map(|n| n.to_string()).unwrap_or_default(),
-                t.topic_id.to_string(),
+                (t.topic_id.to_string(), t.partitions.len()),
             )
         })
         .collect())
@@ -35,18 +39,27 @@ fn topic_ids(bootstrap: &str) -> anyhow::Result<BTreeMap<String, String>> {
 async fn clean_restart_keeps_topics_ids_and_records() -> anyhow::Result<()> {
     let mut broker = TestBroker::start(&[])?;
     create_topic(&broker.bootstrap(), "kept", 3).await?;
+    create_topic(&broker.bootstrap(), "also-kept", 1).await?;
     let records = make_records(10_000, 3, 50);
     let (p, _) = producer(&broker.bootstrap(), &[])?;
     produce_all(&p, "kept", &records)?;
     drop(p);
-    let ids_before = topic_ids(&broker.bootstrap())?;
+    let before = topics(&broker.bootstrap())?;
+    for name in ["kept", "also-kept"] {
+        let (id, _) = &before[name];
+        assert_ne!(id, NIL_UUID, "{name} has a topic id");
+    }
     broker.stop()?;
     broker.restart()?;
     assert!(
         !broker.log().contains("truncated"),
         "a clean restart recovers nothing"
     );
-    assert_eq!(topic_ids(&broker.bootstrap())?, ids_before);
+    assert_eq!(
+        topics(&broker.bootstrap())?,
+        before,
+        "topics, ids and partition counts after restart"
+    );
     let got = consume_all(
         &broker.bootstrap(),
         "kept",
@@ -54,7 +67,7 @@ async fn clean_restart_keeps_topics_ids_and_records() -> anyhow::Result<()> {
         records.len(),
         Duration::from_secs(60),
     )?;
-    assert_eq!(got.values().map(Vec::len).sum::<usize>(), records.len());
+    assert_records_match(&records, &got, 3);
     Ok(())
 }
 
@@ -71,7 +84,10 @@ async fn kill_9_mid_produce_loses_no_acknowledged_record() -> anyhow::Result<()>
             ("retry.backoff.ms", "50"),
         ],
     )?;
-    let records = make_records(30_000, 3, 50);
+    // Far more than are acknowledged before the kill, so the kill lands mid-produce however
+    // fast the machine.
+    let records = make_records(100_000, 3, 50);
+    let total = records.len();
     let sender = std::thread::spawn(move || produce_all(&p, "audit", &records));
     // Kill once a good share is acknowledged, while the rest is still in flight.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -84,6 +100,10 @@ async fn kill_9_mid_produce_loses_no_acknowledged_record() -> anyhow::Result<()>
     }
     broker.kill9()?;
     let acked_at_kill = acks.0.lock().unwrap().len();
+    assert!(
+        acked_at_kill < total,
+        "the kill came after the last acknowledgement"
+    );
     std::thread::sleep(Duration::from_millis(300));
     broker.restart()?;
     sender.join().expect("producer thread")?;
