@@ -11,7 +11,7 @@ use gregor_itests::clients::{
 };
 use gregor_itests::raw::messages::{ApiKey, MetadataRequest, MetadataResponse};
 use gregor_itests::raw::RawClient;
-use gregor_itests::TestBroker;
+use gregor_itests::{gregor_bin, TestBroker};
 
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -136,5 +136,44 @@ async fn kill_9_mid_produce_loses_no_acknowledged_record() -> anyhow::Result<()>
             "acknowledged offset {partition}/{offset} holds the acknowledged record"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn second_broker_on_the_same_dir_exits_with_a_clear_message() -> anyhow::Result<()> {
+    let broker = TestBroker::start(&[])?;
+    let mut second = std::process::Command::new(gregor_bin())
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(broker.data_dir())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while second.try_wait()?.is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            anyhow::bail!("a second broker on a locked data dir is still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = second.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "second broker exited with {}",
+        out.status
+    );
+    assert!(
+        stderr.contains("locked"),
+        "the message names the lock: {stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening on"),
+        "the second broker never served"
+    );
+    // The first one still serves.
+    topics(&broker.bootstrap())?;
     Ok(())
 }
