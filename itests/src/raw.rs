@@ -90,6 +90,21 @@ impl RawClient {
         R::decode(&mut buf, version)
     }
 
+    /// Reads one response frame and returns its correlation id (the first 4 bytes of every
+    /// response header version) and the rest of the frame, undecoded.
+    pub fn read_raw_response(&mut self) -> anyhow::Result<(i32, Vec<u8>)> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size)?;
+        let size = i32::from_be_bytes(size);
+        if !(4..=64 << 20).contains(&size) {
+            bail!("response size {size}");
+        }
+        let mut body = vec![0u8; size as usize];
+        self.stream.read_exact(&mut body)?;
+        let correlation_id = i32::from_be_bytes(body[..4].try_into()?);
+        Ok((correlation_id, body.split_off(4)))
+    }
+
     /// Whether the broker closed the connection (EOF or reset) within the read timeout.
     pub fn is_closed_by_peer(&mut self) -> bool {
         let mut byte = [0u8; 1];
