@@ -331,7 +331,9 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
         "cleanup.policy" => Err(format!(
             "Invalid value {value} for configuration cleanup.policy: Gregor supports only 'delete'"
         )),
-        "compression.type" | "message.timestamp.type" => Ok(()),
+        "message.timestamp.type" if value == "CreateTime" || value == "LogAppendTime" => Ok(()),
+        "message.timestamp.type" => Err(format!("Invalid value {value} for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime")),
+        "compression.type" => Ok(()),
         _ => value.parse::<i64>().map(|_| ()).map_err(|_| {
             format!("Invalid value {value} for configuration {key}: Not a number of type LONG")
         }),

@@ -239,7 +239,6 @@ async fn produce_errors_come_back_per_partition() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the broker ignores message.timestamp.type=LogAppendTime (issue 3 asks for it)"]
 async fn log_append_time_topics_stamp_records_with_the_broker_clock() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();

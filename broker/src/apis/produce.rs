@@ -6,7 +6,7 @@ use std::sync::Arc;
 use gregor_protocol::messages::produce_request::PartitionProduceData;
 use gregor_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use gregor_protocol::messages::{ProduceRequest, ProduceResponse};
-use gregor_protocol::record_batch::parse_batches;
+use gregor_protocol::record_batch::{parse_batches, set_log_append_time};
 use gregor_protocol::ResponseError;
 use gregor_storage::FsyncPolicy;
 
@@ -45,11 +45,13 @@ pub async fn handle(
                 }
             };
             partitions.push(match result {
-                Ok((base_offset, log_start_offset)) => PartitionProduceResponse::default()
-                    .with_index(partition.index)
-                    .with_base_offset(base_offset)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(log_start_offset),
+                Ok((base_offset, log_start_offset, append_time)) => {
+                    PartitionProduceResponse::default()
+                        .with_index(partition.index)
+                        .with_base_offset(base_offset)
+                        .with_log_append_time_ms(append_time)
+                        .with_log_start_offset(log_start_offset)
+                }
                 Err((error, message)) => PartitionProduceResponse::default()
                     .with_index(partition.index)
                     .with_error_code(error.code())
@@ -69,7 +71,8 @@ pub async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
-type AppendResult = Result<(i64, i64), (ResponseError, Option<String>)>;
+/// (base offset, log start offset, log append time or -1), or the error for the partition.
+type AppendResult = Result<(i64, i64, i64), (ResponseError, Option<String>)>;
 
 async fn append(
     broker: &Arc<Broker>,
@@ -100,19 +103,38 @@ async fn append(
         );
         return Err((ResponseError::MessageTooLarge, Some(message)));
     }
+    let log_append_time = broker.topics.get(topic).is_some_and(|t| {
+        t.configs
+            .get("message.timestamp.type")
+            .is_some_and(|v| v == "LogAppendTime")
+    });
+    let now = now_ms();
+    let records = if log_append_time {
+        // The only copy of produced bytes: stamping rewrites each batch header and its CRC.
+        let mut stamped = records.to_vec();
+        set_log_append_time(&mut stamped, now)
+            .map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
+        bytes::Bytes::from(stamped)
+    } else {
+        records
+    };
     let appended = if log.config().fsync == FsyncPolicy::Always {
         // Waits for an fsync: keep it off the async worker threads.
         let log = log.clone();
-        match tokio::task::spawn_blocking(move || log.append(&records, now_ms())).await {
+        match tokio::task::spawn_blocking(move || log.append(&records, now)).await {
             Ok(result) => result,
             Err(_) => return Err((ResponseError::UnknownServerError, None)),
         }
     } else {
         // A copy into the page cache: as quick as the bookkeeping a hand-off would cost.
-        log.append(&records, now_ms())
+        log.append(&records, now)
     };
     match appended {
-        Ok(info) => Ok((info.base_offset, info.log_start_offset)),
+        Ok(info) => Ok((
+            info.base_offset,
+            info.log_start_offset,
+            if log_append_time { now } else { -1 },
+        )),
         Err(e) => {
             tracing::warn!(topic, partition = partition.index, cause = %e, "append failed");
             Err((storage_error_code(&e), Some(e.to_string())))
