@@ -101,3 +101,23 @@ fn bad_frames_close_only_their_connection() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn frames_over_the_configured_limit_close_the_connection() -> anyhow::Result<()> {
+    let broker = TestBroker::start(&["--max-request-bytes", "4096"])?;
+    let addr = broker.bootstrap();
+    let mut client = RawClient::connect(&addr)?;
+    // Only the size is sent: the broker must refuse before waiting for (or allocating) the rest.
+    client.send_bytes(&5_000i32.to_be_bytes())?;
+    assert!(
+        client.is_closed_by_peer(),
+        "a 5,000-byte frame with a 4,096-byte limit"
+    );
+    assert_serves(&broker)?;
+    let log = broker.log();
+    assert!(
+        !log.lines().any(|l| l.contains("ERROR")),
+        "errors logged for client mistakes:\n{log}"
+    );
+    Ok(())
+}
