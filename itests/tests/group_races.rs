@@ -50,8 +50,6 @@ fn member_id(client: &mut RawClient, group: &str) -> anyhow::Result<String> {
 }
 
 #[test]
-#[ignore = "the coordinator sets the group's protocol type only when the generation completes, \
-            so a member joining before that gets INCONSISTENT_GROUP_PROTOCOL"]
 fn second_member_joins_while_the_first_generation_forms() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();
@@ -90,8 +88,6 @@ fn second_member_joins_while_the_first_generation_forms() -> anyhow::Result<()> 
 }
 
 #[test]
-#[ignore = "commits in PreparingRebalance get REBALANCE_IN_PROGRESS; Kafka refuses them only \
-            in CompletingRebalance"]
 fn commits_are_accepted_while_a_rebalance_is_prepared() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::select_all;
 use gregor_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use gregor_protocol::messages::{FetchRequest, FetchResponse};
@@ -117,7 +118,8 @@ fn respond(
 }
 
 /// Reads every wanted partition once: the data, the bytes gathered, and whether any partition
-/// has an error (errors are answered at once, as Kafka does).
+/// has an error (errors are answered at once, as Kafka does). Partitions without data carry
+/// empty records, never null: librdkafka 2.12 rejects a whole response with a null record set.
 fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
@@ -130,7 +132,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                 base.with_error_code(code.code())
                     .with_high_watermark(-1)
                     .with_last_stable_offset(-1)
-                    .with_records(None)
+                    .with_records(Some(Bytes::new()))
             }
             Ok(log) => {
                 // The response limit may cut later partitions to nothing, but the first one with
@@ -145,7 +147,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                     base.with_high_watermark(hw)
                         .with_last_stable_offset(hw)
                         .with_log_start_offset(log.log_start_offset())
-                        .with_records(None)
+                        .with_records(Some(Bytes::new()))
                 } else {
                     match log.read(w.fetch_offset, room) {
                         Ok(read) => {
@@ -161,7 +163,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                                 .with_high_watermark(log.high_watermark())
                                 .with_last_stable_offset(log.high_watermark())
                                 .with_log_start_offset(log.log_start_offset())
-                                .with_records(None)
+                                .with_records(Some(Bytes::new()))
                         }
                     }
                 }

@@ -59,10 +59,10 @@ impl GroupCoordinator {
             return Some(ResponseError::IllegalGeneration);
         }
         match group.state {
-            GroupState::Stable => None,
-            GroupState::PreparingRebalance | GroupState::CompletingRebalance => {
-                Some(ResponseError::RebalanceInProgress)
-            }
+            // As Kafka: members of the current generation may still commit while the group
+            // prepares the next one, which lets them commit before revoking partitions.
+            GroupState::Stable | GroupState::PreparingRebalance => None,
+            GroupState::CompletingRebalance => Some(ResponseError::RebalanceInProgress),
             GroupState::Empty | GroupState::Dead => Some(ResponseError::UnknownMemberId),
         }
     }

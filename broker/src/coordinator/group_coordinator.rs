@@ -165,6 +165,15 @@ impl GroupCoordinator {
                 &member_id,
             ));
         }
+        if group.members.is_empty() {
+            // The first member fixes the protocol type, so a member joining with another type
+            // during the very first rebalance is refused too.
+            self.groups
+                .get_mut(&group_id)
+                .expect("exists")
+                .protocol_type = Some(protocol_type.clone());
+        }
+        let group = self.groups.get(&group_id).expect("exists");
         let instance_id = req.group_instance_id.as_ref().map(|i| i.to_string());
         // Rebalance timeout is absent before v1: it equals the session timeout.
         let rebalance = if version >= 1 {
