@@ -140,12 +140,23 @@ async fn create_describe_grow_and_delete_topics() -> anyhow::Result<()> {
     let deleted = admin.delete_topics(&["events"], &options()).await?;
     assert_eq!(deleted, vec![Ok("events".to_string())]);
     assert_eq!(partitions(&b, "events")?, None);
-    let leftovers: Vec<_> = std::fs::read_dir(broker.data_dir())?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("events-"))
-        .collect();
-    assert!(leftovers.is_empty(), "partition dirs left: {leftovers:?}");
+    // The files may go after the answer (Kafka deletes them in the background), but they go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let leftovers: Vec<_> = std::fs::read_dir(broker.data_dir())?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("events-"))
+            .collect();
+        if leftovers.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "partition dirs left 10 s after DeleteTopics: {leftovers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     Ok(())
 }
 
