@@ -55,8 +55,12 @@ pub fn load(
         let trusted = clean && segment.load_clean()?;
         if !trusted {
             let size = segment.size();
+            let zeros = segment.zero_tail_len();
             let cut = segment.recover(true, &config)?;
-            if cut > 0 {
+            if cut > 0 && cut <= zeros {
+                // Space preallocated ahead of the writer, never written: nothing was lost.
+                tracing::debug!(log = %dir.display(), segment = %segment.log_path().display(), bytes = cut, "released preallocated space after an unclean shutdown");
+            } else if cut > 0 {
                 tracing::warn!(log = %dir.display(), segment = %segment.log_path().display(), valid_bytes = size - cut, truncated_bytes = cut, "truncated invalid or torn tail");
                 if i + 1 < segments.len() {
                     keep = i + 1;

@@ -287,6 +287,13 @@ impl LogSegment {
         None
     }
 
+    /// How many bytes at the end of the `.log` are zero: preallocated space a crash left behind.
+    pub fn zero_tail_len(&self) -> u64 {
+        let size = self.log.len();
+        let bytes = self.log.bytes(0, size);
+        bytes.iter().rev().take_while(|b| **b == 0).count() as u64
+    }
+
     /// Scans the whole `.log`, rebuilding both indexes and the writer's bookkeeping. With
     /// `verify_crc` every batch's CRC is checked. The log is cut at the first batch that is
     /// torn, invalid, or out of order; returns how many bytes were cut.
