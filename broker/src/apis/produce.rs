@@ -13,6 +13,7 @@ use gregor_storage::FsyncPolicy;
 use crate::apis::some_str;
 use crate::broker::{now_ms, Broker};
 use crate::error::{batch_error_code, storage_error_code};
+use crate::topics::TopicMeta;
 
 /// Handles a Produce request; `None` for acks=0, which gets no response at all.
 pub async fn handle(
@@ -41,7 +42,7 @@ pub async fn handle(
             } else {
                 match &meta {
                     None => Err((unknown, None)),
-                    Some(meta) => append(broker, &meta.name, partition).await,
+                    Some(meta) => append(broker, meta, partition).await,
                 }
             };
             partitions.push(match result {
@@ -76,9 +77,10 @@ type AppendResult = Result<(i64, i64, i64), (ResponseError, Option<String>)>;
 
 async fn append(
     broker: &Arc<Broker>,
-    topic: &str,
+    meta: &TopicMeta,
     partition: &PartitionProduceData,
 ) -> AppendResult {
+    let topic = meta.name.as_str();
     let Some(log) = broker.partition_log(topic, partition.index) else {
         return Err((ResponseError::UnknownTopicOrPartition, None));
     };
@@ -87,14 +89,11 @@ async fn append(
     };
     let headers =
         parse_batches(&records).map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
-    let max_message_bytes = broker
-        .topics
-        .get(topic)
-        .and_then(|t| {
-            t.configs
-                .get("max.message.bytes")
-                .and_then(|v| v.parse::<usize>().ok())
-        })
+    // The topic was looked up once per request by the caller; no second lookup per partition.
+    let max_message_bytes = meta
+        .configs
+        .get("max.message.bytes")
+        .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1_048_588);
     if let Some(big) = headers.iter().find(|h| h.size > max_message_bytes) {
         let message = format!(
@@ -103,11 +102,10 @@ async fn append(
         );
         return Err((ResponseError::MessageTooLarge, Some(message)));
     }
-    let log_append_time = broker.topics.get(topic).is_some_and(|t| {
-        t.configs
-            .get("message.timestamp.type")
-            .is_some_and(|v| v == "LogAppendTime")
-    });
+    let log_append_time = meta
+        .configs
+        .get("message.timestamp.type")
+        .is_some_and(|v| v == "LogAppendTime");
     let now = now_ms();
     let records = if log_append_time {
         // The only copy of produced bytes: stamping rewrites each batch header and its CRC.
