@@ -61,6 +61,7 @@ impl Broker {
             ..LogConfig::default()
         };
         let logs = LogManager::open(&config.data_dir, default_log_config.clone())?;
+        let first_producer_id = now_ms().max(logs.max_producer_id().map_or(0, |id| id + 1));
         let topics = TopicStore::load(&config.data_dir)?;
         let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
         let advertised = config.advertised(bound);
@@ -72,7 +73,9 @@ impl Broker {
             apis: ApiTable::new(true),
             coordinator: OnceLock::new(),
             default_log_config,
-            next_producer_id: AtomicI64::new(now_ms()),
+            // Ids only grow: past every id the logs still hold producer state for, and past
+            // the ids handed out before the restart (time-seeded at fewer than 1,000 a second).
+            next_producer_id: AtomicI64::new(first_producer_id),
             config,
         };
         // Topics are saved before their logs are created and removed before their logs are

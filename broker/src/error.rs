@@ -1,6 +1,7 @@
 //! The broker's errors, and the one place where errors become Kafka error codes.
 
 use gregor_protocol::ResponseError;
+use gregor_storage::producer_state::SequenceError;
 use gregor_storage::StorageError;
 
 /// Failures of the broker process itself (start-up, metadata files, I/O).
@@ -28,6 +29,11 @@ pub fn storage_error_code(err: &StorageError) -> ResponseError {
         StorageError::InvalidRecords(_) => ResponseError::CorruptMessage,
         StorageError::RecordBatchTooLarge { .. } => ResponseError::RecordListTooLarge,
         StorageError::UnknownPartition(_) => ResponseError::UnknownTopicOrPartition,
+        StorageError::Sequence(e) => match e {
+            SequenceError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            SequenceError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            SequenceError::MissingSequence { .. } => ResponseError::InvalidRecord,
+        },
         StorageError::Io { .. } | StorageError::LogOffline(_) | StorageError::Locked(_) => {
             ResponseError::KafkaStorageError
         }

@@ -19,6 +19,12 @@ pub const LAST_OFFSET_DELTA: usize = 23;
 pub const BASE_TIMESTAMP: usize = 27;
 /// Offset of `maxTimestamp` (i64).
 pub const MAX_TIMESTAMP: usize = 35;
+/// Offset of `producerId` (i64).
+pub const PRODUCER_ID: usize = 43;
+/// Offset of `producerEpoch` (i16).
+pub const PRODUCER_EPOCH: usize = 51;
+/// Offset of `baseSequence` (i32).
+pub const BASE_SEQUENCE: usize = 53;
 /// Offset of `recordCount` (i32).
 pub const RECORD_COUNT: usize = 57;
 /// Size of the fixed batch header; records follow it.
@@ -67,6 +73,12 @@ pub struct BatchHeader {
     pub max_timestamp: i64,
     /// The batch attributes (compression in bits 0-2).
     pub attributes: i16,
+    /// The idempotent producer's id, -1 for none.
+    pub producer_id: i64,
+    /// The producer's epoch.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record.
+    pub base_sequence: i32,
 }
 
 impl BatchHeader {
@@ -119,6 +131,9 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
         last_offset_delta,
         max_timestamp: i64_at(buf, MAX_TIMESTAMP),
         attributes: i16_at(buf, ATTRIBUTES),
+        producer_id: i64_at(buf, PRODUCER_ID),
+        producer_epoch: i16_at(buf, PRODUCER_EPOCH),
+        base_sequence: i32_at(buf, BASE_SEQUENCE),
     })
 }
 
@@ -240,6 +255,15 @@ pub fn build_test_batch(count: i32, value_len: usize, timestamp: i64) -> Vec<u8>
     let crc = crc32c::crc32c(&batch[ATTRIBUTES..]);
     batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
     batch
+}
+
+/// Sets the producer id, epoch and base sequence of a batch built for tests, fixing its CRC.
+pub fn set_test_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_sequence: i32) {
+    batch[PRODUCER_ID..PRODUCER_ID + 8].copy_from_slice(&producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH..PRODUCER_EPOCH + 2].copy_from_slice(&epoch.to_be_bytes());
+    batch[BASE_SEQUENCE..BASE_SEQUENCE + 4].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[ATTRIBUTES..]);
+    batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub enum StorageError {
     /// An earlier fsync failed: the log refuses writes, since the page cache can no longer be trusted.
     #[error("log {0} is offline after an earlier I/O failure")]
     LogOffline(PathBuf),
+    /// An idempotent producer's batch does not fit its sequence or epoch.
+    #[error(transparent)]
+    Sequence(#[from] crate::producer_state::SequenceError),
     /// No such partition log.
     #[error("no log for {0}")]
     UnknownPartition(String),

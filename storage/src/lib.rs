@@ -16,6 +16,7 @@ pub mod log_manager;
 pub mod log_segment;
 pub mod mapped_file;
 pub mod meta_files;
+pub mod producer_state;
 
 pub use config::{FsyncPolicy, LogConfig};
 pub use error::{Result, StorageError};

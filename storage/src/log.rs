@@ -17,6 +17,7 @@ use crate::batch;
 use crate::config::{FsyncPolicy, LogConfig};
 use crate::error::{Result, StorageError};
 use crate::log_segment::LogSegment;
+use crate::producer_state::{self, ProducerBatch, ProducerStateManager, SequenceCheck};
 
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,9 @@ pub struct AppendInfo {
     pub last_offset: i64,
     /// The log start offset after the append.
     pub log_start_offset: i64,
+    /// The batches were a retry of batches already in the log: nothing was appended and the
+    /// offsets are those of the first append.
+    pub duplicate: bool,
 }
 
 /// What a read returns: whole batches and the offsets a Fetch response reports with them.
@@ -56,6 +60,8 @@ struct AppendState {
     unflushed_records: u64,
     /// When the oldest unflushed append happened (`flush.ms`).
     first_unflushed_ms: Option<i64>,
+    /// Idempotent producers' sequences, checked and updated with every append.
+    producers: ProducerStateManager,
 }
 
 /// The log of one topic-partition.
@@ -203,6 +209,8 @@ impl PartitionLog {
         if headers.is_empty() {
             return Err(StorageError::InvalidRecords("no record batch"));
         }
+        let producer_batches: Vec<ProducerBatch> =
+            headers.iter().map(|(_, h)| ProducerBatch::of(h)).collect();
         let config = self.config();
         if records.len() as u64 > config.segment_bytes {
             return Err(StorageError::RecordBatchTooLarge {
@@ -217,6 +225,18 @@ impl PartitionLog {
 
         let mut state = lock(&self.append);
         self.check_online()?;
+        match state.producers.check(&producer_batches) {
+            Ok(SequenceCheck::Append) => {}
+            Ok(SequenceCheck::Duplicate(first)) => {
+                return Ok(AppendInfo {
+                    base_offset: first.first_offset,
+                    last_offset: first.last_offset,
+                    log_start_offset: self.log_start_offset(),
+                    duplicate: true,
+                })
+            }
+            Err(e) => return Err(StorageError::Sequence(e)),
+        }
         let base_offset = self.log_end_offset();
         let last_offset = base_offset + record_count - 1;
         let mut active = self.active();
@@ -228,7 +248,7 @@ impl PartitionLog {
         if !active.is_empty()
             && (aged || full || !active.can_take(records.len() as u64, last_offset))
         {
-            active = match self.roll(base_offset, &config) {
+            active = match self.roll(base_offset, &config, &state.producers) {
                 Ok(segment) => segment,
                 Err(e) => return self.fail(e),
             };
@@ -236,6 +256,14 @@ impl PartitionLog {
         // A failed preallocation leaves nothing written: the log stays usable, and a full disk
         // is an error for this produce only.
         active.append(records, &headers, base_offset, now_ms, &config)?;
+        let mut next = base_offset;
+        for ((_, header), batch) in headers.iter().zip(&producer_batches) {
+            let last = next + i64::from(header.last_offset_delta);
+            state
+                .producers
+                .update(batch, next, last, header.max_timestamp);
+            next = last + 1;
+        }
         self.log_end_offset
             .store(last_offset + 1, Ordering::Release);
         self.end_tx.send_replace(last_offset + 1);
@@ -252,11 +280,18 @@ impl PartitionLog {
             base_offset,
             last_offset,
             log_start_offset: self.log_start_offset(),
+            duplicate: false,
         })
     }
 
-    /// Seals the active segment and starts a new one at `base_offset`. Caller holds `append`.
-    fn roll(&self, base_offset: i64, config: &LogConfig) -> Result<Arc<LogSegment>> {
+    /// Seals the active segment and starts a new one at `base_offset`, snapshotting the producer
+    /// state there so a restart replays only the newest segment. Caller holds `append`.
+    fn roll(
+        &self,
+        base_offset: i64,
+        config: &LogConfig,
+        producers: &ProducerStateManager,
+    ) -> Result<Arc<LogSegment>> {
         // The old segment is synced later (`flush_rolled_segments`), as Kafka does, so an
         // append never waits for a whole segment to reach the disk.
         self.active().seal()?;
@@ -264,6 +299,7 @@ impl PartitionLog {
         crate::meta_files::sync_dir(&self.dir)?;
         self.segments_write().insert(base_offset, segment.clone());
         tracing::debug!(log = %self.dir.display(), base_offset, "rolled segment");
+        self.write_producer_snapshot(base_offset, producers)?;
         Ok(segment)
     }
 
@@ -404,7 +440,7 @@ impl PartitionLog {
     /// Moves the log start offset up to `offset` (DeleteRecords), deleting segments that lie
     /// wholly below it. Returns the new log start offset.
     pub fn advance_log_start(&self, offset: i64) -> Result<i64> {
-        let _writer = lock(&self.append);
+        let mut writer = lock(&self.append);
         let end = self.log_end_offset();
         let start = self.log_start_offset();
         if offset > end || offset < 0 {
@@ -419,6 +455,7 @@ impl PartitionLog {
             self.delete_segments_while(|segment, next_base| {
                 next_base.is_some_and(|n| n <= offset) && segment.next_offset() <= offset
             })?;
+            writer.producers.truncate_head(offset);
         }
         Ok(self.log_start_offset())
     }
@@ -427,7 +464,7 @@ impl PartitionLog {
     /// Returns how many segments were deleted.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
         let config = self.config();
-        let _writer = lock(&self.append);
+        let mut writer = lock(&self.append);
         let mut deleted = 0;
         if config.retention_ms >= 0 {
             let expired = |s: &LogSegment| {
@@ -438,7 +475,7 @@ impl PartitionLog {
             let all_expired = self.segments_read().values().all(|s| expired(s));
             if all_expired && !active.is_empty() {
                 // Kafka deletes an expired active segment too; roll first so the log keeps one.
-                if let Err(e) = self.roll(self.log_end_offset(), &config) {
+                if let Err(e) = self.roll(self.log_end_offset(), &config, &writer.producers) {
                     return self.fail(e);
                 }
             }
@@ -454,6 +491,9 @@ impl PartitionLog {
                 }
                 drop
             })?;
+        }
+        if deleted > 0 {
+            writer.producers.truncate_head(self.log_start_offset());
         }
         Ok(deleted)
     }
@@ -503,15 +543,109 @@ impl PartitionLog {
     /// Flushes and seals the active segment (files cut to their size). The log takes no more
     /// appends afterwards.
     pub fn close(&self) -> Result<()> {
-        let _writer = lock(&self.append);
+        let writer = lock(&self.append);
         self.check_online()?;
         let active = self.active();
         if let Err(e) = active.seal().and_then(|()| active.sync()) {
             return self.fail(e);
         }
+        self.write_producer_snapshot(self.log_end_offset(), &writer.producers)?;
         self.recovery_point
             .fetch_max(self.log_end_offset(), Ordering::AcqRel);
         self.offline.store(true, Ordering::Release);
         Ok(())
+    }
+}
+
+/// Producer state: snapshots, rebuilding at load, expiry.
+impl PartitionLog {
+    /// Writes the producer state below `offset` and removes all but the newest two snapshots.
+    fn write_producer_snapshot(&self, offset: i64, producers: &ProducerStateManager) -> Result<()> {
+        let path = producer_state::snapshot_path(&self.dir, offset);
+        crate::meta_files::write_atomically(&path, &producers.encode_snapshot())?;
+        let snapshots = producer_state::list_snapshots(&self.dir)?;
+        for old in snapshots.iter().rev().skip(2) {
+            remove_if_exists(&producer_state::snapshot_path(&self.dir, *old))?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the producer state after load: the newest readable snapshot at or below the log
+    /// end, then a replay of the batch headers after it (the whole log without a snapshot).
+    /// Snapshots past the log end (the recovery cut the log) are removed.
+    pub(crate) fn load_producer_state(&self) -> Result<()> {
+        let end = self.log_end_offset();
+        let start = self.log_start_offset();
+        let mut producers = None;
+        let mut from = start;
+        for offset in producer_state::list_snapshots(&self.dir)?.into_iter().rev() {
+            let path = producer_state::snapshot_path(&self.dir, offset);
+            if offset > end {
+                remove_if_exists(&path)?;
+                continue;
+            }
+            if producers.is_some() {
+                continue;
+            }
+            let bytes =
+                std::fs::read(&path).map_err(StorageError::io("reading snapshot", &path))?;
+            match ProducerStateManager::decode_snapshot(&bytes) {
+                Some(state) => {
+                    producers = Some(state);
+                    from = offset.max(start);
+                }
+                None => {
+                    tracing::warn!(snapshot = %path.display(), "unreadable producer snapshot; rebuilding from the log");
+                    remove_if_exists(&path)?;
+                }
+            }
+        }
+        let mut producers = producers.unwrap_or_default();
+        let mut offset = from;
+        while offset < end {
+            let read = self.read(offset, 1 << 20)?;
+            if read.records.is_empty() {
+                break;
+            }
+            for header in batch::headers(&read.records) {
+                let (_, header) = header.map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
+                if header.last_offset() < offset {
+                    continue;
+                }
+                producers.update(
+                    &ProducerBatch::of(&header),
+                    header.base_offset,
+                    header.last_offset(),
+                    header.max_timestamp,
+                );
+                offset = header.next_offset();
+            }
+        }
+        producers.truncate_head(start);
+        lock(&self.append).producers = producers;
+        Ok(())
+    }
+
+    /// Forgets producers whose newest batch is older than `expiration_ms`.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) {
+        lock(&self.append).producers.expire(now_ms, expiration_ms);
+    }
+
+    /// The largest producer id with batches in the log.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        lock(&self.append).producers.max_producer_id()
+    }
+
+    /// A copy of the producer state (for tests and diagnostics).
+    pub fn producer_state(&self) -> ProducerStateManager {
+        lock(&self.append).producers.clone()
+    }
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("removing file", path)(e)),
     }
 }

@@ -111,13 +111,9 @@ pub fn load(
     };
     let map: BTreeMap<i64, Arc<LogSegment>> =
         segments.into_iter().map(|s| (s.base_offset(), s)).collect();
-    Ok(PartitionLog::from_parts(
-        dir.to_path_buf(),
-        config,
-        map,
-        log_start,
-        recovery_point,
-    ))
+    let log = PartitionLog::from_parts(dir.to_path_buf(), config, map, log_start, recovery_point);
+    log.load_producer_state()?;
+    Ok(log)
 }
 
 /// Lists the segment base offsets in `dir`, removing leftovers that belong to no segment.

@@ -243,10 +243,19 @@ impl LogManager {
             .collect()
     }
 
-    /// Periodic upkeep at `now_ms`: retention, `flush.ms`, and the checkpoints.
+    /// The largest producer id with batches in any log, so new ids never collide with them.
+    pub fn max_producer_id(&self) -> Option<i64> {
+        self.all_logs()
+            .iter()
+            .filter_map(|(_, log)| log.max_producer_id())
+            .max()
+    }
+
+    /// Periodic upkeep at `now_ms`: retention, `flush.ms`, producer expiry, and the checkpoints.
     pub fn maintain(&self, now_ms: i64) -> Result<()> {
         let mut first_error = None;
         for (tp, log) in self.all_logs() {
+            log.expire_producers(now_ms, crate::producer_state::PRODUCER_ID_EXPIRATION_MS);
             let outcome = log
                 .apply_retention(now_ms)
                 .and_then(|_| log.flush_rolled_segments())

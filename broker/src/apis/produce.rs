@@ -39,6 +39,13 @@ pub async fn handle(
         for partition in &topic.partition_data {
             let result = if !matches!(acks, -1..=1) {
                 Err((ResponseError::InvalidRequiredAcks, None))
+            } else if request.transactional_id.is_some() {
+                // As InitProducerId refuses transactional ids, so do their produce requests:
+                // Kafka's answer when the client may not use the transactional id.
+                Err((
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    Some("Gregor does not support transactions".into()),
+                ))
             } else {
                 match &meta {
                     None => Err((unknown, None)),
@@ -95,6 +102,14 @@ async fn append(
         .get("max.message.bytes")
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1_048_588);
+    if headers
+        .iter()
+        .any(|h| h.is_transactional() || h.is_control())
+    {
+        let message =
+            "transactional and control batches need transactions, which Gregor does not support";
+        return Err((ResponseError::InvalidRecord, Some(message.into())));
+    }
     if let Some(big) = headers.iter().find(|h| h.size > max_message_bytes) {
         let message = format!(
             "The record batch is {} bytes, larger than max.message.bytes {max_message_bytes}",
@@ -128,11 +143,29 @@ async fn append(
         log.append(&records, now)
     };
     match appended {
+        Ok(info) if info.duplicate => {
+            // A retry of a batch already stored: answered with the offsets it got then.
+            tracing::debug!(
+                topic,
+                partition = partition.index,
+                base_offset = info.base_offset,
+                "duplicate batch from an idempotent producer"
+            );
+            Ok((
+                info.base_offset,
+                info.log_start_offset,
+                if log_append_time { now } else { -1 },
+            ))
+        }
         Ok(info) => Ok((
             info.base_offset,
             info.log_start_offset,
             if log_append_time { now } else { -1 },
         )),
+        Err(e @ gregor_storage::StorageError::Sequence(_)) => {
+            tracing::debug!(topic, partition = partition.index, cause = %e, "refused batch of an idempotent producer");
+            Err((storage_error_code(&e), Some(e.to_string())))
+        }
         Err(e) => {
             tracing::warn!(topic, partition = partition.index, cause = %e, "append failed");
             Err((storage_error_code(&e), Some(e.to_string())))
