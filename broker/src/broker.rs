@@ -264,27 +264,15 @@ impl Broker {
         Ok(updated)
     }
 
-    /// Sets or removes topic config overrides and applies them to the logs.
-    pub fn alter_topic_configs(
+    /// Replaces a topic's config overrides (already validated) and applies them to the logs.
+    pub fn set_topic_configs(
         &self,
         name: &str,
-        set: &[(String, Option<String>)],
+        configs: BTreeMap<String, String>,
     ) -> Result<TopicMeta, TopicError> {
-        for (key, value) in set {
-            if let Some(value) = value {
-                validate_topic_config(key, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
-            }
-        }
         let updated = self
             .topics
-            .update(name, |t| {
-                for (key, value) in set {
-                    match value {
-                        Some(v) => t.configs.insert(key.clone(), v.clone()),
-                        None => t.configs.remove(key),
-                    };
-                }
-            })
+            .update(name, |t| t.configs = configs)
             .map_err(|e| (ResponseError::KafkaStorageError, e.to_string()))?
             .ok_or_else(|| {
                 (

@@ -49,6 +49,12 @@ pub async fn handle(
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(apis::configs::describe_configs(broker, r))
         }
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            apis::configs::incremental_alter_configs(broker, r),
+        ),
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(apis::configs::alter_configs(broker, r))
+        }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(apis::groups::find_coordinator(broker, r, v))
         }

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 
 pub mod clients;
 pub mod group;
+pub mod kafka_tools;
 pub mod raw;
 
 /// Path of the `gregor` binary: `GREGOR_BIN`, or the one built next to this test executable.

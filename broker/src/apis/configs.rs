@@ -1,15 +1,21 @@
-//! DescribeConfigs for topics (defaults plus overrides) and for the broker.
+//! DescribeConfigs for topics (defaults plus overrides) and for the broker; AlterConfigs and
+//! IncrementalAlterConfigs for topic overrides.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gregor_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
-use gregor_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use gregor_protocol::messages::{alter_configs_response, incremental_alter_configs_response};
+use gregor_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::apis::some_str;
-use crate::broker::{Broker, TOPIC_CONFIG_DEFAULTS};
+use crate::broker::{validate_topic_config, Broker, TOPIC_CONFIG_DEFAULTS};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -111,4 +117,194 @@ pub fn describe_configs(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// IncrementalAlterConfigs operations, as Kafka numbers them.
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+/// Topic configs whose values are comma-separated lists (APPEND and SUBTRACT apply to them).
+const LIST_CONFIGS: &[&str] = &["cleanup.policy"];
+
+/// One resource's requested change: the new override map, or the error for the resource.
+type Altered = Result<BTreeMap<String, String>, (ResponseError, String)>;
+
+/// Handles IncrementalAlterConfigs (kafka-configs --alter in Kafka 2.3 and later).
+pub fn incremental_alter_configs(
+    broker: &Arc<Broker>,
+    request: &IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .iter()
+        .map(|r| {
+            let ops: Vec<(&str, i8, Option<&str>)> = r
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.as_str(),
+                        c.config_operation,
+                        c.value.as_ref().map(|v| v.as_str()),
+                    )
+                })
+                .collect();
+            let outcome = alter_resource(broker, r.resource_type, &r.resource_name, |current| {
+                apply_incremental(current, &ops)
+            })
+            .and_then(|(name, configs)| commit(broker, &name, configs, request.validate_only));
+            let (code, message) = split(outcome);
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message)
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Handles the legacy AlterConfigs, which replaces a resource's whole set of overrides.
+pub fn alter_configs(broker: &Arc<Broker>, request: &AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = request
+        .resources
+        .iter()
+        .map(|r| {
+            let outcome = alter_resource(broker, r.resource_type, &r.resource_name, |_| {
+                let mut configs = BTreeMap::new();
+                for c in &r.configs {
+                    let name = c.name.as_str();
+                    if configs.contains_key(name) {
+                        return Err(duplicate_key(name));
+                    }
+                    let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                    configs.insert(name.to_string(), value);
+                }
+                Ok(configs)
+            })
+            .and_then(|(name, configs)| commit(broker, &name, configs, request.validate_only));
+            let (code, message) = split(outcome);
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+                .with_error_code(code)
+                .with_error_message(message)
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Looks the resource up and computes its new overrides with `change`.
+fn alter_resource(
+    broker: &Arc<Broker>,
+    resource_type: i8,
+    name: &StrBytes,
+    change: impl FnOnce(&BTreeMap<String, String>) -> Altered,
+) -> Result<(String, BTreeMap<String, String>), (ResponseError, String)> {
+    match resource_type {
+        TOPIC => {
+            let Some(topic) = broker.topics.get(name.as_str()) else {
+                return Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("The topic '{}' does not exist.", name.as_str()),
+                ));
+            };
+            change(&topic.configs).map(|configs| (topic.name.clone(), configs))
+        }
+        BROKER => Err((
+            ResponseError::InvalidRequest,
+            "Gregor's broker settings are static: set them at start-up".into(),
+        )),
+        _ => Err((
+            ResponseError::InvalidRequest,
+            "Gregor alters topic configs only".into(),
+        )),
+    }
+}
+
+/// SET, DELETE, APPEND and SUBTRACT applied to a copy of `current`, as Kafka applies them.
+fn apply_incremental(
+    current: &BTreeMap<String, String>,
+    ops: &[(&str, i8, Option<&str>)],
+) -> Altered {
+    let mut configs = current.clone();
+    let mut seen = Vec::new();
+    for &(name, op, value) in ops {
+        if seen.contains(&name) {
+            return Err(duplicate_key(name));
+        }
+        seen.push(name);
+        let value = value.unwrap_or_default();
+        match op {
+            SET => {
+                configs.insert(name.to_string(), value.to_string());
+            }
+            DELETE => {
+                configs.remove(name);
+            }
+            APPEND | SUBTRACT => {
+                if !LIST_CONFIGS.contains(&name) {
+                    let verb = if op == APPEND { "append" } else { "subtract" };
+                    return Err((
+                        ResponseError::InvalidConfig,
+                        format!("Config value {verb} is not allowed for config key: {name}"),
+                    ));
+                }
+                let default = TOPIC_CONFIG_DEFAULTS
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map_or("", |(_, v)| *v);
+                let old = configs.get(name).map_or(default, String::as_str);
+                let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
+                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if op == APPEND && !items.contains(&item) {
+                        items.push(item);
+                    } else if op == SUBTRACT {
+                        items.retain(|i| *i != item);
+                    }
+                }
+                configs.insert(name.to_string(), items.join(","));
+            }
+            _ => {
+                return Err((
+                    ResponseError::InvalidRequest,
+                    format!("Unknown config operation {op} for {name}"),
+                ))
+            }
+        }
+    }
+    Ok(configs)
+}
+
+/// Validates every override and, unless `validate_only`, stores them and applies them to the
+/// topic's logs.
+fn commit(
+    broker: &Arc<Broker>,
+    topic: &str,
+    configs: BTreeMap<String, String>,
+    validate_only: bool,
+) -> Result<(), (ResponseError, String)> {
+    for (key, value) in &configs {
+        validate_topic_config(key, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
+    }
+    if !validate_only {
+        broker.set_topic_configs(topic, configs)?;
+    }
+    Ok(())
+}
+
+fn duplicate_key(name: &str) -> (ResponseError, String) {
+    (
+        ResponseError::InvalidRequest,
+        format!("Error due to duplicate config keys: {name}"),
+    )
+}
+
+fn split(outcome: Result<(), (ResponseError, String)>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err((error, message)) => (error.code(), some_str(message)),
+    }
 }

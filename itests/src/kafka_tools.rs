@@ -1,0 +1,210 @@
+//! Apache Kafka's own command-line tools, run as their `bin/*.sh` scripts run them: the tool
+//! class on `java -cp 'lib/*'`. The jars come from Maven Central through `itests/java/pom.xml`
+//! (fetched once, on first use, into `itests/java/target/lib`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// `kafka-topics.sh`.
+pub const TOPICS: &str = "org.apache.kafka.tools.TopicCommand";
+/// `kafka-console-producer.sh`.
+pub const CONSOLE_PRODUCER: &str = "org.apache.kafka.tools.ConsoleProducer";
+/// `kafka-console-consumer.sh`.
+pub const CONSOLE_CONSUMER: &str = "org.apache.kafka.tools.consumer.ConsoleConsumer";
+/// `kafka-consumer-groups.sh`.
+pub const CONSUMER_GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
+/// `kafka-configs.sh`.
+pub const CONFIGS: &str = "org.apache.kafka.tools.ConfigCommand";
+/// `kafka-producer-perf-test.sh`.
+pub const PRODUCER_PERF: &str = "org.apache.kafka.tools.ProducerPerformance";
+/// `kafka-consumer-perf-test.sh`.
+pub const CONSUMER_PERF: &str = "org.apache.kafka.tools.ConsumerPerformance";
+
+/// The Kafka release whose tools the tests run (kept in step with `pom.xml`).
+pub const KAFKA_VERSION: &str = "4.4.0";
+
+/// Longest a tool run may take before the test fails.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn java_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("java")
+}
+
+/// The folder of jars, fetching them with Maven if they are not there yet.
+pub fn lib_dir() -> anyhow::Result<PathBuf> {
+    static FETCH: Mutex<()> = Mutex::new(());
+    let _once = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let lib = java_dir().join("target").join("lib");
+    let marker = lib.join(format!("kafka-tools-{KAFKA_VERSION}.jar"));
+    if !marker.exists() {
+        let status = Command::new("mvn")
+            .args(["-q", "-B", "-f"])
+            .arg(java_dir().join("pom.xml"))
+            .arg("dependency:copy-dependencies")
+            .status()
+            .context("running mvn to fetch Apache Kafka's tools (is Maven installed?)")?;
+        if !status.success() || !marker.exists() {
+            bail!("mvn could not fetch Apache Kafka {KAFKA_VERSION}'s tools ({status})");
+        }
+    }
+    Ok(lib)
+}
+
+/// A `java` command for `class`, as `kafka-run-class.sh` starts it.
+pub fn command(class: &str, args: &[&str]) -> anyhow::Result<Command> {
+    let lib = lib_dir()?;
+    let mut cmd = Command::new("java");
+    cmd.arg("-Xmx256M")
+        .arg("-XX:+UseSerialGC")
+        .arg("-Djava.awt.headless=true")
+        // Keep the tools' output to what a user reads; warnings still show.
+        .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+        .arg("-cp")
+        .arg(format!("{}/*", lib.display()))
+        .arg(class)
+        .args(args);
+    Ok(cmd)
+}
+
+/// What a finished tool printed.
+#[derive(Debug)]
+pub struct ToolOutput {
+    /// Exit status was success.
+    pub success: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl ToolOutput {
+    /// Fails with everything the tool printed unless it succeeded.
+    pub fn ok(self) -> anyhow::Result<ToolOutput> {
+        if !self.success {
+            bail!(
+                "tool failed\nstdout:\n{}\nstderr:\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+        Ok(self)
+    }
+}
+
+impl From<Output> for ToolOutput {
+    fn from(o: Output) -> Self {
+        ToolOutput {
+            success: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs a tool to completion with `stdin` as its input.
+pub fn run_with_input(class: &str, args: &[&str], stdin: &str) -> anyhow::Result<ToolOutput> {
+    let mut child = command(class, args)?
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting java")?;
+    let mut input = child.stdin.take().expect("piped stdin");
+    input.write_all(stdin.as_bytes())?;
+    drop(input);
+    wait(child, class)
+}
+
+/// Runs a tool to completion with no input.
+pub fn run(class: &str, args: &[&str]) -> anyhow::Result<ToolOutput> {
+    run_with_input(class, args, "")
+}
+
+/// Starts a long-running tool (a console consumer); it is killed when the guard drops.
+pub fn spawn(class: &str, args: &[&str]) -> anyhow::Result<ToolProcess> {
+    let child = command(class, args)?
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting java")?;
+    Ok(ToolProcess { child: Some(child) })
+}
+
+fn wait(child: Child, class: &str) -> anyhow::Result<ToolOutput> {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(TOOL_TIMEOUT) {
+        Ok(output) => Ok(output?.into()),
+        Err(_) => {
+            kill9(pid);
+            bail!("{class} did not finish within {TOOL_TIMEOUT:?}")
+        }
+    }
+}
+
+/// Sends SIGKILL to `pid` (the waiting thread owns the `Child`).
+fn kill9(pid: u32) {
+    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+}
+
+/// A running tool process.
+pub struct ToolProcess {
+    child: Option<Child>,
+}
+
+impl ToolProcess {
+    /// Stops the tool (SIGTERM, as Ctrl-C would; the console consumer then leaves its group)
+    /// and returns what it printed.
+    pub fn stop(mut self) -> anyhow::Result<ToolOutput> {
+        let child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        wait(child, "tool")
+    }
+
+    /// Kills the tool with SIGKILL: no LeaveGroup.
+    pub fn kill9(mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ToolProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs `check` every 250 ms until it returns `Some`, failing after `timeout`.
+pub fn poll<T>(
+    timeout: Duration,
+    mut check: impl FnMut() -> anyhow::Result<Option<T>>,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check()? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
