@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing what the tests need first.
-# Needs: a Rust toolchain, root or sudo for apt-get (kcat), network access to the registries.
+# Needs: a Rust toolchain, Python 3, root or sudo for apt-get (kcat; Java and Maven if missing),
+# network access to the registries (crates, Maven Central, PyPI, Debian).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,6 +11,18 @@ if ! command -v kcat >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat
 fi
+
+echo "== fetching Apache Kafka's tools from Maven Central (itests/java/pom.xml)"
+if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless maven
+fi
+mvn -q -B -f itests/java/pom.xml dependency:copy-dependencies
+
+echo "== installing the Python clients into .venv (itests/python/requirements.txt)"
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -r itests/python/requirements.txt
 
 echo "== building the gregor binary the end-to-end tests start"
 cargo build -p gregor --bins
