@@ -141,6 +141,20 @@ impl GroupMember {
         Ok(())
     }
 
+    /// Sends `signal` (e.g. "STOP", "CONT") to the member's process.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(child.id().to_string())
+                .status()?;
+            if !status.success() {
+                bail!("kill -{signal} failed");
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the process is still running.
     pub fn running(&self) -> bool {
         self.child.is_some()
