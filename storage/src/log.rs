@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use crate::batch;
 use crate::config::{FsyncPolicy, LogConfig};
 use crate::error::{Result, StorageError};
+use crate::file_names::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::log_segment::LogSegment;
 use crate::producer_state::{self, ProducerBatch, ProducerStateManager, SequenceCheck};
 
@@ -248,10 +249,7 @@ impl PartitionLog {
         if !active.is_empty()
             && (aged || full || !active.can_take(records.len() as u64, last_offset))
         {
-            active = match self.roll(base_offset, &config, &state.producers) {
-                Ok(segment) => segment,
-                Err(e) => return self.fail(e),
-            };
+            active = self.roll(base_offset, &config, &state.producers)?;
         }
         // A failed preallocation leaves nothing written: the log stays usable, and a full disk
         // is an error for this produce only.
@@ -292,14 +290,30 @@ impl PartitionLog {
         config: &LogConfig,
         producers: &ProducerStateManager,
     ) -> Result<Arc<LogSegment>> {
+        // The new segment comes first: when the disk is full this fails before anything
+        // changed, so the log stays writable and the next append retries once space frees.
+        let segment = match LogSegment::create(&self.dir, base_offset, config) {
+            Ok(segment) => Arc::new(segment),
+            Err(e) => {
+                for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                    remove_if_exists(&segment_file(&self.dir, base_offset, suffix))?;
+                }
+                return Err(e);
+            }
+        };
         // The old segment is synced later (`flush_rolled_segments`), as Kafka does, so an
-        // append never waits for a whole segment to reach the disk.
-        self.active().seal()?;
-        let segment = Arc::new(LogSegment::create(&self.dir, base_offset, config)?);
-        crate::meta_files::sync_dir(&self.dir)?;
+        // append never waits for a whole segment to reach the disk. A failure from here on
+        // leaves the files in a state the page cache may not match: the log goes offline.
+        let sealed = self
+            .active()
+            .seal()
+            .and_then(|()| crate::meta_files::sync_dir(&self.dir));
+        if let Err(e) = sealed {
+            return self.fail(e);
+        }
         self.segments_write().insert(base_offset, segment.clone());
         tracing::debug!(log = %self.dir.display(), base_offset, "rolled segment");
-        self.write_producer_snapshot(base_offset, producers)?;
+        self.write_producer_snapshot_or_warn(base_offset, producers);
         Ok(segment)
     }
 
@@ -475,9 +489,7 @@ impl PartitionLog {
             let all_expired = self.segments_read().values().all(|s| expired(s));
             if all_expired && !active.is_empty() {
                 // Kafka deletes an expired active segment too; roll first so the log keeps one.
-                if let Err(e) = self.roll(self.log_end_offset(), &config, &writer.producers) {
-                    return self.fail(e);
-                }
+                self.roll(self.log_end_offset(), &config, &writer.producers)?;
             }
             deleted += self.delete_segments_while(|s, next| next.is_some() && expired(s))?;
         }
@@ -549,7 +561,7 @@ impl PartitionLog {
         if let Err(e) = active.seal().and_then(|()| active.sync()) {
             return self.fail(e);
         }
-        self.write_producer_snapshot(self.log_end_offset(), &writer.producers)?;
+        self.write_producer_snapshot_or_warn(self.log_end_offset(), &writer.producers);
         self.recovery_point
             .fetch_max(self.log_end_offset(), Ordering::AcqRel);
         self.offline.store(true, Ordering::Release);
@@ -568,6 +580,14 @@ impl PartitionLog {
             remove_if_exists(&producer_state::snapshot_path(&self.dir, *old))?;
         }
         Ok(())
+    }
+
+    /// A snapshot only shortens the replay at the next start, so failing to write one (a full
+    /// disk) costs start-up time, never data: it is logged, not returned.
+    fn write_producer_snapshot_or_warn(&self, offset: i64, producers: &ProducerStateManager) {
+        if let Err(e) = self.write_producer_snapshot(offset, producers) {
+            tracing::warn!(log = %self.dir.display(), offset, cause = %e, "could not write producer snapshot; the next start replays the log instead");
+        }
     }
 
     /// Rebuilds the producer state after load: the newest readable snapshot at or below the log

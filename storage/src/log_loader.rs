@@ -1,10 +1,10 @@
 //! Opening a partition log from disk, with recovery; Kafka's LogLoader.
 //!
-//! After a clean shutdown the segments' indexes are trusted once they pass a sanity check, and
-//! only the tail after the last index entry is scanned. After an unclean shutdown every batch of
-//! every segment is scanned with its CRC verified: the log is cut at the first torn, invalid or
-//! out-of-order batch, later segments are dropped, and the indexes are rebuilt. A torn tail is
-//! truncated, never served.
+//! Every batch of every segment has its CRC checked at start, whatever the last shutdown was:
+//! files may have been damaged since. After a clean shutdown the indexes are kept when they pass
+//! a sanity check and every batch holds; otherwise (and always after an unclean shutdown) the
+//! log is cut at the first torn, invalid or out-of-order batch, later segments are dropped, and
+//! the indexes are rebuilt. A damaged batch is truncated, never served.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -332,11 +332,32 @@ impl LogSegment {
         Ok(cut)
     }
 
-    /// Trusts the indexes of a cleanly closed segment when they look sane, scanning only the
-    /// tail after the last index entry. Returns false when the segment needs `recover`.
+    /// Whether the first `size` bytes are whole batches with valid CRCs and consecutive offsets.
+    fn batches_chain_and_verify(&self, size: u64) -> bool {
+        let mut position = 0;
+        let mut expected = self.base_offset;
+        while position < size {
+            match batch::parse_and_verify(self.log.bytes(position, size - position)) {
+                Ok(h) if h.base_offset == expected => {
+                    expected = h.next_offset();
+                    position += h.size as u64;
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Trusts the indexes of a cleanly closed segment when they look sane and every batch's CRC
+    /// holds. Returns false when the segment needs `recover`.
     pub fn load_clean(&self) -> Result<bool> {
         let size = self.log.len();
         if !self.offset_index.is_sane(size) || !self.index_points_at_batches(size) {
+            return Ok(false);
+        }
+        // A clean shutdown says nothing about what happened to the files since: every batch's
+        // CRC is checked once at start, so a damaged batch is cut off, never served.
+        if !self.batches_chain_and_verify(size) {
             return Ok(false);
         }
         let mut position = self
@@ -400,7 +421,11 @@ impl LogSegment {
     /// largest timestamp and the files are cut to size. Syncing is the caller's choice.
     pub fn seal(&self) -> Result<()> {
         if let Some(m) = self.max_timestamp() {
-            self.time_index.append(m.timestamp, m.offset)?;
+            // The index is sparse: a missing last entry (a full disk) costs lookups a little
+            // scanning, and must not take the log offline.
+            if let Err(e) = self.time_index.append(m.timestamp, m.offset) {
+                tracing::warn!(segment = %self.log.path().display(), cause = %e, "final time index entry not written");
+            }
         }
         self.log.trim()?;
         self.offset_index.trim()?;

@@ -12,13 +12,18 @@ use crate::log_manager::TopicPartition;
 /// temporary file, fsync it, rename it over, fsync the directory.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut file =
-            File::create(&tmp).map_err(StorageError::io("creating temporary file", &tmp))?;
-        file.write_all(contents)
-            .map_err(StorageError::io("writing temporary file", &tmp))?;
-        file.sync_all()
-            .map_err(StorageError::io("syncing temporary file", &tmp))?;
+    let written = File::create(&tmp)
+        .map_err(StorageError::io("creating temporary file", &tmp))
+        .and_then(|mut file| {
+            file.write_all(contents)
+                .map_err(StorageError::io("writing temporary file", &tmp))?;
+            file.sync_all()
+                .map_err(StorageError::io("syncing temporary file", &tmp))
+        });
+    if let Err(e) = written {
+        // On a full disk the partial file would hold on to space the logs need.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, path).map_err(StorageError::io("renaming temporary file", path))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
