@@ -34,11 +34,22 @@ pub struct TestBroker {
     data_dir: tempfile::TempDir,
     log_path: PathBuf,
     extra_args: Vec<String>,
+    /// Set when the data dir lives elsewhere than the temporary folder (a tmpfs, say).
+    data_dir_override: Option<PathBuf>,
 }
 
 impl TestBroker {
     /// Starts a broker with default settings plus `args`.
     pub fn start(args: &[&str]) -> anyhow::Result<TestBroker> {
+        Self::start_with(None, args)
+    }
+
+    /// Starts a broker whose data dir is `data_dir` (created if missing).
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> anyhow::Result<TestBroker> {
+        Self::start_with(Some(data_dir.to_path_buf()), args)
+    }
+
+    fn start_with(data_dir_override: Option<PathBuf>, args: &[&str]) -> anyhow::Result<TestBroker> {
         let data_dir = tempfile::tempdir()?;
         let log_path = data_dir.path().join("broker.log");
         let mut broker = TestBroker {
@@ -47,6 +58,7 @@ impl TestBroker {
             data_dir,
             log_path,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            data_dir_override,
         };
         broker.launch(0)?;
         Ok(broker)
@@ -66,7 +78,7 @@ impl TestBroker {
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
-            .arg(self.data_dir.path().join("data"))
+            .arg(self.data_dir())
             .args(&self.extra_args)
             .env(
                 "RUST_LOG",
@@ -136,7 +148,9 @@ impl TestBroker {
 
     /// The data dir the broker runs on.
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.path().join("data")
+        self.data_dir_override
+            .clone()
+            .unwrap_or_else(|| self.data_dir.path().join("data"))
     }
 
     /// Stops with SIGTERM and waits for a clean exit.
