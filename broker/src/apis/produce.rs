@@ -94,7 +94,7 @@ async fn append(
         .configs
         .get("max.message.bytes")
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1_048_588);
+        .unwrap_or(broker.config.message_max_bytes);
     if let Some(big) = headers.iter().find(|h| h.size > max_message_bytes) {
         let message = format!(
             "The record batch is {} bytes, larger than max.message.bytes {max_message_bytes}",
