@@ -465,7 +465,11 @@ impl Config {
             let listener = listener.rsplit("://").next().unwrap_or(listener);
             if let Some((host, port)) = listener.rsplit_once(':') {
                 if let Ok(port) = port.parse::<i32>() {
-                    let port = if port == 0 { i32::from(bound.port()) } else { port };
+                    let port = if port == 0 {
+                        i32::from(bound.port())
+                    } else {
+                        port
+                    };
                     return (host.trim_matches(['[', ']']).to_string(), port);
                 }
             }
