@@ -15,6 +15,7 @@ use gregor::error::BrokerError;
 use gregor::socket_server::SocketServer;
 use gregor::startup::{self, Reachability};
 use gregor_storage::StorageError;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -121,7 +122,13 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", data_dir::FORMAT_FILE))?;
     let shutdown = CancellationToken::new();
     let server = SocketServer::new(listener, broker.clone(), shutdown.clone());
-    tokio::spawn(signal_shutdown(shutdown));
+    // Installed before the banner: a SIGTERM sent as soon as the banner appears must find the
+    // handler in place, not the default action (exit without flushing).
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    tokio::spawn(signal_shutdown(signals, shutdown));
 
     let topics = broker
         .topics
@@ -256,12 +263,11 @@ fn healthcheck(config: &Config) -> Result<std::net::SocketAddr, String> {
     Ok(addr)
 }
 
-async fn signal_shutdown(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+async fn signal_shutdown(
+    signals: (std::io::Result<Signal>, std::io::Result<Signal>),
+    shutdown: CancellationToken,
+) {
+    let (Ok(mut term), Ok(mut int)) = signals else {
         tracing::warn!("cannot install signal handlers; stop with SIGKILL");
         return;
     };
