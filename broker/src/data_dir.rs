@@ -32,7 +32,7 @@ pub enum DataDirError {
     },
     #[error("data dir {dir} holds an Apache Kafka log dir (it has __cluster_metadata-0), which Gregor cannot read. Point Gregor at its own directory with --data-dir DIR; Kafka clients can copy topics between the two")]
     KafkaDataDir { dir: PathBuf },
-    #[error("data dir {dir} is in use by another Gregor broker{holder}. Each broker needs its own data dir: stop the other one, or start this one with --data-dir OTHER_DIR", holder = holder.map(|pid| format!(" (process {pid})")).unwrap_or_default())]
+    #[error("data dir {dir} is locked by another running Gregor broker{holder}. Each broker needs its own data dir: stop the other one, or start this one with --data-dir OTHER_DIR", holder = holder.map(|pid| format!(" (process {pid})")).unwrap_or_default())]
     Locked { dir: PathBuf, holder: Option<u32> },
     #[error("cannot use data dir {dir}: {what}: {cause}")]
     Io {

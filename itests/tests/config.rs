@@ -332,7 +332,11 @@ fn data_dir_locked_by_another_broker() -> anyhow::Result<()> {
     assert_fails(
         &exit,
         1,
-        &["in use by another Gregor broker", &holder, "--data-dir"],
+        &[
+            "is locked by another running Gregor broker",
+            &holder,
+            "--data-dir",
+        ],
     );
     Ok(())
 }
