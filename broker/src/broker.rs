@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use gregor_protocol::api_versions::ApiTable;
 use gregor_protocol::ResponseError;
-use gregor_storage::{FsyncPolicy, LogConfig, LogManager, PartitionLog, TopicPartition};
+use gregor_storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -22,7 +22,7 @@ pub type TopicError = (ResponseError, String);
 
 /// Everything connections share.
 pub struct Broker {
-    /// The command-line configuration.
+    /// The configuration (defaults, file, environment and flags).
     pub config: Config,
     /// Stable id of this single-node cluster (in `meta.properties`).
     pub cluster_id: String,
@@ -52,14 +52,7 @@ pub fn now_ms() -> i64 {
 impl Broker {
     /// Opens the data dir (locking it), loads topics and their logs.
     pub fn open(config: Config, bound: SocketAddr) -> Result<Arc<Broker>, BrokerError> {
-        let default_log_config = LogConfig {
-            fsync: if config.fsync_always {
-                FsyncPolicy::Always
-            } else {
-                FsyncPolicy::Os
-            },
-            ..LogConfig::default()
-        };
+        let default_log_config = config.log.clone();
         let logs = LogManager::open(&config.data_dir, default_log_config.clone())?;
         let first_producer_id = now_ms().max(logs.max_producer_id().map_or(0, |id| id + 1));
         let topics = TopicStore::load(&config.data_dir)?;
@@ -104,7 +97,9 @@ impl Broker {
         let broker = Arc::new(broker);
         let config = CoordinatorConfig {
             min_session_timeout_ms: broker.config.group_min_session_timeout_ms,
-            ..CoordinatorConfig::default()
+            max_session_timeout_ms: broker.config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: broker.config.group_initial_rebalance_delay_ms,
+            max_group_size: broker.config.group_max_size,
         };
         let _ = broker.coordinator.set(runtime::start(offsets_log, config));
         Ok(broker)

@@ -1,53 +1,475 @@
-//! Command-line configuration of the broker.
+//! The broker's configuration under Apache Kafka's broker key names, resolved from built-in
+//! defaults, a `server.properties` file, `KAFKA_*` and `GREGOR_*` environment variables and
+//! command-line flags, each overriding the one before. Kafka counterpart: `KafkaConfig`.
 
+mod cli;
+pub mod keys;
+mod listeners;
+pub mod properties;
+
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use gregor_storage::{FsyncPolicy, LogConfig};
 
-/// Gregor: a single-node, Kafka-wire-compatible broker.
-#[derive(Debug, Clone, Parser)]
-#[command(name = "gregor", version, about)]
+pub use cli::Cli;
+pub use listeners::Listener;
+
+/// Where a setting came from, for error messages and `--print-config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File { path: PathBuf, line: usize },
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "built-in default"),
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Env(name) => write!(f, "environment variable {name}"),
+            Origin::Flag(flag) => write!(f, "command-line flag {flag}"),
+        }
+    }
+}
+
+/// Why the configuration cannot be used; each message names the key and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {cause}")]
+    Unreadable { path: PathBuf, cause: String },
+    #[error("config file {path}: {error}")]
+    Syntax {
+        path: PathBuf,
+        error: properties::ParseError,
+    },
+    #[error("unknown setting `{key}` ({origin}){}", hint(.suggestion))]
+    Unknown {
+        key: String,
+        origin: Origin,
+        suggestion: Option<&'static str>,
+    },
+    #[error("invalid value `{value}` for {key} ({origin}): expected {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        origin: Origin,
+        expected: String,
+    },
+    #[error("malformed {what} ({origin}): expected KEY=VALUE, got `{text}`")]
+    NotKeyValue {
+        what: &'static str,
+        text: String,
+        origin: Origin,
+    },
+}
+
+fn hint(suggestion: &Option<&'static str>) -> String {
+    match suggestion {
+        Some(s) => format!("; did you mean `{s}`? (`gregor --help` lists every key)"),
+        None => "; `gregor --help` lists every key Gregor reads; remove it if it is an Apache Kafka setting Gregor does not know".into(),
+    }
+}
+
+/// Output format of the broker's diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The resolved configuration of the broker.
+#[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to listen on for Kafka clients (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:9092")]
+    /// Address to bind (`listeners`; port 0 picks a free one).
     pub listen: SocketAddr,
-    /// host:port that clients are told to connect to (defaults to the bound address).
-    #[arg(long)]
+    /// The listener as configured (name and host), for messages.
+    pub listener: Listener,
+    /// `host:port` clients are told to connect to (`advertised.listeners`), if set.
     pub advertised_listener: Option<String>,
-    /// Where topics, logs and group offsets are kept.
-    #[arg(long, default_value = "./gregor-data")]
+    /// `log.dirs` (its first entry): topics, logs and group offsets.
     pub data_dir: PathBuf,
-    /// Partitions of a topic created without a count (`num.partitions`).
-    #[arg(long, default_value_t = 1)]
+    /// `num.partitions`.
     pub num_partitions: i32,
-    /// Create topics on first use by a producer or a metadata request (`auto.create.topics.enable`).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// `auto.create.topics.enable`.
     pub auto_create_topics: bool,
-    /// This broker's node id.
-    #[arg(long, default_value_t = 1)]
+    /// `node.id` (or `broker.id`).
     pub node_id: i32,
-    /// Largest request accepted, in bytes (`socket.request.max.bytes`).
-    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    /// `socket.request.max.bytes`.
     pub max_request_bytes: usize,
-    /// Most client connections served at once.
-    #[arg(long, default_value_t = 10_000)]
+    /// `max.connections`.
     pub max_connections: usize,
-    /// Shortest session timeout a consumer may ask for (`group.min.session.timeout.ms`).
-    #[arg(long, default_value_t = 6000)]
+    /// `message.max.bytes`: the batch size limit of topics without `max.message.bytes`.
+    pub message_max_bytes: usize,
+    /// `group.min.session.timeout.ms`.
     pub group_min_session_timeout_ms: i64,
-    /// Fsync every append before acknowledging it (`acks=all` then means on disk).
-    #[arg(long, default_value_t = false)]
-    pub fsync_always: bool,
+    /// `group.max.session.timeout.ms`.
+    pub group_max_session_timeout_ms: i64,
+    /// `group.initial.rebalance.delay.ms` (kept; the coordinator does not delay yet).
+    pub group_initial_rebalance_delay_ms: i64,
+    /// `group.max.size`.
+    pub group_max_size: usize,
+    /// `offsets.retention.minutes` (kept; offsets are not expired yet).
+    pub offsets_retention_minutes: i64,
+    /// Settings of every log without topic overrides (`log.retention.*`, `log.segment.bytes`, ...).
+    pub log: LogConfig,
+    /// `log.format`.
+    pub log_format: LogFormat,
+}
+
+/// A configuration with what was noticed while reading it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// One line per ignored key or questionable value, to log once logging is set up.
+    pub warnings: Vec<String>,
+    /// Every setting in force, with its source, for `--print-config` and the banner.
+    pub settings: BTreeMap<String, (String, Origin)>,
+}
+
+/// A value and where it was set; later sources replace earlier ones.
+#[derive(Debug, Clone)]
+struct Setting {
+    value: String,
+    origin: Origin,
+    /// 0 defaults, 1 file, 2 KAFKA_*, 3 GREGOR_*, 4 flags: decides between `log.retention.ms`
+    /// and `log.retention.hours` set in different sources (the later source wins; within one
+    /// source the finer unit wins, as in Kafka).
+    layer: u8,
+}
+
+/// `GREGOR_*` variables that are not settings: the config file and test tooling.
+const RESERVED_ENV: &[&str] = &["GREGOR_CONFIG", "GREGOR_BIN"];
+const RESERVED_ENV_PREFIXES: &[&str] = &["GREGOR_TEST_", "GREGOR_SKIP_"];
+/// `KAFKA_*` variables of Kafka's own scripts and images that are not broker keys.
+const KAFKA_ENV_NOT_KEYS: &[&str] = &[
+    "KAFKA_HOME",
+    "KAFKA_VERSION",
+    "KAFKA_DEBUG",
+    "KAFKA_CLUSTER_ID",
+];
+
+#[derive(Default)]
+struct Builder {
+    settings: BTreeMap<String, Setting>,
+    ignored: BTreeMap<String, (Origin, &'static str)>,
+    warnings: Vec<String>,
+}
+
+impl Builder {
+    fn add(
+        &mut self,
+        key: &str,
+        value: &str,
+        origin: Origin,
+        layer: u8,
+    ) -> Result<(), ConfigError> {
+        let key = key.trim();
+        if let Some(def) = keys::find(key) {
+            keys::check(def.kind, value).map_err(|expected| ConfigError::Invalid {
+                key: key.to_string(),
+                value: value.to_string(),
+                origin: origin.clone(),
+                expected,
+            })?;
+            self.settings.insert(
+                key.to_string(),
+                Setting {
+                    value: value.trim().to_string(),
+                    origin,
+                    layer,
+                },
+            );
+            Ok(())
+        } else if let Some(why) = keys::ignored(key) {
+            self.ignored.insert(key.to_string(), (origin, why));
+            Ok(())
+        } else if layer == 2 {
+            // KAFKA_* is Kafka's namespace (its scripts read KAFKA_OPTS, KAFKA_HEAP_OPTS, ...):
+            // a variable Gregor does not know there is someone else's, not a typo of ours.
+            self.warnings.push(format!(
+                "ignoring {origin}: `{key}` is not a Kafka setting Gregor knows"
+            ));
+            Ok(())
+        } else {
+            Err(ConfigError::Unknown {
+                key: key.to_string(),
+                origin,
+                suggestion: keys::suggest(key),
+            })
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Setting> {
+        self.settings.get(key)
+    }
+
+    fn int(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(|s| s.value.parse().ok())
+    }
+
+    fn int_or_default(&self, key: &str) -> i64 {
+        self.int(key)
+            .or_else(|| keys::find(key).and_then(|k| k.default.parse().ok()))
+            .unwrap_or_default()
+    }
+
+    /// Of several keys for one setting (`ms`, `minutes`, `hours`), the one from the latest
+    /// source, the finest unit within a source; `units` lists (key, ms per unit), finest first.
+    fn pick_time(&self, units: &[(&str, i64)]) -> Option<i64> {
+        units
+            .iter()
+            .enumerate()
+            .filter_map(|(fineness, (key, per))| {
+                let s = self.get(key)?;
+                let n: i64 = s.value.parse().ok()?;
+                Some(((s.layer, usize::MAX - fineness), n.saturating_mul(*per)))
+            })
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, ms)| ms)
+    }
 }
 
 impl Config {
-    /// The host and port clients should use, given the address actually bound.
+    /// Reads the configuration from `cli` (its `--config` file included) and `env`.
+    pub fn load(
+        cli: &Cli,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let mut b = Builder::default();
+        if let Some(path) = &cli.config {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+                path: path.clone(),
+                cause: e.to_string(),
+            })?;
+            let entries = properties::parse(&text).map_err(|error| ConfigError::Syntax {
+                path: path.clone(),
+                error,
+            })?;
+            for e in entries {
+                let origin = Origin::File {
+                    path: path.clone(),
+                    line: e.line,
+                };
+                b.add(&e.key, &e.value, origin, 1)?;
+            }
+        }
+        let mut env: Vec<(String, String)> = env.into_iter().collect();
+        env.sort();
+        for (layer, prefix) in [(2, "KAFKA_"), (3, "GREGOR_")] {
+            for (name, value) in &env {
+                let Some(rest) = name.strip_prefix(prefix) else {
+                    continue;
+                };
+                let reserved = RESERVED_ENV.contains(&name.as_str())
+                    || RESERVED_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+                    || KAFKA_ENV_NOT_KEYS.contains(&name.as_str())
+                    || (prefix == "KAFKA_" && name.ends_with("_OPTS"))
+                    || rest.is_empty();
+                if reserved {
+                    continue;
+                }
+                b.add(
+                    &keys::key_of_env(rest),
+                    value,
+                    Origin::Env(name.clone()),
+                    layer,
+                )?;
+            }
+        }
+        for (flag, key, value) in cli.settings() {
+            b.add(key, &value, Origin::Flag(flag), 4)?;
+        }
+        for set in &cli.set {
+            let origin = Origin::Flag(format!("--set {set}"));
+            let Some((key, value)) = set.split_once('=') else {
+                return Err(ConfigError::NotKeyValue {
+                    what: "--set",
+                    text: set.clone(),
+                    origin,
+                });
+            };
+            b.add(key, value, origin, 4)?;
+        }
+        Config::resolve(b)
+    }
+
+    fn resolve(mut b: Builder) -> Result<Loaded, ConfigError> {
+        let invalid = |b: &Builder, key: &str, expected: String| {
+            let s = b.get(key).cloned().unwrap_or(Setting {
+                value: String::new(),
+                origin: Origin::Default,
+                layer: 0,
+            });
+            ConfigError::Invalid {
+                key: key.to_string(),
+                value: s.value,
+                origin: s.origin,
+                expected,
+            }
+        };
+
+        // Listeners: the one PLAINTEXT listener to bind, and what to advertise for it.
+        let protocol_map = b
+            .get("listener.security.protocol.map")
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
+        let controllers = b
+            .get("controller.listener.names")
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
+        let listeners_value = b.get("listeners").map_or_else(
+            || {
+                keys::find("listeners")
+                    .map_or("", |k| k.default)
+                    .to_string()
+            },
+            |s| s.value.clone(),
+        );
+        let picked = listeners::pick(&listeners_value, &protocol_map, &controllers)
+            .map_err(|e| invalid(&b, "listeners", e))?;
+        b.warnings.extend(picked.warnings);
+        let listener = picked.listener;
+        let listen = listener
+            .socket_addr()
+            .map_err(|e| invalid(&b, "listeners", e))?;
+        let advertised_listener = match b.get("advertised.listeners") {
+            Some(s) if !s.value.is_empty() => {
+                let (advertised, warnings) =
+                    listeners::pick_advertised(&s.value, &listener.name, &controllers)
+                        .map_err(|e| invalid(&b, "advertised.listeners", e))?;
+                b.warnings.extend(warnings);
+                advertised
+            }
+            _ => None,
+        };
+
+        let data_dir = match b.get("log.dirs").or_else(|| b.get("log.dir")) {
+            Some(s) => {
+                let mut dirs = s.value.split(',').map(str::trim).filter(|d| !d.is_empty());
+                let first = dirs
+                    .next()
+                    .ok_or_else(|| invalid(&b, "log.dirs", "a directory".into()))?
+                    .to_string();
+                let rest: Vec<&str> = dirs.collect();
+                if !rest.is_empty() {
+                    b.warnings.push(format!(
+                        "log.dirs ({}) lists {} directories; Gregor keeps everything in the first, {first}, and ignores {}",
+                        s.origin,
+                        rest.len() + 1,
+                        rest.join(", ")
+                    ));
+                }
+                PathBuf::from(first)
+            }
+            None => PathBuf::from("./gregor-data"),
+        };
+
+        let node_id = match (b.int("node.id"), b.int("broker.id")) {
+            (Some(id), _) => id,
+            (None, Some(id)) if id >= 0 => id,
+            _ => 1,
+        };
+
+        let mut log = LogConfig::default();
+        if let Some(ms) = b.pick_time(&[
+            ("log.retention.ms", 1),
+            ("log.retention.minutes", 60_000),
+            ("log.retention.hours", 3_600_000),
+        ]) {
+            // Kafka reads any negative retention time as "keep forever".
+            log.retention_ms = if ms < 0 { -1 } else { ms };
+        }
+        if let Some(ms) = b.pick_time(&[("log.roll.ms", 1), ("log.roll.hours", 3_600_000)]) {
+            log.segment_ms = ms;
+        }
+        log.retention_bytes = b.int_or_default("log.retention.bytes").max(-1);
+        log.segment_bytes = b.int_or_default("log.segment.bytes") as u64;
+        log.index_interval_bytes = b.int_or_default("log.index.interval.bytes") as u32;
+        log.segment_index_bytes = b.int_or_default("log.index.size.max.bytes") as u32;
+        log.flush_ms = b.int_or_default("log.flush.interval.ms");
+        match b.int("log.flush.interval.messages") {
+            // A flush after every record is what fsync-always means; the group commit gives it
+            // without an fsync per batch when producers append concurrently.
+            Some(1) => log.fsync = FsyncPolicy::Always,
+            Some(n) => log.flush_messages = n as u64,
+            None => {}
+        }
+
+        let min_session = b.int_or_default("group.min.session.timeout.ms");
+        let max_session = b.int_or_default("group.max.session.timeout.ms");
+        if min_session > max_session {
+            return Err(invalid(
+                &b,
+                "group.min.session.timeout.ms",
+                format!("at most group.max.session.timeout.ms ({max_session})"),
+            ));
+        }
+        let log_format = match b.get("log.format").map(|s| s.value.as_str()) {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+
+        let config = Config {
+            listen,
+            listener,
+            advertised_listener,
+            data_dir,
+            num_partitions: b.int_or_default("num.partitions") as i32,
+            auto_create_topics: b
+                .get("auto.create.topics.enable")
+                .and_then(|s| keys::parse_bool(&s.value))
+                .unwrap_or(true),
+            node_id: node_id as i32,
+            max_request_bytes: b.int_or_default("socket.request.max.bytes") as usize,
+            max_connections: b.int_or_default("max.connections") as usize,
+            message_max_bytes: b.int_or_default("message.max.bytes") as usize,
+            group_min_session_timeout_ms: min_session,
+            group_max_session_timeout_ms: max_session,
+            group_initial_rebalance_delay_ms: b.int_or_default("group.initial.rebalance.delay.ms"),
+            group_max_size: b.int_or_default("group.max.size") as usize,
+            offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
+            log,
+            log_format,
+        };
+
+        let mut warnings = std::mem::take(&mut b.warnings);
+        for (key, (origin, why)) in &b.ignored {
+            warnings.push(format!("ignoring {key} ({origin}): {why}"));
+        }
+        let mut settings: BTreeMap<String, (String, Origin)> = keys::KEYS
+            .iter()
+            .filter(|k| !k.default.is_empty())
+            .map(|k| (k.name.to_string(), (k.default.to_string(), Origin::Default)))
+            .collect();
+        for (key, s) in b.settings {
+            settings.insert(key, (s.value, s.origin));
+        }
+        Ok(Loaded {
+            config,
+            warnings,
+            settings,
+        })
+    }
+
+    /// The host and port clients should use, given the address actually bound. An advertised
+    /// port of 0 means the bound port, as in Kafka (useful with `listeners` on port 0).
     pub fn advertised(&self, bound: SocketAddr) -> (String, i32) {
         if let Some(listener) = &self.advertised_listener {
             let listener = listener.rsplit("://").next().unwrap_or(listener);
             if let Some((host, port)) = listener.rsplit_once(':') {
-                if let Ok(port) = port.parse() {
+                if let Ok(port) = port.parse::<i32>() {
+                    let port = if port == 0 {
+                        i32::from(bound.port())
+                    } else {
+                        port
+                    };
                     return (host.trim_matches(['[', ']']).to_string(), port);
                 }
             }
@@ -60,3 +482,15 @@ impl Config {
         (host, i32::from(bound.port()))
     }
 }
+
+/// The settings in force as a properties file, each after a comment naming its source.
+pub fn render_settings(settings: &BTreeMap<String, (String, Origin)>) -> String {
+    let mut out = String::new();
+    for (key, (value, origin)) in settings {
+        out.push_str(&format!("# {origin}\n{key}={value}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

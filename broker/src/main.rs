@@ -1,73 +1,273 @@
-//! The `gregor` binary: parse the configuration, open the data dir, serve until SIGINT/SIGTERM.
+//! The `gregor` binary: read the configuration, check the data dir and the listener, open the
+//! logs, print the banner, serve until SIGINT/SIGTERM.
 
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use clap::Parser;
 use gregor::broker::Broker;
-use gregor::config::Config;
+use gregor::config::{render_settings, Cli, Config, LogFormat, Origin};
+use gregor::data_dir::{self, DataDirError};
+use gregor::error::BrokerError;
 use gregor::socket_server::SocketServer;
+use gregor::startup::{self, Reachability};
+use gregor_storage::StorageError;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let started = Instant::now();
+    let cli = Cli::from_args();
+    // Variables that are not UTF-8 cannot name a setting; they are left out.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let loaded = match Config::load(&cli, env) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("gregor: error: {e}");
+            // 2, as for a bad flag: the command line or its settings must change.
+            return ExitCode::from(2);
+        }
+    };
+    if cli.print_config {
+        for w in &loaded.warnings {
+            eprintln!("gregor: warning: {w}");
+        }
+        print!("{}", render_settings(&loaded.settings));
+        return ExitCode::SUCCESS;
+    }
+    if cli.healthcheck {
+        return match healthcheck(&loaded.config) {
+            Ok(addr) => {
+                println!("gregor at {addr} is healthy");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gregor: unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    init_logging(loaded.config.log_format);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("gregor: cannot start the async runtime: {e}");
+            eprintln!("gregor: error: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let sources = describe_sources(&loaded.settings);
+    let log_format = loaded.config.log_format;
+    match runtime.block_on(run(loaded.config, sources, started)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if log_format == LogFormat::Json => {
+            // Every stderr line stays one JSON object.
+            tracing::error!(cause = %format!("{e:#}"), "cannot start");
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            eprintln!("gregor: {e:#}");
+            eprintln!("gregor: error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let started = std::time::Instant::now();
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    let bound = listener.local_addr()?;
+/// Text on stderr (coloured on a terminal unless NO_COLOR is set) or one JSON object a line;
+/// the level from RUST_LOG, `info` by default.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(colour).init()
+        }
+    }
+}
+
+async fn run(config: Config, sources: String, started: Instant) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
+    let format_existed = data_dir.join(data_dir::FORMAT_FILE).exists();
+    data_dir::check(&data_dir)?;
+    let listener = startup::bind(config.listen).await?;
+    let bound = listener.local_addr()?;
+    let (host, port) = config.advertised(bound);
+    match startup::reachability(bound, &host, port) {
+        Reachability::Fine => {}
+        Reachability::OnlyThroughAForwarder(why) => tracing::warn!("{why}"),
+        Reachability::Unreachable(why) => anyhow::bail!("advertised listener unreachable: {why}"),
+    }
+    let log_format = config.log_format;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config, bound))
         .await?
-        .map_err(|e| anyhow::anyhow!("cannot open data dir {}: {e}", data_dir.display()))?;
+        .map_err(|e| open_error(e, &data_dir))?;
+    data_dir::write_format(&data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", data_dir::FORMAT_FILE))?;
     let shutdown = CancellationToken::new();
     let server = SocketServer::new(listener, broker.clone(), shutdown.clone());
-    tokio::spawn(signal_shutdown(shutdown));
-    let (host, port) = &broker.advertised;
-    // Tests and scripts wait for this line (port 0 picks a free port).
+    // Installed before the banner: a SIGTERM sent as soon as the banner appears must find the
+    // handler in place, not the default action (exit without flushing).
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    tokio::spawn(signal_shutdown(signals, shutdown));
+
+    let topics = broker
+        .topics
+        .all()
+        .iter()
+        .filter(|t| !t.name.starts_with("__"))
+        .count();
+    let partitions = broker.logs.partitions().len();
+    let clean = broker.logs.was_clean_shutdown();
+    let recovery = if !format_existed && topics == 0 {
+        "new data dir, nothing to recover".to_string()
+    } else if clean {
+        format!("done; the last run shut down cleanly, {partitions} partition logs opened")
+    } else {
+        format!("done; the last run did not shut down cleanly, {partitions} partition logs checked and their torn tails truncated")
+    };
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The first line is what tests and scripts wait for (port 0 picks a free port): keep
+    // "listening on ADDR" in it.
     println!(
-        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {} topics, started in {:.1} ms",
+        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {topics} topics, started in {ms:.1} ms\n  recovery: {recovery}\n  config:   {sources} (`gregor --print-config` shows every setting and its source)",
         env!("CARGO_PKG_VERSION"),
         broker.config.data_dir.display(),
-        broker.topics.all().len(),
-        started.elapsed().as_secs_f64() * 1000.0
     );
+    if log_format == LogFormat::Json {
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            listener = %bound,
+            advertised = %format!("{host}:{port}"),
+            data_dir = %broker.config.data_dir.display(),
+            topics,
+            partitions,
+            clean_shutdown = clean,
+            startup_ms = ms,
+            "ready"
+        );
+    }
     server.run().await;
     Ok(())
 }
 
-async fn signal_shutdown(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+/// "defaults + FILE + VAR + --flag": the sources that set anything, in precedence order.
+fn describe_sources(settings: &std::collections::BTreeMap<String, (String, Origin)>) -> String {
+    let mut files = BTreeSet::new();
+    let mut envs = BTreeSet::new();
+    let mut flags = BTreeSet::new();
+    for (_, origin) in settings.values() {
+        match origin {
+            Origin::Default => {}
+            Origin::File { path, .. } => {
+                files.insert(path.display().to_string());
+            }
+            Origin::Env(name) => {
+                envs.insert(name.clone());
+            }
+            Origin::Flag(flag) => {
+                flags.insert(flag.split(' ').next().unwrap_or(flag).to_string());
+            }
+        }
+    }
+    let mut parts = vec!["defaults".to_string()];
+    parts.extend(files);
+    parts.extend(envs);
+    parts.extend(flags);
+    parts.join(" < ")
+}
+
+/// The data dir errors of `Broker::open`, with the lock holder named.
+fn open_error(e: BrokerError, data_dir: &Path) -> anyhow::Error {
+    match e {
+        BrokerError::Storage(StorageError::Locked(dir)) => DataDirError::Locked {
+            holder: data_dir::lock_holder(&dir),
+            dir,
+        }
+        .into(),
+        e => anyhow::anyhow!("cannot open data dir {}: {e}", data_dir.display()),
+    }
+}
+
+/// Sends ApiVersions v0 to the configured listener and checks the answer, so a health check
+/// proves the broker serves Kafka requests, not only that the port is open.
+fn healthcheck(config: &Config) -> Result<std::net::SocketAddr, String> {
+    let mut addr = config.listen;
+    if addr.port() == 0 {
+        return Err("the configured listener has port 0; give the port to check with --listen or GREGOR_LISTENERS".into());
+    }
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let timeout = Duration::from_secs(3);
+    let mut socket = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = socket.set_read_timeout(Some(timeout));
+    let _ = socket.set_write_timeout(Some(timeout));
+    const CORRELATION_ID: i32 = 0x4772_6567;
+    let client_id = b"gregor-healthcheck";
+    let mut body = Vec::new();
+    body.extend_from_slice(&18i16.to_be_bytes()); // ApiVersions
+    body.extend_from_slice(&0i16.to_be_bytes()); // version 0
+    body.extend_from_slice(&CORRELATION_ID.to_be_bytes());
+    body.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+    body.extend_from_slice(client_id);
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    socket
+        .write_all(&frame)
+        .map_err(|e| format!("cannot send to {addr}: {e}"))?;
+    let mut size = [0u8; 4];
+    socket
+        .read_exact(&mut size)
+        .map_err(|e| format!("no answer from {addr}: {e}"))?;
+    let size = i32::from_be_bytes(size);
+    if !(6..=1 << 20).contains(&size) {
+        return Err(format!(
+            "{addr} answered a frame of {size} bytes: not a Kafka broker?"
+        ));
+    }
+    let mut response = vec![0u8; size as usize];
+    socket
+        .read_exact(&mut response)
+        .map_err(|e| format!("short answer from {addr}: {e}"))?;
+    let correlation = i32::from_be_bytes([response[0], response[1], response[2], response[3]]);
+    let error = i16::from_be_bytes([response[4], response[5]]);
+    if correlation != CORRELATION_ID || error != 0 {
+        return Err(format!(
+            "{addr} answered ApiVersions with correlation id {correlation:#x}, error code {error}"
+        ));
+    }
+    Ok(addr)
+}
+
+async fn signal_shutdown(
+    signals: (std::io::Result<Signal>, std::io::Result<Signal>),
+    shutdown: CancellationToken,
+) {
+    let (Ok(mut term), Ok(mut int)) = signals else {
         tracing::warn!("cannot install signal handlers; stop with SIGKILL");
         return;
     };

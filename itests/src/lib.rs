@@ -36,20 +36,31 @@ pub struct TestBroker {
     extra_args: Vec<String>,
     /// Set when the data dir lives elsewhere than the temporary folder (a tmpfs, say).
     data_dir_override: Option<PathBuf>,
+    /// Environment variables set on the process, after RUST_LOG (so they can replace it).
+    env: Vec<(String, String)>,
 }
 
 impl TestBroker {
     /// Starts a broker with default settings plus `args`.
     pub fn start(args: &[&str]) -> anyhow::Result<TestBroker> {
-        Self::start_with(None, args)
+        Self::start_with(None, args, &[])
     }
 
     /// Starts a broker whose data dir is `data_dir` (created if missing).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> anyhow::Result<TestBroker> {
-        Self::start_with(Some(data_dir.to_path_buf()), args)
+        Self::start_with(Some(data_dir.to_path_buf()), args, &[])
     }
 
-    fn start_with(data_dir_override: Option<PathBuf>, args: &[&str]) -> anyhow::Result<TestBroker> {
+    /// Starts a broker with default settings plus `args`, and `env` in its environment.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<TestBroker> {
+        Self::start_with(None, args, env)
+    }
+
+    fn start_with(
+        data_dir_override: Option<PathBuf>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<TestBroker> {
         let data_dir = tempfile::tempdir()?;
         let log_path = data_dir.path().join("broker.log");
         let mut broker = TestBroker {
@@ -59,6 +70,10 @@ impl TestBroker {
             log_path,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             data_dir_override,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         broker.launch(0)?;
         Ok(broker)
@@ -86,6 +101,7 @@ impl TestBroker {
             )
             // Plain text in the log file, for people and for the tests that grep it.
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

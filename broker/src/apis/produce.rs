@@ -101,7 +101,7 @@ async fn append(
         .configs
         .get("max.message.bytes")
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1_048_588);
+        .unwrap_or(broker.config.message_max_bytes);
     if headers
         .iter()
         .any(|h| h.is_transactional() || h.is_control())

@@ -1,0 +1,404 @@
+//! The settings Gregor reads, under Apache Kafka's broker key names, and the Kafka keys it
+//! accepts but ignores. Kafka counterpart: the `ConfigDef` of `KafkaConfig`.
+
+/// The type of a setting's value; checked for every source, even an overridden one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole number in `min..=max`.
+    Int { min: i64, max: i64 },
+    /// `true` or `false` (any case, as Kafka accepts).
+    Bool,
+    /// One of a few words.
+    Choice(&'static [&'static str]),
+    /// Free text, checked when it is used (listeners, paths).
+    Text,
+}
+
+/// A setting Gregor implements (or at least accepts and keeps, where `help` says so).
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+const I32: i64 = i32::MAX as i64;
+
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+
+/// Every key Gregor reads. The defaults are Gregor's, which are Kafka's except where noted.
+pub const KEYS: &[Key] = &[
+    Key { name: "listeners", kind: Kind::Text, default: "PLAINTEXT://127.0.0.1:9092",
+        help: "Where clients connect: one PLAINTEXT://host:port (an empty host means every interface). Gregor binds loopback by default, Kafka every interface. A KRaft controller listener is ignored." },
+    Key { name: "advertised.listeners", kind: Kind::Text, default: "",
+        help: "host:port clients are told to connect to (PLAINTEXT://host:port); empty means the bound address" },
+    Key { name: "listener.security.protocol.map", kind: Kind::Text, default: "PLAINTEXT:PLAINTEXT",
+        help: "Listener name to protocol; Gregor serves PLAINTEXT listeners only" },
+    Key { name: "controller.listener.names", kind: Kind::Text, default: "",
+        help: "Listeners of a KRaft controller: Gregor skips them (it has no controller quorum)" },
+    Key { name: "log.dirs", kind: Kind::Text, default: "./gregor-data",
+        help: "Data directory: topics, partition logs and group offsets (the first of a list is used)" },
+    Key { name: "log.dir", kind: Kind::Text, default: "",
+        help: "Data directory when log.dirs is not set" },
+    Key { name: "node.id", kind: int(0, I32), default: "1", help: "This broker's id, as clients see it" },
+    Key { name: "broker.id", kind: int(-1, I32), default: "",
+        help: "Older name of node.id (used when node.id is not set)" },
+    Key { name: "num.partitions", kind: int(1, I32), default: "1",
+        help: "Partitions of a topic created without a count" },
+    Key { name: "auto.create.topics.enable", kind: Kind::Bool, default: "true",
+        help: "Create a topic when a producer or a metadata request first names it" },
+    Key { name: "message.max.bytes", kind: int(0, I32), default: "1048588",
+        help: "Largest record batch a topic accepts unless it sets max.message.bytes" },
+    Key { name: "socket.request.max.bytes", kind: int(1, I32), default: "104857600",
+        help: "Largest request accepted; larger ones close the connection" },
+    Key { name: "max.connections", kind: int(1, I32), default: "10000",
+        help: "Client connections served at once (Kafka's default is unlimited)" },
+    Key { name: "log.retention.hours", kind: int(i64::MIN, I32), default: "168",
+        help: "Delete segments older than this (ms wins over minutes, minutes over hours)" },
+    Key { name: "log.retention.minutes", kind: int(i64::MIN, I32), default: "",
+        help: "Retention time in minutes" },
+    Key { name: "log.retention.ms", kind: int(i64::MIN, i64::MAX), default: "",
+        help: "Retention time in ms; -1 keeps records forever" },
+    Key { name: "log.retention.bytes", kind: int(i64::MIN, i64::MAX), default: "-1",
+        help: "Delete the oldest segments while a partition is larger; -1 means no limit" },
+    Key { name: "log.segment.bytes", kind: int(14, I32), default: "1073741824",
+        help: "Roll to a new segment at this size" },
+    Key { name: "log.roll.hours", kind: int(1, I32), default: "168",
+        help: "Roll to a new segment once the active one is this old (log.roll.ms wins)" },
+    Key { name: "log.roll.ms", kind: int(1, i64::MAX), default: "", help: "Segment age limit in ms" },
+    Key { name: "log.flush.interval.messages", kind: int(1, i64::MAX), default: "9223372036854775807",
+        help: "Fsync after this many records; 1 means every append is on disk before it is acknowledged (group commit)" },
+    Key { name: "log.flush.interval.ms", kind: int(0, i64::MAX), default: "9223372036854775807",
+        help: "Fsync when the oldest unflushed record is this old" },
+    Key { name: "log.index.interval.bytes", kind: int(0, I32), default: "4096",
+        help: "Bytes of log between two offset index entries" },
+    Key { name: "log.index.size.max.bytes", kind: int(4, I32), default: "10485760",
+        help: "Largest size of an offset or time index" },
+    Key { name: "log.cleanup.policy", kind: Kind::Choice(&["delete"]), default: "delete",
+        help: "Only `delete`: Gregor does not compact logs" },
+    Key { name: "group.initial.rebalance.delay.ms", kind: int(0, I32), default: "0",
+        help: "Wait before the first rebalance of a new group (accepted and kept; Gregor does not delay yet). Kafka's default is 3000, its example config sets 0" },
+    Key { name: "group.min.session.timeout.ms", kind: int(0, I32), default: "6000",
+        help: "Shortest session timeout a consumer may ask for" },
+    Key { name: "group.max.session.timeout.ms", kind: int(0, I32), default: "1800000",
+        help: "Longest session timeout a consumer may ask for" },
+    Key { name: "group.max.size", kind: int(1, I32), default: "2147483647",
+        help: "Most members of one consumer group" },
+    Key { name: "offsets.retention.minutes", kind: int(1, I32), default: "10080",
+        help: "How long committed offsets of an empty group are kept (accepted and kept; Gregor keeps offsets until the group is deleted)" },
+    Key { name: "log.format", kind: Kind::Choice(&["text", "json"]), default: "text",
+        help: "Gregor's own diagnostics on stderr: text (coloured on a terminal) or json (one object a line). Not a Kafka key" },
+];
+
+/// Kafka keys that Gregor accepts with one warning: things a single node without replication,
+/// security or a JVM has no use for. A prefix ends with a dot.
+pub const IGNORED: &[(&str, &str)] = &[
+    ("process.roles", "Gregor is always a single combined node"),
+    ("controller.", "Gregor has no KRaft controller quorum"),
+    ("zookeeper.", "Gregor needs no ZooKeeper"),
+    ("metadata.", "Gregor keeps topic metadata in its data dir"),
+    ("inter.broker.", "there are no other brokers"),
+    ("broker.rack", "there are no other brokers"),
+    ("replica.", "Gregor does not replicate"),
+    ("num.replica.", "Gregor does not replicate"),
+    ("default.replication.factor", "Gregor does not replicate"),
+    ("min.insync.replicas", "Gregor does not replicate"),
+    (
+        "unclean.leader.election.enable",
+        "Gregor does not replicate",
+    ),
+    ("auto.leader.rebalance.enable", "Gregor does not replicate"),
+    ("leader.imbalance.", "Gregor does not replicate"),
+    (
+        "offsets.topic.",
+        "__consumer_offsets has one partition on this node",
+    ),
+    (
+        "offsets.commit.",
+        "offset commits are answered after their append",
+    ),
+    ("transaction.", "Gregor does not implement transactions"),
+    ("transactional.", "Gregor does not implement transactions"),
+    ("share.", "Gregor does not implement share groups"),
+    ("group.share.", "Gregor does not implement share groups"),
+    (
+        "group.consumer.",
+        "Gregor implements the classic group protocol only",
+    ),
+    (
+        "group.coordinator.",
+        "Gregor implements the classic group protocol only",
+    ),
+    ("num.network.threads", "Gregor sizes its own thread pool"),
+    ("num.io.threads", "Gregor sizes its own thread pool"),
+    ("background.threads", "Gregor sizes its own thread pool"),
+    (
+        "num.recovery.threads.per.data.dir",
+        "Gregor sizes its own thread pool",
+    ),
+    (
+        "queued.max.requests",
+        "each connection handles one request at a time",
+    ),
+    (
+        "socket.send.buffer.bytes",
+        "Gregor uses the OS socket buffer sizes",
+    ),
+    (
+        "socket.receive.buffer.bytes",
+        "Gregor uses the OS socket buffer sizes",
+    ),
+    (
+        "socket.listen.backlog.size",
+        "Gregor uses the OS default backlog",
+    ),
+    ("connections.max.idle.ms", "idle connections stay open"),
+    (
+        "log.retention.check.interval.ms",
+        "retention is checked every second",
+    ),
+    ("log.cleaner.", "Gregor does not compact logs"),
+    (
+        "log.message.",
+        "record batches are stored as clients send them",
+    ),
+    ("log.preallocate", "Gregor always preallocates segments"),
+    ("log.segment.delete.delay.ms", "deleted segments go at once"),
+    ("delete.topic.enable", "topics can always be deleted"),
+    (
+        "compression.type",
+        "batches are stored as the producer compressed them",
+    ),
+    ("ssl.", "Gregor serves PLAINTEXT only"),
+    ("sasl.", "Gregor has no authentication"),
+    ("security.", "Gregor has no authentication"),
+    ("authorizer.", "Gregor has no ACLs"),
+    ("super.users", "Gregor has no ACLs"),
+    ("allow.everyone.if.no.acl.found", "Gregor has no ACLs"),
+    (
+        "listener.name.",
+        "per-listener security settings do not apply to PLAINTEXT",
+    ),
+    (
+        "early.start.listeners",
+        "Gregor starts its one listener when ready",
+    ),
+    ("principal.builder.class", "Gregor has no authentication"),
+    ("quota.", "Gregor has no quotas"),
+    ("client.quota.", "Gregor has no quotas"),
+    ("metric.", "Gregor has no JMX metrics"),
+    ("metrics.", "Gregor has no JMX metrics"),
+    ("kafka.metrics.", "Gregor has no JMX metrics"),
+    ("remote.log.", "Gregor has no tiered storage"),
+    ("log.local.retention.", "Gregor has no tiered storage"),
+    ("producer.id.expiration.", "producer ids are not expired"),
+    (
+        "initial.broker.registration.timeout.ms",
+        "there is no controller to register with",
+    ),
+    (
+        "broker.heartbeat.interval.ms",
+        "there is no controller to register with",
+    ),
+    (
+        "broker.session.timeout.ms",
+        "there is no controller to register with",
+    ),
+    (
+        "cluster.id",
+        "Gregor keeps its own cluster id in meta.properties",
+    ),
+    ("confluent.", "Confluent Platform settings do not apply"),
+];
+
+/// The key named `name`.
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// Why Gregor ignores the Kafka key `name`, if it does.
+pub fn ignored(name: &str) -> Option<&'static str> {
+    if find(name).is_some() {
+        // A key Gregor reads is never ignored, even under an ignored prefix
+        // (`controller.listener.names` under `controller.`).
+        return None;
+    }
+    IGNORED.iter().find_map(|(pattern, why)| {
+        let hit = if pattern.ends_with('.') {
+            name.starts_with(pattern)
+        } else {
+            name == *pattern
+        };
+        hit.then_some(*why)
+    })
+}
+
+/// Checks `value` against `kind`; the error says what was expected.
+pub fn check(kind: Kind, value: &str) -> Result<(), String> {
+    let value = value.trim();
+    match kind {
+        Kind::Int { min, max } => match value.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(()),
+            Ok(_) if min == i64::MIN => Err(format!("a whole number of at most {max}")),
+            _ => Err(format!("a whole number from {min} to {max}")),
+        },
+        Kind::Bool => parse_bool(value)
+            .map(|_| ())
+            .ok_or_else(|| "true or false".to_string()),
+        Kind::Choice(words) if words.contains(&value) => Ok(()),
+        Kind::Choice(words) => Err(format!("one of: {}", words.join(", "))),
+        Kind::Text => Ok(()),
+    }
+}
+
+/// `true`/`false` in any case, as Kafka's ConfigDef reads booleans.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// The known key closest to `name`, for a "did you mean" hint.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| (edit_distance(name, k.name), k.name))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 5))
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
+}
+
+/// The help text listing every key: shown by `gregor --help`.
+pub fn help_text() -> String {
+    let mut out = String::from("Settings (Kafka broker key names; file key, GREGOR_ variable):\n");
+    for key in KEYS {
+        let default = if key.default.is_empty() {
+            String::new()
+        } else {
+            format!(" [default: {}]", key.default)
+        };
+        out.push_str(&format!(
+            "  {}  ({}){default}\n      {}\n",
+            key.name,
+            env_name("GREGOR_", key.name),
+            key.help
+        ));
+    }
+    out
+}
+
+/// The environment variable that sets `key` under `prefix`: upper case, `.` as `_`, `_` as `__`
+/// and `-` as `___` (the apache/kafka image's rule).
+pub fn env_name(prefix: &str, key: &str) -> String {
+    let mut out = String::from(prefix);
+    for c in key.chars() {
+        match c {
+            '.' => out.push('_'),
+            '_' => out.push_str("__"),
+            '-' => out.push_str("___"),
+            c => out.push(c.to_ascii_uppercase()),
+        }
+    }
+    out
+}
+
+/// The key an environment variable sets, the reverse of [`env_name`] (without the prefix).
+pub fn key_of_env(rest: &str) -> String {
+    let mut out = String::new();
+    let mut underscores = 0;
+    let flush = |out: &mut String, n: &mut usize| {
+        match *n {
+            0 => {}
+            1 => out.push('.'),
+            2 => out.push('_'),
+            3 => out.push('-'),
+            // Four or more: read them as groups of three and the rest, left to right.
+            _ => {
+                out.push('-');
+                *n -= 3;
+                out.push_str(&"_".repeat(*n));
+            }
+        }
+        *n = 0;
+    };
+    for c in rest.chars() {
+        if c == '_' {
+            underscores += 1;
+        } else {
+            flush(&mut out, &mut underscores);
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    flush(&mut out, &mut underscores);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_round_trip() {
+        for key in KEYS {
+            let env = env_name("GREGOR_", key.name);
+            assert_eq!(key_of_env(&env["GREGOR_".len()..]), key.name);
+        }
+        assert_eq!(
+            env_name("KAFKA_", "advertised.listeners"),
+            "KAFKA_ADVERTISED_LISTENERS"
+        );
+        assert_eq!(key_of_env("A__B___C_D"), "a_b-c.d");
+    }
+
+    #[test]
+    fn ignored_keys_match_exactly_or_by_prefix() {
+        assert!(ignored("process.roles").is_some());
+        assert!(ignored("controller.quorum.voters").is_some());
+        assert!(ignored("process.roles.x").is_none());
+        assert!(ignored("num.partitions").is_none());
+        assert!(ignored("controller.listener.names").is_none());
+    }
+
+    #[test]
+    fn values_are_checked_by_kind() {
+        assert!(check(int(1, 10), "5").is_ok());
+        assert!(check(int(1, 10), " 5 ").is_ok());
+        assert!(check(int(1, 10), "0").unwrap_err().contains("1 to 10"));
+        assert!(check(int(1, 10), "five").is_err());
+        assert!(check(Kind::Bool, "TRUE").is_ok());
+        assert!(check(Kind::Bool, "yes")
+            .unwrap_err()
+            .contains("true or false"));
+        assert!(check(Kind::Choice(&["delete"]), "compact")
+            .unwrap_err()
+            .contains("delete"));
+    }
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        assert_eq!(suggest("num.partition"), Some("num.partitions"));
+        assert_eq!(suggest("log.retention.hour"), Some("log.retention.hours"));
+        assert_eq!(suggest("completely.different"), None);
+    }
+}
