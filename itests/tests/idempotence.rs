@@ -6,7 +6,8 @@
 use gregor_itests::clients::{create_topic, record_count};
 use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use gregor_itests::raw::messages::{
-    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse,
+    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProduceRequest, ProduceResponse,
 };
 use gregor_itests::raw::RawClient;
 use gregor_itests::TestBroker;
@@ -149,6 +150,17 @@ async fn transactions_are_refused_clearly() -> anyhow::Result<()> {
     let b = broker.bootstrap();
     create_topic(&b, "tx", 1).await?;
     let mut client = RawClient::connect(&b)?;
+    let find: FindCoordinatorResponse = client.call(
+        ApiKey::FindCoordinator,
+        4,
+        &FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![StrBytes::from_static_str("my-tx")]),
+    )?;
+    assert_eq!(
+        find.coordinators[0].error_code,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
     let init = init_producer_id(&mut client, Some("my-tx"))?;
     assert_eq!(init.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     let request = produce_request("tx", 1, 0, 0, 1)

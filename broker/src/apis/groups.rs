@@ -25,9 +25,16 @@ pub fn find_coordinator(
     let answer = |key_type: i8| -> (ResponseError, &'static str) {
         match key_type {
             0 => (ResponseError::Unknown(0), ""),
-            _ => (
-                ResponseError::CoordinatorNotAvailable,
+            // What Kafka answers when the client may not use the transactional id: not
+            // retriable, so a transactional producer fails at once with a clear error instead
+            // of retrying until its timeout (COORDINATOR_NOT_AVAILABLE would be retried).
+            1 => (
+                ResponseError::TransactionalIdAuthorizationFailed,
                 "Gregor does not support transactions",
+            ),
+            _ => (
+                ResponseError::InvalidRequest,
+                "Gregor has group coordinators only",
             ),
         }
     };
