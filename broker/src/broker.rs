@@ -326,6 +326,31 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// A topic config's value when the topic does not override it: the broker's `log.*` setting
+/// where Gregor has one (so `log.retention.hours=1` shows as `retention.ms=3600000`), else
+/// Kafka's default.
+pub fn topic_config_default(broker: &Broker, key: &str) -> Option<String> {
+    let c = &broker.default_log_config;
+    let from_broker = match key {
+        "segment.bytes" => Some(c.segment_bytes.to_string()),
+        "segment.ms" => Some(c.segment_ms.to_string()),
+        "retention.ms" => Some(c.retention_ms.to_string()),
+        "retention.bytes" => Some(c.retention_bytes.to_string()),
+        "flush.messages" => Some(c.flush_messages.min(i64::MAX as u64).to_string()),
+        "flush.ms" => Some(c.flush_ms.to_string()),
+        "index.interval.bytes" => Some(c.index_interval_bytes.to_string()),
+        "segment.index.bytes" => Some(c.segment_index_bytes.to_string()),
+        "max.message.bytes" => Some(broker.config.message_max_bytes.to_string()),
+        _ => None,
+    };
+    from_broker.or_else(|| {
+        TOPIC_CONFIG_DEFAULTS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
 fn apply_topic_config(config: &mut LogConfig, key: &str, value: &str) {
     let Ok(n) = value.parse::<i64>() else { return };
     match key {

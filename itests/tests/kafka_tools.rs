@@ -325,7 +325,8 @@ fn consumer_groups_with_two_console_consumers() -> anyhow::Result<()> {
 
 #[test]
 fn kafka_configs_describe_and_alter() -> anyhow::Result<()> {
-    let broker = TestBroker::start(&[])?;
+    // The broker's log.* settings are the topic defaults kafka-configs shows.
+    let broker = TestBroker::start(&["--set", "log.retention.hours=1"])?;
     let b = broker.bootstrap();
     run(
         TOPICS,
@@ -365,12 +366,13 @@ fn kafka_configs_describe_and_alter() -> anyhow::Result<()> {
         "{described:?}"
     );
     let all = configs(&["--describe", "--all"])?.ok()?;
-    assert!(all.stdout.contains("retention.ms=604800000"), "{all:?}");
+    assert!(all.stdout.contains("retention.ms=3600000"), "{all:?}");
+    assert!(all.stdout.contains("segment.bytes=1073741824"), "{all:?}");
 
     let altered = configs(&[
         "--alter",
         "--add-config",
-        "retention.ms=3600000,max.message.bytes=2000000",
+        "retention.ms=7200000,max.message.bytes=2000000",
     ])?
     .ok()?;
     assert!(
@@ -381,7 +383,7 @@ fn kafka_configs_describe_and_alter() -> anyhow::Result<()> {
     );
     let described = configs(&["--describe"])?.ok()?;
     assert!(
-        described.stdout.contains("retention.ms=3600000"),
+        described.stdout.contains("retention.ms=7200000"),
         "{described:?}"
     );
     assert!(

@@ -15,7 +15,7 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::apis::some_str;
-use crate::broker::{validate_topic_config, Broker, TOPIC_CONFIG_DEFAULTS};
+use crate::broker::{topic_config_default, validate_topic_config, Broker, TOPIC_CONFIG_DEFAULTS};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -55,7 +55,12 @@ pub fn describe_configs(
                         .iter()
                         .map(|(key, default)| match topic.configs.get(*key) {
                             Some(v) => (key.to_string(), v.clone(), DYNAMIC_TOPIC_CONFIG),
-                            None => (key.to_string(), default.to_string(), DEFAULT_CONFIG),
+                            None => (
+                                key.to_string(),
+                                topic_config_default(broker, key)
+                                    .unwrap_or_else(|| default.to_string()),
+                                DEFAULT_CONFIG,
+                            ),
                         })
                         .collect(),
                 },

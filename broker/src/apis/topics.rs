@@ -14,7 +14,7 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::apis::{some_str, topic_name};
-use crate::broker::{Broker, TopicError, TOPIC_CONFIG_DEFAULTS};
+use crate::broker::{topic_config_default, Broker, TopicError, TOPIC_CONFIG_DEFAULTS};
 
 /// Handles CreateTopics.
 pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> CreateTopicsResponse {
@@ -39,9 +39,13 @@ pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> Cre
                         .iter()
                         .map(|(key, default)| {
                             let overridden = topic.configs.get(*key);
+                            let value = overridden.cloned().unwrap_or_else(|| {
+                                topic_config_default(broker, key)
+                                    .unwrap_or_else(|| default.to_string())
+                            });
                             CreatableTopicConfigs::default()
                                 .with_name(StrBytes::from_static_str(key))
-                                .with_value(some_str(overridden.map_or(*default, |v| v.as_str())))
+                                .with_value(some_str(value))
                                 .with_config_source(if overridden.is_some() { 1 } else { 5 })
                         })
                         .collect();
