@@ -5,6 +5,7 @@
 pub mod api_versions;
 pub mod error;
 pub mod frame;
+pub mod preflight;
 pub mod record_batch;
 pub mod request;
 pub mod response;
