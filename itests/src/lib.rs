@@ -33,11 +33,19 @@ pub struct TestBroker {
     data_dir: tempfile::TempDir,
     log_path: PathBuf,
     extra_args: Vec<String>,
+    /// Environment for the broker process beyond RUST_LOG (limits tests shorten).
+    extra_env: Vec<(String, String)>,
 }
 
 impl TestBroker {
     /// Starts a broker with default settings plus `args`.
     pub fn start(args: &[&str]) -> anyhow::Result<TestBroker> {
+        TestBroker::start_with_env(args, &[])
+    }
+
+    /// Starts a broker with `args` and extra environment variables (`GREGOR_FRAME_TIMEOUT_MS`
+    /// and the like).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<TestBroker> {
         let data_dir = tempfile::tempdir()?;
         let log_path = data_dir.path().join("broker.log");
         let mut broker = TestBroker {
@@ -46,6 +54,10 @@ impl TestBroker {
             data_dir,
             log_path,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         broker.launch(0)?;
         Ok(broker)
@@ -73,6 +85,7 @@ impl TestBroker {
             )
             // Plain text in the log file, for people and for the tests that grep it.
             .env("NO_COLOR", "1")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
