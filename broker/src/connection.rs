@@ -5,8 +5,8 @@
 //! - In flight: one request per connection is handled, and the socket is not read while a whole
 //!   frame waits in the buffer or a response is being written; a client that pipelines without
 //!   reading answers is held back by TCP once `READ_AHEAD` bytes past the current frame are in.
-//! - Per connection: the current frame (at most `max_request_bytes`) plus `READ_AHEAD`; a buffer
-//!   grown by a large frame is given back afterwards.
+//! - Per connection: the current frame (at most `max_request_bytes`) plus `READ_AHEAD`; a large
+//!   frame gets a buffer of its own, freed with its request.
 //! - Across connections: a frame's bytes are taken from the shared request budget
 //!   (`Limits::request_budget_bytes`) before its body is allocated, and given back once its
 //!   response is written; so many clients sending 100 MiB frames wait their turn instead of
@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::{decode_frame, frame_size};
 use gregor_protocol::messages::{ApiKey, ResponseKind};
 use gregor_protocol::request::{decode_request, Decoded};
@@ -39,9 +39,9 @@ use crate::socket_server::Limits;
 /// requests in one read, little enough that a pipelining client is held back by TCP.
 const READ_AHEAD: usize = 64 * 1024;
 
-/// A receive buffer above this capacity (grown for a large frame) is replaced once the frame
-/// is done, so an idle connection does not pin it.
-const KEEP_BUFFER: usize = 1024 * 1024;
+/// Frames above this size are read into a buffer of their own, exactly as large, which is freed
+/// with the request; the connection's receive buffer stays small.
+const OWN_BUFFER_ABOVE: usize = 64 * 1024;
 
 /// A client connection and what it needs to serve requests.
 pub struct Connection {
@@ -74,6 +74,29 @@ enum ConnectionError {
     Truncated,
     #[error("a frame begun was not complete within {0:?}")]
     SlowFrame(Duration),
+    #[error("the client closed the connection while its request was being handled")]
+    PeerGone,
+}
+
+/// Reads what the client sends while its request is being handled, into `inbound` (up to
+/// `READ_AHEAD` bytes; they are the next requests), so as to notice when it closes or resets the
+/// connection: then this resolves. A client that pipelines more than that is held back by TCP
+/// and this waits for the handler, as Kafka's muted connections do.
+async fn peer_gone(socket: &TcpStream, inbound: &mut BytesMut) {
+    let mut chunk = [0u8; 4096];
+    while inbound.len() < READ_AHEAD {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        let room = chunk.len().min(READ_AHEAD - inbound.len());
+        match socket.try_read(&mut chunk[..room]) {
+            Ok(0) => return,
+            Ok(n) => inbound.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+    std::future::pending().await
 }
 
 impl Connection {
@@ -114,11 +137,6 @@ impl Connection {
                 Inbound::Frame(frame, permit) => (frame, permit),
                 Inbound::Closed => return Ok(()),
             };
-            if inbound.capacity() > KEEP_BUFFER && inbound.len() < READ_AHEAD {
-                let mut fresh = BytesMut::with_capacity(8 * 1024);
-                fresh.extend_from_slice(&inbound);
-                inbound = fresh;
-            }
             let request = match decode_request(frame, &self.broker.apis)? {
                 Decoded::Request(request) => request,
                 Decoded::ApiVersionsTooNew { correlation_id } => {
@@ -146,9 +164,16 @@ impl Connection {
                 client_id = request.header.client_id.as_deref().unwrap_or(""),
             );
             let started = std::time::Instant::now();
-            let response = kafka_apis::handle(&self.broker, &request, self.peer)
-                .instrument(span.clone())
-                .await?;
+            let handled =
+                kafka_apis::handle(&self.broker, &request, self.peer).instrument(span.clone());
+            // A parked request (a long-poll Fetch, a JoinGroup waiting for the rebalance) must not
+            // hold the connection slot after its client has gone: Kafka frees a connection when
+            // the socket closes, whatever is in purgatory. Dropping the handler is safe: appends
+            // run to completion on the blocking pool, and the coordinator ignores dropped replies.
+            let response = tokio::select! {
+                response = handled => response?,
+                () = peer_gone(&self.socket, &mut inbound) => return Err(ConnectionError::PeerGone),
+            };
             if let Some(body) = response {
                 outbound.clear();
                 encode_response(
@@ -164,7 +189,9 @@ impl Connection {
                     outbound = BytesMut::with_capacity(8 * 1024);
                 }
             }
-            // The request's bytes count against the budget until its answer is on its way.
+            // The request's bytes (the frame it points into) count against the budget until its
+            // answer is written.
+            drop(request);
             drop(permit);
             span.in_scope(|| {
                 tracing::debug!(micros = started.elapsed().as_micros() as u64, "handled")
@@ -186,7 +213,10 @@ impl Connection {
             if !inbound.is_empty() {
                 deadline.get_or_insert_with(|| Instant::now() + timeout);
             }
-            if !self.fill(inbound, 4, deadline).await? {
+            if !self
+                .fill(inbound, 4 - inbound.len() + READ_AHEAD, deadline)
+                .await?
+            {
                 return if inbound.is_empty() {
                     Ok(Inbound::Closed)
                 } else {
@@ -202,33 +232,48 @@ impl Connection {
             }
         };
         let deadline = Some(Instant::now() + timeout);
-        if inbound.len() < 4 + size {
-            inbound.reserve(4 + size - inbound.len());
-        }
-        loop {
-            if let Some(frame) = decode_frame(inbound, max)? {
-                return Ok(Inbound::Frame(frame, permit));
+        if size <= OWN_BUFFER_ABOVE {
+            if inbound.len() < 4 + size {
+                inbound.reserve(4 + size - inbound.len());
             }
-            if !self.fill(inbound, 4 + size, deadline).await? {
+            loop {
+                if let Some(frame) = decode_frame(inbound, max)? {
+                    return Ok(Inbound::Frame(frame, permit));
+                }
+                let limit = 4 + size - inbound.len() + READ_AHEAD;
+                if !self.fill(inbound, limit, deadline).await? {
+                    return Err(ConnectionError::Truncated);
+                }
+            }
+        }
+        inbound.advance(4);
+        let mut body = BytesMut::with_capacity(size);
+        let buffered = inbound.len().min(size);
+        body.extend_from_slice(&inbound[..buffered]);
+        inbound.advance(buffered);
+        while body.len() < size {
+            let limit = size - body.len();
+            if !self.fill(&mut body, limit, deadline).await? {
                 return Err(ConnectionError::Truncated);
             }
         }
+        Ok(Inbound::Frame(body.freeze(), permit))
     }
 
-    /// Reads once into `inbound`, up to `READ_AHEAD` bytes past the `want` it needs. Returns
-    /// false at end of stream or when the broker is shutting down between requests.
+    /// Reads once into `buf`, at most `limit` bytes. Returns false at end of stream or when the
+    /// broker is shutting down.
     async fn fill(
         &mut self,
-        inbound: &mut BytesMut,
-        want: usize,
+        buf: &mut BytesMut,
+        limit: usize,
         deadline: Option<Instant>,
     ) -> Result<bool, ConnectionError> {
-        let limit = (want.saturating_sub(inbound.len()) + READ_AHEAD) as u64;
+        let limit = limit as u64;
         let frame_timeout = self.limits.frame_timeout;
         let socket = &mut self.socket;
         let read = async move {
             let mut limited = socket.take(limit);
-            let read = limited.read_buf(inbound);
+            let read = limited.read_buf(buf);
             match deadline {
                 Some(at) => tokio::time::timeout_at(at, read)
                     .await
