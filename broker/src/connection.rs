@@ -2,15 +2,17 @@
 //! request at a time (Apache Kafka mutes a connection while a request is in flight).
 //!
 //! Limits, so that no client can make the broker hold memory it did not budget for:
-//! - In flight: one request per connection is handled, and the socket is not read while a whole
-//!   frame waits in the buffer or a response is being written; a client that pipelines without
-//!   reading answers is held back by TCP once `READ_AHEAD` bytes past the current frame are in.
+//! - In flight: one request per connection is handled at a time. Beyond the frame being read,
+//!   at most `READ_AHEAD` bytes are read ahead (while a request is handled too, to notice a client
+//!   that leaves), and nothing while a response is written; a client that pipelines without
+//!   reading answers is then held back by TCP.
 //! - Per connection: the current frame (at most `max_request_bytes`) plus `READ_AHEAD`; a large
 //!   frame gets a buffer of its own, freed with its request.
-//! - Across connections: a frame's bytes are taken from the shared request budget
-//!   (`Limits::request_budget_bytes`) before its body is allocated, and given back once its
-//!   response is written; so many clients sending 100 MiB frames wait their turn instead of
-//!   exhausting memory.
+//! - Across connections: a frame's bytes are taken from the shared `RequestBudget` before its
+//!   body is allocated, and given back once its response is written; so many clients sending
+//!   100 MiB frames wait their turn instead of exhausting memory. Small frames have a share of
+//!   their own, so clients that announce large frames and hold them back cannot stall a
+//!   heartbeat or a metadata request.
 //! - Slow frames (slowloris): a frame begun must be complete within `Limits::frame_timeout`.
 //!   A connection with no partial frame may stay idle.
 
@@ -43,6 +45,42 @@ const READ_AHEAD: usize = 64 * 1024;
 /// with the request; the connection's receive buffer stays small.
 const OWN_BUFFER_ABOVE: usize = 64 * 1024;
 
+/// Bytes of requests read or being served at once, across all connections (Kafka's
+/// `queued.max.request.bytes`), in two shares: one eighth for frames up to `OWN_BUFFER_ABOVE`,
+/// the rest (at least the largest request allowed) for larger ones.
+#[derive(Debug)]
+pub struct RequestBudget {
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+}
+
+impl RequestBudget {
+    /// A budget of `bytes` for a broker accepting requests up to `max_request_bytes`.
+    pub fn new(bytes: usize, max_request_bytes: usize) -> RequestBudget {
+        let small = (bytes / 8).max(OWN_BUFFER_ABOVE);
+        let large = bytes.saturating_sub(small).max(max_request_bytes);
+        RequestBudget {
+            small: Arc::new(Semaphore::new(small)),
+            large: Arc::new(Semaphore::new(large)),
+        }
+    }
+
+    /// Waits until `size` bytes are free in the share for frames of that size, and takes them.
+    async fn acquire(&self, size: usize) -> OwnedSemaphorePermit {
+        let share = if size <= OWN_BUFFER_ABOVE {
+            &self.small
+        } else {
+            &self.large
+        };
+        // Frames are at most i32::MAX bytes, so the size fits the semaphore's u32.
+        share
+            .clone()
+            .acquire_many_owned(size as u32)
+            .await
+            .expect("the request budget is never closed")
+    }
+}
+
 /// A client connection and what it needs to serve requests.
 pub struct Connection {
     socket: TcpStream,
@@ -52,7 +90,7 @@ pub struct Connection {
     limits: Limits,
     /// Bytes of requests being read or served, shared by all connections: a frame's size is
     /// acquired before its body is allocated and released after its response is written.
-    budget: Arc<Semaphore>,
+    budget: Arc<RequestBudget>,
 }
 
 /// The next thing read from a client.
@@ -107,7 +145,7 @@ impl Connection {
         broker: Arc<Broker>,
         shutdown: CancellationToken,
         limits: Limits,
-        budget: Arc<Semaphore>,
+        budget: Arc<RequestBudget>,
     ) -> Connection {
         Connection {
             socket,
@@ -224,12 +262,9 @@ impl Connection {
                 };
             }
         };
-        // Frames are at most i32::MAX bytes, so the size fits the semaphore's u32.
         let permit = tokio::select! {
             _ = self.shutdown.cancelled() => return Ok(Inbound::Closed),
-            permit = self.budget.clone().acquire_many_owned(size as u32) => {
-                permit.expect("the request budget is never closed")
-            }
+            permit = self.budget.acquire(size) => permit,
         };
         let deadline = Some(Instant::now() + timeout);
         if size <= OWN_BUFFER_ABOVE {

@@ -11,16 +11,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::{now_ms, Broker};
-use crate::connection::Connection;
+use crate::connection::{Connection, RequestBudget};
 
-/// Kafka's `socket.connection.setup.timeout`-like bound on a frame in transit: a frame begun must
-/// be complete within this (slowloris). Overridden by `GREGOR_FRAME_TIMEOUT_MS` (tests).
+/// A frame begun must be complete within this, or the connection closes (slowloris: a client
+/// dribbling a frame byte by byte would otherwise hold its buffer, and its share of the request
+/// budget, forever). Kafka has no such bound, only `connections.max.idle.ms` (10 min) for idle
+/// connections, which Gregor does not close. Overridden by `GREGOR_FRAME_TIMEOUT_MS` (tests).
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Bytes of requests read or being served at once, across all connections (Kafka's
-/// `queued.max.request.bytes`, which Kafka leaves unbounded). Raised to the largest request
-/// allowed when that is larger, so any single valid frame can proceed. Overridden by
-/// `GREGOR_REQUEST_BUDGET_BYTES` (tests).
+/// `queued.max.request.bytes`, which Kafka leaves unbounded); see `RequestBudget` for how it is
+/// shared. Overridden by `GREGOR_REQUEST_BUDGET_BYTES` (tests).
 const REQUEST_BUDGET_BYTES: usize = 512 * 1024 * 1024;
 
 /// Connection limits that are not (yet) configuration: Kafka-like constants, which tests may
@@ -34,8 +35,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The defaults, with any environment overrides, for a broker accepting `max_request_bytes`.
-    pub fn from_env(max_request_bytes: usize) -> Limits {
+    /// The defaults, with any environment overrides.
+    pub fn from_env() -> Limits {
         let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         let frame_timeout =
             env("GREGOR_FRAME_TIMEOUT_MS").map_or(FRAME_TIMEOUT, Duration::from_millis);
@@ -43,7 +44,7 @@ impl Limits {
             env("GREGOR_REQUEST_BUDGET_BYTES").map_or(REQUEST_BUDGET_BYTES, |b| b as usize);
         Limits {
             frame_timeout,
-            request_budget_bytes: budget.max(max_request_bytes),
+            request_budget_bytes: budget,
         }
     }
 }
@@ -57,7 +58,7 @@ pub struct SocketServer {
     /// Frame timeout and request budget every connection is held to.
     limits: Limits,
     /// The request budget in bytes, shared by all connections (see `connection`).
-    budget: Arc<Semaphore>,
+    budget: Arc<RequestBudget>,
     /// Cancelled on shutdown: stops the accept loop and tells idle connections to close.
     shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for in-flight requests to finish.
@@ -72,8 +73,11 @@ impl SocketServer {
         shutdown: CancellationToken,
     ) -> SocketServer {
         let limit = Arc::new(Semaphore::new(broker.config.max_connections));
-        let limits = Limits::from_env(broker.config.max_request_bytes);
-        let budget = Arc::new(Semaphore::new(limits.request_budget_bytes));
+        let limits = Limits::from_env();
+        let budget = Arc::new(RequestBudget::new(
+            limits.request_budget_bytes,
+            broker.config.max_request_bytes,
+        ));
         tracing::debug!(?limits, "connection limits");
         SocketServer {
             listener,

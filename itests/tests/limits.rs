@@ -241,6 +241,8 @@ fn send_large_frames(
     let elapsed = started.elapsed();
     done.store(true, Ordering::Relaxed);
     sampler.join().expect("sampler");
+    // The last request is freed just after its answer is written.
+    std::thread::sleep(Duration::from_millis(300));
     let after = rss(&broker);
     for result in results {
         result?;
@@ -293,5 +295,31 @@ fn memory_while_clients_send_100_mib_frames_in_a_loop() -> anyhow::Result<()> {
         "peak RSS {} MiB with a budget of one 100 MiB frame",
         mib(run.peak)
     );
+    Ok(())
+}
+
+/// Clients that announce large frames and then send nothing hold the large share of the
+/// request budget until the frame timeout (30 s); small requests have a share of their own and
+/// are answered meanwhile.
+#[test]
+fn withheld_large_frames_do_not_stall_small_requests() -> anyhow::Result<()> {
+    let budget = FRAME.to_string();
+    let broker = TestBroker::start_with_env(&[], &[("GREGOR_REQUEST_BUDGET_BYTES", &budget)])?;
+    let addr = broker.bootstrap();
+    let mut hogs = Vec::new();
+    for _ in 0..3 {
+        let mut hog = RawClient::connect(&addr)?;
+        hog.send_bytes(&(FRAME as i32).to_be_bytes())?;
+        hogs.push(hog);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..3 {
+        let mut client = RawClient::connect(&addr)?;
+        api_versions(&mut client)?;
+        let response: MetadataResponse =
+            client.call(ApiKey::Metadata, 4, &MetadataRequest::default())?;
+        assert_eq!(response.brokers.len(), 1);
+    }
+    drop(hogs);
     Ok(())
 }
