@@ -323,3 +323,53 @@ fn withheld_large_frames_do_not_stall_small_requests() -> anyhow::Result<()> {
     drop(hogs);
     Ok(())
 }
+
+/// Found while reviewing what outlives a request: the coordinator kept each member's protocol
+/// metadata (and later its assignment) as a slice of the JoinGroup frame, which kept the whole
+/// frame alive, outside the request budget, for as long as the member lived. Four JoinGroup
+/// requests of a few bytes of metadata padded to 50 MiB each held 200 MiB.
+#[test]
+fn group_members_do_not_keep_their_request_frames_alive() -> anyhow::Result<()> {
+    use gregor_itests::raw::messages::join_group_request::JoinGroupRequestProtocol;
+    use gregor_itests::raw::messages::{JoinGroupRequest, JoinGroupResponse};
+    const PADDED: usize = 50 * 1024 * 1024;
+    const MEMBERS: usize = 4;
+    let broker = TestBroker::start(&[])?;
+    let addr = broker.bootstrap();
+    let idle = rss(&broker);
+    let mut members = Vec::new();
+    for i in 0..MEMBERS {
+        let mut client = RawClient::connect(&addr)?;
+        let request = JoinGroupRequest::default()
+            .with_group_id(gregor_protocol::StrBytes::from_string(format!("padded-{i}")).into())
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_protocol_type(gregor_protocol::StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(gregor_protocol::StrBytes::from_static_str("range"))
+                .with_metadata(bytes::Bytes::from_static(b"tiny"))]);
+        let mut frame = client.frame(ApiKey::JoinGroup, 2, &request)?;
+        frame.resize(4 + PADDED, 0);
+        frame[..4].copy_from_slice(&(PADDED as i32).to_be_bytes());
+        client.send_bytes(&frame)?;
+        members.push(client);
+    }
+    for client in &mut members {
+        let response: JoinGroupResponse = client.read_response(ApiKey::JoinGroup, 2)?;
+        assert_eq!(response.error_code, 0, "{response:?}");
+    }
+    // The members are alive (their sessions last 30 s); their frames must not be.
+    std::thread::sleep(Duration::from_millis(300));
+    let held = rss(&broker);
+    println!(
+        "RSS idle {:.1} MiB; with {MEMBERS} members joined through 50 MiB frames {:.1} MiB",
+        mib(idle),
+        mib(held)
+    );
+    assert!(
+        held < idle + PADDED as u64,
+        "{:.1} MiB held after the joins",
+        mib(held.saturating_sub(idle))
+    );
+    Ok(())
+}
