@@ -373,3 +373,77 @@ fn group_members_do_not_keep_their_request_frames_alive() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+/// A Fetch asking for i32::MAX bytes gets at most Kafka's broker `fetch.max.bytes` (55 MiB),
+/// beyond a first batch larger on its own: before, it got the whole partition, so a few such
+/// requests on a large log made the broker build gigabytes of responses.
+#[test]
+fn a_fetch_response_is_capped_whatever_the_request_asks() -> anyhow::Result<()> {
+    use gregor_itests::raw::messages::create_topics_request::{
+        CreatableTopic, CreatableTopicConfig,
+    };
+    use gregor_itests::raw::messages::fetch_request::{FetchPartition, FetchTopic};
+    use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use gregor_itests::raw::messages::{
+        CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse, ProduceRequest,
+        ProduceResponse,
+    };
+    use gregor_protocol::StrBytes;
+    const VALUE: usize = 20 * 1024 * 1024;
+    let broker = TestBroker::start(&[])?;
+    let mut client = RawClient::connect(&broker.bootstrap())?;
+    let topic = || StrBytes::from_static_str("big");
+    let created: CreateTopicsResponse = client.call(
+        ApiKey::CreateTopics,
+        7,
+        &CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+            .with_name(topic().into())
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("max.message.bytes"))
+                .with_value(Some(StrBytes::from_static_str("31457280")))])]),
+    )?;
+    assert_eq!(created.topics[0].error_code, 0);
+    let value = vec![7u8; VALUE];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    for _ in 0..4 {
+        let batch = gregor_protocol::record_batch::encode_records(now, &[(None, Some(&value))]);
+        let request = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic().into())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch.into()))])]);
+        let response: ProduceResponse = client.call(ApiKey::Produce, 9, &request)?;
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    }
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(i32::MAX)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic().into())
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(i32::MAX)])]);
+    let response: FetchResponse = client.call(ApiKey::Fetch, 12, &request)?;
+    let records = response.responses[0].partitions[0]
+        .records
+        .clone()
+        .unwrap_or_default();
+    println!(
+        "a Fetch for i32::MAX bytes of 80 MiB got {:.1} MiB",
+        records.len() as f64 / MIB as f64
+    );
+    assert!(records.len() > VALUE, "not even one batch");
+    assert!(
+        records.len() <= 55 * MIB as usize,
+        "{} bytes",
+        records.len()
+    );
+    Ok(())
+}
