@@ -561,3 +561,70 @@ fn a_record_offset_delta_past_the_batch_is_not_trusted() -> anyhow::Result<()> {
     assert!(!log.contains("panicked"), "{log}");
     Ok(())
 }
+
+/// One request asking for two billion partitions made the broker start creating two billion
+/// partition directories. Kafka 4 refuses requests over 10,000 partitions in all with
+/// POLICY_VIOLATION, and so does Gregor now, for CreateTopics and CreatePartitions.
+#[test]
+fn one_request_cannot_create_millions_of_partitions() -> anyhow::Result<()> {
+    use gregor_itests::raw::messages::create_partitions_request::CreatePartitionsTopic;
+    use gregor_itests::raw::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+    const POLICY_VIOLATION: i16 = 44;
+    let broker = TestBroker::start(&[])?;
+    let mut client = RawClient::connect(&broker.bootstrap())?;
+    let create = |topics: Vec<(&str, i32)>| {
+        CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(n, partitions)| {
+                        CreatableTopic::default()
+                            .with_name(name(n).into())
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(1)
+                    })
+                    .collect(),
+            )
+    };
+    for request in [
+        create(vec![("huge", 2_000_000_000)]),
+        create(vec![("half", 5_000), ("other-half", 5_001)]),
+    ] {
+        let response: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 7, &request)?;
+        for topic in &response.topics {
+            assert_eq!(topic.error_code, POLICY_VIOLATION, "{topic:?}");
+        }
+    }
+    let response: CreateTopicsResponse =
+        client.call(ApiKey::CreateTopics, 7, &create(vec![("small", 3)]))?;
+    assert_eq!(response.topics[0].error_code, 0);
+    let grow = |count: i32| {
+        CreatePartitionsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(name("small").into())
+                .with_count(count)])
+    };
+    let response: CreatePartitionsResponse =
+        client.call(ApiKey::CreatePartitions, 3, &grow(i32::MAX))?;
+    assert_eq!(response.results[0].error_code, POLICY_VIOLATION);
+    let response: CreatePartitionsResponse = client.call(ApiKey::CreatePartitions, 3, &grow(5))?;
+    assert_eq!(response.results[0].error_code, 0);
+    let metadata: gregor_itests::raw::messages::MetadataResponse = client.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )?;
+    let names: Vec<String> = metadata
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+        .collect();
+    assert!(names.contains(&"small".to_string()), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "huge" || n.contains("half")),
+        "{names:?}"
+    );
+    Ok(())
+}
