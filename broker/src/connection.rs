@@ -121,15 +121,15 @@ enum ConnectionError {
 /// connection: then this resolves. A client that pipelines more than that is held back by TCP
 /// and this waits for the handler, as Kafka's muted connections do.
 async fn peer_gone(socket: &TcpStream, inbound: &mut BytesMut) {
-    let mut chunk = [0u8; 4096];
+    // Straight into the buffer's spare room: a local array would sit in every connection's
+    // task state, idle or not.
     while inbound.len() < READ_AHEAD {
         if socket.readable().await.is_err() {
             return;
         }
-        let room = chunk.len().min(READ_AHEAD - inbound.len());
-        match socket.try_read(&mut chunk[..room]) {
+        match socket.try_read_buf(inbound) {
             Ok(0) => return,
-            Ok(n) => inbound.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => return,
         }
