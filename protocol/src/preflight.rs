@@ -11,8 +11,8 @@
 //! when `count * smallest element` exceeds what is left, which no well-formed request can do;
 //! every element is then walked in turn, so nested counts are checked at their own position.
 //! Anything the walk accepts, the decoder can read without a preallocation larger than a small
-//! multiple of the frame. The `preflight_matches_the_decoder` tests and the fuzz targets hold the
-//! shapes to the crate: whenever the crate decodes a body, the walk must accept it and end at the
+//! multiple of the frame. `protocol/tests/preflight_shapes.rs` and the `request` fuzz target hold
+//! the shapes to the crate: whenever the crate decodes a body, the walk must accept it and end at the
 //! same byte.
 
 use kafka_protocol::messages::ApiKey;
@@ -458,9 +458,6 @@ pub fn has_shape(api: ApiKey) -> bool {
     shape(api).is_some()
 }
 
-/// Non-flexible strings carry an i16 length; bytes and arrays an i32.
-const STRING: &str = "string";
-
 struct Walk<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -505,11 +502,12 @@ impl Walk<'_> {
     }
 
     /// A length prefix: `None` for null, else the announced length, checked against the bytes
-    /// left at `unit` bytes per item.
+    /// left at `unit` bytes per item. Outside flexible versions strings carry an i16 length,
+    /// bytes and arrays an i32.
     fn length(&mut self, what: &'static str, unit: usize) -> Result<Option<usize>, PreflightError> {
         let len: i64 = if self.flexible {
             i64::from(self.uvarint()?) - 1
-        } else if what == STRING {
+        } else if what == "string" {
             i64::from(i16::from_be_bytes(self.fixed()?))
         } else {
             i64::from(i32::from_be_bytes(self.fixed()?))
@@ -539,7 +537,7 @@ impl Walk<'_> {
             Ty::Int64 => self.skip(8),
             Ty::Uuid => self.skip(16),
             Ty::Str => {
-                let len = self.length(STRING, 1)?.unwrap_or(0);
+                let len = self.length("string", 1)?.unwrap_or(0);
                 self.skip(len)
             }
             Ty::Bytes => {
