@@ -1,22 +1,85 @@
 //! One client connection: read a frame, handle the request, write the response, in order, one
 //! request at a time (Apache Kafka mutes a connection while a request is in flight).
+//!
+//! Limits, so that no client can make the broker hold memory it did not budget for:
+//! - In flight: one request per connection is handled at a time. Beyond the frame being read,
+//!   at most `READ_AHEAD` bytes are read ahead (while a request is handled too, to notice a client
+//!   that leaves), and nothing while a response is written; a client that pipelines without
+//!   reading answers is then held back by TCP.
+//! - Per connection: the current frame (at most `max_request_bytes`) plus `READ_AHEAD`; a large
+//!   frame gets a buffer of its own, freed with its request.
+//! - Across connections: a frame's bytes are taken from the shared `RequestBudget` before its
+//!   body is allocated, and given back once its response is written; so many clients sending
+//!   100 MiB frames wait their turn instead of exhausting memory. Small frames have a share of
+//!   their own, so clients that announce large frames and hold them back cannot stall a
+//!   heartbeat or a metadata request.
+//! - Slow frames (slowloris): a frame begun must be complete within `Limits::frame_timeout`.
+//!   A connection with no partial frame may stay idle.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::BytesMut;
-use gregor_protocol::frame::decode_frame;
+use bytes::{Buf, Bytes, BytesMut};
+use gregor_protocol::frame::{decode_frame, frame_size};
 use gregor_protocol::messages::{ApiKey, ResponseKind};
 use gregor_protocol::request::{decode_request, Decoded};
 use gregor_protocol::response::encode_response;
 use gregor_protocol::{ProtocolError, ResponseError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::kafka_apis;
+use crate::socket_server::Limits;
+
+/// Bytes read past the end of the current frame at most: enough for a burst of small pipelined
+/// requests in one read, little enough that a pipelining client is held back by TCP.
+const READ_AHEAD: usize = 64 * 1024;
+
+/// Frames above this size are read into a buffer of their own, exactly as large, which is freed
+/// with the request; the connection's receive buffer stays small.
+const OWN_BUFFER_ABOVE: usize = 64 * 1024;
+
+/// Bytes of requests read or being served at once, across all connections (Kafka's
+/// `queued.max.request.bytes`), in two shares: one eighth for frames up to `OWN_BUFFER_ABOVE`,
+/// the rest (at least the largest request allowed) for larger ones.
+#[derive(Debug)]
+pub struct RequestBudget {
+    small: Arc<Semaphore>,
+    large: Arc<Semaphore>,
+}
+
+impl RequestBudget {
+    /// A budget of `bytes` for a broker accepting requests up to `max_request_bytes`.
+    pub fn new(bytes: usize, max_request_bytes: usize) -> RequestBudget {
+        let small = (bytes / 8).max(OWN_BUFFER_ABOVE);
+        let large = bytes.saturating_sub(small).max(max_request_bytes);
+        RequestBudget {
+            small: Arc::new(Semaphore::new(small)),
+            large: Arc::new(Semaphore::new(large)),
+        }
+    }
+
+    /// Waits until `size` bytes are free in the share for frames of that size, and takes them.
+    async fn acquire(&self, size: usize) -> OwnedSemaphorePermit {
+        let share = if size <= OWN_BUFFER_ABOVE {
+            &self.small
+        } else {
+            &self.large
+        };
+        // Frames are at most i32::MAX bytes, so the size fits the semaphore's u32.
+        share
+            .clone()
+            .acquire_many_owned(size as u32)
+            .await
+            .expect("the request budget is never closed")
+    }
+}
 
 /// A client connection and what it needs to serve requests.
 pub struct Connection {
@@ -24,6 +87,18 @@ pub struct Connection {
     peer: SocketAddr,
     broker: Arc<Broker>,
     shutdown: CancellationToken,
+    limits: Limits,
+    /// Bytes of requests being read or served, shared by all connections: a frame's size is
+    /// acquired before its body is allocated and released after its response is written.
+    budget: Arc<RequestBudget>,
+}
+
+/// The next thing read from a client.
+enum Inbound {
+    /// A whole frame, and its share of the request budget.
+    Frame(Bytes, OwnedSemaphorePermit),
+    /// The client closed between requests, or the broker is shutting down.
+    Closed,
 }
 
 /// Why a connection ended early.
@@ -35,6 +110,31 @@ enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("connection closed in the middle of a request")]
     Truncated,
+    #[error("a frame begun was not complete within {0:?}")]
+    SlowFrame(Duration),
+    #[error("the client closed the connection while its request was being handled")]
+    PeerGone,
+}
+
+/// Reads what the client sends while its request is being handled, into `inbound` (up to
+/// `READ_AHEAD` bytes; they are the next requests), so as to notice when it closes or resets the
+/// connection: then this resolves. A client that pipelines more than that is held back by TCP
+/// and this waits for the handler, as Kafka's muted connections do.
+async fn peer_gone(socket: &TcpStream, inbound: &mut BytesMut) {
+    // Straight into the buffer's spare room: a local array would sit in every connection's
+    // task state, idle or not.
+    while inbound.len() < READ_AHEAD {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        match socket.try_read_buf(inbound) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+    std::future::pending().await
 }
 
 impl Connection {
@@ -44,12 +144,16 @@ impl Connection {
         peer: SocketAddr,
         broker: Arc<Broker>,
         shutdown: CancellationToken,
+        limits: Limits,
+        budget: Arc<RequestBudget>,
     ) -> Connection {
         Connection {
             socket,
             peer,
             broker,
             shutdown,
+            limits,
+            budget,
         }
     }
 
@@ -66,24 +170,10 @@ impl Connection {
     async fn serve(&mut self) -> Result<(), ConnectionError> {
         let mut inbound = BytesMut::with_capacity(8 * 1024);
         let mut outbound = BytesMut::with_capacity(8 * 1024);
-        let max = self.broker.config.max_request_bytes;
         loop {
-            let frame = loop {
-                if let Some(frame) = decode_frame(&mut inbound, max)? {
-                    break frame;
-                }
-                let read = tokio::select! {
-                    // Between requests only: a request already read is always answered.
-                    _ = self.shutdown.cancelled() => return Ok(()),
-                    read = self.socket.read_buf(&mut inbound) => read?,
-                };
-                if read == 0 {
-                    return if inbound.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(ConnectionError::Truncated)
-                    };
-                }
+            let (frame, permit) = match self.read_frame(&mut inbound).await? {
+                Inbound::Frame(frame, permit) => (frame, permit),
+                Inbound::Closed => return Ok(()),
             };
             let request = match decode_request(frame, &self.broker.apis)? {
                 Decoded::Request(request) => request,
@@ -112,9 +202,16 @@ impl Connection {
                 client_id = request.header.client_id.as_deref().unwrap_or(""),
             );
             let started = std::time::Instant::now();
-            let response = kafka_apis::handle(&self.broker, &request, self.peer)
-                .instrument(span.clone())
-                .await?;
+            let handled =
+                kafka_apis::handle(&self.broker, &request, self.peer).instrument(span.clone());
+            // A parked request (a long-poll Fetch, a JoinGroup waiting for the rebalance) must not
+            // hold the connection slot after its client has gone: Kafka frees a connection when
+            // the socket closes, whatever is in purgatory. Dropping the handler is safe: appends
+            // run to completion on the blocking pool, and the coordinator ignores dropped replies.
+            let response = tokio::select! {
+                response = handled => response?,
+                () = peer_gone(&self.socket, &mut inbound) => return Err(ConnectionError::PeerGone),
+            };
             if let Some(body) = response {
                 outbound.clear();
                 encode_response(
@@ -130,9 +227,100 @@ impl Connection {
                     outbound = BytesMut::with_capacity(8 * 1024);
                 }
             }
+            // The request's bytes (the frame it points into) count against the budget until its
+            // answer is written.
+            drop(request);
+            drop(permit);
             span.in_scope(|| {
                 tracing::debug!(micros = started.elapsed().as_micros() as u64, "handled")
             });
+        }
+    }
+
+    /// Reads until a whole frame is in `inbound` and takes it off. Its size is checked and its
+    /// share of the request budget acquired before room for its body is reserved; from its first
+    /// byte (or from the moment the budget allowed it) it must arrive within the frame timeout.
+    async fn read_frame(&mut self, inbound: &mut BytesMut) -> Result<Inbound, ConnectionError> {
+        let max = self.broker.config.max_request_bytes;
+        let timeout = self.limits.frame_timeout;
+        let mut deadline = None;
+        let size = loop {
+            if let Some(size) = frame_size(inbound, max)? {
+                break size;
+            }
+            if !inbound.is_empty() {
+                deadline.get_or_insert_with(|| Instant::now() + timeout);
+            }
+            if !self
+                .fill(inbound, 4 - inbound.len() + READ_AHEAD, deadline)
+                .await?
+            {
+                return if inbound.is_empty() {
+                    Ok(Inbound::Closed)
+                } else {
+                    Err(ConnectionError::Truncated)
+                };
+            }
+        };
+        let permit = tokio::select! {
+            _ = self.shutdown.cancelled() => return Ok(Inbound::Closed),
+            permit = self.budget.acquire(size) => permit,
+        };
+        let deadline = Some(Instant::now() + timeout);
+        if size <= OWN_BUFFER_ABOVE {
+            if inbound.len() < 4 + size {
+                inbound.reserve(4 + size - inbound.len());
+            }
+            loop {
+                if let Some(frame) = decode_frame(inbound, max)? {
+                    return Ok(Inbound::Frame(frame, permit));
+                }
+                let limit = 4 + size - inbound.len() + READ_AHEAD;
+                if !self.fill(inbound, limit, deadline).await? {
+                    return Err(ConnectionError::Truncated);
+                }
+            }
+        }
+        inbound.advance(4);
+        let mut body = BytesMut::with_capacity(size);
+        let buffered = inbound.len().min(size);
+        body.extend_from_slice(&inbound[..buffered]);
+        inbound.advance(buffered);
+        while body.len() < size {
+            let limit = size - body.len();
+            if !self.fill(&mut body, limit, deadline).await? {
+                return Err(ConnectionError::Truncated);
+            }
+        }
+        Ok(Inbound::Frame(body.freeze(), permit))
+    }
+
+    /// Reads once into `buf`, at most `limit` bytes. Returns false at end of stream or when the
+    /// broker is shutting down.
+    async fn fill(
+        &mut self,
+        buf: &mut BytesMut,
+        limit: usize,
+        deadline: Option<Instant>,
+    ) -> Result<bool, ConnectionError> {
+        let limit = limit as u64;
+        let frame_timeout = self.limits.frame_timeout;
+        let socket = &mut self.socket;
+        let read = async move {
+            let mut limited = socket.take(limit);
+            let read = limited.read_buf(buf);
+            match deadline {
+                Some(at) => tokio::time::timeout_at(at, read)
+                    .await
+                    .map_err(|_| ConnectionError::SlowFrame(frame_timeout))?
+                    .map_err(ConnectionError::from),
+                None => Ok(read.await?),
+            }
+        };
+        tokio::select! {
+            // A partial frame is not a request: shutdown may drop it.
+            _ = self.shutdown.cancelled() => Ok(false),
+            read = read => Ok(read? > 0),
         }
     }
 }

@@ -11,7 +11,43 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::{now_ms, Broker};
-use crate::connection::Connection;
+use crate::connection::{Connection, RequestBudget};
+
+/// A frame begun must be complete within this, or the connection closes (slowloris: a client
+/// dribbling a frame byte by byte would otherwise hold its buffer, and its share of the request
+/// budget, forever). Kafka has no such bound, only `connections.max.idle.ms` (10 min) for idle
+/// connections, which Gregor does not close. Overridden by `GREGOR_FRAME_TIMEOUT_MS` (tests).
+const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes of requests read or being served at once, across all connections (Kafka's
+/// `queued.max.request.bytes`, which Kafka leaves unbounded); see `RequestBudget` for how it is
+/// shared. Overridden by `GREGOR_REQUEST_BUDGET_BYTES` (tests).
+const REQUEST_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+
+/// Connection limits that are not (yet) configuration: Kafka-like constants, which tests may
+/// override through the environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a begun frame may take to arrive in full.
+    pub frame_timeout: Duration,
+    /// Bytes of requests held at once across all connections.
+    pub request_budget_bytes: usize,
+}
+
+impl Limits {
+    /// The defaults, with any environment overrides.
+    pub fn from_env() -> Limits {
+        let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        let frame_timeout =
+            env("GREGOR_FRAME_TIMEOUT_MS").map_or(FRAME_TIMEOUT, Duration::from_millis);
+        let budget =
+            env("GREGOR_REQUEST_BUDGET_BYTES").map_or(REQUEST_BUDGET_BYTES, |b| b as usize);
+        Limits {
+            frame_timeout,
+            request_budget_bytes: budget,
+        }
+    }
+}
 
 /// A bound listener and the broker it serves.
 pub struct SocketServer {
@@ -19,6 +55,10 @@ pub struct SocketServer {
     broker: Arc<Broker>,
     /// Acquired before accepting, so the connection cap holds even under a burst of connects.
     limit: Arc<Semaphore>,
+    /// Frame timeout and request budget every connection is held to.
+    limits: Limits,
+    /// The request budget in bytes, shared by all connections (see `connection`).
+    budget: Arc<RequestBudget>,
     /// Cancelled on shutdown: stops the accept loop and tells idle connections to close.
     shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for in-flight requests to finish.
@@ -33,10 +73,18 @@ impl SocketServer {
         shutdown: CancellationToken,
     ) -> SocketServer {
         let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+        let limits = Limits::from_env();
+        let budget = Arc::new(RequestBudget::new(
+            limits.request_budget_bytes,
+            broker.config.max_request_bytes,
+        ));
+        tracing::debug!(?limits, "connection limits");
         SocketServer {
             listener,
             broker,
             limit,
+            limits,
+            budget,
             shutdown,
             tasks: TaskTracker::new(),
         }
@@ -65,8 +113,14 @@ impl SocketServer {
                 Ok((socket, peer)) => {
                     backoff = Duration::from_millis(5);
                     let _ = socket.set_nodelay(true);
-                    let connection =
-                        Connection::new(socket, peer, self.broker.clone(), self.shutdown.clone());
+                    let connection = Connection::new(
+                        socket,
+                        peer,
+                        self.broker.clone(),
+                        self.shutdown.clone(),
+                        self.limits,
+                        self.budget.clone(),
+                    );
                     self.tasks.spawn(async move {
                         connection.run().await;
                         drop(permit);

@@ -10,20 +10,29 @@ use crate::error::ProtocolError;
 /// Kafka's default `socket.request.max.bytes`.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
 
-/// Takes one whole frame off the front of `buf`, if one is there. When only part of a frame has
-/// arrived, reserves room for the rest (size already checked) and returns `None`.
-pub fn decode_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>, ProtocolError> {
-    if buf.len() < 4 {
+/// The size of the frame at the front of `buf`, once its 4-byte prefix has arrived, checked
+/// against `max_size`. Allocates nothing, so a caller can reserve memory for the frame (or wait
+/// for its turn to) before reading the body.
+pub fn frame_size(buf: &[u8], max_size: usize) -> Result<Option<usize>, ProtocolError> {
+    let Some(prefix) = buf.get(..4) else {
         return Ok(None);
-    }
-    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    };
+    let size = i32::from_be_bytes(prefix.try_into().expect("4 bytes"));
     if size < 0 || size as usize > max_size {
         return Err(ProtocolError::FrameSize {
             size: i64::from(size),
             max: max_size,
         });
     }
-    let size = size as usize;
+    Ok(Some(size as usize))
+}
+
+/// Takes one whole frame off the front of `buf`, if one is there. When only part of a frame has
+/// arrived, reserves room for the rest (size already checked) and returns `None`.
+pub fn decode_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>, ProtocolError> {
+    let Some(size) = frame_size(buf, max_size)? else {
+        return Ok(None);
+    };
     if buf.len() < 4 + size {
         buf.reserve(4 + size - buf.len());
         return Ok(None);
@@ -55,6 +64,9 @@ mod tests {
         assert_eq!(buf.capacity(), cap);
         let mut buf = BytesMut::from(&(-1i32).to_be_bytes()[..]);
         assert!(decode_frame(&mut buf, 1024).is_err());
+        assert!(frame_size(&(-1i32).to_be_bytes(), 1024).is_err());
+        assert_eq!(frame_size(&[0, 0, 4], 1024).unwrap(), None);
+        assert_eq!(frame_size(&[0, 0, 4, 0], 1024).unwrap(), Some(1024));
     }
 
     proptest! {

@@ -5,6 +5,9 @@
 pub mod api_versions;
 pub mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod preflight;
 pub mod record_batch;
 pub mod request;
 pub mod response;

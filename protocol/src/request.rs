@@ -61,6 +61,9 @@ pub fn decode_request(mut frame: Bytes, table: &ApiTable) -> Result<Decoded, Pro
     };
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(|e| malformed(e.to_string()))?;
+    // The crate preallocates arrays by the count as sent: walk the body first, so a count the
+    // frame cannot hold closes the connection instead of aborting the process.
+    crate::preflight::check_body(api_key, version, &frame).map_err(|e| malformed(e.to_string()))?;
     let body =
         RequestKind::decode(api_key, &mut frame, version).map_err(|e| malformed(e.to_string()))?;
     if frame.has_remaining() {
@@ -136,6 +139,39 @@ mod tests {
         assert!(matches!(
             decode_request(too_new.freeze(), &table),
             Ok(Decoded::ApiVersionsTooNew { correlation_id: 7 })
+        ));
+    }
+}
+
+#[cfg(test)]
+mod huge_count_tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    /// A request header (v1: key, version, correlation id, null client id) followed by `body`,
+    /// padded with zeros to `len` bytes.
+    fn frame(key: ApiKey, version: i16, body: &[u8], len: usize) -> Bytes {
+        let mut f = BytesMut::new();
+        f.extend_from_slice(&(key as i16).to_be_bytes());
+        f.extend_from_slice(&version.to_be_bytes());
+        f.extend_from_slice(&7i32.to_be_bytes());
+        f.extend_from_slice(&(-1i16).to_be_bytes());
+        if key.request_header_version(version) >= 2 {
+            f.extend_from_slice(&[0]);
+        }
+        f.extend_from_slice(body);
+        f.resize(len.max(f.len()), 0);
+        f.freeze()
+    }
+
+    #[test]
+    fn a_huge_array_count_in_a_small_frame_is_refused_without_allocating() {
+        let table = ApiTable::new(true);
+        // Metadata v4: topics array of i32::MAX elements in a 100-byte frame.
+        let f = frame(ApiKey::Metadata, 4, &0x7fff_ffffi32.to_be_bytes(), 100);
+        assert!(matches!(
+            decode_request(f, &table),
+            Err(ProtocolError::Malformed { .. })
         ));
     }
 }

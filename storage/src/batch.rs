@@ -82,14 +82,16 @@ pub struct BatchHeader {
 }
 
 impl BatchHeader {
-    /// Offset of the last record in the batch.
+    /// Offset of the last record in the batch. Saturating: the base offset is outside the CRC,
+    /// so a damaged file can hold any value there.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Offset just past the batch.
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 }
 
@@ -204,8 +206,13 @@ pub fn first_offset_at_or_after(batch: &[u8], target: i64, min_offset: i64) -> O
         pos += 1; // attributes
         let timestamp_delta = read_varlong(batch, &mut pos)?;
         let offset_delta = read_varlong(batch, &mut pos)?;
+        // Producers choose the deltas and appends do not check them: one outside the batch's
+        // range says nothing trustworthy (and base + delta could overflow).
+        if !(0..=i64::from(header.last_offset_delta)).contains(&offset_delta) {
+            return None;
+        }
         let timestamp = base_timestamp.checked_add(timestamp_delta)?;
-        let offset = header.base_offset + offset_delta;
+        let offset = header.base_offset.checked_add(offset_delta)?;
         if timestamp >= target && offset >= min_offset {
             return Some((timestamp, offset));
         }
@@ -280,6 +287,53 @@ mod tests {
         assert_eq!(first_offset_at_or_after(&b, 1002, 0), Some((1002, 2)));
         assert_eq!(first_offset_at_or_after(&b, 1002, 3), Some((1003, 3)));
         assert_eq!(first_offset_at_or_after(&b, 2000, 0), None);
+    }
+
+    /// One uncompressed record whose offset delta is `offset_delta`, in a batch at `base_offset`.
+    fn batch_with_offset_delta(base_offset: i64, offset_delta: i64) -> Vec<u8> {
+        fn put_varlong(out: &mut Vec<u8>, v: i64) {
+            let mut z = ((v << 1) ^ (v >> 63)) as u64;
+            while z >= 0x80 {
+                out.push((z as u8) | 0x80);
+                z >>= 7;
+            }
+            out.push(z as u8);
+        }
+        let mut record = vec![0u8]; // attributes
+        put_varlong(&mut record, 0); // timestamp delta
+        put_varlong(&mut record, offset_delta);
+        put_varlong(&mut record, -1); // null key
+        put_varlong(&mut record, -1); // null value
+        put_varlong(&mut record, 0); // no headers
+        let mut records = Vec::new();
+        put_varlong(&mut records, record.len() as i64);
+        records.extend_from_slice(&record);
+        let mut b = build_test_batch(1, 0, 1000);
+        b.truncate(HEADER_SIZE);
+        b.extend_from_slice(&records);
+        let length = (b.len() - LOG_OVERHEAD) as i32;
+        b[LENGTH..LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+        set_base_offset(&mut b, base_offset);
+        let crc = crc32c::crc32c(&b[ATTRIBUTES..]);
+        b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    /// A producer chooses the offset deltas of its records and the log does not check them on
+    /// append: a delta of i64::MAX at base offset 5 overflowed (a panic in debug builds, a
+    /// wrapped offset in release) when ListOffsets looked the record up by timestamp.
+    #[test]
+    fn record_offset_deltas_outside_the_batch_are_not_trusted() {
+        let b = batch_with_offset_delta(5, i64::MAX);
+        assert!(parse_and_verify(&b).is_ok());
+        assert_eq!(first_offset_at_or_after(&b, 0, 0), None);
+        let b = batch_with_offset_delta(5, -3);
+        assert_eq!(first_offset_at_or_after(&b, 0, 0), None);
+        let b = batch_with_offset_delta(5, 0);
+        assert_eq!(first_offset_at_or_after(&b, 0, 0), Some((1000, 5)));
+        // A damaged base offset (outside the CRC) near i64::MAX.
+        let h = parse_header(&batch_with_offset_delta(i64::MAX - 1, 0)).unwrap();
+        assert_eq!(h.next_offset(), i64::MAX);
     }
 
     #[test]

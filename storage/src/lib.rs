@@ -9,6 +9,8 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod file_names;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index;
 pub mod log;
 pub mod log_loader;

@@ -17,6 +17,11 @@ use crate::apis::topic_name;
 use crate::broker::Broker;
 use crate::error::storage_error_code;
 
+/// Kafka's broker-side `fetch.max.bytes` (55 MiB): the most record bytes a Fetch response
+/// carries whatever the request asks for (beyond a first batch that is larger on its own), so
+/// no client can make the broker build a 2 GiB response.
+const FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
+
 /// One requested partition, resolved.
 struct Wanted {
     topic_index: usize,
@@ -72,9 +77,9 @@ pub async fn handle(broker: &Arc<Broker>, request: &FetchRequest, version: i16) 
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
     let max_bytes = if request.max_bytes <= 0 {
-        usize::MAX
+        FETCH_MAX_BYTES
     } else {
-        request.max_bytes as usize
+        (request.max_bytes as usize).min(FETCH_MAX_BYTES)
     };
     // Subscribed before the first read, so an append between the read and the wait still wakes us.
     let mut watches: Vec<watch::Receiver<i64>> = wanted
@@ -138,7 +143,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                 // The response limit may cut later partitions to nothing, but the first one with
                 // data always gets at least one whole batch (KIP-74).
                 let room = if total == 0 {
-                    w.max_bytes.max(1)
+                    w.max_bytes.min(max_bytes).max(1)
                 } else {
                     w.max_bytes.min(max_bytes.saturating_sub(total))
                 };

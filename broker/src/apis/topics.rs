@@ -16,15 +16,34 @@ use gregor_protocol::{ResponseError, StrBytes};
 use crate::apis::{some_str, topic_name};
 use crate::broker::{topic_config_default, Broker, TopicError, TOPIC_CONFIG_DEFAULTS};
 
+/// Kafka 4's controller refuses a CreateTopics request that would create more partitions than
+/// this in all (KAFKA-17870), and CreatePartitions requests adding more (KAFKA-19673). Here it
+/// also keeps one request from making the broker create millions of partition directories.
+const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Kafka's message for a request over `MAX_PARTITIONS_PER_REQUEST`.
+const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
+
 /// Handles CreateTopics.
 pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> CreateTopicsResponse {
     let mut seen = std::collections::HashSet::new();
+    let total: i64 = request
+        .topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => i64::from(broker.config.num_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (assigned, _) => assigned as i64,
+        })
+        .sum();
     let topics = request
         .topics
         .iter()
         .map(|t| {
             let name = t.name.as_str();
-            let result = if !seen.insert(name) {
+            let result = if total > MAX_PARTITIONS_PER_REQUEST {
+                Err((ResponseError::PolicyViolation, TOO_MANY_PARTITIONS.into()))
+            } else if !seen.insert(name) {
                 Err((
                     ResponseError::InvalidRequest,
                     format!("Create topics request from client contains a duplicate topic: {name}"),
@@ -146,12 +165,28 @@ pub fn create_partitions(
     broker: &Arc<Broker>,
     request: &CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    let added: i64 = request
+        .topics
+        .iter()
+        .map(|t| {
+            let current = broker
+                .topics
+                .get(t.name.as_str())
+                .map_or(0, |m| m.partitions);
+            (i64::from(t.count) - i64::from(current)).max(0)
+        })
+        .sum();
     let results = request
         .topics
         .iter()
         .map(|t| {
             let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            match broker.add_partitions(t.name.as_str(), t.count, request.validate_only) {
+            let result = if added > MAX_PARTITIONS_PER_REQUEST {
+                Err((ResponseError::PolicyViolation, TOO_MANY_PARTITIONS.into()))
+            } else {
+                broker.add_partitions(t.name.as_str(), t.count, request.validate_only)
+            };
+            match result {
                 Ok(_) => base,
                 Err((error, message)) => base
                     .with_error_code(error.code())

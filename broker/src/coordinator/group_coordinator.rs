@@ -132,10 +132,13 @@ impl GroupCoordinator {
         {
             return reply(join_error(ResponseError::InvalidSessionTimeout, &member_id));
         }
+        // Copied, not sliced: a slice would keep the whole request frame alive for the life of
+        // the member (a 100 MiB frame of padding behind a few bytes of metadata), outside the
+        // connection's request budget.
         let protocols: Vec<(String, Bytes)> = req
             .protocols
             .iter()
-            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .map(|p| (p.name.to_string(), Bytes::copy_from_slice(&p.metadata)))
             .collect();
         let protocol_type = req.protocol_type.to_string();
         if protocol_type.is_empty() || protocols.is_empty() {
@@ -418,9 +421,10 @@ impl GroupCoordinator {
                         .map(|a| (a.member_id.as_str(), &a.assignment))
                         .collect();
                     for m in group.members.values_mut() {
+                        // Copied for the same reason as join metadata.
                         m.assignment = given
                             .get(m.id.as_str())
-                            .map(|b| (*b).clone())
+                            .map(|b| Bytes::copy_from_slice(b))
                             .unwrap_or_default();
                     }
                     group.state = GroupState::Stable;
