@@ -16,12 +16,12 @@ use crate::connection::{Connection, RequestBudget};
 /// A frame begun must be complete within this, or the connection closes (slowloris: a client
 /// dribbling a frame byte by byte would otherwise hold its buffer, and its share of the request
 /// budget, forever). Kafka has no such bound, only `connections.max.idle.ms` (10 min) for idle
-/// connections, which Gregor does not close. Overridden by `GREGOR_FRAME_TIMEOUT_MS` (tests).
+/// connections, which Gregor does not close. Overridden by `GREGOR_TEST_FRAME_TIMEOUT_MS` (tests).
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Bytes of requests read or being served at once, across all connections (Kafka's
 /// `queued.max.request.bytes`, which Kafka leaves unbounded); see `RequestBudget` for how it is
-/// shared. Overridden by `GREGOR_REQUEST_BUDGET_BYTES` (tests).
+/// shared. Overridden by `GREGOR_TEST_REQUEST_BUDGET_BYTES` (tests).
 const REQUEST_BUDGET_BYTES: usize = 512 * 1024 * 1024;
 
 /// Connection limits that are not (yet) configuration: Kafka-like constants, which tests may
@@ -39,9 +39,9 @@ impl Limits {
     pub fn from_env() -> Limits {
         let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         let frame_timeout =
-            env("GREGOR_FRAME_TIMEOUT_MS").map_or(FRAME_TIMEOUT, Duration::from_millis);
+            env("GREGOR_TEST_FRAME_TIMEOUT_MS").map_or(FRAME_TIMEOUT, Duration::from_millis);
         let budget =
-            env("GREGOR_REQUEST_BUDGET_BYTES").map_or(REQUEST_BUDGET_BYTES, |b| b as usize);
+            env("GREGOR_TEST_REQUEST_BUDGET_BYTES").map_or(REQUEST_BUDGET_BYTES, |b| b as usize);
         Limits {
             frame_timeout,
             request_budget_bytes: budget,

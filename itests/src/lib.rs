@@ -89,7 +89,16 @@ impl TestBroker {
             .create(true)
             .append(true)
             .open(&self.log_path)?;
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        // The broker reads GREGOR_* and KAFKA_* variables as settings: the tests' own knobs
+        // (GREGOR_AUDIT_CYCLES, ...) and whatever the developer's shell has must not reach it.
+        for (key, _) in std::env::vars_os() {
+            let name = key.to_string_lossy();
+            if name.starts_with("GREGOR_") || name.starts_with("KAFKA_") {
+                command.env_remove(&key);
+            }
+        }
+        let mut child = command
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")

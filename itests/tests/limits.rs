@@ -45,7 +45,7 @@ fn api_versions(client: &mut RawClient) -> anyhow::Result<()> {
 
 #[test]
 fn a_dribbled_frame_is_cut_off_but_an_idle_connection_stays() -> anyhow::Result<()> {
-    let broker = TestBroker::start_with_env(&[], &[("GREGOR_FRAME_TIMEOUT_MS", "1000")])?;
+    let broker = TestBroker::start_with_env(&[], &[("GREGOR_TEST_FRAME_TIMEOUT_MS", "1000")])?;
     let addr = broker.bootstrap();
     let mut idle = RawClient::connect(&addr)?;
     let mut slow = RawClient::connect(&addr)?;
@@ -281,7 +281,11 @@ fn memory_while_clients_send_100_mib_frames_in_a_loop() -> anyhow::Result<()> {
     // A budget of one frame: the clients take turns, and memory holds one frame at a time.
     let (clients, frames) = (3, 3);
     let budget = FRAME.to_string();
-    let run = send_large_frames(&[("GREGOR_REQUEST_BUDGET_BYTES", &budget)], clients, frames)?;
+    let run = send_large_frames(
+        &[("GREGOR_TEST_REQUEST_BUDGET_BYTES", &budget)],
+        clients,
+        frames,
+    )?;
     println!(
         "budget of one frame, {clients} clients x {frames} frames of 100 MiB in {:.1} s: RSS \
          idle {:.1} MiB, peak {:.1} MiB, after {:.1} MiB",
@@ -304,7 +308,7 @@ fn memory_while_clients_send_100_mib_frames_in_a_loop() -> anyhow::Result<()> {
 #[test]
 fn withheld_large_frames_do_not_stall_small_requests() -> anyhow::Result<()> {
     let budget = FRAME.to_string();
-    let broker = TestBroker::start_with_env(&[], &[("GREGOR_REQUEST_BUDGET_BYTES", &budget)])?;
+    let broker = TestBroker::start_with_env(&[], &[("GREGOR_TEST_REQUEST_BUDGET_BYTES", &budget)])?;
     let addr = broker.bootstrap();
     let mut hogs = Vec::new();
     for _ in 0..3 {
