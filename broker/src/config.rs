@@ -111,7 +111,7 @@ pub struct Config {
     pub group_min_session_timeout_ms: i64,
     /// `group.max.session.timeout.ms`.
     pub group_max_session_timeout_ms: i64,
-    /// `group.initial.rebalance.delay.ms` (kept; the coordinator does not delay yet).
+    /// `group.initial.rebalance.delay.ms`: how long a group formed from Empty waits for more members.
     pub group_initial_rebalance_delay_ms: i64,
     /// `group.max.size`.
     pub group_max_size: usize,

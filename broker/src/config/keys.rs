@@ -80,7 +80,7 @@ pub const KEYS: &[Key] = &[
     Key { name: "log.cleanup.policy", kind: Kind::Choice(&["delete"]), default: "delete",
         help: "Only `delete`: Gregor does not compact logs" },
     Key { name: "group.initial.rebalance.delay.ms", kind: int(0, I32), default: "0",
-        help: "Wait before the first rebalance of a new group (accepted and kept; Gregor does not delay yet). Kafka's default is 3000, its example config sets 0" },
+        help: "Wait before the first rebalance of a group that was empty, for more members to join. Kafka's default is 3000, its example config sets 0" },
     Key { name: "group.min.session.timeout.ms", kind: int(0, I32), default: "6000",
         help: "Shortest session timeout a consumer may ask for" },
     Key { name: "group.max.session.timeout.ms", kind: int(0, I32), default: "1800000",

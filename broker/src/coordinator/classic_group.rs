@@ -119,6 +119,10 @@ pub struct ClassicGroup {
     pub static_members: BTreeMap<String, String>,
     /// When the current rebalance stops waiting for members to rejoin.
     pub rebalance_deadline: Option<i64>,
+    /// While a group formed from Empty waits `group.initial.rebalance.delay.ms` for more
+    /// members: the end of the wait (pushed back by each new member, never past the
+    /// rebalance deadline). Kafka's InitialDelayedJoin.
+    pub initial_join_until: Option<i64>,
 }
 
 impl ClassicGroup {
@@ -135,6 +139,7 @@ impl ClassicGroup {
             pending: BTreeMap::new(),
             static_members: BTreeMap::new(),
             rebalance_deadline: None,
+            initial_join_until: None,
         }
     }
 

@@ -346,10 +346,21 @@ impl GroupCoordinator {
 
     /// After a member (re)joined: start or continue the rebalance.
     fn member_joined(&mut self, now: i64, group_id: &str) -> Vec<Reply> {
+        let delay = self.config.initial_rebalance_delay_ms;
         let group = self.groups.get_mut(group_id).expect("exists");
         let mut replies = Vec::new();
         if group.state != GroupState::PreparingRebalance {
+            let from_empty = group.state == GroupState::Empty;
             replies.extend(prepare_rebalance(group, now));
+            if from_empty && delay > 0 {
+                group.initial_join_until = Some(now);
+            }
+        }
+        if let (Some(until), Some(deadline)) = (group.initial_join_until, group.rebalance_deadline)
+        {
+            // Each member arriving during the initial wait gives others the same time again,
+            // so consumers started together land in one first generation.
+            group.initial_join_until = Some(until.max(now + delay).min(deadline));
         }
         replies.extend(try_complete_join(group, now));
         replies
@@ -580,6 +591,7 @@ impl GroupCoordinator {
                 members
                     .chain(g.pending.values().copied())
                     .chain(g.rebalance_deadline)
+                    .chain(g.initial_join_until)
             })
             .min()
     }
@@ -649,9 +661,13 @@ fn try_complete_join(group: &mut ClassicGroup, now: i64) -> Vec<Reply> {
         return Vec::new();
     }
     let timed_out = group.rebalance_deadline.is_some_and(|d| now >= d);
+    if group.initial_join_until.is_some_and(|until| now < until) && !timed_out {
+        return Vec::new();
+    }
     if !group.all_joined() && !timed_out {
         return Vec::new();
     }
+    group.initial_join_until = None;
     let mut replies = Vec::new();
     let missing: Vec<String> = group
         .members

@@ -493,3 +493,48 @@ fn delete_groups_and_offsets_need_an_empty_group() {
     assert_eq!(response.results[0].error_code, 0);
     assert!(!c.groups.contains_key("g"));
 }
+
+#[test]
+fn initial_rebalance_delay_gathers_members_into_one_first_generation() {
+    let mut c = GroupCoordinator::new(CoordinatorConfig {
+        min_session_timeout_ms: 1000,
+        initial_rebalance_delay_ms: 3_000,
+        ..CoordinatorConfig::default()
+    });
+    // The first member waits for the delay instead of forming a generation alone.
+    let (a, replies) = join_new(&mut c, 0, 1);
+    assert!(joins(&replies).is_empty());
+    assert_eq!(c.next_deadline(), Some(3_000));
+    // A second member 2 s in pushes the wait to 3 s after it.
+    let (b, replies) = join_new(&mut c, 2_000, 2);
+    assert!(joins(&replies).is_empty());
+    assert!(joins(&c.tick(3_000)).is_empty());
+    let j = joins(&c.tick(5_000));
+    assert_eq!(j.len(), 2, "both answered in the first generation");
+    assert!(j.iter().all(|(_, r)| r.generation_id == 1));
+    let ids: Vec<_> = j.iter().map(|(_, r)| r.member_id.to_string()).collect();
+    assert!(ids.contains(&a) && ids.contains(&b));
+    // Later rebalances of a non-empty group are not delayed.
+    sync(&mut c, 3, &a, 1, &[(&a, "p0"), (&b, "p1")]);
+    let (_, replies) = join_new(&mut c, 6_000, 4);
+    assert!(
+        joins(&replies).is_empty(),
+        "waits for a and b to rejoin, no delay"
+    );
+    let mut replies = c.join_group(6_100, 5, 9, &join_req(&a, None), "client", "/h");
+    replies.extend(c.join_group(6_100, 6, 9, &join_req(&b, None), "client", "/h"));
+    assert_eq!(joins(&replies).len(), 3);
+}
+
+#[test]
+fn initial_rebalance_delay_never_passes_the_rebalance_timeout() {
+    let mut c = GroupCoordinator::new(CoordinatorConfig {
+        min_session_timeout_ms: 1000,
+        initial_rebalance_delay_ms: 1_000_000,
+        ..CoordinatorConfig::default()
+    });
+    join_new(&mut c, 0, 1);
+    let deadline = c.groups["g"].rebalance_deadline.unwrap();
+    assert_eq!(c.next_deadline(), Some(deadline));
+    assert_eq!(joins(&c.tick(deadline)).len(), 1);
+}
