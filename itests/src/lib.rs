@@ -13,6 +13,7 @@ pub mod clients;
 pub mod group;
 pub mod kafka_tools;
 pub mod raw;
+pub mod rng;
 
 /// Path of the `gregor` binary: `GREGOR_BIN`, or the one built next to this test executable.
 pub fn gregor_bin() -> PathBuf {

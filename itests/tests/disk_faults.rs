@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use gregor_itests::rng::Rng;
 use gregor_itests::TestBroker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -28,25 +29,6 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 2;
-
-/// A small deterministic generator (xorshift64*), so a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-}
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -150,13 +132,13 @@ fn damage(data: &Path, topic: &str, rng: &mut Rng) -> anyhow::Result<String> {
         }
     }
     files.sort();
-    let path = &files[rng.below(files.len() as u64) as usize];
+    let path = &files[rng.below(files.len())];
     let mut bytes = std::fs::read(path)?;
     let name = path.strip_prefix(data)?.display().to_string();
     if bytes.is_empty() {
         return Ok(format!("{name} empty, left alone"));
     }
-    let at = rng.below(bytes.len() as u64) as usize;
+    let at = rng.below(bytes.len());
     let what = match rng.below(3) {
         0 => {
             bytes.truncate(at);
@@ -165,7 +147,7 @@ fn damage(data: &Path, topic: &str, rng: &mut Rng) -> anyhow::Result<String> {
         1 => {
             let flips = 1 + rng.below(8);
             for _ in 0..flips {
-                let i = rng.below(bytes.len() as u64) as usize;
+                let i = rng.below(bytes.len());
                 bytes[i] ^= 1 << rng.below(8);
             }
             format!("flipped {flips} bits in {name}")
@@ -173,7 +155,7 @@ fn damage(data: &Path, topic: &str, rng: &mut Rng) -> anyhow::Result<String> {
         _ => {
             let end = (at + 64).min(bytes.len());
             for b in &mut bytes[at..end] {
-                *b = rng.next() as u8;
+                *b = rng.next_u64() as u8;
             }
             format!("scribbled over {name} at {at}..{end}")
         }
@@ -192,7 +174,7 @@ async fn damaged_files_are_cut_never_served() -> anyhow::Result<()> {
             | 1,
     );
     println!("GREGOR_FAULT_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();
     create_small_segment_topic(&b, "faults").await?;

@@ -26,6 +26,7 @@ use gregor_itests::raw::messages::{
     OffsetFetchRequest, ProduceRequest, ProduceResponse,
 };
 use gregor_itests::raw::RawClient;
+use gregor_itests::rng::Rng;
 use gregor_itests::TestBroker;
 use gregor_protocol::record_batch::{decode_records, encode_records};
 use gregor_protocol::StrBytes;
@@ -40,26 +41,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_millis() as i64
-}
-
-/// xorshift64*: small, seedable, and enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
 }
 
 fn name(s: &str) -> StrBytes {
@@ -213,7 +194,7 @@ fn payload(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
                 let at = 4 + rng.below(frame.len() - 4);
                 match rng.below(3) {
                     0 => frame[at] ^= 1 << rng.below(8),
-                    1 => frame.insert(at, rng.next() as u8),
+                    1 => frame.insert(at, rng.next_u64() as u8),
                     _ if frame.len() > 5 => {
                         frame.remove(at);
                     }
@@ -257,7 +238,7 @@ fn attack(
     stop: Arc<AtomicBool>,
     counts: Arc<Counts>,
 ) {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed | 1);
     let mut sink = [0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {
         let Ok(mut socket) = TcpStream::connect(&addr) else {
@@ -327,7 +308,11 @@ fn steady_round(client: &mut RawClient, value: &[u8], expected_offset: i64) -> a
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit(") ").next().map(|rest| !rest.starts_with('Z')))
+        .and_then(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .map(|rest| !rest.starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
