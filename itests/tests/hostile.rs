@@ -308,11 +308,7 @@ fn steady_round(client: &mut RawClient, value: &[u8], expected_offset: i64) -> a
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| {
-            stat.rsplit(") ")
-                .next()
-                .map(|rest| !rest.starts_with('Z'))
-        })
+        .and_then(|stat| stat.rsplit(") ").next().map(|rest| !rest.starts_with('Z')))
         .unwrap_or(false)
 }
 

@@ -11,6 +11,25 @@ use gregor_itests::kafka_tools::{
 };
 use gregor_itests::TestBroker;
 
+/// `kafka-topics --create --topic TOPIC --partitions N`.
+fn kafka_topics_create(b: &str, topic: &str, partitions: u32) -> anyhow::Result<()> {
+    let partitions = partitions.to_string();
+    run(
+        TOPICS,
+        &[
+            "--bootstrap-server",
+            b,
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions,
+        ],
+    )?
+    .ok()?;
+    Ok(())
+}
+
 fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
     text.lines().filter(|l| l.contains(needle)).collect()
 }
@@ -71,19 +90,7 @@ fn kafka_topics_create_list_describe_alter_delete() -> anyhow::Result<()> {
 fn console_producer_and_consumer_with_keys() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();
-    run(
-        TOPICS,
-        &[
-            "--bootstrap-server",
-            &b,
-            "--create",
-            "--topic",
-            "lines",
-            "--partitions",
-            "3",
-        ],
-    )?
-    .ok()?;
+    kafka_topics_create(&b, "lines", 3)?;
     let input: Vec<String> = (0..50).map(|i| format!("key{i}:value {i}")).collect();
     run_with_input(
         CONSOLE_PRODUCER,
@@ -171,19 +178,7 @@ fn consumer_groups_with_two_console_consumers() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();
     let group = "order-processors";
-    run(
-        TOPICS,
-        &[
-            "--bootstrap-server",
-            &b,
-            "--create",
-            "--topic",
-            "orders",
-            "--partitions",
-            "3",
-        ],
-    )?
-    .ok()?;
+    kafka_topics_create(&b, "orders", 3)?;
     let input: String = (0..30).map(|i| format!("order-{i}:{i}\n")).collect();
     run_with_input(
         CONSOLE_PRODUCER,
@@ -328,19 +323,7 @@ fn kafka_configs_describe_and_alter() -> anyhow::Result<()> {
     // The broker's log.* settings are the topic defaults kafka-configs shows.
     let broker = TestBroker::start(&["--set", "log.retention.hours=1"])?;
     let b = broker.bootstrap();
-    run(
-        TOPICS,
-        &[
-            "--bootstrap-server",
-            &b,
-            "--create",
-            "--topic",
-            "orders",
-            "--partitions",
-            "1",
-        ],
-    )?
-    .ok()?;
+    kafka_topics_create(&b, "orders", 1)?;
     let configs = |args: &[&str]| {
         run(
             CONFIGS,
@@ -412,19 +395,7 @@ fn kafka_configs_describe_and_alter() -> anyhow::Result<()> {
 fn producer_and_consumer_perf_tests_complete() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();
-    run(
-        TOPICS,
-        &[
-            "--bootstrap-server",
-            &b,
-            "--create",
-            "--topic",
-            "perf",
-            "--partitions",
-            "3",
-        ],
-    )?
-    .ok()?;
+    kafka_topics_create(&b, "perf", 3)?;
     let records = "50000";
     let produced = run(
         PRODUCER_PERF,
