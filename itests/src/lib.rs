@@ -125,7 +125,10 @@ impl TestBroker {
         // broker) and copies it into the log file beside stderr.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = writeln!(stdout_log, "{line}");
+                // One write per line: the broker appends its stderr to the same file, and
+                // `writeln!` would write the text and the newline separately, letting a
+                // log line land between them.
+                let _ = stdout_log.write_all(format!("{line}\n").as_bytes());
                 let _ = tx.send(line);
             }
         });
