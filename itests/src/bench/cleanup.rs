@@ -133,7 +133,12 @@ impl Drop for ScratchDir {
             DIRS.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|d| d != dir.path());
-            let _ = dir.close();
+            if std::env::var_os("GREGOR_BENCH_KEEP").is_some() {
+                // Broker logs and data stay for a look after the run.
+                eprintln!("bench: kept {}", dir.keep().display());
+            } else {
+                let _ = dir.close();
+            }
         }
     }
 }

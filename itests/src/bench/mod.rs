@@ -125,17 +125,17 @@ struct Sizes {
 }
 
 const FULL: Sizes = Sizes {
-    produce_1k: 256 * 1024,
-    produce_100b: 1_000_000,
+    produce_1k: 512 * 1024,
+    produce_100b: 2_000_000,
     consume_bytes: 1 << 30,
     latency_run: Duration::from_secs(10),
     idle_settle: Duration::from_secs(3),
 };
 
 const QUICK: Sizes = Sizes {
-    produce_1k: 16 * 1024,
-    produce_100b: 100_000,
-    consume_bytes: 64 << 20,
+    produce_1k: 64 * 1024,
+    produce_100b: 400_000,
+    consume_bytes: 128 << 20,
     latency_run: Duration::from_secs(2),
     idle_settle: Duration::from_secs(1),
 };
@@ -424,8 +424,16 @@ fn one_round(
             let key = produce_key(&spec);
             let topic = key.replace('_', "-");
             load::create_topic(&bootstrap, &topic, spec.partitions)?;
+            let (broker0, client0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
             let t = load::produce(&bootstrap, &topic, spec).with_context(|| key.clone())?;
-            eprintln!("bench:   {key}: {:.1} MiB/s", t.mib_per_s());
+            // Who was busy: on a small machine the one producer can be the limit, not the broker.
+            eprintln!(
+                "bench:   {key}: {:.1} MiB/s in {:.2} s; CPU s: broker {:.2}, load generator {:.2}",
+                t.mib_per_s(),
+                t.elapsed.as_secs_f64(),
+                procfs::cpu_seconds(pid)? - broker0,
+                own_cpu()? - client0
+            );
             samples.add(&key, kind, t.mib_per_s());
         }
 
@@ -438,11 +446,11 @@ fn one_round(
                 acks: "1",
                 partitions: 1,
             };
-            let cpu0 = procfs::cpu_seconds(pid)?;
+            let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
             let written = load::produce(&bootstrap, topic, fill).context("filling the topic")?;
-            let cpu1 = procfs::cpu_seconds(pid)?;
+            let (cpu1, own1) = (procfs::cpu_seconds(pid)?, own_cpu()?);
             let read = load::consume(&bootstrap, topic, 1, written.records).context("consume")?;
-            let cpu2 = procfs::cpu_seconds(pid)?;
+            let (cpu2, own2) = (procfs::cpu_seconds(pid)?, own_cpu()?);
             samples.add(
                 "cpu_per_gib_produced",
                 kind,
@@ -455,12 +463,15 @@ fn one_round(
                 (cpu2 - cpu1) / (read.bytes as f64 / GIB),
             );
             eprintln!(
-            "bench:   fill {:.1} MiB/s using {:.2} CPU s; consume {:.1} MiB/s using {:.2} CPU s",
-            written.mib_per_s(),
-            cpu1 - cpu0,
-            read.mib_per_s(),
-            cpu2 - cpu1
-        );
+                "bench:   fill {:.1} MiB/s, CPU s: broker {:.2}, load generator {:.2}; \
+                 consume {:.1} MiB/s, CPU s: broker {:.2}, load generator {:.2}",
+                written.mib_per_s(),
+                cpu1 - cpu0,
+                own1 - own0,
+                read.mib_per_s(),
+                cpu2 - cpu1,
+                own2 - own1,
+            );
         }
 
         if options.runs("latency") {
@@ -551,6 +562,11 @@ fn gregor_binary(options: &Options) -> anyhow::Result<PathBuf> {
         }
     }
     bail!("cargo build did not report a gregor executable")
+}
+
+/// CPU seconds this process (the load generator) has used.
+fn own_cpu() -> anyhow::Result<f64> {
+    procfs::cpu_seconds(std::process::id())
 }
 
 fn loadavg() -> String {
