@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+pub mod bench;
 pub mod clients;
 pub mod group;
 pub mod kafka_tools;

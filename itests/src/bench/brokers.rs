@@ -1,0 +1,350 @@
+//! The two brokers under test, each started fresh (new data dir, free ports) for every round,
+//! and the wait for its first successful Metadata response, which is the startup figure.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::cleanup::{self, ScratchDir, Spawned};
+use crate::raw::messages::{ApiKey, MetadataRequest, MetadataResponse};
+use crate::raw::RawClient;
+
+/// Which broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// This project.
+    Gregor,
+    /// Apache Kafka, single node KRaft.
+    Kafka,
+}
+
+impl Kind {
+    /// The name used in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Gregor => "Gregor",
+            Kind::Kafka => "Kafka",
+        }
+    }
+}
+
+/// How to start one kind of broker.
+pub enum Launcher {
+    /// The `gregor` binary at this path.
+    Gregor(PathBuf),
+    /// Apache Kafka from this folder of jars, run by `java`.
+    Kafka(PathBuf),
+}
+
+/// A broker process started for one round.
+pub struct Running {
+    /// Which broker.
+    pub kind: Kind,
+    /// `127.0.0.1:port` of its client listener.
+    pub bootstrap: String,
+    /// From spawning the process to the first Metadata response listing a broker.
+    pub startup: Duration,
+    /// Declared before `dir`, so the process is gone before its data dir is removed.
+    process: Spawned,
+    /// Data dir, config and log of this round.
+    dir: ScratchDir,
+}
+
+/// Longest a broker may take to answer Metadata after it starts.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a broker may take to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// The heap `bin/kafka-server-start.sh` gives the broker unless `KAFKA_HEAP_OPTS` says otherwise.
+const KAFKA_HEAP: [&str; 2] = ["-Xmx1G", "-Xms1G"];
+
+/// `KAFKA_JVM_PERFORMANCE_OPTS` as `bin/kafka-run-class.sh` sets it by default.
+const KAFKA_JVM_OPTS: [&str; 6] = [
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+];
+
+impl Launcher {
+    /// Which broker this starts.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Launcher::Gregor(_) => Kind::Gregor,
+            Launcher::Kafka(_) => Kind::Kafka,
+        }
+    }
+
+    /// Starts a fresh broker and waits for its first Metadata response.
+    pub fn start(&self) -> anyhow::Result<Running> {
+        match self {
+            Launcher::Gregor(bin) => start_gregor(bin),
+            Launcher::Kafka(lib) => start_kafka(lib),
+        }
+    }
+}
+
+fn start_gregor(bin: &Path) -> anyhow::Result<Running> {
+    let dir = ScratchDir::new("gregor")?;
+    let port = free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env(
+            "RUST_LOG",
+            std::env::var("GREGOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(dir.file("stdout.log")?)
+        .stderr(dir.file("broker.log")?);
+    let started = Instant::now();
+    let process = cleanup::spawn(&mut cmd, "gregor")?;
+    finish_start(Kind::Gregor, process, dir, port, started, "broker.log")
+}
+
+fn start_kafka(lib: &Path) -> anyhow::Result<Running> {
+    let dir = ScratchDir::new("kafka")?;
+    let port = free_port()?;
+    let controller_port = free_port()?;
+    let data = dir.path().join("data");
+    let properties = dir.path().join("server.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "# Single node KRaft: one process is broker and controller.\n\
+             process.roles=broker,controller\n\
+             node.id=1\n\
+             controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             controller.listener.names=CONTROLLER\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             log.dirs={data}\n\
+             num.partitions=1\n\
+             offsets.topic.replication.factor=1\n\
+             transaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\n\
+             share.coordinator.state.topic.replication.factor=1\n\
+             share.coordinator.state.topic.min.isr=1\n\
+             group.initial.rebalance.delay.ms=0\n",
+            data = data.display()
+        ),
+    )?;
+    let log4j = dir.path().join("log4j2.properties");
+    std::fs::write(
+        &log4j,
+        format!(
+            "# INFO into a file, as config/log4j2.yaml has the broker log to server.log.\n\
+             status = warn\n\
+             appender.file.type = File\n\
+             appender.file.name = FILE\n\
+             appender.file.fileName = {}\n\
+             appender.file.layout.type = PatternLayout\n\
+             appender.file.layout.pattern = [%d] %p %m (%c)%n\n\
+             rootLogger.level = INFO\n\
+             rootLogger.appenderRef.file.ref = FILE\n",
+            dir.path().join("server.log").display()
+        ),
+    )?;
+    let java = |class: &str| {
+        let mut cmd = Command::new("java");
+        cmd.args(KAFKA_HEAP)
+            .args(KAFKA_JVM_OPTS)
+            .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+            .arg(format!("-Dkafka.logs.dir={}", dir.path().display()))
+            .arg("-cp")
+            .arg(format!("{}/*", lib.display()))
+            .arg(class)
+            .stdin(Stdio::null());
+        cmd
+    };
+    // bin/kafka-storage.sh format --standalone: a one-voter controller quorum.
+    let format = java("kafka.tools.StorageTool")
+        .args(["format", "-t", &kafka_cluster_id()?, "-c"])
+        .arg(&properties)
+        .arg("--standalone")
+        .output()
+        .context("running Kafka's storage tool (is java installed?)")?;
+    if !format.status.success() {
+        bail!(
+            "formatting Kafka's storage failed ({}):\n{}{}",
+            format.status,
+            String::from_utf8_lossy(&format.stdout),
+            String::from_utf8_lossy(&format.stderr)
+        );
+    }
+    let mut cmd = java("kafka.Kafka");
+    cmd.arg(&properties)
+        .stdout(dir.file("stdout.log")?)
+        .stderr(dir.file("stderr.log")?);
+    let started = Instant::now();
+    let process = cleanup::spawn(&mut cmd, "kafka")?;
+    finish_start(Kind::Kafka, process, dir, port, started, "server.log")
+}
+
+fn finish_start(
+    kind: Kind,
+    mut process: Spawned,
+    dir: ScratchDir,
+    port: u16,
+    started: Instant,
+    log: &str,
+) -> anyhow::Result<Running> {
+    let bootstrap = format!("127.0.0.1:{port}");
+    let fail = |why: String, dir: &ScratchDir| {
+        let mut text = String::new();
+        for name in [log, "stdout.log", "stderr.log"] {
+            if let Ok(t) = std::fs::read_to_string(dir.path().join(name)) {
+                text.push_str(&t);
+            }
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        anyhow::anyhow!("{} {why}; end of its log:\n{tail}", kind.name())
+    };
+    loop {
+        if first_metadata(&bootstrap).is_ok() {
+            return Ok(Running {
+                kind,
+                bootstrap,
+                startup: started.elapsed(),
+                process,
+                dir,
+            });
+        }
+        if let Some(status) = process.exited() {
+            return Err(fail(format!("exited while starting ({status})"), &dir));
+        }
+        if started.elapsed() > STARTUP_TIMEOUT {
+            return Err(fail(
+                format!("did not answer Metadata within {STARTUP_TIMEOUT:?}"),
+                &dir,
+            ));
+        }
+        // Fine steps while a fast start is possible, then coarse ones, so polling does not
+        // take CPU from a slow starter on a small machine.
+        let step = if started.elapsed() < Duration::from_millis(200) {
+            Duration::from_micros(100)
+        } else {
+            Duration::from_millis(5)
+        };
+        std::thread::sleep(step);
+    }
+}
+
+/// One Metadata v12 request for all topics on a new connection; Ok once it lists a broker.
+fn first_metadata(bootstrap: &str) -> anyhow::Result<()> {
+    let mut client = RawClient::connect(bootstrap)?;
+    let response: MetadataResponse = client.call(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(None),
+    )?;
+    if response.brokers.is_empty() {
+        bail!("no brokers in Metadata yet");
+    }
+    Ok(())
+}
+
+impl Running {
+    /// The broker's OS process id (for Kafka, the `java` process).
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// Its data dir, config and logs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL after a grace period) and removes its folder.
+    pub fn stop(self) -> anyhow::Result<()> {
+        let Running { process, dir, .. } = self;
+        process.terminate(STOP_GRACE)?;
+        drop(dir);
+        Ok(())
+    }
+}
+
+/// A port nothing listens on right now (bound and released; the broker binds it next).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A random cluster id as `kafka-storage.sh random-uuid` prints one: 16 random bytes in
+/// URL-safe base64 without padding (22 characters).
+fn kafka_cluster_id() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut held = 0;
+    let mut out = String::new();
+    for b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        held += 8;
+        while held >= 6 {
+            held -= 6;
+            out.push(ALPHABET[((bits >> held) & 63) as usize] as char);
+        }
+    }
+    if held > 0 {
+        out.push(ALPHABET[((bits << (6 - held)) & 63) as usize] as char);
+    }
+    Ok(out)
+}
+
+/// The Kafka release the benchmark runs (kept in step with `itests/bench/kafka-server/pom.xml`).
+pub const KAFKA_VERSION: &str = "4.4.0";
+
+/// The folder of Kafka's broker jars, fetched with Maven on first use.
+pub fn kafka_lib_dir() -> anyhow::Result<PathBuf> {
+    let project = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("bench")
+        .join("kafka-server");
+    let lib = project.join("target").join("lib");
+    let marker = lib.join(format!("kafka_2.13-{KAFKA_VERSION}.jar"));
+    if !marker.exists() {
+        eprintln!("bench: fetching Apache Kafka {KAFKA_VERSION} from Maven Central (once)");
+        let status = Command::new("mvn")
+            .args(["-q", "-B", "-f"])
+            .arg(project.join("pom.xml"))
+            .arg("dependency:copy-dependencies")
+            .status()
+            .context("running mvn (is Maven installed?)")?;
+        if !status.success() || !marker.exists() {
+            bail!("mvn could not fetch Apache Kafka {KAFKA_VERSION} ({status})");
+        }
+    }
+    let java = Command::new("java")
+        .arg("-version")
+        .output()
+        .context("running java -version (is a JDK 17+ installed?)")?;
+    if !java.status.success() {
+        bail!("java -version failed ({})", java.status);
+    }
+    Ok(lib)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cluster_id_is_22_url_safe_characters() {
+        let id = super::kafka_cluster_id().unwrap();
+        assert_eq!(id.len(), 22);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+}

@@ -1,0 +1,499 @@
+//! The load generator: the same rdkafka clients and settings against either broker. Produce
+//! and consume throughput, end-to-end latency at a fixed rate, and a group of consumers
+//! joining. Every function first waits until the broker reports a leader for each partition it
+//! uses, so topic creation and metadata propagation stay out of the timed part.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+/// Longest any one load step may take before the round is abandoned.
+const STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Records and payload bytes moved in a measured time.
+#[derive(Debug, Clone, Copy)]
+pub struct Throughput {
+    /// Records produced or consumed.
+    pub records: u64,
+    /// Payload bytes (values only) produced or consumed.
+    pub bytes: u64,
+    /// From the first send (or the assignment) to the last acknowledgement (or record).
+    pub elapsed: Duration,
+}
+
+impl Throughput {
+    /// Payload MiB per second.
+    pub fn mib_per_s(&self) -> f64 {
+        self.bytes as f64 / (1024.0 * 1024.0) / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Creates `topic` with `partitions` and waits until every partition has a leader.
+pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::clients::create_topic(bootstrap, topic, partitions))?;
+    let probe: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = probe
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .and_then(|m| {
+                let t = m.topics().iter().find(|t| t.name() == topic)?;
+                let parts = t.partitions();
+                Some(
+                    t.error().is_none()
+                        && parts.len() == partitions as usize
+                        && parts.iter().all(|p| p.leader() >= 0 && p.error().is_none()),
+                )
+            })
+            .unwrap_or(false);
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{topic}: partitions without a leader 60 s after creation");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Counts acknowledgements and failures.
+#[derive(Default)]
+struct Counter {
+    acked: AtomicU64,
+    failed: AtomicU64,
+    /// The first failure, for the error message.
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Counter {}
+
+impl ProducerContext for Counter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                self.first_error
+                    .lock()
+                    .unwrap()
+                    .get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+}
+
+/// What a produce run sends.
+#[derive(Debug, Clone, Copy)]
+pub struct ProduceSpec {
+    /// Value size of each record (no key).
+    pub record_bytes: usize,
+    /// How many records.
+    pub records: u64,
+    /// `acks` setting: "1" or "all".
+    pub acks: &'static str,
+    /// Partitions of the topic; records go round-robin over them.
+    pub partitions: i32,
+}
+
+fn producer(bootstrap: &str, acks: &str, linger_ms: &str) -> anyhow::Result<BaseProducer<Counter>> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", linger_ms)
+        .set("compression.type", "none")
+        .set("message.timeout.ms", "120000")
+        .create_with_context(Counter::default())?)
+}
+
+/// Sends `record`, polling for acknowledgements while the producer's queue is full.
+fn send(
+    producer: &BaseProducer<Counter>,
+    mut record: BaseRecord<'_, (), [u8]>,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, back)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                producer.poll(Duration::from_millis(1));
+                record = back;
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
+/// Waits for every outstanding acknowledgement and checks that none failed.
+fn finish(producer: &BaseProducer<Counter>, sent: u64) -> anyhow::Result<()> {
+    // Not `flush`: rdkafka's flush sleeps in polls of up to 100 ms between checks, which would
+    // add up to 100 ms to every timed run.
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    let c = producer.context();
+    while c.acked.load(Ordering::Relaxed) + c.failed.load(Ordering::Relaxed) < sent {
+        if Instant::now() > deadline {
+            bail!("records still unacknowledged after {STEP_TIMEOUT:?}");
+        }
+        producer.poll(Duration::from_millis(1));
+    }
+    let failed = c.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!(
+            "{failed} of {sent} records failed: {}",
+            c.first_error.lock().unwrap().clone().unwrap_or_default()
+        );
+    }
+    let acked = c.acked.load(Ordering::Relaxed);
+    if acked != sent {
+        bail!("{acked} of {sent} records acknowledged");
+    }
+    Ok(())
+}
+
+/// Produces `spec.records` records to `topic` (which exists) as fast as the producer accepts
+/// them; timed from the first send to the last acknowledgement. `linger.ms=5`.
+pub fn produce(bootstrap: &str, topic: &str, spec: ProduceSpec) -> anyhow::Result<Throughput> {
+    let producer = producer(bootstrap, spec.acks, "5")?;
+    let payload: Vec<u8> = (0..spec.record_bytes).map(|i| (i % 251) as u8).collect();
+    // One acknowledged record per partition before the clock starts: the producer has then
+    // connected to the leader, learned the partitions and negotiated versions, which would
+    // otherwise weigh on short runs.
+    for p in 0..spec.partitions {
+        send(
+            &producer,
+            BaseRecord::to(topic)
+                .partition(p)
+                .payload(payload.as_slice()),
+        )?;
+    }
+    finish(&producer, spec.partitions as u64).context("warm-up records")?;
+    producer.context().acked.store(0, Ordering::Relaxed);
+    let started = Instant::now();
+    for i in 0..spec.records {
+        let record = BaseRecord::to(topic)
+            .partition((i % spec.partitions as u64) as i32)
+            .payload(payload.as_slice());
+        send(&producer, record)?;
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    finish(&producer, spec.records)?;
+    Ok(Throughput {
+        records: spec.records,
+        bytes: spec.records * spec.record_bytes as u64,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A consumer that reads by manual assignment, never commits and has no group membership.
+fn reader(bootstrap: &str, extra: &[(&str, &str)]) -> anyhow::Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    Ok(config.create()?)
+}
+
+/// Reads `records` records from the start of every partition of `topic`; timed from the
+/// assignment to the last record. librdkafka's default fetch sizes.
+pub fn consume(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    records: u64,
+) -> anyhow::Result<Throughput> {
+    let consumer = reader(bootstrap, &[])?;
+    consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    let started = Instant::now();
+    consumer.assign(&tpl)?;
+    let (mut count, mut bytes) = (0u64, 0u64);
+    while count < records {
+        if started.elapsed() > STEP_TIMEOUT {
+            bail!("read {count} of {records} records within {STEP_TIMEOUT:?}");
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let m = message?;
+        bytes += m.payload_len() as u64;
+        count += 1;
+    }
+    Ok(Throughput {
+        records,
+        bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// End-to-end latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Worst.
+    pub max: f64,
+    /// Records measured.
+    pub samples: usize,
+}
+
+/// Marks the records sent before the measurement, until the consumer is known to be reading.
+const WARMUP_SEQ: u64 = u64::MAX;
+
+/// Sends `rate` records/s of `record_bytes` for `duration` to partition 0 of `topic`
+/// (`linger.ms=0`, `acks=all`) while a consumer reads them from the end of the partition.
+///
+/// Each record carries the time it was *meant* to be sent (start + i / rate); its latency is
+/// the time it was read minus that. A sender that falls behind (a stalled send, a slow
+/// acknowledgement path) therefore shows as latency instead of silently sending later and
+/// measuring less, which is coordinated omission.
+pub fn latency(
+    bootstrap: &str,
+    topic: &str,
+    rate: u32,
+    duration: Duration,
+    record_bytes: usize,
+) -> anyhow::Result<Latency> {
+    let total = (u64::from(rate) as f64 * duration.as_secs_f64()) as u64;
+    let base = Instant::now();
+    let consumer = reader(bootstrap, &[("fetch.wait.max.ms", "100")])?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::End)?;
+    consumer.assign(&tpl)?;
+    let reading = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader_thread = {
+        let (reading, done) = (reading.clone(), done.clone());
+        std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+            let mut latencies = Vec::with_capacity(total as usize);
+            while (latencies.len() as u64) < total && !done.load(Ordering::Relaxed) {
+                let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+                    continue;
+                };
+                let now = base.elapsed().as_nanos() as u64;
+                let m = message?;
+                let payload = m.payload().unwrap_or_default();
+                if payload.len() < 16 {
+                    bail!("latency record of {} bytes", payload.len());
+                }
+                let intended = u64::from_be_bytes(payload[..8].try_into().expect("8 bytes"));
+                let seq = u64::from_be_bytes(payload[8..16].try_into().expect("8 bytes"));
+                if seq == WARMUP_SEQ {
+                    reading.store(true, Ordering::Relaxed);
+                } else {
+                    latencies.push(now.saturating_sub(intended));
+                }
+            }
+            Ok(latencies)
+        })
+    };
+    let result = (|| -> anyhow::Result<()> {
+        let producer = producer(bootstrap, "all", "0")?;
+        let mut payload = vec![0u8; record_bytes.max(16)];
+        // Until the consumer has resolved the end offset and reads, records would be lost to
+        // the measurement: send marked ones every 10 ms until one arrives.
+        let warmup_deadline = Instant::now() + Duration::from_secs(60);
+        payload[8..16].copy_from_slice(&WARMUP_SEQ.to_be_bytes());
+        while !reading.load(Ordering::Relaxed) {
+            if Instant::now() > warmup_deadline {
+                bail!("the latency consumer read nothing within 60 s");
+            }
+            send(
+                &producer,
+                BaseRecord::to(topic)
+                    .partition(0)
+                    .payload(payload.as_slice()),
+            )?;
+            producer.poll(Duration::from_millis(10));
+        }
+        let start = base.elapsed();
+        for i in 0..total {
+            let intended = start + Duration::from_nanos(i * 1_000_000_000 / u64::from(rate));
+            let now = base.elapsed();
+            if intended > now {
+                std::thread::sleep(intended - now);
+            }
+            payload[..8].copy_from_slice(&(intended.as_nanos() as u64).to_be_bytes());
+            payload[8..16].copy_from_slice(&i.to_be_bytes());
+            send(
+                &producer,
+                BaseRecord::to(topic)
+                    .partition(0)
+                    .payload(payload.as_slice()),
+            )?;
+            producer.poll(Duration::ZERO);
+        }
+        producer
+            .flush(STEP_TIMEOUT)
+            .context("flushing the latency producer")?;
+        let c = producer.context();
+        if c.failed.load(Ordering::Relaxed) > 0 {
+            bail!(
+                "latency records failed: {}",
+                c.first_error.lock().unwrap().clone().unwrap_or_default()
+            );
+        }
+        Ok(())
+    })();
+    // Give the reader time to see the tail, then stop it whatever happened.
+    let tail_deadline = Instant::now() + Duration::from_secs(30);
+    while !reader_thread.is_finished() && Instant::now() < tail_deadline && result.is_ok() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done.store(true, Ordering::Relaxed);
+    let mut latencies = reader_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("latency reader panicked"))??;
+    result?;
+    if (latencies.len() as u64) < total {
+        bail!("the consumer read {} of {total} records", latencies.len());
+    }
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        // Nearest rank.
+        let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+        latencies[rank - 1] as f64 / 1e6
+    };
+    Ok(Latency {
+        p50: at(0.50),
+        p99: at(0.99),
+        p999: at(0.999),
+        max: at(1.0),
+        samples: latencies.len(),
+    })
+}
+
+/// Per member, when its latest rebalance completed and how many partitions it then held.
+type Assignments = Arc<Mutex<BTreeMap<usize, (Instant, usize)>>>;
+
+/// Notes each member's assignment after every rebalance.
+struct Member {
+    index: usize,
+    assignments: Assignments,
+}
+
+impl ClientContext for Member {}
+
+impl ConsumerContext for Member {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        let held = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.assignments
+            .lock()
+            .unwrap()
+            .insert(self.index, (Instant::now(), held));
+    }
+}
+
+/// `members` consumers subscribe to `topic` (with `partitions`) in `group` at the same moment,
+/// each polling on its own thread. Returns the time from the last subscribe to the moment the
+/// last member received its share, once every member holds at least one partition and the
+/// shares add up to all partitions (the group is stable).
+///
+/// `heartbeat.interval.ms=100`: a member already in the group learns of the rebalance the others
+/// start from its next heartbeat, so librdkafka's default (3 s) would measure mostly that.
+pub fn group_join(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    group: &str,
+    members: usize,
+) -> anyhow::Result<Duration> {
+    let assignments: Assignments = Arc::default();
+    let barrier = Arc::new(Barrier::new(members + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for index in 0..members {
+        let consumer: BaseConsumer<Member> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "100")
+            .create_with_context(Member {
+                index,
+                assignments: assignments.clone(),
+            })?;
+        // Connected and bootstrapped before the clock starts.
+        consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let (barrier, stop) = (barrier.clone(), stop.clone());
+        let topic = topic.to_string();
+        threads.push(std::thread::spawn(move || -> anyhow::Result<Instant> {
+            barrier.wait();
+            let subscribed = Instant::now();
+            consumer.subscribe(&[&topic])?;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(Err(e)) = consumer.poll(Duration::from_millis(5)) {
+                    eprintln!("bench: group member {index}: {e}");
+                }
+            }
+            Ok(subscribed)
+        }));
+    }
+    barrier.wait();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stable_at = loop {
+        {
+            let a = assignments.lock().unwrap();
+            let total: usize = a.values().map(|(_, n)| n).sum();
+            if a.len() == members && a.values().all(|(_, n)| *n > 0) && total == partitions as usize
+            {
+                break a.values().map(|(at, _)| *at).max();
+            }
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    stop.store(true, Ordering::Relaxed);
+    let mut last_subscribe = None;
+    for t in threads {
+        let subscribed = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("group member panicked"))??;
+        last_subscribe = last_subscribe.max(Some(subscribed));
+    }
+    let (Some(stable_at), Some(last_subscribe)) = (stable_at, last_subscribe) else {
+        bail!(
+            "group {group}: not all {members} members assigned within 60 s: {:?}",
+            assignments
+                .lock()
+                .unwrap()
+                .values()
+                .map(|(_, n)| n)
+                .collect::<Vec<_>>()
+        );
+    };
+    Ok(stable_at.saturating_duration_since(last_subscribe))
+}

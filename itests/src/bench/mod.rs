@@ -1,0 +1,584 @@
+//! The benchmark behind the `bench` binary: Gregor and Apache Kafka started fresh in turn,
+//! driven by the same rdkafka load, round after round, with medians written as Markdown and
+//! JSON. Issue 6 describes what is measured and the targets.
+
+pub mod brokers;
+pub mod cleanup;
+pub mod load;
+pub mod procfs;
+pub mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use brokers::Launcher;
+use load::ProduceSpec;
+use report::{Better, Metric, RunInfo, Samples, Target};
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run Apache Kafka too (the default); false with `--gregor-only`.
+    pub vs_kafka: bool,
+    /// Short workloads, for a run in well under 3 minutes.
+    pub quick: bool,
+    /// Rounds per broker.
+    pub rounds: usize,
+    /// A `gregor` binary to use instead of building the release one.
+    pub gregor_bin: Option<PathBuf>,
+    /// Where results.md and results.json go.
+    pub out: PathBuf,
+    /// Only these scenario groups (produce, consume, latency, group); all when empty. Startup
+    /// and memory are measured in every round.
+    pub only: Vec<String>,
+}
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: bench [--vs-kafka | --gregor-only] [--quick] [--rounds N] [--gregor-bin PATH] [--out DIR]
+
+  --vs-kafka        run Gregor and Apache Kafka 4.4.0 (the default); Kafka's jars come from Maven
+                    Central on first use; without Java or Maven the run goes on with Gregor only
+  --gregor-only     run Gregor only
+  --quick           small workloads (about 1-2 minutes with Kafka)
+  --rounds N        rounds per broker, alternating the brokers (default 3)
+  --gregor-bin PATH use this gregor binary (default: `cargo build --release -p gregor`;
+                    the GREGOR_BIN variable does the same)
+  --out DIR         where results.md and results.json go (default: target/bench)
+  --only LIST       run only these scenarios, comma-separated: produce,consume,latency,group
+                    (startup and memory are always measured)";
+
+impl Options {
+    /// Parses the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Options> {
+        let mut options = Options {
+            vs_kafka: true,
+            quick: false,
+            rounds: 3,
+            gregor_bin: std::env::var_os("GREGOR_BIN").map(PathBuf::from),
+            out: default_out_dir(),
+            only: Vec::new(),
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value =
+                |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+            match arg.as_str() {
+                "--vs-kafka" => options.vs_kafka = true,
+                "--gregor-only" => options.vs_kafka = false,
+                "--quick" => options.quick = true,
+                "--rounds" => {
+                    options.rounds = value("--rounds")?.parse().context("--rounds N")?;
+                    if options.rounds == 0 {
+                        bail!("--rounds must be at least 1");
+                    }
+                }
+                "--gregor-bin" => options.gregor_bin = Some(value("--gregor-bin")?.into()),
+                "--out" => options.out = value("--out")?.into(),
+                "--only" => {
+                    options.only = value("--only")?.split(',').map(str::to_string).collect();
+                    if let Some(bad) = options
+                        .only
+                        .iter()
+                        .find(|s| !SCENARIOS.contains(&s.as_str()))
+                    {
+                        bail!("--only: unknown scenario {bad:?} (known: {SCENARIOS:?})");
+                    }
+                }
+                other => bail!("unknown argument {other:?}\n{USAGE}"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// `$CARGO_TARGET_DIR/bench`, else `target/bench` in the workspace.
+fn default_out_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("bench"),
+        None => workspace_root().join("target").join("bench"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("itests sits in the workspace")
+        .to_path_buf()
+}
+
+/// Workload sizes of a mode.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    /// Records per produce run with 1 KiB values.
+    produce_1k: u64,
+    /// Records per produce run with 100 B values.
+    produce_100b: u64,
+    /// Bytes written (1 KiB records) and then read back by the consume run.
+    consume_bytes: u64,
+    /// Length of the fixed-rate latency run.
+    latency_run: Duration,
+    /// Quiet time after startup before idle memory is read.
+    idle_settle: Duration,
+}
+
+const FULL: Sizes = Sizes {
+    produce_1k: 512 * 1024,
+    produce_100b: 2_000_000,
+    consume_bytes: 1 << 30,
+    latency_run: Duration::from_secs(10),
+    idle_settle: Duration::from_secs(3),
+};
+
+const QUICK: Sizes = Sizes {
+    produce_1k: 64 * 1024,
+    produce_100b: 400_000,
+    consume_bytes: 128 << 20,
+    latency_run: Duration::from_secs(2),
+    idle_settle: Duration::from_secs(1),
+};
+
+/// The scenario groups `--only` can pick.
+const SCENARIOS: [&str; 4] = ["produce", "consume", "latency", "group"];
+
+impl Options {
+    fn runs(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
+}
+
+/// Fixed rate of the latency run, records per second.
+const LATENCY_RATE: u32 = 5_000;
+/// Value size in the latency run.
+const LATENCY_RECORD_BYTES: usize = 100;
+/// Partitions of the group's topic, shared by the members.
+const GROUP_PARTITIONS: i32 = 6;
+/// Members in the group run.
+const GROUP_MEMBERS: usize = 3;
+/// Groups formed per round (each a new group): one sample is at the mercy of where the
+/// members' heartbeats fall.
+const GROUP_RUNS: usize = 3;
+
+const GIB: f64 = (1u64 << 30) as f64;
+const MIB: f64 = (1u64 << 20) as f64;
+
+/// The produce runs: value size, acks, partitions.
+fn produce_specs(sizes: Sizes) -> Vec<ProduceSpec> {
+    let mut specs = Vec::new();
+    for (record_bytes, records) in [(1024, sizes.produce_1k), (100, sizes.produce_100b)] {
+        for acks in ["1", "all"] {
+            for partitions in [1, 8] {
+                specs.push(ProduceSpec {
+                    record_bytes,
+                    records,
+                    acks,
+                    partitions,
+                });
+            }
+        }
+    }
+    specs
+}
+
+fn produce_key(s: &ProduceSpec) -> String {
+    format!(
+        "produce_{}b_acks{}_p{}",
+        s.record_bytes, s.acks, s.partitions
+    )
+}
+
+/// Every reported figure, in table order.
+fn metrics(sizes: Sizes) -> Vec<Metric> {
+    let mut m = Vec::new();
+    let mut add = |key: String, label: String, unit, better, target| {
+        m.push(Metric {
+            key,
+            label,
+            unit,
+            better,
+            target,
+        })
+    };
+    for s in produce_specs(sizes) {
+        let size = if s.record_bytes == 1024 {
+            "1 KiB".to_string()
+        } else {
+            format!("{} B", s.record_bytes)
+        };
+        add(
+            produce_key(&s),
+            format!(
+                "Produce {size}, acks={}, {} partition{}",
+                s.acks,
+                s.partitions,
+                if s.partitions == 1 { "" } else { "s" }
+            ),
+            "MiB/s",
+            Better::Higher,
+            Target::RatioAtLeast(2.0),
+        );
+    }
+    add(
+        "consume_1kib_p1".into(),
+        format!(
+            "Consume {} MiB of 1 KiB records from the start, 1 partition",
+            sizes.consume_bytes >> 20
+        ),
+        "MiB/s",
+        Better::Higher,
+        Target::RatioAtLeast(2.0),
+    );
+    for (key, label, target) in [
+        ("latency_p50_ms", "End-to-end latency p50", Target::None),
+        (
+            "latency_p99_ms",
+            "End-to-end latency p99",
+            Target::RatioAtMostAndBelow(0.2, 1.0),
+        ),
+        ("latency_p999_ms", "End-to-end latency p99.9", Target::None),
+    ] {
+        add(
+            key.into(),
+            format!("{label} at {LATENCY_RATE} records/s"),
+            "ms",
+            Better::Lower,
+            target,
+        );
+    }
+    add(
+        "startup_ms".into(),
+        "Process start to first Metadata response".into(),
+        "ms",
+        Better::Lower,
+        Target::Below(20.0),
+    );
+    add(
+        "idle_rss_mib".into(),
+        "Idle RSS after startup".into(),
+        "MiB",
+        Better::Lower,
+        Target::Below(15.0),
+    );
+    add(
+        "peak_rss_mib".into(),
+        "Peak RSS (VmHWM) by the end of the load".into(),
+        "MiB",
+        Better::Lower,
+        Target::None,
+    );
+    add(
+        "cpu_per_gib_produced".into(),
+        "Broker CPU per GiB produced (1 KiB, acks=1)".into(),
+        "s/GiB",
+        Better::Lower,
+        Target::RatioAtMost(0.5),
+    );
+    add(
+        "cpu_per_gib_consumed".into(),
+        "Broker CPU per GiB consumed".into(),
+        "s/GiB",
+        Better::Lower,
+        Target::RatioAtMost(0.5),
+    );
+    add(
+        "group3_assigned_ms".into(),
+        format!(
+            "Group of {GROUP_MEMBERS}: last subscribe to all {GROUP_PARTITIONS} partitions assigned"
+        ),
+        "ms",
+        Better::Lower,
+        Target::Below(100.0),
+    );
+    m
+}
+
+/// Runs the whole benchmark and writes the results; returns the Markdown table.
+pub fn run(options: &Options) -> anyhow::Result<String> {
+    let run_started = Instant::now();
+    let started_utc = utc_now();
+    let sizes = if options.quick { QUICK } else { FULL };
+    let gregor = Launcher::Gregor(gregor_binary(options)?);
+    let kafka = if options.vs_kafka {
+        match brokers::kafka_lib_dir() {
+            Ok(lib) => Ok(Launcher::Kafka(lib)),
+            Err(e) => {
+                eprintln!(
+                    "bench: Apache Kafka is unavailable, so this run measures Gregor only: {e:#}\n\
+                     bench: (install a JDK 17+ and Maven, or pass --gregor-only to skip this)"
+                );
+                Err(format!("{e:#}"))
+            }
+        }
+    } else {
+        Err("--gregor-only".to_string())
+    };
+    let load_before = loadavg();
+    let mut samples = Samples::default();
+    let mut errors = Vec::new();
+    let mut pids = Vec::new();
+    for round in 1..=options.rounds {
+        let mut order = vec![&gregor];
+        if let Ok(k) = &kafka {
+            // Alternate who goes first, so a drift of the machine shows on both sides.
+            if round % 2 == 0 {
+                order.insert(0, k);
+            } else {
+                order.push(k);
+            }
+        }
+        for launcher in order {
+            let name = launcher.kind().name();
+            eprintln!("bench: round {round}/{}: {name}", options.rounds);
+            let round_started = Instant::now();
+            if let Err(e) = one_round(launcher, options, sizes, &mut samples, &mut pids) {
+                eprintln!("bench: round {round} {name} failed: {e:#}");
+                errors.push(format!("round {round} {name}: {e:#}"));
+            }
+            eprintln!(
+                "bench: round {round} {name} took {:.1} s",
+                round_started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let info = RunInfo {
+        mode: if options.quick { "quick" } else { "full" },
+        rounds: options.rounds,
+        kafka: kafka
+            .as_ref()
+            .map(|_| brokers::KAFKA_VERSION.to_string())
+            .map_err(Clone::clone),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        load_before,
+        load_after: loadavg(),
+        started_utc,
+        elapsed_s: run_started.elapsed().as_secs_f64(),
+        errors,
+        pids,
+        workload: workload_text(sizes),
+    };
+    let metrics = metrics(sizes);
+    let md = report::markdown(&info, &metrics, &samples);
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+    std::fs::write(options.out.join("results.md"), &md)?;
+    std::fs::write(
+        options.out.join("results.json"),
+        serde_json::to_string_pretty(&report::json(&info, &metrics, &samples))?,
+    )?;
+    eprintln!(
+        "bench: wrote {} and results.json",
+        options.out.join("results.md").display()
+    );
+    Ok(md)
+}
+
+fn workload_text(s: Sizes) -> String {
+    format!(
+        "Workload: produce runs of {} records of 1 KiB and {} of 100 B (rdkafka, linger.ms=5, no \
+         compression, round-robin over the partitions, one producer); consume of {} MiB by one \
+         consumer; latency: {LATENCY_RATE} records/s of {LATENCY_RECORD_BYTES} B for {} s, \
+         acks=all, linger.ms=0, timed from each record's intended send time; group: \
+         {GROUP_RUNS} new groups per round of {GROUP_MEMBERS} consumers subscribing at once \
+         (heartbeat.interval.ms=100, {GROUP_PARTITIONS} partitions) after a one-member warm-up \
+         group. Both brokers on default settings (no fsync per \
+         write); Kafka with the 1 GiB heap of kafka-server-start.sh and G1; CPU is the broker \
+         process's utime+stime, RSS its VmRSS/VmHWM (the java process for Kafka).",
+        s.produce_1k,
+        s.produce_100b,
+        s.consume_bytes >> 20,
+        s.latency_run.as_secs()
+    )
+}
+
+/// One broker, started fresh, through every scenario, then stopped.
+fn one_round(
+    launcher: &Launcher,
+    options: &Options,
+    sizes: Sizes,
+    samples: &mut Samples,
+    pids: &mut Vec<u32>,
+) -> anyhow::Result<()> {
+    let kind = launcher.kind();
+    let broker = launcher.start()?;
+    let pid = broker.pid();
+    pids.push(pid);
+    let bootstrap = broker.bootstrap.clone();
+    samples.add("startup_ms", kind, broker.startup.as_secs_f64() * 1e3);
+    eprintln!(
+        "bench:   {} answered Metadata {:.1} ms after start (pid {pid}, {})",
+        kind.name(),
+        broker.startup.as_secs_f64() * 1e3,
+        broker.dir().display()
+    );
+    // Run the scenarios; stop the broker whatever they did.
+    let result = (|| -> anyhow::Result<()> {
+        std::thread::sleep(sizes.idle_settle);
+        samples.add("idle_rss_mib", kind, procfs::memory(pid)?.rss as f64 / MIB);
+
+        for spec in produce_specs(sizes)
+            .into_iter()
+            .filter(|_| options.runs("produce"))
+        {
+            let key = produce_key(&spec);
+            let topic = key.replace('_', "-");
+            load::create_topic(&bootstrap, &topic, spec.partitions)?;
+            let (broker0, client0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
+            let t = load::produce(&bootstrap, &topic, spec).with_context(|| key.clone())?;
+            // Who was busy: on a small machine the one producer can be the limit, not the broker.
+            eprintln!(
+                "bench:   {key}: {:.1} MiB/s in {:.2} s; CPU s: broker {:.2}, load generator {:.2}",
+                t.mib_per_s(),
+                t.elapsed.as_secs_f64(),
+                procfs::cpu_seconds(pid)? - broker0,
+                own_cpu()? - client0
+            );
+            samples.add(&key, kind, t.mib_per_s());
+        }
+
+        if options.runs("consume") {
+            let topic = "consume-1kib";
+            load::create_topic(&bootstrap, topic, 1)?;
+            let fill = ProduceSpec {
+                record_bytes: 1024,
+                records: sizes.consume_bytes / 1024,
+                acks: "1",
+                partitions: 1,
+            };
+            let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
+            let written = load::produce(&bootstrap, topic, fill).context("filling the topic")?;
+            let (cpu1, own1) = (procfs::cpu_seconds(pid)?, own_cpu()?);
+            let read = load::consume(&bootstrap, topic, 1, written.records).context("consume")?;
+            let (cpu2, own2) = (procfs::cpu_seconds(pid)?, own_cpu()?);
+            samples.add(
+                "cpu_per_gib_produced",
+                kind,
+                (cpu1 - cpu0) / (written.bytes as f64 / GIB),
+            );
+            samples.add("consume_1kib_p1", kind, read.mib_per_s());
+            samples.add(
+                "cpu_per_gib_consumed",
+                kind,
+                (cpu2 - cpu1) / (read.bytes as f64 / GIB),
+            );
+            eprintln!(
+                "bench:   fill {:.1} MiB/s, CPU s: broker {:.2}, load generator {:.2}; \
+                 consume {:.1} MiB/s, CPU s: broker {:.2}, load generator {:.2}",
+                written.mib_per_s(),
+                cpu1 - cpu0,
+                own1 - own0,
+                read.mib_per_s(),
+                cpu2 - cpu1,
+                own2 - own1,
+            );
+        }
+
+        if options.runs("latency") {
+            let topic = "latency";
+            load::create_topic(&bootstrap, topic, 1)?;
+            let l = load::latency(
+                &bootstrap,
+                topic,
+                LATENCY_RATE,
+                sizes.latency_run,
+                LATENCY_RECORD_BYTES,
+            )
+            .context("latency")?;
+            eprintln!(
+            "bench:   latency p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms ({} records)",
+            l.p50, l.p99, l.p999, l.max, l.samples
+        );
+            samples.add("latency_p50_ms", kind, l.p50);
+            samples.add("latency_p99_ms", kind, l.p99);
+            samples.add("latency_p999_ms", kind, l.p999);
+        }
+
+        if options.runs("group") {
+            let topic = "group";
+            load::create_topic(&bootstrap, topic, GROUP_PARTITIONS)?;
+            // The first group use makes Kafka create __consumer_offsets; keep that out of the figure.
+            load::group_join(&bootstrap, topic, GROUP_PARTITIONS, "bench-warmup", 1)
+                .context("warm-up group")?;
+            for i in 0..GROUP_RUNS {
+                let joined = load::group_join(
+                    &bootstrap,
+                    topic,
+                    GROUP_PARTITIONS,
+                    &format!("bench-group-{i}"),
+                    GROUP_MEMBERS,
+                )
+                .context("group")?;
+                eprintln!(
+                    "bench:   group of {GROUP_MEMBERS} assigned in {:.1} ms",
+                    joined.as_secs_f64() * 1e3
+                );
+                samples.add("group3_assigned_ms", kind, joined.as_secs_f64() * 1e3);
+            }
+        }
+
+        samples.add("peak_rss_mib", kind, procfs::memory(pid)?.peak as f64 / MIB);
+        Ok(())
+    })();
+    let stopped = broker.stop();
+    result?;
+    stopped
+}
+
+/// The gregor binary: as given, or built now in release mode.
+fn gregor_binary(options: &Options) -> anyhow::Result<PathBuf> {
+    if let Some(bin) = &options.gregor_bin {
+        if !bin.exists() {
+            bail!("gregor binary {} does not exist", bin.display());
+        }
+        return Ok(bin.clone());
+    }
+    eprintln!("bench: building the release gregor binary (cargo build --release -p gregor)");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "gregor",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running cargo build")?;
+    if !output.status.success() {
+        bail!("cargo build --release -p gregor failed ({})", output.status);
+    }
+    // Cargo names each built executable in its JSON messages, wherever the target dir is.
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "gregor" {
+            if let Some(exe) = msg["executable"].as_str() {
+                return Ok(exe.into());
+            }
+        }
+    }
+    bail!("cargo build did not report a gregor executable")
+}
+
+/// CPU seconds this process (the load generator) has used.
+fn own_cpu() -> anyhow::Result<f64> {
+    procfs::cpu_seconds(std::process::id())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
+}
+
+/// The current UTC time as `date -u` would print it, without a date crate.
+fn utc_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M:%S"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
