@@ -265,6 +265,9 @@ pub struct Latency {
     pub max: f64,
     /// Records measured.
     pub samples: usize,
+    /// Records read per second from the first intended send to the last read: below the
+    /// offered rate when the broker could not keep up and its latency is queueing.
+    pub delivered_per_s: f64,
 }
 
 /// Marks the records sent before the measurement, until the consumer is known to be reading.
@@ -294,8 +297,9 @@ pub fn latency(
     let done = Arc::new(AtomicBool::new(false));
     let reader_thread = {
         let (reading, done) = (reading.clone(), done.clone());
-        std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+        std::thread::spawn(move || -> anyhow::Result<(Vec<u64>, u64)> {
             let mut latencies = Vec::with_capacity(total as usize);
+            let mut last_read = 0;
             while (latencies.len() as u64) < total && !done.load(Ordering::Relaxed) {
                 let Some(message) = consumer.poll(Duration::from_millis(100)) else {
                     continue;
@@ -312,12 +316,13 @@ pub fn latency(
                     reading.store(true, Ordering::Relaxed);
                 } else {
                     latencies.push(now.saturating_sub(intended));
+                    last_read = now;
                 }
             }
-            Ok(latencies)
+            Ok((latencies, last_read))
         })
     };
-    let result = (|| -> anyhow::Result<()> {
+    let result = (|| -> anyhow::Result<Duration> {
         let producer = producer(bootstrap, "all", "0")?;
         let mut payload = vec![0u8; record_bytes.max(16)];
         // Until the consumer has resolved the end offset and reads, records would be lost to
@@ -363,7 +368,7 @@ pub fn latency(
                 c.first_error.lock().unwrap().clone().unwrap_or_default()
             );
         }
-        Ok(())
+        Ok(start)
     })();
     // Give the reader time to see the tail, then stop it whatever happened.
     let tail_deadline = Instant::now() + Duration::from_secs(30);
@@ -371,10 +376,10 @@ pub fn latency(
         std::thread::sleep(Duration::from_millis(10));
     }
     done.store(true, Ordering::Relaxed);
-    let mut latencies = reader_thread
+    let (mut latencies, last_read) = reader_thread
         .join()
         .map_err(|_| anyhow::anyhow!("latency reader panicked"))??;
-    result?;
+    let start = result?;
     if (latencies.len() as u64) < total {
         bail!("the consumer read {} of {total} records", latencies.len());
     }
@@ -390,6 +395,11 @@ pub fn latency(
         p999: at(0.999),
         max: at(1.0),
         samples: latencies.len(),
+        delivered_per_s: latencies.len() as f64
+            / Duration::from_nanos(last_read)
+                .saturating_sub(start)
+                .as_secs_f64()
+                .max(1e-9),
     })
 }
 

@@ -248,6 +248,15 @@ fn metrics(sizes: Sizes) -> Vec<Metric> {
         );
     }
     add(
+        "latency_delivered_per_s".into(),
+        format!(
+            "Records/s the latency run delivered (offered {LATENCY_RATE}; less means queueing)"
+        ),
+        "records/s",
+        Better::Higher,
+        Target::None,
+    );
+    add(
         "startup_ms".into(),
         "Process start to first Metadata response".into(),
         "ms",
@@ -486,12 +495,13 @@ fn one_round(
             )
             .context("latency")?;
             eprintln!(
-            "bench:   latency p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms ({} records)",
-            l.p50, l.p99, l.p999, l.max, l.samples
+            "bench:   latency p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms ({} records, {:.0}/s delivered)",
+            l.p50, l.p99, l.p999, l.max, l.samples, l.delivered_per_s
         );
             samples.add("latency_p50_ms", kind, l.p50);
             samples.add("latency_p99_ms", kind, l.p99);
             samples.add("latency_p999_ms", kind, l.p999);
+            samples.add("latency_delivered_per_s", kind, l.delivered_per_s);
         }
 
         if options.runs("group") {
