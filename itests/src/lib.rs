@@ -16,6 +16,19 @@ pub mod kafka_tools;
 pub mod raw;
 pub mod rng;
 
+/// Keeps this process's `GREGOR_*` and `KAFKA_*` variables from a broker it starts: the broker
+/// reads them as settings, and the tests' own knobs (`GREGOR_AUDIT_CYCLES`,
+/// `GREGOR_BENCH_KAFKA`, ...) or whatever the developer's shell has must not reach it.
+pub fn without_broker_settings(command: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        if name.starts_with("GREGOR_") || name.starts_with("KAFKA_") {
+            command.env_remove(&key);
+        }
+    }
+    command
+}
+
 /// Path of the `gregor` binary: `GREGOR_BIN`, or the one built next to this test executable.
 pub fn gregor_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("GREGOR_BIN") {
@@ -92,15 +105,7 @@ impl TestBroker {
             .append(true)
             .open(&self.log_path)?;
         let mut command = Command::new(&bin);
-        // The broker reads GREGOR_* and KAFKA_* variables as settings: the tests' own knobs
-        // (GREGOR_AUDIT_CYCLES, ...) and whatever the developer's shell has must not reach it.
-        for (key, _) in std::env::vars_os() {
-            let name = key.to_string_lossy();
-            if name.starts_with("GREGOR_") || name.starts_with("KAFKA_") {
-                command.env_remove(&key);
-            }
-        }
-        let mut child = command
+        let mut child = without_broker_settings(&mut command)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")

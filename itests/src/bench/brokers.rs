@@ -94,7 +94,9 @@ fn start_gregor(bin: &Path) -> anyhow::Result<Running> {
     let dir = ScratchDir::new("gregor")?;
     let port = free_port()?;
     let mut cmd = Command::new(bin);
-    cmd.arg("--listen")
+    // Both brokers run on their defaults, whatever this shell's GREGOR_* variables say.
+    crate::without_broker_settings(&mut cmd)
+        .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
