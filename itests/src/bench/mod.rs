@@ -278,6 +278,13 @@ fn metrics(sizes: Sizes) -> Vec<Metric> {
         Target::None,
     );
     add(
+        "anon_rss_mib".into(),
+        "Anonymous RSS (RssAnon: heap, not mapped files) at the end of the load".into(),
+        "MiB",
+        Better::Lower,
+        Target::None,
+    );
+    add(
         "cpu_per_gib_produced".into(),
         "Broker CPU per GiB produced (1 KiB, acks=1)".into(),
         "s/GiB",
@@ -387,13 +394,15 @@ fn workload_text(s: Sizes) -> String {
     format!(
         "Workload: produce runs of {} records of 1 KiB and {} of 100 B (rdkafka, linger.ms=5, no \
          compression, round-robin over the partitions, one producer); consume of {} MiB by one \
-         consumer; latency: {LATENCY_RATE} records/s of {LATENCY_RECORD_BYTES} B for {} s, \
+         consumer taking records off its queue in batches; latency: {LATENCY_RATE} records/s of {LATENCY_RECORD_BYTES} B for {} s, \
          acks=all, linger.ms=0, timed from each record's intended send time; group: \
          {GROUP_RUNS} new groups per round of {GROUP_MEMBERS} consumers subscribing at once \
          (heartbeat.interval.ms=100, {GROUP_PARTITIONS} partitions) after a one-member warm-up \
          group. Both brokers on default settings (no fsync per \
          write); Kafka with the 1 GiB heap of kafka-server-start.sh and G1; CPU is the broker \
-         process's utime+stime, RSS its VmRSS/VmHWM (the java process for Kafka).",
+         process's utime+stime, RSS its VmRSS/VmHWM (the java process for Kafka); VmHWM counts the \
+         pages of memory-mapped files a process has read, so Gregor's includes the segments its \
+         consumers read, which RssAnon leaves out.",
         s.produce_1k,
         s.produce_100b,
         s.consume_bytes >> 20,
@@ -527,7 +536,9 @@ fn one_round(
             }
         }
 
-        samples.add("peak_rss_mib", kind, procfs::memory(pid)?.peak as f64 / MIB);
+        let memory = procfs::memory(pid)?;
+        samples.add("peak_rss_mib", kind, memory.peak as f64 / MIB);
+        samples.add("anon_rss_mib", kind, memory.anon as f64 / MIB);
         Ok(())
     })();
     let stopped = broker.stop();

@@ -8,11 +8,14 @@ use anyhow::{bail, Context};
 pub struct Memory {
     /// `VmRSS`: resident now.
     pub rss: u64,
-    /// `VmHWM`: the most it has been resident since it started.
+    /// `VmHWM`: the most it has been resident since it started. Counts pages of mapped files
+    /// too: a broker that serves reads from memory-mapped segments has every page it read here.
     pub peak: u64,
+    /// `RssAnon`: resident memory not backed by a file (heap, stacks), now.
+    pub anon: u64,
 }
 
-/// Reads `VmRSS` and `VmHWM` of `pid`.
+/// Reads `VmRSS`, `VmHWM` and `RssAnon` of `pid`.
 pub fn memory(pid: u32) -> anyhow::Result<Memory> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
@@ -33,6 +36,7 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
     Ok(Memory {
         rss: field("VmRSS:")?,
         peak: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
     })
 }
 
@@ -73,7 +77,7 @@ mod tests {
     fn reads_this_process() {
         let me = std::process::id();
         let mem = super::memory(me).unwrap();
-        assert!(mem.rss > 0 && mem.peak >= mem.rss);
+        assert!(mem.rss > 0 && mem.peak >= mem.rss && mem.anon <= mem.rss);
         assert!(super::cpu_seconds(me).unwrap() >= 0.0);
     }
 }
