@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing what the tests need first.
 # Needs: a Rust toolchain, Python 3, root or sudo for apt-get (kcat; Java and Maven if missing),
-# network access to the registries (crates, Maven Central, PyPI, Debian).
+# network access to the registries (crates, Maven Central, PyPI, Debian); rustup's nightly
+# toolchain for the fuzz targets (installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,4 +29,8 @@ echo "== building the gregor binary the end-to-end tests start"
 cargo build -p gregor --bins
 
 echo "== running the tests"
-cargo test --workspace
+# The benchmark's quick mode against Apache Kafka too, so neither half of the harness rots.
+GREGOR_BENCH_KAFKA=1 cargo test --workspace
+
+echo "== fuzzing each cargo-fuzz target for ${GREGOR_CARGO_FUZZ_SECS:-30} s (fuzz/run-bounded)"
+fuzz/run-bounded
