@@ -15,7 +15,7 @@ use gregor_itests::raw::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse, TopicName,
 };
 use gregor_itests::raw::RawClient;
-use gregor_itests::{gregor_bin, TestBroker};
+use gregor_itests::{gregor_bin, without_broker_settings, TestBroker};
 use gregor_protocol::StrBytes;
 
 /// How a gregor run that was expected to stop ended.
@@ -59,7 +59,9 @@ fn run_command(mut command: Command) -> anyhow::Result<Exit> {
 
 fn run_gregor(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Exit> {
     let mut command = Command::new(gregor_bin());
-    command.args(args).envs(env.iter().copied());
+    without_broker_settings(&mut command)
+        .args(args)
+        .envs(env.iter().copied());
     run_command(command)
 }
 
@@ -361,13 +363,14 @@ fn data_dir_not_writable() -> anyhow::Result<()> {
             return Ok(());
         }
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        without_broker_settings(&mut c)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(gregor_bin())
             .args(args);
         c
     } else {
         let mut c = Command::new(gregor_bin());
-        c.args(args);
+        without_broker_settings(&mut c).args(args);
         c
     };
     let exit = run_command(command)?;

@@ -328,7 +328,9 @@ fn outside_docker(root: &Path, stages: &[Stage]) -> anyhow::Result<()> {
             }
             None => Command::new(program),
         };
-        c.args(&exec[1..])
+        // The image's ENV only, not this shell's GREGOR_*/KAFKA_* variables.
+        gregor_itests::without_broker_settings(&mut c)
+            .args(&exec[1..])
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("NO_COLOR", "1")
             .current_dir(&workdir);

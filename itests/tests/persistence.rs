@@ -142,13 +142,14 @@ async fn kill_9_mid_produce_loses_no_acknowledged_record() -> anyhow::Result<()>
 #[test]
 fn second_broker_on_the_same_dir_exits_with_a_clear_message() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
-    let mut second = std::process::Command::new(gregor_bin())
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(broker.data_dir())
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
+    let mut second =
+        gregor_itests::without_broker_settings(&mut std::process::Command::new(gregor_bin()))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(broker.data_dir())
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while second.try_wait()?.is_none() {
         if std::time::Instant::now() > deadline {
