@@ -186,7 +186,13 @@ pub fn install_signal_handler() -> anyhow::Result<()> {
                     _ = hup.recv() => libc::SIGHUP,
                 }
             });
-            eprintln!("\nbench: signal {number}: stopping every broker it started");
+            // Not eprintln!: when stderr is a pipe whose reader died with the same Ctrl-C, it
+            // panics, and this thread would end without stopping anything.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nbench: signal {number}: stopping every broker it started"
+            );
             kill_everything();
             std::process::exit(128 + number);
         })?;
