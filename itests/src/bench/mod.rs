@@ -394,15 +394,15 @@ fn workload_text(s: Sizes) -> String {
     format!(
         "Workload: produce runs of {} records of 1 KiB and {} of 100 B (rdkafka, linger.ms=5, no \
          compression, round-robin over the partitions, one producer); consume of {} MiB by one \
-         consumer taking records off its queue in batches; latency: {LATENCY_RATE} records/s of {LATENCY_RECORD_BYTES} B for {} s, \
-         acks=all, linger.ms=0, timed from each record's intended send time; group: \
-         {GROUP_RUNS} new groups per round of {GROUP_MEMBERS} consumers subscribing at once \
-         (heartbeat.interval.ms=100, {GROUP_PARTITIONS} partitions) after a one-member warm-up \
-         group. Both brokers on default settings (no fsync per \
-         write); Kafka with the 1 GiB heap of kafka-server-start.sh and G1; CPU is the broker \
-         process's utime+stime, RSS its VmRSS/VmHWM (the java process for Kafka); VmHWM counts the \
-         pages of memory-mapped files a process has read, so Gregor's includes the segments its \
-         consumers read, which RssAnon leaves out.",
+         consumer taking records off its queue in batches; latency: {LATENCY_RATE} records/s \
+         of {LATENCY_RECORD_BYTES} B for {} s, acks=all, linger.ms=0, timed from each record's \
+         intended send time; group: {GROUP_RUNS} new groups per round of {GROUP_MEMBERS} \
+         consumers subscribing at once (heartbeat.interval.ms=100, {GROUP_PARTITIONS} \
+         partitions) after a one-member warm-up group. Both brokers on default settings (no \
+         fsync per write); Kafka with the 1 GiB heap of kafka-server-start.sh and G1; CPU is the \
+         broker process's utime+stime, RSS its VmRSS/VmHWM (the java process for Kafka); VmHWM \
+         counts the pages of memory-mapped files a process has read, so Gregor's includes the \
+         segments its consumers read, which RssAnon leaves out.",
         s.produce_1k,
         s.produce_100b,
         s.consume_bytes >> 20,
