@@ -14,6 +14,7 @@ pub mod clients;
 pub mod group;
 pub mod kafka_tools;
 pub mod raw;
+pub mod reference;
 pub mod rng;
 
 /// Keeps this process's `GREGOR_*` and `KAFKA_*` variables from a broker it starts: the broker

@@ -83,14 +83,20 @@ impl Launcher {
 
     /// Starts a fresh broker and waits for its first Metadata response.
     pub fn start(&self) -> anyhow::Result<Running> {
+        self.start_with(&[])
+    }
+
+    /// Starts a fresh broker with these broker settings (Kafka's key names) on top of the
+    /// defaults: `--set KEY=VALUE` for Gregor, lines of `server.properties` for Kafka.
+    pub fn start_with(&self, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
         match self {
-            Launcher::Gregor(bin) => start_gregor(bin),
-            Launcher::Kafka(lib) => start_kafka(lib),
+            Launcher::Gregor(bin) => start_gregor(bin, settings),
+            Launcher::Kafka(lib) => start_kafka(lib, settings),
         }
     }
 }
 
-fn start_gregor(bin: &Path) -> anyhow::Result<Running> {
+fn start_gregor(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
     let dir = ScratchDir::new("gregor")?;
     let port = free_port()?;
     let mut cmd = Command::new(bin);
@@ -100,6 +106,7 @@ fn start_gregor(bin: &Path) -> anyhow::Result<Running> {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        .args(settings.iter().map(|(k, v)| format!("--set={k}={v}")))
         .env(
             "RUST_LOG",
             std::env::var("GREGOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -113,7 +120,7 @@ fn start_gregor(bin: &Path) -> anyhow::Result<Running> {
     finish_start(Kind::Gregor, process, dir, port, started, "broker.log")
 }
 
-fn start_kafka(lib: &Path) -> anyhow::Result<Running> {
+fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
     let dir = ScratchDir::new("kafka")?;
     let port = free_port()?;
     let controller_port = free_port()?;
@@ -138,8 +145,13 @@ fn start_kafka(lib: &Path) -> anyhow::Result<Running> {
              transaction.state.log.min.isr=1\n\
              share.coordinator.state.topic.replication.factor=1\n\
              share.coordinator.state.topic.min.isr=1\n\
-             group.initial.rebalance.delay.ms=0\n",
-            data = data.display()
+             group.initial.rebalance.delay.ms=0\n\
+             {extra}",
+            data = data.display(),
+            extra = settings
+                .iter()
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect::<String>()
         ),
     )?;
     let log4j = dir.path().join("log4j2.properties");

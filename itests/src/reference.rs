@@ -1,0 +1,45 @@
+//! Runs a scenario against Gregor, and against Apache Kafka too when `GREGOR_VS_KAFKA=1`, so a
+//! regression test's expectations are checked to be Kafka's own (the Kafka the benchmark starts:
+//! 4.4.0, single-node KRaft, jars from Maven Central on first use; needs Java and Maven).
+
+use anyhow::Context;
+
+use crate::bench::brokers::{kafka_lib_dir, Kind, Launcher, Running};
+
+/// Whether this run also checks scenarios against Apache Kafka.
+pub fn vs_kafka() -> bool {
+    std::env::var("GREGOR_VS_KAFKA").is_ok_and(|v| v == "1")
+}
+
+/// Runs `scenario` against a fresh Gregor started with `settings` (Kafka's broker keys), then,
+/// with `GREGOR_VS_KAFKA=1`, against a fresh Apache Kafka started with the same settings. A
+/// failure names the broker it happened on.
+pub fn each_broker(
+    settings: &[(&str, &str)],
+    scenario: impl Fn(&Running) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut launchers = vec![Launcher::Gregor(crate::gregor_bin())];
+    if vs_kafka() {
+        launchers.push(Launcher::Kafka(kafka_lib_dir()?));
+    }
+    for launcher in launchers {
+        let kind = launcher.kind();
+        let broker = launcher.start_with(settings)?;
+        let outcome = scenario(&broker);
+        let log = log_tail(&broker);
+        broker.stop()?;
+        outcome.with_context(|| format!("against {}; end of its log:\n{log}", kind.name()))?;
+    }
+    Ok(())
+}
+
+/// The last lines of the broker's own log.
+fn log_tail(broker: &Running) -> String {
+    let name = match broker.kind {
+        Kind::Gregor => "broker.log",
+        Kind::Kafka => "server.log",
+    };
+    let text = std::fs::read_to_string(broker.dir().join(name)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
