@@ -43,3 +43,32 @@ fn log_tail(broker: &Running) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+/// Waits until the broker coordinates `group` (Apache Kafka creates `__consumer_offsets` on
+/// the first FindCoordinator and answers COORDINATOR_NOT_AVAILABLE until it is ready).
+pub fn wait_for_group_coordinator(bootstrap: &str, group: &str) -> anyhow::Result<()> {
+    use crate::raw::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
+    use crate::raw::RawClient;
+    use gregor_protocol::StrBytes;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut client = RawClient::connect(bootstrap)?;
+    loop {
+        let response: FindCoordinatorResponse = client.call(
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_string(group.to_string()))
+                .with_key_type(0),
+        )?;
+        if response.error_code == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "no coordinator for group {group}: error {}",
+                response.error_code
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -5,8 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gregor_protocol::messages::find_coordinator_response::Coordinator;
+use gregor_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use gregor_protocol::messages::{
-    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, RequestKind, ResponseKind,
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitRequest,
+    OffsetCommitResponse, RequestKind, ResponseKind,
 };
 use gregor_protocol::request::Request;
 use gregor_protocol::{ResponseError, StrBytes};
@@ -73,14 +77,98 @@ pub fn find_coordinator(
     }
 }
 
-/// Hands a group request to the coordinator.
+/// Hands a group request to the coordinator. An OffsetCommit goes there only with the
+/// partitions that exist: as in Kafka, the others get UNKNOWN_TOPIC_OR_PARTITION and nothing
+/// is stored for them.
 pub async fn handle(
     broker: &Arc<Broker>,
     request: &Request,
     peer: SocketAddr,
 ) -> Option<ResponseKind> {
+    if let RequestKind::OffsetCommit(commit) = &request.body {
+        let (known, unknown) = split_unknown_partitions(broker, commit);
+        if !unknown.is_empty() {
+            let mut response = if known.topics.is_empty() {
+                OffsetCommitResponse::default()
+            } else {
+                match call_coordinator(broker, request, RequestKind::OffsetCommit(known), peer)
+                    .await?
+                {
+                    ResponseKind::OffsetCommit(response) => response,
+                    other => return Some(other),
+                }
+            };
+            add_unknown(&mut response, commit, &unknown);
+            return Some(ResponseKind::OffsetCommit(response));
+        }
+    }
+    call_coordinator(broker, request, request.body.clone(), peer).await
+}
+
+/// (topic index, partition index) pairs of a request.
+type PartitionRefs = Vec<(usize, usize)>;
+
+/// The commit with only the partitions that exist, and where the others stood in the request.
+fn split_unknown_partitions(
+    broker: &Broker,
+    commit: &OffsetCommitRequest,
+) -> (OffsetCommitRequest, PartitionRefs) {
+    let mut known = commit.clone();
+    known.topics.clear();
+    let mut unknown = Vec::new();
+    for (ti, topic) in commit.topics.iter().enumerate() {
+        let partitions = broker
+            .topics
+            .get(topic.name.as_str())
+            .map_or(0, |t| t.partitions);
+        let mut kept = topic.clone();
+        kept.partitions.clear();
+        for (pi, partition) in topic.partitions.iter().enumerate() {
+            if (0..partitions).contains(&partition.partition_index) {
+                kept.partitions.push(partition.clone());
+            } else {
+                unknown.push((ti, pi));
+            }
+        }
+        if !kept.partitions.is_empty() {
+            known.topics.push(kept);
+        }
+    }
+    (known, unknown)
+}
+
+/// Adds UNKNOWN_TOPIC_OR_PARTITION answers for the partitions that do not exist, under their
+/// topic's entry (made where the coordinator answered none of its partitions).
+fn add_unknown(
+    response: &mut OffsetCommitResponse,
+    commit: &OffsetCommitRequest,
+    unknown: &PartitionRefs,
+) {
+    for &(ti, pi) in unknown {
+        let topic = &commit.topics[ti];
+        let answer = OffsetCommitResponsePartition::default()
+            .with_partition_index(topic.partitions[pi].partition_index)
+            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+        match response.topics.iter_mut().find(|t| t.name == topic.name) {
+            Some(entry) => entry.partitions.push(answer),
+            None => response.topics.push(
+                OffsetCommitResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_topic_id(topic.topic_id)
+                    .with_partitions(vec![answer]),
+            ),
+        }
+    }
+}
+
+/// Sends `body` (the request's, or a trimmed copy) to the coordinator and waits for its answer.
+async fn call_coordinator(
+    broker: &Arc<Broker>,
+    request: &Request,
+    body: RequestKind,
+    peer: SocketAddr,
+) -> Option<ResponseKind> {
     let coordinator = broker.coordinator.get()?;
-    let body: RequestKind = request.body.clone();
     let call = GroupRequest {
         body,
         version: request.version,

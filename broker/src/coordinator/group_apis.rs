@@ -1,5 +1,9 @@
 //! The coordinator's answers that never wait: offsets, listing, describing and deleting groups.
-//! Offset changes come back as records to persist; the runtime appends them before replying.
+//!
+//! Requests that change durable state do not change it here: they return the response together
+//! with the `Changes` it stands for, and the runtime appends the changes' records first and
+//! applies them (`GroupCoordinator::apply`) only once the append succeeded. A failed append so
+//! leaves the coordinator exactly as it was, and the request is answered with an error.
 
 use gregor_protocol::messages::delete_groups_response::DeletableGroupResult;
 use gregor_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -24,6 +28,20 @@ use super::offsets::{CommittedOffset, OffsetKey};
 /// An offset change to make durable: a value, or `None` to delete.
 pub type OffsetRecord = (OffsetKey, Option<CommittedOffset>);
 
+/// What a request changes, to be applied only after its records are written.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    /// Offset records to append to `__consumer_offsets`, in order.
+    pub offsets: Vec<OffsetRecord>,
+    /// Groups to forget once the records are written (their offsets' tombstones are in
+    /// `offsets`).
+    pub deleted_groups: Vec<String>,
+}
+
+/// The authorized operations of a group when there is no authorizer: every operation Kafka
+/// supports on a group (READ 3, DELETE 6, DESCRIBE 8), as a bit field.
+const GROUP_AUTHORIZED_OPERATIONS: i32 = 1 << 3 | 1 << 6 | 1 << 8;
+
 fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
 }
@@ -32,15 +50,14 @@ impl GroupCoordinator {
     /// Checks who may commit to `group_id`: members of the current generation of a Stable group,
     /// or an admin client (generation -1, no member id) on an empty or unknown group.
     fn commit_allowed(
-        &mut self,
+        &self,
         group_id: &str,
         member_id: &str,
         generation: i32,
     ) -> Option<ResponseError> {
         let Some(group) = self.groups.get(group_id) else {
+            // An admin commit to an unknown group creates it, empty, once the commit is written.
             if generation < 0 && member_id.is_empty() {
-                self.groups
-                    .insert(group_id.to_string(), ClassicGroup::new(group_id));
                 return None;
             }
             return Some(ResponseError::IllegalGeneration);
@@ -67,13 +84,28 @@ impl GroupCoordinator {
         }
     }
 
+    /// Applies changes whose records were written: offsets set or deleted, groups forgotten.
+    /// An offset for a group the coordinator does not know yet creates the group, empty (an
+    /// admin commit, or a record replayed at start).
+    pub fn apply(&mut self, changes: Changes) {
+        for (key, value) in changes.offsets {
+            if value.is_some() && !self.groups.contains_key(&key.0) {
+                self.groups.insert(key.0.clone(), ClassicGroup::new(&key.0));
+            }
+            self.offsets.apply(key, value);
+        }
+        for group in changes.deleted_groups {
+            self.groups.remove(&group);
+        }
+    }
+
     /// OffsetCommit: the response, and the records to persist before sending it.
     pub fn commit_offsets(
-        &mut self,
+        &self,
         now: i64,
         version: i16,
         req: &OffsetCommitRequest,
-    ) -> (OffsetCommitResponse, Vec<OffsetRecord>) {
+    ) -> (OffsetCommitResponse, Changes) {
         let group_id = req.group_id.as_str();
         // Before v1 there is no generation: such commits come from simple consumers.
         let generation = if version >= 1 {
@@ -122,7 +154,11 @@ impl GroupCoordinator {
                     .with_partitions(partitions)
             })
             .collect();
-        (OffsetCommitResponse::default().with_topics(topics), records)
+        let changes = Changes {
+            offsets: records,
+            deleted_groups: Vec::new(),
+        };
+        (OffsetCommitResponse::default().with_topics(topics), changes)
     }
 
     /// Committed offsets of a group: for the listed partitions (-1 where none), or all.
@@ -203,7 +239,26 @@ impl GroupCoordinator {
     }
 
     /// DescribeGroups: members with their raw metadata and assignment; unknown groups are Dead.
-    pub fn describe_groups(&self, ids: &[GroupId], version: i16) -> DescribeGroupsResponse {
+    /// With `include_authorized_operations` (v3+) every group answered without an error carries
+    /// the operations allowed on it: all of them, since Gregor has no authorizer.
+    pub fn describe_groups(
+        &self,
+        ids: &[GroupId],
+        version: i16,
+        include_authorized_operations: bool,
+    ) -> DescribeGroupsResponse {
+        let mut response = self.describe_groups_unauthorized(ids, version);
+        if version >= 3 && include_authorized_operations {
+            for group in &mut response.groups {
+                if group.error_code == 0 {
+                    group.authorized_operations = GROUP_AUTHORIZED_OPERATIONS;
+                }
+            }
+        }
+        response
+    }
+
+    fn describe_groups_unauthorized(&self, ids: &[GroupId], version: i16) -> DescribeGroupsResponse {
         let groups = ids
             .iter()
             .map(|id| {
@@ -253,20 +308,21 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups: only groups without members; their offsets go too.
-    pub fn delete_groups(&mut self, ids: &[GroupId]) -> (DeleteGroupsResponse, Vec<OffsetRecord>) {
-        let mut records = Vec::new();
+    pub fn delete_groups(&self, ids: &[GroupId]) -> (DeleteGroupsResponse, Changes) {
+        let mut changes = Changes::default();
         let results = ids
             .iter()
             .map(|id| {
                 let name = id.as_str();
+                let already = changes.deleted_groups.iter().any(|g| g == name);
                 let code = match self.groups.get(name) {
+                    _ if already => Some(ResponseError::GroupIdNotFound),
                     None if !self.offsets.has_group(name) => Some(ResponseError::GroupIdNotFound),
                     Some(g) if !g.members.is_empty() => Some(ResponseError::NonEmptyGroup),
                     _ => {
-                        self.groups.remove(name);
+                        changes.deleted_groups.push(name.to_string());
                         for key in self.offsets.keys_of_group(name) {
-                            self.offsets.apply(key.clone(), None);
-                            records.push((key, None));
+                            changes.offsets.push((key, None));
                         }
                         None
                     }
@@ -278,23 +334,20 @@ impl GroupCoordinator {
             .collect();
         (
             DeleteGroupsResponse::default().with_results(results),
-            records,
+            changes,
         )
     }
 
     /// OffsetDelete: allowed while the group has no members (we do not parse subscriptions, so
     /// a group with members counts as subscribed to every topic).
-    pub fn delete_offsets(
-        &mut self,
-        req: &OffsetDeleteRequest,
-    ) -> (OffsetDeleteResponse, Vec<OffsetRecord>) {
+    pub fn delete_offsets(&self, req: &OffsetDeleteRequest) -> (OffsetDeleteResponse, Changes) {
         let group_id = req.group_id.as_str();
         let group = self.groups.get(group_id);
         if group.is_none() && !self.offsets.has_group(group_id) {
             return (
                 OffsetDeleteResponse::default()
                     .with_error_code(ResponseError::GroupIdNotFound.code()),
-                Vec::new(),
+                Changes::default(),
             );
         }
         let busy = group.is_some_and(|g| !g.members.is_empty());
@@ -314,7 +367,6 @@ impl GroupCoordinator {
                                 .with_error_code(ResponseError::GroupSubscribedToTopic.code());
                         }
                         let key = (group_id.to_string(), t.name.to_string(), p.partition_index);
-                        self.offsets.apply(key.clone(), None);
                         records.push((key, None));
                         base
                     })
@@ -324,6 +376,10 @@ impl GroupCoordinator {
                     .with_partitions(partitions)
             })
             .collect();
-        (OffsetDeleteResponse::default().with_topics(topics), records)
+        let changes = Changes {
+            offsets: records,
+            deleted_groups: Vec::new(),
+        };
+        (OffsetDeleteResponse::default().with_topics(topics), changes)
     }
 }

@@ -13,19 +13,22 @@ use gregor_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopics,
 };
 use gregor_protocol::messages::{
-    HeartbeatResponse, LeaveGroupResponse, OffsetFetchRequest, OffsetFetchResponse, RequestKind,
-    ResponseKind,
+    HeartbeatResponse, LeaveGroupResponse, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, RequestKind, ResponseKind,
 };
 use gregor_protocol::record_batch::{decode_records, encode_records, parse_batches, RecordRef};
 use gregor_protocol::ResponseError;
 use gregor_storage::PartitionLog;
 use tokio::sync::{mpsc, oneshot};
 
-use super::classic_group::ClassicGroup;
-use super::group_apis::OffsetRecord;
+use super::group_apis::{Changes, OffsetRecord};
 use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};
 use super::offsets::{decode_key, decode_value, encode_key, encode_value};
 use crate::broker::now_ms;
+
+/// The answer to a request whose records could not be written: retriable, so the client tries
+/// again (Kafka answers a failed coordinator write this way when the log cannot take it now).
+const WRITE_FAILED: ResponseError = ResponseError::CoordinatorNotAvailable;
 
 /// A group request as the connection received it.
 #[derive(Debug)]
@@ -119,15 +122,28 @@ fn replay(log: &PartitionLog, coordinator: &mut GroupCoordinator) -> (usize, usi
                     continue;
                 };
                 let value = value.and_then(|v| decode_value(v.into()));
-                coordinator
-                    .groups
-                    .entry(key.0.clone())
-                    .or_insert_with(|| ClassicGroup::new(&key.0));
-                coordinator.offsets.apply(key, value);
+                coordinator.apply(Changes {
+                    offsets: vec![(key, value)],
+                    deleted_groups: Vec::new(),
+                });
                 applied += 1;
             }
         }
     }
+    // Replay knows groups by their offsets only: a group whose offsets were all deleted (a
+    // DeleteGroups) is gone.
+    let live: std::collections::BTreeSet<&str> =
+        coordinator.offsets.all().map(|(k, _)| k.0.as_str()).collect();
+    let emptied: Vec<String> = coordinator
+        .groups
+        .keys()
+        .filter(|g| !live.contains(g.as_str()))
+        .cloned()
+        .collect();
+    coordinator.apply(Changes {
+        offsets: Vec::new(),
+        deleted_groups: emptied,
+    });
     (applied, read)
 }
 
@@ -216,16 +232,15 @@ impl Runtime {
         self.next_reply
     }
 
-    /// Appends offset records, then applies them; false if the append failed.
-    fn persist(&mut self, records: Vec<OffsetRecord>) -> bool {
+    /// Appends the changes' records, then applies the changes; false, with nothing applied,
+    /// if the append failed.
+    fn persist(&mut self, changes: Changes) -> bool {
         // The append is a copy into the page cache, or a group-commit fsync with
         // --fsync-always: short enough to run here, and commits must not overtake each other.
-        let appended = tokio::task::block_in_place(|| append_records(&self.log, &records));
+        let appended = tokio::task::block_in_place(|| append_records(&self.log, &changes.offsets));
         match appended {
             Ok(_) => {
-                for (key, value) in records {
-                    self.coordinator.offsets.apply(key, value);
-                }
+                self.coordinator.apply(changes);
                 true
             }
             Err(e) => {
@@ -305,11 +320,11 @@ impl Runtime {
                 ResponseKind::LeaveGroup(response)
             }
             RequestKind::OffsetCommit(r) => {
-                let (mut response, records) = self.coordinator.commit_offsets(now_ms(), v, &r);
-                if !self.persist(records) {
+                let (mut response, changes) = self.coordinator.commit_offsets(now_ms(), v, &r);
+                if !self.persist(changes) {
                     for t in &mut response.topics {
                         for p in &mut t.partitions {
-                            p.error_code = ResponseError::CoordinatorNotAvailable.code();
+                            p.error_code = WRITE_FAILED.code();
                         }
                     }
                 }
@@ -319,17 +334,30 @@ impl Runtime {
             RequestKind::ListGroups(r) => {
                 ResponseKind::ListGroups(self.coordinator.list_groups(&r))
             }
-            RequestKind::DescribeGroups(r) => {
-                ResponseKind::DescribeGroups(self.coordinator.describe_groups(&r.groups, v))
-            }
+            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(
+                self.coordinator.describe_groups(
+                    &r.groups,
+                    v,
+                    r.include_authorized_operations,
+                ),
+            ),
             RequestKind::DeleteGroups(r) => {
-                let (response, records) = self.coordinator.delete_groups(&r.groups_names);
-                self.persist(records);
+                let (mut response, changes) = self.coordinator.delete_groups(&r.groups_names);
+                let deleted = changes.deleted_groups.clone();
+                if !self.persist(changes) {
+                    for result in &mut response.results {
+                        if deleted.iter().any(|g| g.as_str() == result.group_id.as_str()) {
+                            result.error_code = WRITE_FAILED.code();
+                        }
+                    }
+                }
                 ResponseKind::DeleteGroups(response)
             }
             RequestKind::OffsetDelete(r) => {
-                let (response, records) = self.coordinator.delete_offsets(&r);
-                self.persist(records);
+                let (mut response, changes) = self.coordinator.delete_offsets(&r);
+                if !self.persist(changes) {
+                    response = OffsetDeleteResponse::default().with_error_code(WRITE_FAILED.code());
+                }
                 ResponseKind::OffsetDelete(response)
             }
             _ => return,

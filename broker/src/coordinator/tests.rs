@@ -317,10 +317,13 @@ fn offset_commits_follow_generation_rules() {
                     .with_partition_index(0)
                     .with_committed_offset(42)])])
     };
-    // Admin commit to an unknown group creates it, empty.
-    let (r, records) = c.commit_offsets(0, 9, &commit("", -1));
+    // Admin commit to an unknown group creates it, empty, once written.
+    let (r, changes) = c.commit_offsets(0, 9, &commit("", -1));
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
-    assert_eq!(records.len(), 1);
+    assert_eq!(changes.offsets.len(), 1);
+    assert!(!c.groups.contains_key("g"), "nothing changes before the write");
+    c.apply(changes);
+    assert_eq!(c.groups["g"].state, GroupState::Empty);
     let (a, _) = join_new(&mut c, 0, 1);
     let (r, _) = c.commit_offsets(0, 9, &commit(&a, 1));
     assert_eq!(
@@ -328,9 +331,9 @@ fn offset_commits_follow_generation_rules() {
         ResponseError::RebalanceInProgress.code()
     );
     sync(&mut c, 2, &a, 1, &[]);
-    let (r, records) = c.commit_offsets(0, 9, &commit(&a, 1));
+    let (r, changes) = c.commit_offsets(0, 9, &commit(&a, 1));
     assert_eq!(
-        (r.topics[0].partitions[0].error_code, records.len()),
+        (r.topics[0].partitions[0].error_code, changes.offsets.len()),
         (0, 1)
     );
     let (r, _) = c.commit_offsets(0, 9, &commit(&a, 7));
@@ -489,9 +492,81 @@ fn delete_groups_and_offsets_need_an_empty_group() {
         ResponseError::GroupSubscribedToTopic.code()
     );
     c.leave_group(0, "g", &[(a, None)]);
-    let (response, _) = c.delete_groups(&[GroupId(s("g"))]);
+    let (response, changes) = c.delete_groups(&[GroupId(s("g"))]);
     assert_eq!(response.results[0].error_code, 0);
+    assert!(c.groups.contains_key("g"), "nothing changes before the write");
+    c.apply(changes);
     assert!(!c.groups.contains_key("g"));
+}
+
+#[test]
+fn deletes_change_nothing_until_their_records_are_applied() {
+    use gregor_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use gregor_protocol::messages::OffsetDeleteRequest;
+    let mut c = coordinator();
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_member_id(s(""))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(
+                (0..2)
+                    .map(|p| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(10)
+                    })
+                    .collect(),
+            )]);
+    let (_, changes) = c.commit_offsets(0, 9, &commit);
+    c.apply(changes);
+
+    let delete_one = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_topics(vec![OffsetDeleteRequestTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(vec![
+                OffsetDeleteRequestPartition::default().with_partition_index(0)
+            ])]);
+    let (response, changes) = c.delete_offsets(&delete_one);
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+    assert_eq!(changes.offsets.len(), 1);
+    // The write failed: the runtime drops the changes, and the offset is still there.
+    drop(changes);
+    assert_eq!(c.offsets.get("g", "t", 0).map(|o| o.offset), Some(10));
+
+    let (_, changes) = c.delete_groups(&[GroupId(s("g"))]);
+    assert_eq!(
+        (changes.offsets.len(), changes.deleted_groups.len()),
+        (2, 1)
+    );
+    drop(changes);
+    assert!(c.groups.contains_key("g"));
+    assert!(c.offsets.has_group("g"));
+
+    let (_, changes) = c.delete_groups(&[GroupId(s("g"))]);
+    c.apply(changes);
+    assert!(!c.groups.contains_key("g"));
+    assert!(!c.offsets.has_group("g"));
+}
+
+#[test]
+fn describe_groups_reports_every_group_operation_when_asked() {
+    let mut c = coordinator();
+    join_new(&mut c, 0, 1);
+    let ids = [GroupId(s("g")), GroupId(s("unknown"))];
+    let asked = c.describe_groups(&ids, 5, true);
+    // READ, DELETE and DESCRIBE, as Kafka answers without an authorizer; an unknown group
+    // before v6 is Dead without an error, and is answered the same way.
+    assert_eq!(asked.groups[0].authorized_operations, 328);
+    assert_eq!(asked.groups[1].authorized_operations, 328);
+    let not_asked = c.describe_groups(&ids, 5, false);
+    assert_eq!(not_asked.groups[0].authorized_operations, i32::MIN);
+    let v6 = c.describe_groups(&ids, 6, true);
+    assert_eq!(v6.groups[1].authorized_operations, i32::MIN, "errors carry none");
 }
 
 #[test]
