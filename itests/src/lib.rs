@@ -16,6 +16,7 @@ pub mod kafka_tools;
 pub mod raw;
 pub mod reference;
 pub mod rng;
+pub mod tmpfs;
 
 /// Keeps this process's `GREGOR_*` and `KAFKA_*` variables from a broker it starts: the broker
 /// reads them as settings, and the tests' own knobs (`GREGOR_AUDIT_CYCLES`,

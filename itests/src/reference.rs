@@ -44,30 +44,45 @@ fn log_tail(broker: &Running) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-/// Waits until the broker coordinates `group` (Apache Kafka creates `__consumer_offsets` on
-/// the first FindCoordinator and answers COORDINATOR_NOT_AVAILABLE until it is ready).
+/// Waits until the broker coordinates `group` and has loaded its coordinator state: Apache
+/// Kafka creates `__consumer_offsets` on the first FindCoordinator and answers
+/// COORDINATOR_NOT_AVAILABLE, then NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS while its
+/// partitions load.
 pub fn wait_for_group_coordinator(bootstrap: &str, group: &str) -> anyhow::Result<()> {
-    use crate::raw::messages::{ApiKey, FindCoordinatorRequest, FindCoordinatorResponse};
+    use crate::raw::messages::offset_fetch_request::OffsetFetchRequestGroup;
+    use crate::raw::messages::{
+        ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest,
+        OffsetFetchResponse,
+    };
     use crate::raw::RawClient;
     use gregor_protocol::StrBytes;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut client = RawClient::connect(bootstrap)?;
+    let group_id = StrBytes::from_string(group.to_string());
     loop {
-        let response: FindCoordinatorResponse = client.call(
+        let found: FindCoordinatorResponse = client.call(
             ApiKey::FindCoordinator,
             3,
             &FindCoordinatorRequest::default()
-                .with_key(StrBytes::from_string(group.to_string()))
+                .with_key(group_id.clone())
                 .with_key_type(0),
         )?;
-        if response.error_code == 0 {
-            return Ok(());
+        let mut error = found.error_code;
+        if error == 0 {
+            let fetched: OffsetFetchResponse = client.call(
+                ApiKey::OffsetFetch,
+                8,
+                &OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default(
+                )
+                .with_group_id(GroupId(group_id.clone()))]),
+            )?;
+            error = fetched.groups.first().map_or(-1, |g| g.error_code);
+            if error == 0 {
+                return Ok(());
+            }
         }
         if std::time::Instant::now() > deadline {
-            anyhow::bail!(
-                "no coordinator for group {group}: error {}",
-                response.error_code
-            );
+            anyhow::bail!("no coordinator for group {group}: error {error}");
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

@@ -1,5 +1,6 @@
 //! DescribeGroups with `include_authorized_operations` answers every operation Kafka supports
-//! on a group (READ, DELETE, DESCRIBE), as Kafka does without an authorizer; without the flag
+//! on a group (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as Kafka 4.4 does
+//! without an authorizer; without the flag
 //! the field keeps its "not asked" value. `GREGOR_VS_KAFKA=1` runs it against Apache Kafka too.
 
 use gregor_itests::clients::create_topic;
@@ -14,8 +15,8 @@ use gregor_itests::raw::RawClient;
 use gregor_itests::reference::{each_broker, wait_for_group_coordinator};
 use gregor_protocol::StrBytes;
 
-/// READ (3), DELETE (6) and DESCRIBE (8) as bits.
-const ALL_GROUP_OPERATIONS: i32 = 1 << 3 | 1 << 6 | 1 << 8;
+/// READ (3), DELETE (6), DESCRIBE (8), DESCRIBE_CONFIGS (10) and ALTER_CONFIGS (11) as bits.
+const ALL_GROUP_OPERATIONS: i32 = 1 << 3 | 1 << 6 | 1 << 8 | 1 << 10 | 1 << 11;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())

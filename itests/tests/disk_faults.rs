@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use gregor_itests::rng::Rng;
+use gregor_itests::tmpfs::Tmpfs;
 use gregor_itests::TestBroker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -228,43 +229,18 @@ async fn damaged_files_are_cut_never_served() -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn full_disk_fails_produce_and_recovers() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let mount = dir.path().join("disk");
-    std::fs::create_dir(&mount)?;
-    let out = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
-        .arg(&mount)
-        .output()?;
-    if !out.status.success() {
-        println!(
-            "skipping full-disk test: cannot mount a tmpfs ({})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    let Some(disk) = Tmpfs::mount("24m")? else {
         return Ok(());
-    }
-    let _unmount = Tmpfs(mount.clone());
-    let data = mount.join("data");
+    };
+    let data = disk.path().join("data");
     let broker = TestBroker::start_in(&data, &[])?;
     let b = broker.bootstrap();
     create_small_segment_topic(&b, "full").await?;
     produce(&b, "full", 0, 200).await?;
     // Fill the disk with a file of our own, leaving the broker a few KiB.
-    let filler = mount.join("filler");
-    let _ = Command::new("dd")
-        .arg("if=/dev/zero")
-        .arg(format!("of={}", filler.display()))
-        .args(["bs=64k", "status=none"])
-        .status()?;
+    let filler = disk.fill("filler")?;
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &b)

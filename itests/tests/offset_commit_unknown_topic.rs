@@ -64,18 +64,19 @@ fn committed(
     for (t, p) in wanted {
         topics.entry(t).or_default().push(*p);
     }
-    let request = OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
-        .with_group_id(GroupId(s(group)))
-        .with_topics(Some(
-            topics
-                .into_iter()
-                .map(|(t, ps)| {
-                    OffsetFetchRequestTopics::default()
-                        .with_name(TopicName(s(t)))
-                        .with_partition_indexes(ps)
-                })
-                .collect(),
-        ))]);
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(Some(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetFetchRequestTopics::default()
+                            .with_name(TopicName(s(t)))
+                            .with_partition_indexes(ps)
+                    })
+                    .collect(),
+            ))]);
     let response: OffsetFetchResponse = client.call(ApiKey::OffsetFetch, 8, &request)?;
     Ok(response.groups[0]
         .topics
@@ -135,8 +136,7 @@ fn commits_to_missing_topics_and_partitions_are_refused() -> anyhow::Result<()> 
             .with_generation_id_or_member_epoch(-1)
             .with_member_id(s(""))
             .with_topics(vec![topic("no-such-topic", &[0, 1], 3)]);
-        let response: OffsetCommitResponse =
-            client.call(ApiKey::OffsetCommit, 9, &only_missing)?;
+        let response: OffsetCommitResponse = client.call(ApiKey::OffsetCommit, 9, &only_missing)?;
         anyhow::ensure!(
             codes(&response)
                 .values()

@@ -132,8 +132,11 @@ fn replay(log: &PartitionLog, coordinator: &mut GroupCoordinator) -> (usize, usi
     }
     // Replay knows groups by their offsets only: a group whose offsets were all deleted (a
     // DeleteGroups) is gone.
-    let live: std::collections::BTreeSet<&str> =
-        coordinator.offsets.all().map(|(k, _)| k.0.as_str()).collect();
+    let live: std::collections::BTreeSet<&str> = coordinator
+        .offsets
+        .all()
+        .map(|(k, _)| k.0.as_str())
+        .collect();
     let emptied: Vec<String> = coordinator
         .groups
         .keys()
@@ -335,18 +338,18 @@ impl Runtime {
                 ResponseKind::ListGroups(self.coordinator.list_groups(&r))
             }
             RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(
-                self.coordinator.describe_groups(
-                    &r.groups,
-                    v,
-                    r.include_authorized_operations,
-                ),
+                self.coordinator
+                    .describe_groups(&r.groups, v, r.include_authorized_operations),
             ),
             RequestKind::DeleteGroups(r) => {
                 let (mut response, changes) = self.coordinator.delete_groups(&r.groups_names);
                 let deleted = changes.deleted_groups.clone();
                 if !self.persist(changes) {
                     for result in &mut response.results {
-                        if deleted.iter().any(|g| g.as_str() == result.group_id.as_str()) {
+                        if deleted
+                            .iter()
+                            .any(|g| g.as_str() == result.group_id.as_str())
+                        {
                             result.error_code = WRITE_FAILED.code();
                         }
                     }

@@ -321,7 +321,10 @@ fn offset_commits_follow_generation_rules() {
     let (r, changes) = c.commit_offsets(0, 9, &commit("", -1));
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
     assert_eq!(changes.offsets.len(), 1);
-    assert!(!c.groups.contains_key("g"), "nothing changes before the write");
+    assert!(
+        !c.groups.contains_key("g"),
+        "nothing changes before the write"
+    );
     c.apply(changes);
     assert_eq!(c.groups["g"].state, GroupState::Empty);
     let (a, _) = join_new(&mut c, 0, 1);
@@ -494,7 +497,10 @@ fn delete_groups_and_offsets_need_an_empty_group() {
     c.leave_group(0, "g", &[(a, None)]);
     let (response, changes) = c.delete_groups(&[GroupId(s("g"))]);
     assert_eq!(response.results[0].error_code, 0);
-    assert!(c.groups.contains_key("g"), "nothing changes before the write");
+    assert!(
+        c.groups.contains_key("g"),
+        "nothing changes before the write"
+    );
     c.apply(changes);
     assert!(!c.groups.contains_key("g"));
 }
@@ -559,14 +565,19 @@ fn describe_groups_reports_every_group_operation_when_asked() {
     join_new(&mut c, 0, 1);
     let ids = [GroupId(s("g")), GroupId(s("unknown"))];
     let asked = c.describe_groups(&ids, 5, true);
-    // READ, DELETE and DESCRIBE, as Kafka answers without an authorizer; an unknown group
-    // before v6 is Dead without an error, and is answered the same way.
-    assert_eq!(asked.groups[0].authorized_operations, 328);
-    assert_eq!(asked.groups[1].authorized_operations, 328);
+    // READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS, as Kafka 4.4 answers
+    // without an authorizer; an unknown group before v6 is Dead without an error, and is
+    // answered the same way.
+    assert_eq!(asked.groups[0].authorized_operations, 3400);
+    assert_eq!(asked.groups[1].authorized_operations, 3400);
     let not_asked = c.describe_groups(&ids, 5, false);
     assert_eq!(not_asked.groups[0].authorized_operations, i32::MIN);
     let v6 = c.describe_groups(&ids, 6, true);
-    assert_eq!(v6.groups[1].authorized_operations, i32::MIN, "errors carry none");
+    assert_eq!(
+        v6.groups[1].authorized_operations,
+        i32::MIN,
+        "errors carry none"
+    );
 }
 
 #[test]
