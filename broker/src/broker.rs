@@ -12,6 +12,7 @@ use gregor_storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
 use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
@@ -50,8 +51,13 @@ pub fn now_ms() -> i64 {
 }
 
 impl Broker {
-    /// Opens the data dir (locking it), loads topics and their logs.
-    pub fn open(config: Config, bound: SocketAddr) -> Result<Arc<Broker>, BrokerError> {
+    /// Opens the data dir (locking it), loads topics and their logs. `data_format` is the
+    /// dir's format as `data_dir::check` found it; an older one is upgraded here.
+    pub fn open(
+        config: Config,
+        bound: SocketAddr,
+        data_format: u32,
+    ) -> Result<Arc<Broker>, BrokerError> {
         let default_log_config = config.log.clone();
         let logs = LogManager::open(&config.data_dir, default_log_config.clone())?;
         let first_producer_id = now_ms().max(logs.max_producer_id().map_or(0, |id| id + 1));
@@ -100,8 +106,17 @@ impl Broker {
             max_session_timeout_ms: broker.config.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: broker.config.group_initial_rebalance_delay_ms,
             max_group_size: broker.config.group_max_size,
+            offset_metadata_max_bytes: broker.config.offset_metadata_max_bytes,
         };
-        let _ = broker.coordinator.set(runtime::start(offsets_log, config));
+        // Format 1 kept offset values in Gregor's own layout.
+        let legacy = if data_format < 2 {
+            Legacy::Format1
+        } else {
+            Legacy::None
+        };
+        let _ = broker
+            .coordinator
+            .set(runtime::start(offsets_log, config, legacy)?);
         Ok(broker)
     }
 

@@ -115,6 +115,8 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: i64,
     /// `group.max.size`.
     pub group_max_size: usize,
+    /// `offset.metadata.max.bytes`: the longest metadata an offset commit may carry.
+    pub offset_metadata_max_bytes: usize,
     /// `offsets.retention.minutes` (kept; offsets are not expired yet).
     pub offsets_retention_minutes: i64,
     /// Settings of every log without topic overrides (`log.retention.*`, `log.segment.bytes`, ...).
@@ -434,6 +436,7 @@ impl Config {
             group_max_session_timeout_ms: max_session,
             group_initial_rebalance_delay_ms: b.int_or_default("group.initial.rebalance.delay.ms"),
             group_max_size: b.int_or_default("group.max.size") as usize,
+            offset_metadata_max_bytes: b.int_or_default("offset.metadata.max.bytes") as usize,
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,
             log_format,

@@ -2,15 +2,23 @@
 //! the one this build reads, and who holds its lock when another broker does.
 //!
 //! `format-version`, written once the dir is locked, is a small properties file:
-//! `format.version=1` (the layout of topics.json, meta.properties and the partition folders) and
-//! `written.by=gregor X.Y.Z`. A dir without it that already holds data was written by a Gregor
-//! from before the file existed, which is format 1.
+//! `format.version=2` (the layout of topics.json, meta.properties and the partition folders,
+//! and the record schemas of `__consumer_offsets`) and `written.by=gregor X.Y.Z`. A dir without
+//! it that already holds data was written by a Gregor from before the file existed, which is
+//! format 1.
+//!
+//! Formats: 1 kept `__consumer_offsets` values in Gregor's own layout; 2 uses Apache Kafka's
+//! record schemas there. A format-1 dir is read, its offsets log rewritten in Kafka's schemas
+//! at start, and its `format-version` then says 2 (`upgrade_format`).
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-/// The data dir layout this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The data dir layout this build writes.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest layout this build reads (and upgrades at start).
+pub const OLDEST_READABLE_FORMAT: u32 = 1;
 
 /// Name of the format file in the data dir.
 pub const FORMAT_FILE: &str = "format-version";
@@ -24,7 +32,7 @@ pub enum DataDirError {
         "data dir {dir} is not a directory. Choose a directory with --data-dir DIR (log.dirs)"
     )]
     NotADirectory { dir: PathBuf },
-    #[error("data dir {dir} was written by {written_by}, in data format {found}; this gregor {ours} reads format {FORMAT_VERSION} only. Run the Gregor version that wrote it, or start this one on an empty directory with --data-dir DIR", ours = env!("CARGO_PKG_VERSION"))]
+    #[error("data dir {dir} was written by {written_by}, in data format {found}; this gregor {ours} reads formats {OLDEST_READABLE_FORMAT} to {FORMAT_VERSION} only. Run the Gregor version that wrote it, or start this one on an empty directory with --data-dir DIR", ours = env!("CARGO_PKG_VERSION"))]
     IncompatibleFormat {
         dir: PathBuf,
         found: String,
@@ -43,9 +51,10 @@ pub enum DataDirError {
 }
 
 /// Creates the dir if needed and proves it writable by creating and removing a file, and checks
-/// the format of whatever is already in it. Runs before the logs are opened, so nothing is
-/// recovered or rewritten in a dir this build must not touch.
-pub fn check(dir: &Path) -> Result<(), DataDirError> {
+/// the format of whatever is already in it, which it returns (a new dir: `FORMAT_VERSION`).
+/// Runs before the logs are opened, so nothing is recovered or rewritten in a dir this build
+/// must not touch.
+pub fn check(dir: &Path) -> Result<u32, DataDirError> {
     let not_writable = |cause: std::io::Error| match cause.kind() {
         ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => DataDirError::NotWritable {
             dir: dir.to_path_buf(),
@@ -83,16 +92,21 @@ pub fn check(dir: &Path) -> Result<(), DataDirError> {
                     .map(|v| v.trim().to_string())
             };
             let found = field("format.version").unwrap_or_else(|| "unknown".into());
-            if found != FORMAT_VERSION.to_string() {
-                return Err(DataDirError::IncompatibleFormat {
+            match found.parse::<u32>() {
+                Ok(v) if (OLDEST_READABLE_FORMAT..=FORMAT_VERSION).contains(&v) => Ok(v),
+                _ => Err(DataDirError::IncompatibleFormat {
                     dir: dir.to_path_buf(),
                     found,
                     written_by: field("written.by").unwrap_or_else(|| "an unknown program".into()),
-                });
+                }),
             }
-            Ok(())
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        // No format file: a new dir, or one from before the file existed (format 1).
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(if holds_data(dir) {
+            OLDEST_READABLE_FORMAT
+        } else {
+            FORMAT_VERSION
+        }),
         Err(cause) => Err(DataDirError::Io {
             dir: dir.to_path_buf(),
             what: "reading format-version",
@@ -101,12 +115,25 @@ pub fn check(dir: &Path) -> Result<(), DataDirError> {
     }
 }
 
+/// Whether the dir holds anything a broker wrote (topic metadata or a partition folder).
+fn holds_data(dir: &Path) -> bool {
+    dir.join("topics.json").exists()
+        || dir.join("meta.properties").exists()
+        || dir.join("__consumer_offsets-0").is_dir()
+}
+
 /// Writes `format-version` if the dir has none yet (call with the dir locked).
 pub fn write_format(dir: &Path) -> Result<(), gregor_storage::StorageError> {
-    let path = dir.join(FORMAT_FILE);
-    if path.exists() {
+    if dir.join(FORMAT_FILE).exists() {
         return Ok(());
     }
+    upgrade_format(dir)
+}
+
+/// Writes `format-version` for this build's format, replacing an older one: call once the
+/// dir's contents are in this format (with the dir locked).
+pub fn upgrade_format(dir: &Path) -> Result<(), gregor_storage::StorageError> {
+    let path = dir.join(FORMAT_FILE);
     let text = format!(
         "# Layout of this Gregor data dir; do not edit.\nformat.version={FORMAT_VERSION}\nwritten.by=gregor {}\n",
         env!("CARGO_PKG_VERSION")
@@ -144,7 +171,7 @@ mod tests {
         check(&dir).unwrap();
         write_format(&dir).unwrap();
         let text = std::fs::read_to_string(dir.join(FORMAT_FILE)).unwrap();
-        assert!(text.contains("format.version=1\n"), "{text}");
+        assert!(text.contains("format.version=2\n"), "{text}");
         check(&dir).unwrap();
         // The probe file is gone.
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
@@ -156,12 +183,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(
             tmp.path().join(FORMAT_FILE),
-            "format.version=2\nwritten.by=gregor 9.0.0\n",
+            "format.version=3\nwritten.by=gregor 9.0.0\n",
         )
         .unwrap();
         let err = check(tmp.path()).unwrap_err().to_string();
         assert!(
-            err.contains("gregor 9.0.0") && err.contains("format 2"),
+            err.contains("gregor 9.0.0") && err.contains("format 3"),
             "{err}"
         );
     }

@@ -10,6 +10,9 @@ pub enum BrokerError {
     /// The log failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The group coordinator could not replay `__consumer_offsets`.
+    #[error(transparent)]
+    Coordinator(#[from] crate::coordinator::runtime::ReplayError),
     /// The topic metadata files could not be read or written.
     #[error("topic metadata: {0}")]
     Metadata(String),

@@ -105,7 +105,7 @@ fn init_logging(format: LogFormat) {
 async fn run(config: Config, sources: String, started: Instant) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let format_existed = data_dir.join(data_dir::FORMAT_FILE).exists();
-    data_dir::check(&data_dir)?;
+    let data_format = data_dir::check(&data_dir)?;
     let listener = startup::bind(config.listen).await?;
     let bound = listener.local_addr()?;
     let (host, port) = config.advertised(bound);
@@ -115,11 +115,21 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
         Reachability::Unreachable(why) => anyhow::bail!("advertised listener unreachable: {why}"),
     }
     let log_format = config.log_format;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config, bound))
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config, bound, data_format))
         .await?
         .map_err(|e| open_error(e, &data_dir))?;
-    data_dir::write_format(&data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", data_dir::FORMAT_FILE))?;
+    // Opening upgraded an older format's contents; only now may the dir say so.
+    if data_format < data_dir::FORMAT_VERSION {
+        tracing::info!(
+            from = data_format,
+            to = data_dir::FORMAT_VERSION,
+            "upgraded the data dir format"
+        );
+        data_dir::upgrade_format(&data_dir)
+    } else {
+        data_dir::write_format(&data_dir)
+    }
+    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", data_dir::FORMAT_FILE))?;
     let shutdown = CancellationToken::new();
     let server = SocketServer::new(listener, broker.clone(), shutdown.clone());
     // Installed before the banner: a SIGTERM sent as soon as the banner appears must find the

@@ -418,7 +418,7 @@ fn data_dir_of_another_format() -> anyhow::Result<()> {
     let mut broker = TestBroker::start(&[])?;
     broker.stop()?;
     let text = std::fs::read_to_string(broker.data_dir().join("format-version"))?;
-    assert!(text.contains("format.version=1\n"), "{text}");
+    assert!(text.contains("format.version=2\n"), "{text}");
     Ok(())
 }
 
@@ -526,7 +526,7 @@ fn version_and_help_describe_everything() -> anyhow::Result<()> {
         .stdout
         .starts_with(&format!("gregor {}", env!("CARGO_PKG_VERSION"))));
     assert!(
-        exit.stdout.contains("data dir format: 1"),
+        exit.stdout.contains("data dir format: 2"),
         "{}",
         exit.stdout
     );

@@ -85,7 +85,7 @@ pub struct Cli {
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "\nKafka wire protocol: the APIs of Apache Kafka 4.1 that a single node serves (ApiVersions lists them)",
-    "\ndata dir format: 1"
+    "\ndata dir format: 2 (reads 1, upgrading it at start)"
 );
 
 impl Cli {
@@ -145,7 +145,11 @@ impl Cli {
 mod tests {
     #[test]
     fn long_version_names_the_data_dir_format() {
-        let expected = format!("data dir format: {}", crate::data_dir::FORMAT_VERSION);
+        let expected = format!(
+            "data dir format: {} (reads {}, upgrading it at start)",
+            crate::data_dir::FORMAT_VERSION,
+            crate::data_dir::OLDEST_READABLE_FORMAT
+        );
         assert!(super::LONG_VERSION.ends_with(&expected));
     }
 }

@@ -87,6 +87,8 @@ pub const KEYS: &[Key] = &[
         help: "Longest session timeout a consumer may ask for" },
     Key { name: "group.max.size", kind: int(1, I32), default: "2147483647",
         help: "Most members of one consumer group" },
+    Key { name: "offset.metadata.max.bytes", kind: int(0, I32), default: "4096",
+        help: "Longest metadata string an offset commit may carry (longer: OFFSET_METADATA_TOO_LARGE)" },
     Key { name: "offsets.retention.minutes", kind: int(1, I32), default: "10080",
         help: "How long committed offsets of an empty group are kept (accepted and kept; Gregor keeps offsets until the group is deleted)" },
     Key { name: "log.format", kind: Kind::Choice(&["text", "json"]), default: "text",

@@ -1,9 +1,9 @@
 //! The coordinator's answers that never wait: offsets, listing, describing and deleting groups.
 //!
 //! Requests that change durable state do not change it here: they return the response together
-//! with the `Changes` it stands for, and the runtime appends the changes' records first and
-//! applies them (`GroupCoordinator::apply`) only once the append succeeded. A failed append so
-//! leaves the coordinator exactly as it was, and the request is answered with an error.
+//! with the records it stands for, and the runtime appends the records first and applies them
+//! (`GroupCoordinator::apply`) only once the append succeeded. A failed append so leaves the
+//! coordinator exactly as it was, and the request is answered with an error.
 
 use gregor_protocol::messages::delete_groups_response::DeletableGroupResult;
 use gregor_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -23,20 +23,12 @@ use gregor_protocol::{ResponseError, StrBytes};
 
 use super::classic_group::{ClassicGroup, GroupState};
 use super::group_coordinator::GroupCoordinator;
-use super::offsets::{CommittedOffset, OffsetKey};
+use super::offsets::CommittedOffset;
+use super::records::CoordinatorRecord;
 
-/// An offset change to make durable: a value, or `None` to delete.
-pub type OffsetRecord = (OffsetKey, Option<CommittedOffset>);
-
-/// What a request changes, to be applied only after its records are written.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Changes {
-    /// Offset records to append to `__consumer_offsets`, in order.
-    pub offsets: Vec<OffsetRecord>,
-    /// Groups to forget once the records are written (their offsets' tombstones are in
-    /// `offsets`).
-    pub deleted_groups: Vec<String>,
-}
+/// What a request changes: records to append to `__consumer_offsets`, in order, and to apply
+/// once they are written.
+pub type Changes = Vec<CoordinatorRecord>;
 
 /// The authorized operations of a group when there is no authorizer: every operation Kafka 4
 /// supports on a group (READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11:
@@ -85,18 +77,27 @@ impl GroupCoordinator {
         }
     }
 
-    /// Applies changes whose records were written: offsets set or deleted, groups forgotten.
-    /// An offset for a group the coordinator does not know yet creates the group, empty (an
+    /// Applies records that were written: offsets set or deleted, groups forgotten. An offset
+    /// or metadata for a group the coordinator does not know yet creates the group, empty (an
     /// admin commit, or a record replayed at start).
     pub fn apply(&mut self, changes: Changes) {
-        for (key, value) in changes.offsets {
-            if value.is_some() && !self.groups.contains_key(&key.0) {
-                self.groups.insert(key.0.clone(), ClassicGroup::new(&key.0));
+        for record in changes {
+            match record {
+                CoordinatorRecord::Offset(key, value) => {
+                    if value.is_some() && !self.groups.contains_key(&key.0) {
+                        self.groups.insert(key.0.clone(), ClassicGroup::new(&key.0));
+                    }
+                    self.offsets.apply(key, value);
+                }
+                CoordinatorRecord::Group(id, Some(_)) => {
+                    self.groups
+                        .entry(id.clone())
+                        .or_insert_with(|| ClassicGroup::new(&id));
+                }
+                CoordinatorRecord::Group(id, None) => {
+                    self.groups.remove(&id);
+                }
             }
-            self.offsets.apply(key, value);
-        }
-        for group in changes.deleted_groups {
-            self.groups.remove(&group);
         }
     }
 
@@ -128,18 +129,22 @@ impl GroupCoordinator {
                     .partitions
                     .iter()
                     .map(|p| {
+                        let metadata = p.committed_metadata.as_deref().unwrap_or("");
+                        // Kafka counts a Java string's length: UTF-16 code units.
+                        let too_large =
+                            metadata.encode_utf16().count() > self.config.offset_metadata_max_bytes;
+                        let error = match error {
+                            None if too_large => Some(ResponseError::OffsetMetadataTooLarge),
+                            other => other,
+                        };
                         if error.is_none() {
                             let value = CommittedOffset {
                                 offset: p.committed_offset,
                                 leader_epoch: p.committed_leader_epoch,
-                                metadata: p
-                                    .committed_metadata
-                                    .as_ref()
-                                    .map(|m| m.to_string())
-                                    .unwrap_or_default(),
+                                metadata: metadata.to_string(),
                                 commit_time_ms: now,
                             };
-                            records.push((
+                            records.push(CoordinatorRecord::Offset(
                                 (group_id.to_string(), t.name.to_string(), p.partition_index),
                                 Some(value),
                             ));
@@ -155,11 +160,7 @@ impl GroupCoordinator {
                     .with_partitions(partitions)
             })
             .collect();
-        let changes = Changes {
-            offsets: records,
-            deleted_groups: Vec::new(),
-        };
-        (OffsetCommitResponse::default().with_topics(topics), changes)
+        (OffsetCommitResponse::default().with_topics(topics), records)
     }
 
     /// Committed offsets of a group: for the listed partitions (-1 where none), or all.
@@ -314,21 +315,24 @@ impl GroupCoordinator {
 
     /// DeleteGroups: only groups without members; their offsets go too.
     pub fn delete_groups(&self, ids: &[GroupId]) -> (DeleteGroupsResponse, Changes) {
-        let mut changes = Changes::default();
+        let mut changes = Changes::new();
         let results = ids
             .iter()
             .map(|id| {
                 let name = id.as_str();
-                let already = changes.deleted_groups.iter().any(|g| g == name);
+                let already = changes
+                    .iter()
+                    .any(|r| matches!(r, CoordinatorRecord::Group(g, None) if g == name));
                 let code = match self.groups.get(name) {
                     _ if already => Some(ResponseError::GroupIdNotFound),
                     None if !self.offsets.has_group(name) => Some(ResponseError::GroupIdNotFound),
                     Some(g) if !g.members.is_empty() => Some(ResponseError::NonEmptyGroup),
                     _ => {
-                        changes.deleted_groups.push(name.to_string());
+                        // Kafka's order: the offsets' tombstones, then the group's.
                         for key in self.offsets.keys_of_group(name) {
-                            changes.offsets.push((key, None));
+                            changes.push(CoordinatorRecord::Offset(key, None));
                         }
+                        changes.push(CoordinatorRecord::Group(name.to_string(), None));
                         None
                     }
                 };
@@ -352,7 +356,7 @@ impl GroupCoordinator {
             return (
                 OffsetDeleteResponse::default()
                     .with_error_code(ResponseError::GroupIdNotFound.code()),
-                Changes::default(),
+                Changes::new(),
             );
         }
         let busy = group.is_some_and(|g| !g.members.is_empty());
@@ -372,7 +376,7 @@ impl GroupCoordinator {
                                 .with_error_code(ResponseError::GroupSubscribedToTopic.code());
                         }
                         let key = (group_id.to_string(), t.name.to_string(), p.partition_index);
-                        records.push((key, None));
+                        records.push(CoordinatorRecord::Offset(key, None));
                         base
                     })
                     .collect();
@@ -381,10 +385,6 @@ impl GroupCoordinator {
                     .with_partitions(partitions)
             })
             .collect();
-        let changes = Changes {
-            offsets: records,
-            deleted_groups: Vec::new(),
-        };
-        (OffsetDeleteResponse::default().with_topics(topics), changes)
+        (OffsetDeleteResponse::default().with_topics(topics), records)
     }
 }

@@ -45,6 +45,8 @@ pub struct CoordinatorConfig {
     pub initial_rebalance_delay_ms: i64,
     /// `group.max.size`.
     pub max_group_size: usize,
+    /// `offset.metadata.max.bytes`, counted as Kafka counts it (UTF-16 code units).
+    pub offset_metadata_max_bytes: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -54,6 +56,7 @@ impl Default for CoordinatorConfig {
             max_session_timeout_ms: 1_800_000,
             initial_rebalance_delay_ms: 0,
             max_group_size: usize::MAX,
+            offset_metadata_max_bytes: 4096,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod classic_group;
 pub mod group_apis;
 pub mod group_coordinator;
 pub mod offsets;
+pub mod records;
 pub mod runtime;
 
 pub use group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};

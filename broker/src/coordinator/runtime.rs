@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use gregor_protocol::messages::leave_group_response::MemberResponse;
 use gregor_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
@@ -21,9 +22,9 @@ use gregor_protocol::ResponseError;
 use gregor_storage::PartitionLog;
 use tokio::sync::{mpsc, oneshot};
 
-use super::group_apis::{Changes, OffsetRecord};
+use super::group_apis::Changes;
 use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};
-use super::offsets::{decode_key, decode_value, encode_key, encode_value};
+use super::records::{CoordinatorRecord, Legacy, RecordError};
 use crate::broker::now_ms;
 
 /// The answer to a request whose records could not be written: retriable, so the client tries
@@ -72,16 +73,51 @@ struct Runtime {
     started: Instant,
 }
 
-/// Replays `log`, then spawns the coordinator task.
-pub fn start(log: Arc<PartitionLog>, config: CoordinatorConfig) -> CoordinatorHandle {
+/// Why the coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The log could not be read.
+    #[error("reading {log} at offset {offset}: {cause}")]
+    Read {
+        log: String,
+        offset: i64,
+        cause: String,
+    },
+    /// A record the coordinator cannot understand: replaying past it would lose state.
+    #[error("{log}: the record at offset {offset} cannot be read ({cause}); start a Gregor that wrote it, or move this data dir aside")]
+    Record {
+        log: String,
+        offset: i64,
+        cause: RecordError,
+    },
+    /// A format-1 offsets log could not be rewritten in Kafka's schemas.
+    #[error("rewriting {log} in Apache Kafka's record schemas: {cause}")]
+    Upgrade { log: String, cause: String },
+}
+
+/// Replays `log` (whose offset values of version 1 are read as `legacy` says), then spawns the
+/// coordinator task. A log in the format-1 layout is rewritten in Kafka's.
+pub fn start(
+    log: Arc<PartitionLog>,
+    config: CoordinatorConfig,
+    legacy: Legacy,
+) -> Result<CoordinatorHandle, ReplayError> {
     let mut coordinator = GroupCoordinator::new(config);
-    let (records, replayed) = replay(&log, &mut coordinator);
+    let (records, replayed) = replay(&log, &mut coordinator, legacy)?;
     tracing::info!(
         records,
         committed_partitions = coordinator.offsets.len(),
         "replayed group offsets"
     );
-    if replayed > 2 * coordinator.offsets.len() + 1000 {
+    if legacy == Legacy::Format1 {
+        // Everything live, rewritten in Kafka's schemas, and the old records dropped: after
+        // this the data dir may say format 2. Should a crash come first, a restart reads the
+        // old records as format 1 again and the rewritten ones (value v3) as Kafka's.
+        snapshot(&log, &coordinator).map_err(|e| ReplayError::Upgrade {
+            log: log.dir().display().to_string(),
+            cause: e.to_string(),
+        })?;
+    } else if replayed > 2 * coordinator.offsets.len() + 1000 {
         if let Err(e) = snapshot(&log, &coordinator) {
             tracing::warn!(cause = %e, "could not compact the offsets log");
         }
@@ -95,59 +131,75 @@ pub fn start(log: Arc<PartitionLog>, config: CoordinatorConfig) -> CoordinatorHa
         started: Instant::now(),
     };
     tokio::spawn(runtime.run(rx));
-    CoordinatorHandle { tx }
+    Ok(CoordinatorHandle { tx })
 }
 
 /// Applies every record of the offsets log; returns (records applied, records read).
-fn replay(log: &PartitionLog, coordinator: &mut GroupCoordinator) -> (usize, usize) {
+fn replay(
+    log: &PartitionLog,
+    coordinator: &mut GroupCoordinator,
+    legacy: Legacy,
+) -> Result<(usize, usize), ReplayError> {
+    let name = log.dir().display().to_string();
+    let read_error = |offset: i64, cause: String| ReplayError::Read {
+        log: name.clone(),
+        offset,
+        cause,
+    };
     let mut offset = log.log_start_offset();
     let end = log.log_end_offset();
     let mut applied = 0;
     let mut read = 0;
     while offset < end {
-        let Ok(chunk) = log.read(offset, 1 << 20) else {
+        let chunk = log
+            .read(offset, 1 << 20)
+            .map_err(|e| read_error(offset, e.to_string()))?;
+        if chunk.records.is_empty() {
             break;
-        };
-        let Ok(headers) = parse_batches(&chunk.records) else {
-            break;
-        };
+        }
+        let headers =
+            parse_batches(&chunk.records).map_err(|e| read_error(offset, e.to_string()))?;
         let mut pos = 0;
         for h in headers {
             let batch = &chunk.records[pos..pos + h.size];
             pos += h.size;
+            let batch_offset = h.base_offset;
             offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
-            for (key, value) in decode_records(batch).unwrap_or_default() {
+            let records =
+                decode_records(batch).map_err(|e| read_error(batch_offset, e.to_string()))?;
+            for (key, value) in records {
                 read += 1;
-                let Some(key) = key.and_then(|k| decode_key(k.into())) else {
-                    continue;
-                };
-                let value = value.and_then(|v| decode_value(v.into()));
-                coordinator.apply(Changes {
-                    offsets: vec![(key, value)],
-                    deleted_groups: Vec::new(),
-                });
-                applied += 1;
+                // Kafka writes no keyless record here; nothing to apply.
+                let Some(key) = key else { continue };
+                let record =
+                    CoordinatorRecord::decode(Bytes::from(key), value.map(Bytes::from), legacy)
+                        .map_err(|cause| ReplayError::Record {
+                            log: name.clone(),
+                            offset: batch_offset,
+                            cause,
+                        })?;
+                if let Some(record) = record {
+                    coordinator.apply(vec![record]);
+                    applied += 1;
+                }
             }
         }
     }
-    // Replay knows groups by their offsets only: a group whose offsets were all deleted (a
-    // DeleteGroups) is gone.
+    // Replay knows groups by their offsets only (membership is not kept yet): a group whose
+    // offsets were all deleted is gone.
     let live: std::collections::BTreeSet<&str> = coordinator
         .offsets
         .all()
         .map(|(k, _)| k.0.as_str())
         .collect();
-    let emptied: Vec<String> = coordinator
+    let emptied: Changes = coordinator
         .groups
         .keys()
         .filter(|g| !live.contains(g.as_str()))
-        .cloned()
+        .map(|g| CoordinatorRecord::Group(g.clone(), None))
         .collect();
-    coordinator.apply(Changes {
-        offsets: Vec::new(),
-        deleted_groups: emptied,
-    });
-    (applied, read)
+    coordinator.apply(emptied);
+    Ok((applied, read))
 }
 
 /// Appends the live offsets as one snapshot and moves the log start past everything before it.
@@ -155,13 +207,15 @@ fn snapshot(
     log: &PartitionLog,
     coordinator: &GroupCoordinator,
 ) -> Result<(), gregor_storage::StorageError> {
-    let records: Vec<OffsetRecord> = coordinator
+    let records: Changes = coordinator
         .offsets
         .all()
-        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .map(|(k, v)| CoordinatorRecord::Offset(k.clone(), Some(v.clone())))
         .collect();
-    let Some(first) = append_records(log, &records)? else {
-        return Ok(());
+    let first = match append_records(log, &records)? {
+        Some(first) => first,
+        // Nothing live: everything before the end is superseded.
+        None => log.log_end_offset(),
     };
     log.advance_log_start(first)?;
     tracing::info!(
@@ -172,18 +226,15 @@ fn snapshot(
     Ok(())
 }
 
-/// Appends offset records as one batch; the base offset, if anything was written.
+/// Appends records as one batch; the base offset, if anything was written.
 fn append_records(
     log: &PartitionLog,
-    records: &[OffsetRecord],
+    records: &[CoordinatorRecord],
 ) -> Result<Option<i64>, gregor_storage::StorageError> {
     if records.is_empty() {
         return Ok(None);
     }
-    let encoded: Vec<(bytes::Bytes, Option<bytes::Bytes>)> = records
-        .iter()
-        .map(|(k, v)| (encode_key(k), v.as_ref().map(encode_value)))
-        .collect();
+    let encoded: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
     let refs: Vec<RecordRef<'_>> = encoded
         .iter()
         .map(|(k, v)| (Some(&k[..]), v.as_deref()))
@@ -240,7 +291,7 @@ impl Runtime {
     fn persist(&mut self, changes: Changes) -> bool {
         // The append is a copy into the page cache, or a group-commit fsync with
         // --fsync-always: short enough to run here, and commits must not overtake each other.
-        let appended = tokio::task::block_in_place(|| append_records(&self.log, &changes.offsets));
+        let appended = tokio::task::block_in_place(|| append_records(&self.log, &changes));
         match appended {
             Ok(_) => {
                 self.coordinator.apply(changes);
@@ -343,13 +394,9 @@ impl Runtime {
             ),
             RequestKind::DeleteGroups(r) => {
                 let (mut response, changes) = self.coordinator.delete_groups(&r.groups_names);
-                let deleted = changes.deleted_groups.clone();
                 if !self.persist(changes) {
                     for result in &mut response.results {
-                        if deleted
-                            .iter()
-                            .any(|g| g.as_str() == result.group_id.as_str())
-                        {
+                        if result.error_code == 0 {
                             result.error_code = WRITE_FAILED.code();
                         }
                     }

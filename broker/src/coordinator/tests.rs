@@ -320,7 +320,7 @@ fn offset_commits_follow_generation_rules() {
     // Admin commit to an unknown group creates it, empty, once written.
     let (r, changes) = c.commit_offsets(0, 9, &commit("", -1));
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
-    assert_eq!(changes.offsets.len(), 1);
+    assert_eq!(changes.len(), 1);
     assert!(
         !c.groups.contains_key("g"),
         "nothing changes before the write"
@@ -336,7 +336,7 @@ fn offset_commits_follow_generation_rules() {
     sync(&mut c, 2, &a, 1, &[]);
     let (r, changes) = c.commit_offsets(0, 9, &commit(&a, 1));
     assert_eq!(
-        (r.topics[0].partitions[0].error_code, changes.offsets.len()),
+        (r.topics[0].partitions[0].error_code, changes.len()),
         (0, 1)
     );
     let (r, _) = c.commit_offsets(0, 9, &commit(&a, 7));
@@ -539,16 +539,14 @@ fn deletes_change_nothing_until_their_records_are_applied() {
             ])]);
     let (response, changes) = c.delete_offsets(&delete_one);
     assert_eq!(response.topics[0].partitions[0].error_code, 0);
-    assert_eq!(changes.offsets.len(), 1);
+    assert_eq!(changes.len(), 1);
     // The write failed: the runtime drops the changes, and the offset is still there.
     drop(changes);
     assert_eq!(c.offsets.get("g", "t", 0).map(|o| o.offset), Some(10));
 
     let (_, changes) = c.delete_groups(&[GroupId(s("g"))]);
-    assert_eq!(
-        (changes.offsets.len(), changes.deleted_groups.len()),
-        (2, 1)
-    );
+    // Two offset tombstones, then the group's.
+    assert_eq!(changes.len(), 3);
     drop(changes);
     assert!(c.groups.contains_key("g"));
     assert!(c.offsets.has_group("g"));
@@ -623,4 +621,34 @@ fn initial_rebalance_delay_never_passes_the_rebalance_timeout() {
     let deadline = c.groups["g"].rebalance_deadline.unwrap();
     assert_eq!(c.next_deadline(), Some(deadline));
     assert_eq!(joins(&c.tick(deadline)).len(), 1);
+}
+
+#[test]
+fn offset_metadata_over_the_limit_is_refused_and_not_stored() {
+    let c = coordinator();
+    let commit = |metadata: String| {
+        OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s(""))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(1)
+                    .with_committed_metadata(Some(s(&metadata)))])])
+    };
+    let (r, changes) = c.commit_offsets(0, 8, &commit("x".repeat(4096)));
+    assert_eq!(
+        (r.topics[0].partitions[0].error_code, changes.len()),
+        (0, 1)
+    );
+    let (r, changes) = c.commit_offsets(0, 8, &commit("x".repeat(4097)));
+    assert_eq!(
+        (r.topics[0].partitions[0].error_code, changes.len()),
+        (ResponseError::OffsetMetadataTooLarge.code(), 0)
+    );
+    // Counted as Java counts: "é" is one UTF-16 unit though two UTF-8 bytes.
+    let (r, _) = c.commit_offsets(0, 8, &commit("é".repeat(4096)));
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
 }
