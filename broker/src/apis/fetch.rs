@@ -77,8 +77,7 @@ pub async fn handle(broker: &Arc<Broker>, request: &FetchRequest, version: i16) 
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
-    // As Kafka: the smaller of the client's limit and the broker's; 0 still gets the first batch.
-    let max_bytes = (request.max_bytes.max(0) as usize).min(FETCH_MAX_BYTES);
+    let max_bytes = response_max_bytes(request.max_bytes);
     // Subscribed before the first read, so an append between the read and the wait still wakes us.
     let mut watches: Vec<watch::Receiver<i64>> = wanted
         .iter()
@@ -106,6 +105,12 @@ pub async fn handle(broker: &Arc<Broker>, request: &FetchRequest, version: i16) 
             w.borrow_and_update();
         }
     }
+}
+
+/// The record bytes a response may carry, as Kafka computes them: the smaller of the client's
+/// `max_bytes` and the broker's cap. Even 0 still gets the first batch (`Budget`).
+fn response_max_bytes(requested: i32) -> usize {
+    (requested.max(0) as usize).min(FETCH_MAX_BYTES)
 }
 
 fn respond(
@@ -379,6 +384,14 @@ mod tests {
                 left = left.saturating_sub(want);
             }
         }
+    }
+
+    #[test]
+    fn the_broker_caps_what_a_client_asks() {
+        assert_eq!(response_max_bytes(i32::MAX), FETCH_MAX_BYTES);
+        assert_eq!(response_max_bytes(1_000_000), 1_000_000);
+        assert_eq!(response_max_bytes(0), 0);
+        assert_eq!(response_max_bytes(-5), 0);
     }
 
     #[test]
