@@ -24,7 +24,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::{decode_frame, frame_size};
 use gregor_protocol::messages::{ApiKey, ResponseKind};
 use gregor_protocol::request::{decode_request, Decoded};
-use gregor_protocol::response::encode_response;
+use gregor_protocol::response::{describe_error_codes, encode_response, error_codes};
 use gregor_protocol::{ProtocolError, ResponseError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -137,6 +137,23 @@ async fn peer_gone(socket: &TcpStream, inbound: &mut BytesMut) {
     std::future::pending().await
 }
 
+/// The per-request DEBUG line: latency, and the error codes the response carried, so a refused
+/// request says why (a CreateTopics answered INVALID_REPLICATION_FACTOR, say). The codes are
+/// gathered only when DEBUG is on; `None` (acks=0) answered nothing.
+fn log_handled(started: std::time::Instant, response: Option<&ResponseKind>) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let micros = started.elapsed().as_micros() as u64;
+    let codes = response.map(error_codes).unwrap_or_default();
+    if codes.is_empty() {
+        tracing::debug!(micros, "handled");
+    } else {
+        // Debug-formatted so the list is quoted: one value for whoever reads or greps the line.
+        tracing::debug!(micros, errors = ?describe_error_codes(&codes), "handled");
+    }
+}
+
 impl Connection {
     /// Wraps an accepted socket.
     pub fn new(
@@ -212,14 +229,14 @@ impl Connection {
                 response = handled => response?,
                 () = peer_gone(&self.socket, &mut inbound) => return Err(ConnectionError::PeerGone),
             };
-            if let Some(body) = response {
+            if let Some(body) = &response {
                 outbound.clear();
                 encode_response(
                     &mut outbound,
                     request.api_key,
                     request.version,
                     request.header.correlation_id,
-                    &body,
+                    body,
                 )?;
                 self.socket.write_all(&outbound).await?;
                 if outbound.capacity() > 4 << 20 {
@@ -231,9 +248,7 @@ impl Connection {
             // answer is written.
             drop(request);
             drop(permit);
-            span.in_scope(|| {
-                tracing::debug!(micros = started.elapsed().as_micros() as u64, "handled")
-            });
+            span.in_scope(|| log_handled(started, response.as_ref()));
         }
     }
 
