@@ -25,7 +25,8 @@ An unknown key or a malformed value stops the start with an error naming the key
 set (an unknown KAFKA_* variable only warns: that namespace belongs to Kafka's own tools). Kafka
 keys that do not apply to a single node (replication, KRaft quorum, ZooKeeper, security, thread
 pools) are accepted with one warning each. RUST_LOG sets the log level (default info;
-RUST_LOG=gregor=debug logs every request with its API, client id and latency).
+RUST_LOG=gregor=debug logs every request with its API, client id, latency and the error
+codes it answered).
 
 ";
 
