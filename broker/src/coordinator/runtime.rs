@@ -479,3 +479,96 @@ fn ok_code(code: ResponseError) -> i16 {
         other => other.code(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+    use gregor_storage::{LogConfig, LogManager, TopicPartition};
+
+    use crate::coordinator::offsets::OffsetKey;
+
+    fn offsets_log(dir: &std::path::Path) -> (LogManager, Arc<PartitionLog>) {
+        let logs = LogManager::open(dir, LogConfig::default()).unwrap();
+        let log = logs
+            .get_or_create(
+                &TopicPartition::new("__consumer_offsets", 0),
+                LogConfig::default(),
+            )
+            .unwrap();
+        (logs, log)
+    }
+
+    /// An offset record as a format-1 data dir holds it: Kafka's key, Gregor's old value.
+    fn format1_record(group: &str, partition: i32, offset: i64) -> (Bytes, Bytes) {
+        let key = CoordinatorRecord::Offset((group.into(), "t".into(), partition), None)
+            .encode()
+            .0;
+        let mut value = bytes::BytesMut::new();
+        value.put_u16(1);
+        value.put_i64(offset);
+        value.put_i32(4);
+        value.put_i64(1_000);
+        value.put_u16(2);
+        value.put_slice(b"md");
+        (key, value.freeze())
+    }
+
+    fn offsets_of(coordinator: &GroupCoordinator) -> Vec<(OffsetKey, i64, String)> {
+        coordinator
+            .offsets
+            .all()
+            .map(|(k, v)| (k.clone(), v.offset, v.metadata.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_format1_log_is_rewritten_in_kafkas_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, log) = offsets_log(dir.path());
+        let records = [format1_record("g", 0, 10), format1_record("g", 1, 11)];
+        let refs: Vec<RecordRef<'_>> = records
+            .iter()
+            .map(|(k, v)| (Some(&k[..]), Some(&v[..])))
+            .collect();
+        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
+
+        let mut old = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut old, Legacy::Format1).unwrap();
+        let expected = vec![
+            (("g".to_string(), "t".to_string(), 0), 10, "md".to_string()),
+            (("g".to_string(), "t".to_string(), 1), 11, "md".to_string()),
+        ];
+        assert_eq!(offsets_of(&old), expected);
+        snapshot(&log, &old).unwrap();
+
+        // After the rewrite the log reads as Kafka's format...
+        let mut new = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut new, Legacy::None).unwrap();
+        assert_eq!(offsets_of(&new), expected);
+        // ...and, should the broker have died before format-version said 2, as format 1 too.
+        let mut again = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut again, Legacy::Format1).unwrap();
+        assert_eq!(offsets_of(&again), expected);
+    }
+
+    #[test]
+    fn an_unreadable_record_stops_the_replay_with_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, log) = offsets_log(dir.path());
+        let good = CoordinatorRecord::Offset(("g".into(), "t".into(), 0), None).encode();
+        let mut bad_value = bytes::BytesMut::new();
+        bad_value.put_i16(9); // no OffsetCommitValue version 9
+        let refs: Vec<RecordRef<'_>> = vec![(Some(&good.0[..]), None)];
+        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
+        let refs: Vec<RecordRef<'_>> = vec![(Some(&good.0[..]), Some(&bad_value[..]))];
+        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
+        let mut c = GroupCoordinator::new(CoordinatorConfig::default());
+        let err = replay(&log, &mut c, Legacy::None).unwrap_err();
+        assert!(
+            matches!(err, ReplayError::Record { offset: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("__consumer_offsets-0"), "{err}");
+    }
+}
