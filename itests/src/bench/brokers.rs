@@ -184,7 +184,11 @@ fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running>
     };
     // bin/kafka-storage.sh format --standalone: a one-voter controller quorum.
     let format = java("kafka.tools.StorageTool")
-        .args(["format", "-t", &kafka_cluster_id()?, "-c"])
+        // `--cluster-id=ID` in one word: a random id may start with '-', which the tool's
+        // argument parser would take for an option.
+        .arg("format")
+        .arg(format!("--cluster-id={}", kafka_cluster_id()?))
+        .arg("-c")
         .arg(&properties)
         .arg("--standalone")
         .output()
