@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::group_coordinator::ReplyId;
+use super::records::{GroupMetadata, MemberMetadata};
 
 /// A group's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub struct ClassicGroup {
     /// members: the end of the wait (pushed back by each new member, never past the
     /// rebalance deadline). Kafka's InitialDelayedJoin.
     pub initial_join_until: Option<i64>,
+    /// Set when the group became Empty at a new generation: its metadata record is due.
+    pub emptied: bool,
 }
 
 impl ClassicGroup {
@@ -140,7 +143,76 @@ impl ClassicGroup {
             static_members: BTreeMap::new(),
             rebalance_deadline: None,
             initial_join_until: None,
+            emptied: false,
         }
+    }
+
+    /// The group's metadata record (Kafka's `GroupMetadataValue`), with each member's
+    /// assignment from `assignments` where given, else the one it has.
+    pub fn to_metadata(&self, assignments: &BTreeMap<String, Bytes>) -> GroupMetadata {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        GroupMetadata {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            current_state_timestamp: -1,
+            members: self
+                .members
+                .values()
+                .map(|m| MemberMetadata {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms.clamp(0, i32::MAX as i64) as i32,
+                    session_timeout_ms: m.session_timeout_ms.clamp(0, i32::MAX as i64) as i32,
+                    subscription: m.metadata(&protocol),
+                    assignment: assignments
+                        .get(&m.id)
+                        .cloned()
+                        .unwrap_or_else(|| m.assignment.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    /// The group as its metadata record left it, loaded at `now`: Stable with its members
+    /// (each with a fresh session, as Kafka gives loaded members), or Empty without any.
+    pub fn from_metadata(id: &str, meta: &GroupMetadata, now: i64) -> ClassicGroup {
+        let mut group = ClassicGroup::new(id);
+        group.generation = meta.generation;
+        group.protocol_type = (!meta.protocol_type.is_empty()).then(|| meta.protocol_type.clone());
+        group.protocol = meta.protocol.clone();
+        group.leader = meta.leader.clone();
+        let protocol = meta.protocol.clone().unwrap_or_default();
+        for m in &meta.members {
+            let member = Member {
+                id: m.member_id.clone(),
+                instance_id: m.group_instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: i64::from(m.session_timeout_ms),
+                rebalance_timeout_ms: i64::from(m.rebalance_timeout_ms.max(m.session_timeout_ms)),
+                protocols: vec![(protocol.clone(), m.subscription.clone())],
+                assignment: m.assignment.clone(),
+                awaiting_join: None,
+                awaiting_sync: None,
+                session_deadline: now + i64::from(m.session_timeout_ms),
+            };
+            if let Some(instance) = &member.instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), member.id.clone());
+            }
+            group.members.insert(member.id.clone(), member);
+        }
+        group.state = if group.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        group
     }
 
     /// Protocols every member supports.

@@ -12,6 +12,7 @@ use gregor_protocol::{ResponseError, StrBytes};
 
 use super::classic_group::{ClassicGroup, GroupState, Member, ParkedJoin};
 use super::offsets::OffsetStore;
+use super::records::CoordinatorRecord;
 
 /// Caller-chosen handle of a request whose answer may come later.
 pub type ReplyId = u64;
@@ -32,6 +33,19 @@ pub struct Reply {
     pub id: ReplyId,
     /// The answer.
     pub response: Response,
+}
+
+/// A leader's SyncGroup whose assignment waits for its group metadata record to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingSync {
+    /// The group.
+    pub group_id: String,
+    /// The generation the assignment is for.
+    pub generation: i32,
+    /// Each member's assignment.
+    pub assignments: BTreeMap<String, Bytes>,
+    /// The record to write first.
+    pub record: CoordinatorRecord,
 }
 
 /// Limits, named after Kafka's broker settings.
@@ -369,13 +383,22 @@ impl GroupCoordinator {
         replies
     }
 
-    /// SyncGroup: the leader's request hands out the assignment; followers wait for it.
-    pub fn sync_group(&mut self, id: ReplyId, req: &SyncGroupRequest) -> Vec<Reply> {
+    /// SyncGroup: the leader's request hands out the assignment; followers wait for it. The
+    /// leader's assignment comes back as a `PendingSync` to write: nothing changes, and nobody
+    /// is answered, until the runtime wrote it and calls `complete_sync`.
+    pub fn sync_group(
+        &mut self,
+        id: ReplyId,
+        req: &SyncGroupRequest,
+    ) -> (Vec<Reply>, Option<PendingSync>) {
         let reply = |response: SyncGroupResponse| {
-            vec![Reply {
-                id,
-                response: Response::Sync(response),
-            }]
+            (
+                vec![Reply {
+                    id,
+                    response: Response::Sync(response),
+                }],
+                None,
+            )
         };
         let member_id = req.member_id.as_str();
         let Some(group) = self.groups.get_mut(req.group_id.as_str()) else {
@@ -434,29 +457,93 @@ impl GroupCoordinator {
                         .iter()
                         .map(|a| (a.member_id.as_str(), &a.assignment))
                         .collect();
-                    for m in group.members.values_mut() {
-                        // Copied for the same reason as join metadata.
-                        m.assignment = given
-                            .get(m.id.as_str())
-                            .map(|b| Bytes::copy_from_slice(b))
-                            .unwrap_or_default();
-                    }
-                    group.state = GroupState::Stable;
-                    let waiting: Vec<(ReplyId, Bytes)> = group
+                    // Copied for the same reason as join metadata.
+                    let assignments: BTreeMap<String, Bytes> = group
                         .members
-                        .values_mut()
-                        .filter_map(|m| m.awaiting_sync.take().map(|r| (r, m.assignment.clone())))
+                        .keys()
+                        .map(|m| {
+                            let bytes = given.get(m.as_str()).map(|b| Bytes::copy_from_slice(b));
+                            (m.clone(), bytes.unwrap_or_default())
+                        })
                         .collect();
-                    for (reply_id, assignment) in waiting {
-                        replies.push(Reply {
-                            id: reply_id,
-                            response: Response::Sync(sync_ok(group, assignment)),
-                        });
-                    }
+                    // Nothing changes until the group's metadata is written: the runtime
+                    // appends the record and then calls `complete_sync`.
+                    let record = CoordinatorRecord::Group(
+                        group.id.clone(),
+                        Some(group.to_metadata(&assignments)),
+                    );
+                    let sync = PendingSync {
+                        group_id: group.id.clone(),
+                        generation: group.generation,
+                        assignments,
+                        record,
+                    };
+                    return (replies, Some(sync));
                 }
-                replies
+                (replies, None)
             }
         }
+    }
+
+    /// Finishes a leader's SyncGroup once its group metadata record was written (`written`):
+    /// the group becomes Stable and every waiting member gets its assignment. A failed write
+    /// answers them with `write_error` and starts a new rebalance, as Kafka does, so the group
+    /// never runs on an assignment the log does not hold.
+    pub fn complete_sync(
+        &mut self,
+        now: i64,
+        sync: PendingSync,
+        written: bool,
+        write_error: ResponseError,
+    ) -> Vec<Reply> {
+        let Some(group) = self.groups.get_mut(&sync.group_id) else {
+            return Vec::new();
+        };
+        if group.state != GroupState::CompletingRebalance || group.generation != sync.generation {
+            return Vec::new();
+        }
+        if !written {
+            let mut replies = Vec::new();
+            for m in group.members.values_mut() {
+                if let Some(id) = m.awaiting_sync.take() {
+                    replies.push(Reply {
+                        id,
+                        response: Response::Sync(sync_error(write_error)),
+                    });
+                }
+            }
+            replies.extend(prepare_rebalance(group, now));
+            return replies;
+        }
+        for m in group.members.values_mut() {
+            m.assignment = sync.assignments.get(&m.id).cloned().unwrap_or_default();
+        }
+        group.state = GroupState::Stable;
+        let waiting: Vec<(ReplyId, Bytes)> = group
+            .members
+            .values_mut()
+            .filter_map(|m| m.awaiting_sync.take().map(|r| (r, m.assignment.clone())))
+            .collect();
+        waiting
+            .into_iter()
+            .map(|(id, assignment)| Reply {
+                id,
+                response: Response::Sync(sync_ok(group, assignment)),
+            })
+            .collect()
+    }
+
+    /// The metadata records of groups that became Empty since the last call (Kafka writes one
+    /// when a group's last member leaves, so a restart does not bring the members back).
+    pub fn take_emptied_group_records(&mut self) -> Vec<CoordinatorRecord> {
+        let mut records = Vec::new();
+        for g in self.groups.values_mut() {
+            if std::mem::take(&mut g.emptied) {
+                let metadata = g.to_metadata(&BTreeMap::new());
+                records.push(CoordinatorRecord::Group(g.id.clone(), Some(metadata)));
+            }
+        }
+        records
     }
 
     /// Heartbeat: keeps a member alive and tells it when to rejoin.
@@ -689,6 +776,7 @@ fn try_complete_join(group: &mut ClassicGroup, now: i64) -> Vec<Reply> {
         group.state = GroupState::Empty;
         group.protocol = None;
         group.leader = None;
+        group.emptied = true;
         return replies;
     }
     group.protocol_type = group

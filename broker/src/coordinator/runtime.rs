@@ -22,6 +22,7 @@ use gregor_protocol::ResponseError;
 use gregor_storage::PartitionLog;
 use tokio::sync::{mpsc, oneshot};
 
+use super::classic_group::ClassicGroup;
 use super::group_apis::Changes;
 use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};
 use super::records::{CoordinatorRecord, Legacy, RecordError};
@@ -178,15 +179,25 @@ fn replay(
                             offset: batch_offset,
                             cause,
                         })?;
-                if let Some(record) = record {
-                    coordinator.apply(vec![record]);
-                    applied += 1;
+                match record {
+                    // A group's last metadata: members, generation and assignment, as they
+                    // were (the runtime's clock starts at 0 once replay is done).
+                    Some(CoordinatorRecord::Group(id, Some(meta))) => {
+                        let restored = ClassicGroup::from_metadata(&id, &meta, 0);
+                        coordinator.groups.insert(id, restored);
+                        applied += 1;
+                    }
+                    Some(record) => {
+                        coordinator.apply(vec![record]);
+                        applied += 1;
+                    }
+                    None => {}
                 }
             }
         }
     }
-    // Replay knows groups by their offsets only (membership is not kept yet): a group whose
-    // offsets were all deleted is gone.
+    // A group with neither members nor offsets left is gone (format 1 wrote no group
+    // tombstones: its deleted groups are known only by their offsets' tombstones).
     let live: std::collections::BTreeSet<&str> = coordinator
         .offsets
         .all()
@@ -194,9 +205,9 @@ fn replay(
         .collect();
     let emptied: Changes = coordinator
         .groups
-        .keys()
-        .filter(|g| !live.contains(g.as_str()))
-        .map(|g| CoordinatorRecord::Group(g.clone(), None))
+        .values()
+        .filter(|g| g.members.is_empty() && !live.contains(g.id.as_str()))
+        .map(|g| CoordinatorRecord::Group(g.id.clone(), None))
         .collect();
     coordinator.apply(emptied);
     Ok((applied, read))
@@ -207,11 +218,16 @@ fn snapshot(
     log: &PartitionLog,
     coordinator: &GroupCoordinator,
 ) -> Result<(), gregor_storage::StorageError> {
-    let records: Changes = coordinator
+    let groups = coordinator
+        .groups
+        .values()
+        .filter(|g| g.generation > 0)
+        .map(|g| CoordinatorRecord::Group(g.id.clone(), Some(g.to_metadata(&Default::default()))));
+    let offsets = coordinator
         .offsets
         .all()
-        .map(|(k, v)| CoordinatorRecord::Offset(k.clone(), Some(v.clone())))
-        .collect();
+        .map(|(k, v)| CoordinatorRecord::Offset(k.clone(), Some(v.clone())));
+    let records: Changes = groups.chain(offsets).collect();
     let first = match append_records(log, &records)? {
         Some(first) => first,
         // Nothing live: everything before the end is superseded.
@@ -265,6 +281,7 @@ impl Runtime {
                     self.deliver(replies);
                 }
             }
+            self.write_emptied_groups();
         }
     }
 
@@ -289,18 +306,33 @@ impl Runtime {
     /// Appends the changes' records, then applies the changes; false, with nothing applied,
     /// if the append failed.
     fn persist(&mut self, changes: Changes) -> bool {
+        let written = self.write(&changes);
+        if written {
+            self.coordinator.apply(changes);
+        }
+        written
+    }
+
+    /// Appends records to `__consumer_offsets`; false if the append failed.
+    fn write(&self, records: &[CoordinatorRecord]) -> bool {
         // The append is a copy into the page cache, or a group-commit fsync with
-        // --fsync-always: short enough to run here, and commits must not overtake each other.
-        let appended = tokio::task::block_in_place(|| append_records(&self.log, &changes));
-        match appended {
-            Ok(_) => {
-                self.coordinator.apply(changes);
-                true
-            }
+        // --fsync-always: short enough to run here, and writes must not overtake each other.
+        match tokio::task::block_in_place(|| append_records(&self.log, records)) {
+            Ok(_) => true,
             Err(e) => {
-                tracing::warn!(cause = %e, "could not persist group offsets");
+                tracing::warn!(cause = %e, "could not write to __consumer_offsets");
                 false
             }
+        }
+    }
+
+    /// Writes the metadata of groups whose last member left. Kafka only logs a failure here:
+    /// the group is Empty in memory either way, and a restart that brings back its old members
+    /// sees them expire after their session timeout.
+    fn write_emptied_groups(&mut self) {
+        let records = self.coordinator.take_emptied_group_records();
+        if !records.is_empty() {
+            self.write(&records);
         }
     }
 
@@ -323,8 +355,15 @@ impl Runtime {
             }
             RequestKind::SyncGroup(r) => {
                 let id = self.park(tx);
-                let replies = self.coordinator.sync_group(id, &r);
+                let (replies, pending) = self.coordinator.sync_group(id, &r);
                 self.deliver(replies);
+                if let Some(sync) = pending {
+                    let written = self.write(std::slice::from_ref(&sync.record));
+                    let replies =
+                        self.coordinator
+                            .complete_sync(self.now(), sync, written, WRITE_FAILED);
+                    self.deliver(replies);
+                }
                 return;
             }
             RequestKind::Heartbeat(r) => {

@@ -106,7 +106,27 @@ fn sync(
                 })
                 .collect(),
         );
-    c.sync_group(reply_id, &req)
+    sync_request(c, reply_id, &req, true)
+}
+
+/// A SyncGroup as the runtime runs it: the leader's assignment is "written" (or the write
+/// fails), then completed.
+fn sync_request(
+    c: &mut GroupCoordinator,
+    reply_id: u64,
+    req: &SyncGroupRequest,
+    written: bool,
+) -> Vec<Reply> {
+    let (mut replies, pending) = c.sync_group(reply_id, req);
+    if let Some(pending) = pending {
+        replies.extend(c.complete_sync(
+            0,
+            pending,
+            written,
+            ResponseError::CoordinatorNotAvailable,
+        ));
+    }
+    replies
 }
 
 #[test]
@@ -371,7 +391,7 @@ fn sync_errors() {
         .with_member_id(s(&a))
         .with_protocol_type(Some(s("connect")));
     assert_eq!(
-        syncs(&c.sync_group(4, &wrong_protocol))[0].1.error_code,
+        syncs(&c.sync_group(4, &wrong_protocol).0)[0].1.error_code,
         ResponseError::InconsistentGroupProtocol.code()
     );
     sync(&mut c, 5, &a, 1, &[]);
@@ -456,7 +476,7 @@ fn static_members_are_fenced_on_sync_and_leave_by_instance_id() {
         .with_group_instance_id(Some(s("i1")));
     // "old-id" is not a member at all, which Kafka reports first.
     assert_eq!(
-        syncs(&c.sync_group(3, &fenced))[0].1.error_code,
+        syncs(&c.sync_group(3, &fenced).0)[0].1.error_code,
         ResponseError::UnknownMemberId.code()
     );
     let (_, codes, _) = c.leave_group(0, "g", &[("".to_string(), Some("i1".to_string()))]);
@@ -651,4 +671,71 @@ fn offset_metadata_over_the_limit_is_refused_and_not_stored() {
     // Counted as Java counts: "é" is one UTF-16 unit though two UTF-8 bytes.
     let (r, _) = c.commit_offsets(0, 8, &commit("é".repeat(4096)));
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
+}
+
+#[test]
+fn a_sync_whose_metadata_is_not_written_hands_out_nothing() {
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(s(&a))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(s(&a))
+            .with_assignment(Bytes::from_static(b"p0"))]);
+    let replies = sync_request(&mut c, 2, &req, false);
+    assert_eq!(
+        syncs(&replies)[0].1.error_code,
+        ResponseError::CoordinatorNotAvailable.code()
+    );
+    let group = &c.groups["g"];
+    assert_eq!(group.state, GroupState::PreparingRebalance);
+    assert!(
+        group.members[&a].assignment.is_empty(),
+        "no assignment without its record"
+    );
+}
+
+#[test]
+fn a_stable_group_comes_back_from_its_metadata_record() {
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(s(&a))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(s(&a))
+            .with_assignment(Bytes::from_static(b"p0"))]);
+    let (_, pending) = c.sync_group(2, &req);
+    let pending = pending.expect("the leader's sync waits for its record");
+    let crate::coordinator::records::CoordinatorRecord::Group(id, Some(meta)) = &pending.record
+    else {
+        panic!("{:?}", pending.record);
+    };
+    c.complete_sync(
+        0,
+        pending.clone(),
+        true,
+        ResponseError::CoordinatorNotAvailable,
+    );
+
+    let restored = crate::coordinator::classic_group::ClassicGroup::from_metadata(id, meta, 500);
+    assert_eq!(restored.state, GroupState::Stable);
+    assert_eq!(restored.generation, 1);
+    assert_eq!(restored.leader.as_deref(), Some(a.as_str()));
+    assert_eq!(&restored.members[&a].assignment[..], b"p0");
+    assert_eq!(
+        restored.members[&a].session_deadline,
+        500 + c.groups["g"].members[&a].session_timeout_ms,
+        "a loaded member gets a fresh session"
+    );
+    // Its heartbeats carry on at the same generation.
+    let mut after = coordinator();
+    after.groups.insert("g".into(), restored);
+    assert_eq!(
+        after.heartbeat(600, "g", &a, None, 1),
+        ResponseError::Unknown(0)
+    );
 }
