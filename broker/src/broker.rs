@@ -313,6 +313,8 @@ pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
     ("flush.ms", "9223372036854775807"),
     ("index.interval.bytes", "4096"),
     ("max.message.bytes", "1048588"),
+    ("message.timestamp.after.max.ms", "3600000"),
+    ("message.timestamp.before.max.ms", "9223372036854775807"),
     ("message.timestamp.type", "CreateTime"),
     ("min.insync.replicas", "1"),
     ("retention.bytes", "-1"),
@@ -334,6 +336,11 @@ pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
         )),
         "message.timestamp.type" if value == "CreateTime" || value == "LogAppendTime" => Ok(()),
         "message.timestamp.type" => Err(format!("Invalid value {value} for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime")),
+        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => match value.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(()),
+            Ok(_) => Err(format!("Invalid value {value} for configuration {key}: Value must be at least 0")),
+            Err(_) => Err(format!("Invalid value {value} for configuration {key}: Not a number of type LONG")),
+        },
         "compression.type" => Ok(()),
         _ => value.parse::<i64>().map(|_| ()).map_err(|_| {
             format!("Invalid value {value} for configuration {key}: Not a number of type LONG")
@@ -356,6 +363,9 @@ pub fn topic_config_default(broker: &Broker, key: &str) -> Option<String> {
         "index.interval.bytes" => Some(c.index_interval_bytes.to_string()),
         "segment.index.bytes" => Some(c.segment_index_bytes.to_string()),
         "max.message.bytes" => Some(broker.config.message_max_bytes.to_string()),
+        "message.timestamp.type" => Some(c.message_timestamp_type.name().to_string()),
+        "message.timestamp.before.max.ms" => Some(c.message_timestamp_before_max_ms.to_string()),
+        "message.timestamp.after.max.ms" => Some(c.message_timestamp_after_max_ms.to_string()),
         _ => None,
     };
     from_broker.or_else(|| {
@@ -367,12 +377,20 @@ pub fn topic_config_default(broker: &Broker, key: &str) -> Option<String> {
 }
 
 fn apply_topic_config(config: &mut LogConfig, key: &str, value: &str) {
+    if key == "message.timestamp.type" {
+        if let Some(kind) = gregor_storage::TimestampType::from_name(value) {
+            config.message_timestamp_type = kind;
+        }
+        return;
+    }
     let Ok(n) = value.parse::<i64>() else { return };
     match key {
         "segment.bytes" if n > 0 => config.segment_bytes = n as u64,
         "segment.ms" if n > 0 => config.segment_ms = n,
         "retention.ms" => config.retention_ms = n,
         "retention.bytes" => config.retention_bytes = n,
+        "message.timestamp.before.max.ms" if n >= 0 => config.message_timestamp_before_max_ms = n,
+        "message.timestamp.after.max.ms" if n >= 0 => config.message_timestamp_after_max_ms = n,
         "flush.messages" if n > 0 => config.flush_messages = n as u64,
         "flush.ms" if n >= 0 => config.flush_ms = n,
         "index.interval.bytes" if n > 0 => {

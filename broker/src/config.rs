@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use gregor_storage::{FsyncPolicy, LogConfig};
+use gregor_storage::{FsyncPolicy, LogConfig, TimestampType};
 
 pub use cli::Cli;
 pub use listeners::Listener;
@@ -396,6 +396,15 @@ impl Config {
         log.index_interval_bytes = b.int_or_default("log.index.interval.bytes") as u32;
         log.segment_index_bytes = b.int_or_default("log.index.size.max.bytes") as u32;
         log.flush_ms = b.int_or_default("log.flush.interval.ms");
+        log.message_timestamp_before_max_ms =
+            b.int_or_default("log.message.timestamp.before.max.ms");
+        log.message_timestamp_after_max_ms = b.int_or_default("log.message.timestamp.after.max.ms");
+        if let Some(kind) = b
+            .get("log.message.timestamp.type")
+            .and_then(|s| TimestampType::from_name(&s.value))
+        {
+            log.message_timestamp_type = kind;
+        }
         match b.int("log.flush.interval.messages") {
             // A flush after every record is what fsync-always means; the group commit gives it
             // without an fsync per batch when producers append concurrently.

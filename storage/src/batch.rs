@@ -13,6 +13,8 @@ pub const MAGIC: usize = 16;
 pub const CRC: usize = 17;
 /// Offset of `attributes` (i16).
 pub const ATTRIBUTES: usize = 21;
+/// The attributes bit that marks a LogAppendTime batch (its timestamp is the broker's).
+pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 /// Offset of `lastOffsetDelta` (i32).
 pub const LAST_OFFSET_DELTA: usize = 23;
 /// Offset of `baseTimestamp` (i64).
@@ -219,6 +221,23 @@ pub fn first_offset_at_or_after(batch: &[u8], target: i64, min_offset: i64) -> O
         pos = record_start.checked_add(usize::try_from(length).ok()?)?;
     }
     None
+}
+
+/// The offset of the first record whose timestamp is the batch's max timestamp (Kafka's
+/// `RecordBatch.offsetOfMaxTimestamp`). In a LogAppendTime batch every record has the batch's
+/// timestamp, so that is the first record. `None` when the batch is compressed (the log never
+/// decompresses), malformed, or no record has the max timestamp.
+pub fn offset_of_max_timestamp(batch: &[u8]) -> Option<i64> {
+    let header = parse_header(batch).ok()?;
+    if header.attributes & LOG_APPEND_TIME_FLAG != 0 {
+        return Some(header.base_offset);
+    }
+    if header.attributes & 0x07 != 0 {
+        return None;
+    }
+    first_offset_at_or_after(batch, header.max_timestamp, header.base_offset)
+        .filter(|(timestamp, _)| *timestamp == header.max_timestamp)
+        .map(|(_, offset)| offset)
 }
 
 /// Builds valid v2 batches for tests and benchmarks (uncompressed, `count` records of `value_len`

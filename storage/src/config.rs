@@ -10,6 +10,35 @@ pub enum FsyncPolicy {
     Always,
 }
 
+/// Which timestamp a batch carries (`message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's timestamps are kept, if they lie within the accepted window.
+    #[default]
+    CreateTime,
+    /// The broker stamps each batch with the time it appended it.
+    LogAppendTime,
+}
+
+impl TimestampType {
+    /// Kafka's name of the type, as topic configs spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        }
+    }
+
+    /// The type Kafka names `name`, if any.
+    pub fn from_name(name: &str) -> Option<TimestampType> {
+        match name {
+            "CreateTime" => Some(TimestampType::CreateTime),
+            "LogAppendTime" => Some(TimestampType::LogAppendTime),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of one partition log; defaults are Apache Kafka's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
@@ -31,6 +60,14 @@ pub struct LogConfig {
     pub segment_index_bytes: u32,
     /// Whether appends wait for an fsync.
     pub fsync: FsyncPolicy,
+    /// `message.timestamp.type`.
+    pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime timestamp may lie.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future a CreateTime timestamp may lie.
+    /// Kafka 4 lowered the default to an hour (KIP-1030): a clock far ahead would otherwise
+    /// keep its records from time retention until that future arrives.
+    pub message_timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -45,6 +82,9 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             segment_index_bytes: 10 * 1024 * 1024,
             fsync: FsyncPolicy::Os,
+            message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 60 * 60 * 1000,
         }
     }
 }

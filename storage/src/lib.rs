@@ -19,8 +19,9 @@ pub mod log_segment;
 pub mod mapped_file;
 pub mod meta_files;
 pub mod producer_state;
+pub mod timestamps;
 
-pub use config::{FsyncPolicy, LogConfig};
+pub use config::{FsyncPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
 pub use log_manager::{LogManager, TopicPartition};

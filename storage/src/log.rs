@@ -1,9 +1,12 @@
 //! The partition log; Kafka's UnifiedLog (local part) for one topic-partition.
 //!
 //! An ordered map of segments, the newest of which takes appends. One writer at a time (the
-//! append lock), any number of readers: a reader sees a batch only once the log end offset that
-//! covers it is published, so it never meets a half-written batch. On a single node the high
-//! watermark is the log end offset.
+//! append lock), any number of readers: a reader sees a batch only once the high watermark that
+//! covers it is published, so it never meets a half-written batch. The log end offset is where
+//! the next append goes; the high watermark is what readers are served up to. On a single node
+//! they are equal with `FsyncPolicy::Os`; with `FsyncPolicy::Always` the high watermark moves
+//! only once an fsync covers the batch (Kafka with `flush.messages=1`), so no reader ever sees
+//! a record that a power cut could take back.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,14 +79,25 @@ pub struct PartitionLog {
     /// Held while syncing, so concurrent appenders wait for one fsync instead of each doing one.
     flush: Mutex<()>,
     log_start_offset: AtomicI64,
+    /// Where the next append goes. Written only under `append`.
     log_end_offset: AtomicI64,
+    /// What readers are served up to and the end-offset watch publishes; at most the log end
+    /// offset, and with `FsyncPolicy::Always` at most the recovery point.
+    high_watermark: AtomicI64,
     /// Everything below this offset is on disk.
     recovery_point: AtomicI64,
     /// Set when a write or fsync failed: the page cache may then hold data the disk lost, so
     /// the log takes no more writes (as raft-engine and Kafka do).
     offline: AtomicBool,
     end_tx: watch::Sender<i64>,
+    /// Runs just before an fsync, so a test can look at the log while the data is written but
+    /// not yet durable.
+    #[cfg(test)]
+    before_sync: Mutex<Option<SyncHook>>,
 }
+
+#[cfg(test)]
+type SyncHook = Box<dyn Fn(&PartitionLog) + Send + Sync>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -108,9 +122,13 @@ impl PartitionLog {
             flush: Mutex::new(()),
             log_start_offset: AtomicI64::new(log_start_offset.min(end)),
             log_end_offset: AtomicI64::new(end),
+            // What a previous run appended survived the restart, so it is all readable.
+            high_watermark: AtomicI64::new(end),
             recovery_point: AtomicI64::new(recovery_point.min(end)),
             offline: AtomicBool::new(false),
             end_tx,
+            #[cfg(test)]
+            before_sync: Mutex::new(None),
         }
     }
 
@@ -142,9 +160,22 @@ impl PartitionLog {
         self.log_end_offset.load(Ordering::Acquire)
     }
 
-    /// On a single node every appended record is committed: the log end offset.
+    /// The offset up to which records are committed and readable: the log end offset, or with
+    /// `FsyncPolicy::Always` the part of it an fsync covers.
     pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// Moves the high watermark up to `offset` and tells waiting readers.
+    fn advance_high_watermark(&self, offset: i64) {
+        let offset = offset.min(self.log_end_offset());
+        if self.high_watermark.fetch_max(offset, Ordering::AcqRel) < offset {
+            self.end_tx.send_if_modified(|published| {
+                let moved = *published < offset;
+                *published = (*published).max(offset);
+                moved
+            });
+        }
     }
 
     /// The offset below which everything is known to be on disk.
@@ -152,7 +183,7 @@ impl PartitionLog {
         self.recovery_point.load(Ordering::Acquire)
     }
 
-    /// A receiver of the log end offset, updated after every append (for long-poll fetches).
+    /// A receiver of the high watermark, updated whenever it moves (for long-poll fetches).
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.end_tx.subscribe()
     }
@@ -165,6 +196,11 @@ impl PartitionLog {
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
         self.segments_read().len()
+    }
+
+    /// The segments, oldest first (a snapshot; for tests and diagnostics).
+    pub fn segments(&self) -> Vec<Arc<LogSegment>> {
+        self.segments_read().values().cloned().collect()
     }
 
     fn segments_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<i64, Arc<LogSegment>>> {
@@ -229,31 +265,41 @@ impl PartitionLog {
         match state.producers.check(&producer_batches) {
             Ok(SequenceCheck::Append) => {}
             Ok(SequenceCheck::Duplicate(first)) => {
+                drop(state);
+                // The first append may still await its fsync: a retry is acknowledged only
+                // once the batch is as durable as the first answer would have made it.
+                if config.fsync == FsyncPolicy::Always {
+                    self.flush_to(first.last_offset + 1)?;
+                }
                 return Ok(AppendInfo {
                     base_offset: first.first_offset,
                     last_offset: first.last_offset,
                     log_start_offset: self.log_start_offset(),
                     duplicate: true,
-                })
+                });
             }
             Err(e) => return Err(StorageError::Sequence(e)),
         }
         let base_offset = self.log_end_offset();
         let last_offset = base_offset + record_count - 1;
         let mut active = self.active();
-        let aged = active
-            .first_append_ms()
-            .is_some_and(|t| now_ms.saturating_sub(t) >= config.segment_ms);
+        let incoming_max_timestamp = headers
+            .iter()
+            .map(|(_, h)| h.max_timestamp)
+            .max()
+            .unwrap_or(crate::timestamps::NO_TIMESTAMP);
+        // Kafka's `shouldRoll`: strictly older than `segment.ms`.
+        let aged = active.time_waited_for_roll(now_ms, incoming_max_timestamp) > config.segment_ms;
         // The active segment may have been mapped under an older, larger `segment.bytes`.
         let full = active.size() + records.len() as u64 > config.segment_bytes;
         if !active.is_empty()
             && (aged || full || !active.can_take(records.len() as u64, last_offset))
         {
-            active = self.roll(base_offset, &config, &state.producers)?;
+            active = self.roll(base_offset, now_ms, &config, &state.producers)?;
         }
         // A failed preallocation leaves nothing written: the log stays usable, and a full disk
         // is an error for this produce only.
-        active.append(records, &headers, base_offset, now_ms, &config)?;
+        active.append(records, &headers, base_offset, &config)?;
         let mut next = base_offset;
         for ((_, header), batch) in headers.iter().zip(&producer_batches) {
             let last = next + i64::from(header.last_offset_delta);
@@ -264,14 +310,17 @@ impl PartitionLog {
         }
         self.log_end_offset
             .store(last_offset + 1, Ordering::Release);
-        self.end_tx.send_replace(last_offset + 1);
+        let durable_first = config.fsync == FsyncPolicy::Always;
+        if !durable_first {
+            self.advance_high_watermark(last_offset + 1);
+        }
 
         state.unflushed_records += record_count as u64;
         state.first_unflushed_ms.get_or_insert(now_ms);
-        let flush_now =
-            config.fsync == FsyncPolicy::Always || state.unflushed_records >= config.flush_messages;
+        let flush_now = durable_first || state.unflushed_records >= config.flush_messages;
         drop(state);
         if flush_now {
+            // With `Always` the high watermark moves here, once the fsync covers the batch.
             self.flush_to(last_offset + 1)?;
         }
         Ok(AppendInfo {
@@ -287,12 +336,13 @@ impl PartitionLog {
     fn roll(
         &self,
         base_offset: i64,
+        now_ms: i64,
         config: &LogConfig,
         producers: &ProducerStateManager,
     ) -> Result<Arc<LogSegment>> {
         // The new segment comes first: when the disk is full this fails before anything
         // changed, so the log stays writable and the next append retries once space frees.
-        let segment = match LogSegment::create(&self.dir, base_offset, config) {
+        let segment = match LogSegment::create(&self.dir, base_offset, config, now_ms) {
             Ok(segment) => Arc::new(segment),
             Err(e) => {
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
@@ -317,15 +367,17 @@ impl PartitionLog {
         Ok(segment)
     }
 
-    /// Makes everything below `offset` durable. The fsync covers all that was appended when it
-    /// started, so appenders waiting on the flush lock meanwhile are usually covered too (group
-    /// commit).
+    /// Makes everything below `offset` durable and readable. The fsync covers all that was
+    /// appended when it started, so appenders waiting on the flush lock meanwhile are usually
+    /// covered too (group commit).
     fn flush_to(&self, offset: i64) -> Result<()> {
         if self.recovery_point() >= offset {
+            self.advance_high_watermark(offset);
             return Ok(());
         }
         let _flushing = lock(&self.flush);
         if self.recovery_point() >= offset {
+            self.advance_high_watermark(offset);
             return Ok(());
         }
         let end = self.log_end_offset();
@@ -336,7 +388,9 @@ impl PartitionLog {
                 state.first_unflushed_ms = None;
             }
         }
-        self.sync_up_to(end)
+        self.sync_up_to(end)?;
+        self.advance_high_watermark(end);
+        Ok(())
     }
 
     /// Syncs every segment holding offsets in `[recovery point, target)`. Caller holds `flush`.
@@ -349,6 +403,10 @@ impl PartitionLog {
             .filter(|s| s.next_offset() > recovery_point && s.base_offset() < target)
             .cloned()
             .collect();
+        #[cfg(test)]
+        if let Some(hook) = lock(&self.before_sync).as_ref() {
+            hook(self);
+        }
         for segment in dirty {
             if let Err(e) = segment.sync_log() {
                 return self.fail(e);
@@ -389,7 +447,7 @@ impl PartitionLog {
     /// Whole batches from the one holding `offset`, up to `max_bytes` but at least one batch,
     /// all from one segment (as Kafka reads). Empty at the log end.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo> {
-        let high_watermark = self.log_end_offset();
+        let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > high_watermark {
             return Err(StorageError::OffsetOutOfRange {
@@ -406,7 +464,7 @@ impl PartitionLog {
                 .next_back()
                 .map_or(i64::MIN, |(base, _)| *base);
             for segment in segments.range(first..).map(|(_, s)| s) {
-                if let Some(found) = segment.read(offset, max_bytes) {
+                if let Some(found) = segment.read(offset, max_bytes, high_watermark) {
                     records = found;
                     break;
                 }
@@ -419,8 +477,10 @@ impl PartitionLog {
         })
     }
 
-    /// The first record whose timestamp is at least `timestamp` (Kafka's ListOffsets by time).
+    /// The first record whose timestamp is at least `timestamp` (Kafka's ListOffsets by time),
+    /// among those below the high watermark.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        let high_watermark = self.high_watermark();
         let start = self.log_start_offset();
         let segments: Vec<_> = self.segments_read().values().cloned().collect();
         for segment in segments {
@@ -432,30 +492,39 @@ impl PartitionLog {
                 continue;
             }
             if let Some(found) = segment.find_offset_by_timestamp(timestamp, start) {
-                return Ok(Some(found));
+                return Ok((found.offset < high_watermark).then_some(found));
             }
         }
         Ok(None)
     }
 
-    /// The largest timestamp in the log and the offset of the batch carrying it.
+    /// The largest timestamp in the log and the offset of the first record carrying it (Kafka
+    /// 4's ListOffsets MAX_TIMESTAMP: the first segment with the largest timestamp, then the
+    /// record inside its batch; see `LogSegment::offset_of_max_timestamp` for compressed
+    /// batches). When no record has a timestamp, Kafka answers `NO_TIMESTAMP` with the first
+    /// record's offset, and so does this. `None` for an empty log or an uncommitted answer.
     pub fn max_timestamp(&self) -> Option<TimestampOffset> {
-        let mut best: Option<TimestampOffset> = None;
+        let high_watermark = self.high_watermark();
+        let mut best: Option<(i64, Arc<LogSegment>)> = None;
         for segment in self.segments_read().values() {
             if let Some(m) = segment.max_timestamp() {
-                if best.is_none_or(|b| m.timestamp > b.timestamp) {
-                    best = Some(m);
+                if best.as_ref().is_none_or(|(b, _)| m.timestamp > *b) {
+                    best = Some((m.timestamp, segment.clone()));
                 }
             }
         }
-        best
+        best?
+            .1
+            .offset_of_max_timestamp()
+            .filter(|found| found.offset < high_watermark)
     }
 
     /// Moves the log start offset up to `offset` (DeleteRecords), deleting segments that lie
     /// wholly below it. Returns the new log start offset.
     pub fn advance_log_start(&self, offset: i64) -> Result<i64> {
         let mut writer = lock(&self.append);
-        let end = self.log_end_offset();
+        // DeleteRecords may not pass what readers can see (Kafka checks the high watermark).
+        let end = self.high_watermark();
         let start = self.log_start_offset();
         if offset > end || offset < 0 {
             return Err(StorageError::OffsetOutOfRange {
@@ -476,20 +545,28 @@ impl PartitionLog {
 
     /// Applies `retention.ms` and `retention.bytes` at `now_ms`, deleting whole old segments.
     /// Returns how many segments were deleted.
+    ///
+    /// A segment's age is measured from its largest record timestamp, or from its file's
+    /// modification time when no record has a timestamp (Kafka's `LogSegment.largestTimestamp`):
+    /// records sent with timestamp -1 are kept for `retention.ms` after their last write, and a
+    /// timestamp in the future keeps its segment until that future has passed too.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
         let config = self.config();
         let mut writer = lock(&self.append);
         let mut deleted = 0;
         if config.retention_ms >= 0 {
             let expired = |s: &LogSegment| {
-                s.max_timestamp()
-                    .is_some_and(|m| now_ms.saturating_sub(m.timestamp) > config.retention_ms)
+                !s.is_empty()
+                    && s.retention_timestamp()
+                        .is_some_and(|t| now_ms.saturating_sub(t) > config.retention_ms)
             };
             let active = self.active();
             let all_expired = self.segments_read().values().all(|s| expired(s));
-            if all_expired && !active.is_empty() {
+            // Only committed records may go: the active segment holds none above the high
+            // watermark when it is rolled here.
+            if all_expired && !active.is_empty() && self.high_watermark() == self.log_end_offset() {
                 // Kafka deletes an expired active segment too; roll first so the log keeps one.
-                self.roll(self.log_end_offset(), &config, &writer.producers)?;
+                self.roll(self.log_end_offset(), now_ms, &config, &writer.producers)?;
             }
             deleted += self.delete_segments_while(|s, next| next.is_some() && expired(s))?;
         }
@@ -511,11 +588,14 @@ impl PartitionLog {
     }
 
     /// Deletes the oldest segments while `pred(segment, base of the next segment)` holds, moving
-    /// the log start offset past them. Caller holds `append`.
+    /// the log start offset past them. Caller holds `append`. A segment holding records above
+    /// the high watermark stays (as in Kafka's `deletableSegments`): the log start offset must
+    /// never pass what readers can see.
     fn delete_segments_while(
         &self,
         mut pred: impl FnMut(&LogSegment, Option<i64>) -> bool,
     ) -> Result<usize> {
+        let high_watermark = self.high_watermark();
         let mut removed = Vec::new();
         {
             let mut segments = self.segments_write();
@@ -525,7 +605,7 @@ impl PartitionLog {
                     break;
                 };
                 let next = iter.next().map(|(b, _)| *b);
-                if !pred(first, next) {
+                if first.next_offset() > high_watermark || !pred(first, next) {
                     break;
                 }
                 removed.push(segments.remove(&base).expect("present"));
@@ -667,5 +747,101 @@ fn remove_if_exists(path: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StorageError::io("removing file", path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::batch::build_test_batch;
+    use crate::log_loader::{self, Checkpoints};
+
+    fn open_log(dir: &Path, fsync: FsyncPolicy) -> PartitionLog {
+        let config = LogConfig {
+            fsync,
+            ..LogConfig::default()
+        };
+        log_loader::load(dir, config, Checkpoints::default(), true).unwrap()
+    }
+
+    /// Issue 13, defect 10: with fsync-always a reader must not see a batch before the fsync
+    /// that makes it durable, or a power cut could take back a record a consumer has read.
+    /// The hook runs in the appending thread after the batch is written and before the fsync.
+    #[test]
+    fn fsync_always_serves_a_batch_only_after_its_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(open_log(dir.path(), FsyncPolicy::Always));
+        log.append(&build_test_batch(3, 10, 0), 0).unwrap();
+        let watch = log.subscribe();
+        let checked = Arc::new(AtomicUsize::new(0));
+        let seen = checked.clone();
+        *lock(&log.before_sync) = Some(Box::new(move |log: &PartitionLog| {
+            assert_eq!(log.log_end_offset(), 5, "the batch is written");
+            assert_eq!(log.high_watermark(), 3, "but not yet committed");
+            assert_eq!(*watch.borrow(), 3, "nor published to long polls");
+            let read = log.read(3, 1 << 20).unwrap();
+            assert!(read.records.is_empty(), "a reader got unsynced records");
+            assert_eq!(read.high_watermark, 3);
+            let all = log.read(0, 1 << 20).unwrap().records;
+            assert_eq!(crate::batch::parse_header(&all).unwrap().base_offset, 0);
+            assert_eq!(
+                all.len(),
+                build_test_batch(3, 10, 0).len(),
+                "only the synced batch"
+            );
+            assert!(
+                log.read(4, 100).is_err(),
+                "past the high watermark is out of range"
+            );
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        log.append(&build_test_batch(2, 10, 0), 0).unwrap();
+        assert_eq!(checked.load(Ordering::SeqCst), 1, "the hook ran once");
+        assert_eq!(log.high_watermark(), 5, "committed once synced");
+        assert_eq!(*log.subscribe().borrow(), 5);
+        assert!(!log.read(3, 1 << 20).unwrap().records.is_empty());
+    }
+
+    /// Without fsync-always the high watermark is the log end offset after every append.
+    #[test]
+    fn os_policy_commits_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path(), FsyncPolicy::Os);
+        *lock(&log.before_sync) = Some(Box::new(|_: &PartitionLog| {
+            panic!("no fsync with the OS policy and default flush settings")
+        }));
+        log.append(&build_test_batch(2, 10, 0), 0).unwrap();
+        assert_eq!(log.high_watermark(), 2);
+        assert_eq!(log.log_end_offset(), 2);
+        assert_eq!(*log.subscribe().borrow(), 2);
+    }
+
+    /// ListOffsets -3 names the record with the largest timestamp, not its batch (Kafka 4).
+    #[test]
+    fn max_timestamp_names_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path(), FsyncPolicy::Os);
+        log.append(&build_test_batch(3, 10, 1000), 0).unwrap();
+        // Records at 2000..=2004: the largest is the last record, offset 7.
+        log.append(&build_test_batch(5, 10, 2000), 0).unwrap();
+        log.append(&build_test_batch(2, 10, 1500), 0).unwrap();
+        let found = log.max_timestamp().unwrap();
+        assert_eq!((found.timestamp, found.offset), (2004, 7));
+    }
+
+    /// With no timestamps at all, Kafka answers -1 and the first record.
+    #[test]
+    fn max_timestamp_without_timestamps_is_the_first_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path(), FsyncPolicy::Os);
+        assert_eq!(log.max_timestamp(), None);
+        let mut batch = build_test_batch(1, 10, -1);
+        log.append(&batch, 0).unwrap();
+        batch = build_test_batch(1, 10, -1);
+        log.append(&batch, 0).unwrap();
+        let found = log.max_timestamp().unwrap();
+        assert_eq!((found.timestamp, found.offset), (-1, 0));
     }
 }

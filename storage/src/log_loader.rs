@@ -94,7 +94,9 @@ pub fn load(
             .log_start_offset
             .unwrap_or(0)
             .max(expected_base.unwrap_or(0));
-        segments.push(Arc::new(LogSegment::create(dir, base, &config)?));
+        // A new segment of a reloaded log counts as made now, as the segments opened beside it.
+        let now = crate::log_segment::wall_clock_ms();
+        segments.push(Arc::new(LogSegment::create(dir, base, &config, now)?));
     }
 
     let first_base = segments[0].base_offset();

@@ -23,11 +23,12 @@ use crate::log::TimestampOffset;
 struct WriterState {
     /// Log bytes appended since the last offset index entry (`index.interval.bytes`).
     bytes_since_index_entry: u64,
-    /// The largest timestamp in the segment and the batch offset that carried it.
+    /// The largest timestamp in the segment and the base offset of the batch that carried it.
+    /// May be `NO_TIMESTAMP` when no batch has a timestamp.
     max_timestamp: Option<TimestampOffset>,
-    /// Time the first batch was appended (for `segment.ms`), from the batch's own timestamp on
-    /// reload.
-    first_append_ms: Option<i64>,
+    /// The largest timestamp of the first append (the first batch's on reload), which
+    /// `segment.ms` measures from when it is a timestamp (Kafka's `rollingBasedTimestamp`).
+    rolling_timestamp: Option<i64>,
 }
 
 /// A `.log` with its `.index` and `.timeindex`.
@@ -39,6 +40,9 @@ pub struct LogSegment {
     /// Offset after the last published batch; written after the log length, so a reader who
     /// sees it also sees the bytes.
     next_offset: AtomicI64,
+    /// Wall time when this segment object was made, also on reload (Kafka's `created`):
+    /// `segment.ms` measures from it when the first batch has no timestamp.
+    created_ms: i64,
     state: Mutex<WriterState>,
 }
 
@@ -56,8 +60,13 @@ fn index_capacity(config: &LogConfig, entry: u64) -> u64 {
 }
 
 impl LogSegment {
-    /// Creates an empty segment in `dir` starting at `base_offset`.
-    pub fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<LogSegment> {
+    /// Creates an empty segment in `dir` starting at `base_offset`, made at `now_ms`.
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<LogSegment> {
         for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
             let path = segment_file(dir, base_offset, suffix);
             if path.exists() {
@@ -65,10 +74,13 @@ impl LogSegment {
                     .map_err(StorageError::io("removing stale segment file", &path))?;
             }
         }
-        Self::open(dir, base_offset, config, SegmentRole::Active)
+        let mut segment = Self::open(dir, base_offset, config, SegmentRole::Active)?;
+        segment.created_ms = now_ms;
+        Ok(segment)
     }
 
-    /// Opens the segment's files as they are, without checking them (see `recover`).
+    /// Opens the segment's files as they are, without checking them (see `recover`). The
+    /// segment counts as made now, by the wall clock, as Kafka's reloaded segments do.
     pub fn open(
         dir: &Path,
         base_offset: i64,
@@ -102,6 +114,7 @@ impl LogSegment {
             offset_index,
             time_index,
             next_offset: AtomicI64::new(base_offset),
+            created_ms: wall_clock_ms(),
             state: Mutex::new(WriterState::default()),
         })
     }
@@ -135,14 +148,50 @@ impl LogSegment {
         self.log.path()
     }
 
-    /// The segment's largest timestamp and the offset of the batch that carried it.
+    /// The segment's largest timestamp and the base offset of the batch that carried it; the
+    /// timestamp is `NO_TIMESTAMP` when no batch has one.
     pub fn max_timestamp(&self) -> Option<TimestampOffset> {
         self.state().max_timestamp
     }
 
-    /// When the segment received its first batch.
-    pub fn first_append_ms(&self) -> Option<i64> {
-        self.state().first_append_ms
+    /// The largest timestamp of a record in the segment, if any record has one (Kafka's
+    /// `largestRecordTimestamp`).
+    pub fn largest_record_timestamp(&self) -> Option<i64> {
+        self.max_timestamp()
+            .map(|m| m.timestamp)
+            .filter(|t| *t >= 0)
+    }
+
+    /// What `retention.ms` measures the segment's age from (Kafka's `largestTimestamp`): its
+    /// largest record timestamp, or the `.log` file's modification time when no record has
+    /// one. `None` when neither is known (the file's time cannot be read): such a segment is
+    /// kept, since deleting records is the one mistake retention cannot undo.
+    pub fn retention_timestamp(&self) -> Option<i64> {
+        self.largest_record_timestamp()
+            .or_else(|| self.last_modified_ms())
+    }
+
+    /// The `.log` file's modification time in ms since the epoch.
+    pub fn last_modified_ms(&self) -> Option<i64> {
+        let modified = std::fs::metadata(self.log.path()).ok()?.modified().ok()?;
+        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(since.as_millis()).ok()
+    }
+
+    /// When this segment object was made (wall time, or the caller's clock for a new one).
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+
+    /// How long the segment has waited to be rolled, as Kafka's `timeWaitedForRoll` measures
+    /// it: when its first append carried a timestamp, from that to `incoming_max_timestamp`
+    /// (the largest timestamp of the batches about to be appended; record time, so a replay of
+    /// old records rolls as they were first written); else wall time since `created_ms`.
+    pub fn time_waited_for_roll(&self, now_ms: i64, incoming_max_timestamp: i64) -> i64 {
+        match self.state().rolling_timestamp {
+            Some(first) if first >= 0 => incoming_max_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(self.created_ms),
+        }
     }
 
     /// Whether `size` more bytes of batches, ending at `last_offset`, fit without a roll.
@@ -160,7 +209,6 @@ impl LogSegment {
         data: &[u8],
         headers: &[(usize, BatchHeader)],
         base_offset: i64,
-        now_ms: i64,
         config: &LogConfig,
     ) -> Result<i64> {
         let mut state = self.state();
@@ -181,7 +229,9 @@ impl LogSegment {
         for (at, offset, h, _) in &placed {
             self.track_batch(&mut state, position + *at as u64, *offset, h, config);
         }
-        state.first_append_ms.get_or_insert(now_ms);
+        if state.rolling_timestamp.is_none() {
+            state.rolling_timestamp = headers.iter().map(|(_, h)| h.max_timestamp).max();
+        }
         self.next_offset.store(next, Ordering::Release);
         Ok(next - 1)
     }
@@ -224,8 +274,9 @@ impl LogSegment {
     }
 
     /// Whole batches starting with the one that holds `offset`, up to `max_bytes` but at least
-    /// one batch. `None` when no batch of this segment reaches `offset`.
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Option<Bytes> {
+    /// one batch, none at or past `high_watermark` (written, but not yet committed). `None` when
+    /// no committed batch of this segment reaches `offset`.
+    pub fn read(&self, offset: i64, max_bytes: usize, high_watermark: i64) -> Option<Bytes> {
         let end = self.log.len();
         let header_at =
             |position: u64| batch::parse_header(self.log.bytes(position, end - position)).ok();
@@ -235,6 +286,9 @@ impl LogSegment {
                 return None;
             }
             let header = header_at(position)?;
+            if header.base_offset >= high_watermark {
+                return None;
+            }
             if header.last_offset() >= offset {
                 break position;
             }
@@ -244,7 +298,9 @@ impl LogSegment {
         while stop < end {
             let Some(header) = header_at(stop) else { break };
             let next = stop + header.size as u64;
-            if stop > start && next - start > max_bytes as u64 {
+            if header.base_offset >= high_watermark
+                || (stop > start && next - start > max_bytes as u64)
+            {
                 break;
             }
             stop = next;
@@ -287,6 +343,30 @@ impl LogSegment {
         None
     }
 
+    /// The segment's largest timestamp and the offset of the first record carrying it (Kafka 4's
+    /// ListOffsets MAX_TIMESTAMP, which reads the batch the time index names). For a compressed
+    /// batch the log does not decompress, and answers the batch's base offset: a consumer that
+    /// seeks there still gets the record (Kafka 4 decompresses and answers the record itself).
+    pub fn offset_of_max_timestamp(&self) -> Option<TimestampOffset> {
+        let max = self.max_timestamp()?;
+        let end = self.log.len();
+        let mut position = u64::from(self.offset_index.lookup(max.offset)).min(end);
+        while position < end {
+            let bytes = self.log.bytes(position, end - position);
+            let header = batch::parse_header(bytes).ok()?;
+            if header.max_timestamp == max.timestamp && header.last_offset() >= max.offset {
+                let offset = batch::offset_of_max_timestamp(&bytes[..header.size])
+                    .unwrap_or(header.base_offset);
+                return Some(TimestampOffset {
+                    timestamp: max.timestamp,
+                    offset,
+                });
+            }
+            position += header.size as u64;
+        }
+        None
+    }
+
     /// How many bytes at the end of the `.log` are zero: preallocated space a crash left behind.
     pub fn zero_tail_len(&self) -> u64 {
         let size = self.log.len();
@@ -316,8 +396,8 @@ impl LogSegment {
                 Ok(h) if h.base_offset == expected => h,
                 _ => break,
             };
-            if state.first_append_ms.is_none() {
-                state.first_append_ms = Some(header.max_timestamp);
+            if state.rolling_timestamp.is_none() {
+                state.rolling_timestamp = Some(header.max_timestamp);
             }
             self.track_batch(&mut state, position, header.base_offset, &header, config);
             expected = header.next_offset();
@@ -398,7 +478,7 @@ impl LogSegment {
         if size > 0 {
             let first = batch::parse_header(self.log.bytes(0, size))
                 .map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
-            state.first_append_ms = Some(first.max_timestamp);
+            state.rolling_timestamp = Some(first.max_timestamp);
         }
         state.bytes_since_index_entry = 0;
         self.next_offset.store(next_offset, Ordering::Release);
@@ -449,4 +529,11 @@ impl LogSegment {
         [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
             .map(|s| segment_file(dir, self.base_offset, s))
     }
+}
+
+/// Milliseconds since the Unix epoch by the system clock.
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

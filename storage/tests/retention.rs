@@ -9,8 +9,9 @@ const HOUR: i64 = 3_600_000;
 #[test]
 fn segment_ms_rolls_and_retention_ms_deletes() {
     let dir = tempfile::tempdir().unwrap();
+    // Kafka rolls once a batch is strictly more than `segment.ms` younger than the first.
     let config = LogConfig {
-        segment_ms: HOUR,
+        segment_ms: HOUR - 1,
         retention_ms: 3 * HOUR,
         ..LogConfig::default()
     };

@@ -8,7 +8,8 @@ use gregor_protocol::messages::produce_response::{PartitionProduceResponse, Topi
 use gregor_protocol::messages::{ProduceRequest, ProduceResponse};
 use gregor_protocol::record_batch::{parse_batches, set_log_append_time};
 use gregor_protocol::ResponseError;
-use gregor_storage::FsyncPolicy;
+use gregor_storage::timestamps::check_create_time;
+use gregor_storage::{FsyncPolicy, TimestampType};
 
 use crate::apis::some_str;
 use crate::broker::{now_ms, Broker};
@@ -117,11 +118,16 @@ async fn append(
         );
         return Err((ResponseError::MessageTooLarge, Some(message)));
     }
-    let log_append_time = meta
-        .configs
-        .get("message.timestamp.type")
-        .is_some_and(|v| v == "LogAppendTime");
+    let log_config = log.config();
+    let log_append_time = log_config.message_timestamp_type == TimestampType::LogAppendTime;
     let now = now_ms();
+    // From the batch headers only (base and max timestamp): the produce path never
+    // decompresses, where Kafka's LogValidator checks each record.
+    for h in &headers {
+        if let Err(e) = check_create_time(h.base_timestamp, h.max_timestamp, now, &log_config) {
+            return Err((ResponseError::InvalidTimestamp, Some(e.to_string())));
+        }
+    }
     let records = if log_append_time {
         // The only copy of produced bytes: stamping rewrites each batch header and its CRC.
         let mut stamped = records.to_vec();
@@ -131,7 +137,7 @@ async fn append(
     } else {
         records
     };
-    let appended = if log.config().fsync == FsyncPolicy::Always {
+    let appended = if log_config.fsync == FsyncPolicy::Always {
         // Waits for an fsync: keep it off the async worker threads.
         let log = log.clone();
         match tokio::task::spawn_blocking(move || log.append(&records, now)).await {

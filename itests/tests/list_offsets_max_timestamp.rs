@@ -1,0 +1,77 @@
+//! Issue 13: ListOffsets with timestamp -3 (MAX_TIMESTAMP, v7+) answers the offset of the record
+//! with the largest timestamp, as Kafka 4 does (`RecordBatch.offsetOfMaxTimestamp`), not the
+//! first offset of its batch.
+
+use gregor_itests::clients::create_topic;
+use gregor_itests::raw::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use gregor_itests::raw::messages::{
+    ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse,
+};
+use gregor_itests::raw::RawClient;
+use gregor_itests::reference::each_broker;
+use gregor_protocol::StrBytes;
+use gregor_storage::batch::build_test_batch;
+
+const TOPIC: &str = "max-timestamp";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn produce(client: &mut RawClient, batch: Vec<u8>) -> anyhow::Result<(i16, i64)> {
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(StrBytes::from_static_str(TOPIC).into())
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.into()))])]);
+    let response: ProduceResponse = client.call(ApiKey::Produce, 9, &request)?;
+    let partition = &response.responses[0].partition_responses[0];
+    Ok((partition.error_code, partition.base_offset))
+}
+
+/// (error code, timestamp, offset) for ListOffsets -3.
+fn max_timestamp(client: &mut RawClient) -> anyhow::Result<(i16, i64, i64)> {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(StrBytes::from_static_str(TOPIC).into())
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-3)])]);
+    let response: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 7, &request)?;
+    let p = &response.topics[0].partitions[0];
+    Ok((p.error_code, p.timestamp, p.offset))
+}
+
+#[test]
+fn max_timestamp_names_the_record_not_its_batch() -> anyhow::Result<()> {
+    each_broker(&[], |broker| {
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(create_topic(&broker.bootstrap, TOPIC, 1))?;
+        let mut client = RawClient::connect(&broker.bootstrap)?;
+        let now = now_ms();
+        // Record i of a test batch has the batch's timestamp + i.
+        assert_eq!(
+            produce(&mut client, build_test_batch(3, 10, now - 30_000))?,
+            (0, 0)
+        );
+        // Offsets 3..=7 at now-10000..=now-9996: the largest timestamp is offset 7's.
+        assert_eq!(
+            produce(&mut client, build_test_batch(5, 10, now - 10_000))?,
+            (0, 3)
+        );
+        assert_eq!(
+            produce(&mut client, build_test_batch(2, 10, now - 20_000))?,
+            (0, 8)
+        );
+        assert_eq!(max_timestamp(&mut client)?, (0, now - 9_996, 7));
+        Ok(())
+    })
+}
