@@ -16,7 +16,9 @@ use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
 use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
-use crate::topics::{load_or_create_cluster_id, validate_topic_name, TopicMeta, TopicStore};
+use crate::topics::{
+    is_internal_topic, load_or_create_cluster_id, validate_topic_name, TopicMeta, TopicStore,
+};
 
 /// Why a topic operation was refused: the code and message a client gets.
 pub type TopicError = (ResponseError, String);
@@ -141,6 +143,13 @@ impl Broker {
         for (key, value) in &topic.configs {
             apply_topic_config(&mut config, key, value);
         }
+        if is_internal_topic(&topic.name) {
+            // Kafka's internal topics are compacted, so retention never deletes from them and
+            // Kafka accepts a retention override there without effect; the coordinator's log
+            // must keep its snapshots the same way whatever a client sets.
+            config.retention_ms = -1;
+            config.retention_bytes = -1;
+        }
         config
     }
 
@@ -169,9 +178,8 @@ impl Broker {
                 "Number of partitions must be larger than 0.".into(),
             ));
         }
-        for (key, value) in &configs {
-            validate_topic_config(key, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
-        }
+        let configs =
+            validate_topic_configs(&configs).map_err(|m| (ResponseError::InvalidConfig, m))?;
         if self.topics.get(name).is_some() {
             return Err((
                 ResponseError::TopicAlreadyExists,
@@ -305,47 +313,270 @@ impl Broker {
     }
 }
 
-/// Topic configs Gregor understands, with Kafka's defaults as shown by DescribeConfigs.
-pub const TOPIC_CONFIG_DEFAULTS: &[(&str, &str)] = &[
-    ("cleanup.policy", "delete"),
-    ("compression.type", "producer"),
-    ("flush.messages", "9223372036854775807"),
-    ("flush.ms", "9223372036854775807"),
-    ("index.interval.bytes", "4096"),
-    ("max.message.bytes", "1048588"),
-    ("message.timestamp.after.max.ms", "3600000"),
-    ("message.timestamp.before.max.ms", "9223372036854775807"),
-    ("message.timestamp.type", "CreateTime"),
-    ("min.insync.replicas", "1"),
-    ("retention.bytes", "-1"),
-    ("retention.ms", "604800000"),
-    ("segment.bytes", "1073741824"),
-    ("segment.index.bytes", "10485760"),
-    ("segment.ms", "604800000"),
-];
+/// How a topic config's value is checked and typed, as Kafka's `ConfigDef` type and validator
+/// for the key (LogConfig in Kafka 4.4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TopicConfigKind {
+    /// `true` or `false`, any case.
+    Boolean,
+    /// A 32-bit integer in `min..=max`.
+    Int(i64, i64),
+    /// A 64-bit integer in `min..=max`.
+    Long(i64, i64),
+    /// A double in `min..=max`.
+    Double(f64, f64),
+    /// One of these strings, case-sensitive.
+    Choice(&'static [&'static str]),
+    /// A comma-separated list from `compact` and `delete`; Gregor has no log cleaner yet, so
+    /// only `delete`.
+    CleanupPolicy,
+    /// `*` or a list of `partition:broker` pairs (the replication throttle lists).
+    ReplicaList,
+    /// Kafka's gzip level validator: 1 to 9, or -1 for the library's default.
+    GzipLevel,
+}
 
-/// Checks a topic config override: a key Gregor knows, with a value of the right type.
+impl TopicConfigKind {
+    /// The type DescribeConfigs v3+ reports (`ConfigType` in the DescribeConfigs response:
+    /// 1 BOOLEAN, 2 STRING, 3 INT, 5 LONG, 6 DOUBLE, 7 LIST).
+    pub fn describe_type(self) -> i8 {
+        match self {
+            TopicConfigKind::Boolean => 1,
+            TopicConfigKind::Choice(_) => 2,
+            TopicConfigKind::Int(..) | TopicConfigKind::GzipLevel => 3,
+            TopicConfigKind::Long(..) => 5,
+            TopicConfigKind::Double(..) => 6,
+            TopicConfigKind::CleanupPolicy | TopicConfigKind::ReplicaList => 7,
+        }
+    }
+}
+
+/// One topic config key: its name, Kafka's default and how values are checked.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfigKey {
+    /// Kafka's key name.
+    pub name: &'static str,
+    /// Kafka 4.4's default, as DescribeConfigs shows it.
+    pub default: &'static str,
+    /// Type and validator.
+    pub kind: TopicConfigKind,
+}
+
+const I32_MAX: i64 = i32::MAX as i64;
+const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+const fn key(name: &'static str, default: &'static str, kind: TopicConfigKind) -> TopicConfigKey {
+    TopicConfigKey {
+        name,
+        default,
+        kind,
+    }
+}
+
+/// Every topic config key of Kafka 4.4 (LogConfig's non-internal keys), sorted by name. All
+/// are accepted, checked as Kafka checks them, stored and described; which ones Gregor acts
+/// on is up to `apply_topic_config` and the produce path.
+pub const TOPIC_CONFIGS: &[TopicConfigKey] = {
+    use TopicConfigKind::*;
+    &[
+        key("cleanup.policy", "delete", CleanupPolicy),
+        key("compression.gzip.level", "-1", GzipLevel),
+        key("compression.lz4.level", "9", Int(1, 17)),
+        key("compression.type", "producer", Choice(COMPRESSION_TYPES)),
+        key("compression.zstd.level", "3", Int(-131072, 22)),
+        key("delete.retention.ms", "86400000", Long(0, i64::MAX)),
+        key("errors.deadletterqueue.group.enable", "false", Boolean),
+        key("file.delete.delay.ms", "60000", Long(0, i64::MAX)),
+        key("flush.messages", "9223372036854775807", Long(1, i64::MAX)),
+        key("flush.ms", "9223372036854775807", Long(0, i64::MAX)),
+        key("follower.replication.throttled.replicas", "", ReplicaList),
+        key("index.interval.bytes", "4096", Int(0, I32_MAX)),
+        key("leader.replication.throttled.replicas", "", ReplicaList),
+        key("local.retention.bytes", "-2", Long(-2, i64::MAX)),
+        key("local.retention.ms", "-2", Long(-2, i64::MAX)),
+        key(
+            "max.compaction.lag.ms",
+            "9223372036854775807",
+            Long(1, i64::MAX),
+        ),
+        key(
+            "max.decompressed.message.bytes",
+            "2147483639",
+            Int(1, 2147483639),
+        ),
+        key("max.message.bytes", "1048588", Int(0, I32_MAX)),
+        key(
+            "message.timestamp.after.max.ms",
+            "3600000",
+            Long(0, i64::MAX),
+        ),
+        key(
+            "message.timestamp.before.max.ms",
+            "9223372036854775807",
+            Long(0, i64::MAX),
+        ),
+        key(
+            "message.timestamp.type",
+            "CreateTime",
+            Choice(&["CreateTime", "LogAppendTime"]),
+        ),
+        key("min.cleanable.dirty.ratio", "0.5", Double(0.0, 1.0)),
+        key("min.compaction.lag.ms", "0", Long(0, i64::MAX)),
+        key("min.insync.replicas", "1", Int(1, I32_MAX)),
+        key("preallocate", "false", Boolean),
+        key("remote.copy.lag.bytes", "-1", Long(-1, i64::MAX)),
+        key("remote.copy.lag.ms", "0", Long(-1, i64::MAX)),
+        key("remote.log.copy.disable", "false", Boolean),
+        key("remote.log.delete.on.disable", "false", Boolean),
+        key("remote.storage.enable", "false", Boolean),
+        key("retention.bytes", "-1", Long(i64::MIN, i64::MAX)),
+        key("retention.ms", "604800000", Long(-1, i64::MAX)),
+        key("segment.bytes", "1073741824", Int(1 << 20, I32_MAX)),
+        key("segment.index.bytes", "10485760", Int(4, I32_MAX)),
+        key("segment.jitter.ms", "0", Long(0, i64::MAX)),
+        key("segment.ms", "604800000", Long(1, i64::MAX)),
+        key("unclean.leader.election.enable", "false", Boolean),
+    ]
+};
+
+/// The table entry of `name`.
+pub fn topic_config_key(name: &str) -> Option<&'static TopicConfigKey> {
+    TOPIC_CONFIGS.iter().find(|k| k.name == name)
+}
+
+/// Checks a topic config override: a key Kafka knows, with a value its validator accepts.
 pub fn validate_topic_config(key: &str, value: &str) -> Result<(), String> {
-    if !TOPIC_CONFIG_DEFAULTS.iter().any(|(k, _)| *k == key) {
+    normalize_topic_config(key, value).map(|_| ())
+}
+
+/// Checks an override as Kafka does and returns the value to store: trimmed, as Kafka parses
+/// every typed value trimmed (so `" 100 "` is 100 to the log too).
+pub fn normalize_topic_config(key: &str, value: &str) -> Result<String, String> {
+    let Some(entry) = topic_config_key(key) else {
         return Err(format!("Unknown topic config name: {key}"));
-    }
-    match key {
-        "cleanup.policy" if value == "delete" => Ok(()),
-        "cleanup.policy" => Err(format!(
-            "Invalid value {value} for configuration cleanup.policy: Gregor supports only 'delete'"
-        )),
-        "message.timestamp.type" if value == "CreateTime" || value == "LogAppendTime" => Ok(()),
-        "message.timestamp.type" => Err(format!("Invalid value {value} for configuration message.timestamp.type: String must be one of: CreateTime, LogAppendTime")),
-        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => match value.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(()),
-            Ok(_) => Err(format!("Invalid value {value} for configuration {key}: Value must be at least 0")),
-            Err(_) => Err(format!("Invalid value {value} for configuration {key}: Not a number of type LONG")),
+    };
+    let invalid = |why: &str| format!("Invalid value {value} for configuration {key}: {why}");
+    let trimmed = value.trim();
+    match entry.kind {
+        TopicConfigKind::Boolean => match trimmed.to_ascii_lowercase().as_str() {
+            b @ ("true" | "false") => Ok(b.to_string()),
+            _ => Err(invalid("Expected value to be either true or false")),
         },
-        "compression.type" => Ok(()),
-        _ => value.parse::<i64>().map(|_| ()).map_err(|_| {
-            format!("Invalid value {value} for configuration {key}: Not a number of type LONG")
-        }),
+        TopicConfigKind::Int(min, max) => {
+            let n = trimmed
+                .parse::<i32>()
+                .map_err(|_| invalid("Not a number of type INT"))?;
+            check_range(i64::from(n), min, max).map_err(|m| invalid(&m))?;
+            Ok(trimmed.to_string())
+        }
+        TopicConfigKind::Long(min, max) => {
+            let n = trimmed
+                .parse::<i64>()
+                .map_err(|_| invalid("Not a number of type LONG"))?;
+            check_range(n, min, max).map_err(|m| invalid(&m))?;
+            Ok(trimmed.to_string())
+        }
+        TopicConfigKind::Double(min, max) => {
+            let n = trimmed
+                .parse::<f64>()
+                .map_err(|_| invalid("Not a number of type DOUBLE"))?;
+            if n < min {
+                return Err(invalid(&format!("Value must be at least {min}")));
+            }
+            if n > max {
+                return Err(invalid(&format!("Value must be no more than {max}")));
+            }
+            Ok(trimmed.to_string())
+        }
+        TopicConfigKind::Choice(valid) if valid.contains(&trimmed) => Ok(trimmed.to_string()),
+        TopicConfigKind::Choice(valid) => Err(invalid(&format!(
+            "String must be one of: {}",
+            valid.join(", ")
+        ))),
+        TopicConfigKind::CleanupPolicy => {
+            // Kafka accepts `compact` too; without a log cleaner Gregor would keep every
+            // record of a compacted topic, so it says no rather than store a policy it ignores.
+            let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+            if items.iter().all(|i| *i == "delete") {
+                Ok(trimmed.to_string())
+            } else {
+                Err(invalid("Gregor supports only 'delete'"))
+            }
+        }
+        TopicConfigKind::ReplicaList => {
+            let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+            let pair = |i: &&str| {
+                i.is_empty()
+                    || i.split_once(':').is_some_and(|(p, b)| {
+                        !p.is_empty()
+                            && !b.is_empty()
+                            && p.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+                    })
+            };
+            if items == ["*"] || items.iter().all(pair) {
+                Ok(trimmed.to_string())
+            } else {
+                Err(format!(
+                    "Invalid value [{}] for configuration {key}: {key} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...",
+                    items.join(", ")
+                ))
+            }
+        }
+        TopicConfigKind::GzipLevel => {
+            let n = trimmed
+                .parse::<i32>()
+                .map_err(|_| invalid("Not a number of type INT"))?;
+            if n == -1 || (1..=9).contains(&n) {
+                Ok(trimmed.to_string())
+            } else {
+                Err(invalid("Value must be between 1 and 9 or equal to -1"))
+            }
+        }
     }
+}
+
+/// Kafka's `Range` validator messages.
+fn check_range(n: i64, min: i64, max: i64) -> Result<(), String> {
+    if n < min {
+        Err(format!("Value must be at least {min}"))
+    } else if n > max {
+        Err(format!("Value must be no more than {max}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a topic's whole set of overrides and returns them normalized: each value as
+/// `normalize_topic_config` checks it, then the rules across keys that Kafka's LogConfig
+/// applies (compaction lags in order; no tiered storage on a broker without it).
+pub fn validate_topic_configs(
+    configs: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut normalized = BTreeMap::new();
+    for (key, value) in configs {
+        normalized.insert(key.clone(), normalize_topic_config(key, value)?);
+    }
+    let long = |key: &str| {
+        normalized
+            .get(key)
+            .map_or(topic_config_key(key).map(|k| k.default), |v| {
+                Some(v.as_str())
+            })
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    if let (Some(min), Some(max)) = (long("min.compaction.lag.ms"), long("max.compaction.lag.ms")) {
+        if min > max {
+            return Err(format!("conflict topic config setting min.compaction.lag.ms ({min}) > max.compaction.lag.ms ({max})"));
+        }
+    }
+    if normalized
+        .get("remote.storage.enable")
+        .is_some_and(|v| v == "true")
+    {
+        // Kafka's answer when `remote.log.storage.system.enable` is off, as Gregor's always is.
+        return Err("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.".into());
+    }
+    Ok(normalized)
 }
 
 /// A topic config's value when the topic does not override it: the broker's `log.*` setting
@@ -368,12 +599,7 @@ pub fn topic_config_default(broker: &Broker, key: &str) -> Option<String> {
         "message.timestamp.after.max.ms" => Some(c.message_timestamp_after_max_ms.to_string()),
         _ => None,
     };
-    from_broker.or_else(|| {
-        TOPIC_CONFIG_DEFAULTS
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_string())
-    })
+    from_broker.or_else(|| topic_config_key(key).map(|k| k.default.to_string()))
 }
 
 fn apply_topic_config(config: &mut LogConfig, key: &str, value: &str) {
@@ -400,5 +626,86 @@ fn apply_topic_config(config: &mut LogConfig, key: &str, value: &str) {
             config.segment_index_bytes = n.min(i64::from(u32::MAX)) as u32
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod topic_config_tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_every_default_passes_its_own_check() {
+        let names: Vec<&str> = TOPIC_CONFIGS.iter().map(|k| k.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        // Kafka 4.4 has 37 topic config keys that DescribeConfigs shows.
+        assert_eq!(names.len(), 37);
+        for k in TOPIC_CONFIGS {
+            if matches!(k.kind, TopicConfigKind::ReplicaList) {
+                continue; // the empty list
+            }
+            assert_eq!(
+                normalize_topic_config(k.name, k.default).as_deref(),
+                Ok(k.default)
+            );
+        }
+    }
+
+    #[test]
+    fn values_are_checked_as_kafka_checks_them() {
+        let ok = |k: &str, v: &str| normalize_topic_config(k, v);
+        assert_eq!(ok("segment.ms", " 100 ").as_deref(), Ok("100"));
+        assert_eq!(ok("preallocate", "TRUE").as_deref(), Ok("true"));
+        assert_eq!(ok("delete.retention.ms", "0").as_deref(), Ok("0"));
+        assert_eq!(
+            ok("segment.bytes", "0"),
+            Err(
+                "Invalid value 0 for configuration segment.bytes: Value must be at least 1048576"
+                    .into()
+            )
+        );
+        assert_eq!(
+            ok("min.cleanable.dirty.ratio", "1.5"),
+            Err("Invalid value 1.5 for configuration min.cleanable.dirty.ratio: Value must be no more than 1".into())
+        );
+        assert!(ok("segment.bytes", "3000000000")
+            .unwrap_err()
+            .ends_with("Not a number of type INT"));
+        assert!(ok("compression.type", "ZSTD").is_err());
+        assert!(ok("compression.gzip.level", "-1").is_ok());
+        assert!(ok("compression.gzip.level", "0").is_err());
+        assert!(ok("compression.zstd.level", "-131072").is_ok());
+        assert!(ok("leader.replication.throttled.replicas", "0:1, 1:1").is_ok());
+        assert!(ok("leader.replication.throttled.replicas", "*").is_ok());
+        assert!(ok("leader.replication.throttled.replicas", "x").is_err());
+        assert!(ok("retention.bytes", "-5").is_ok());
+        assert!(ok("retention.ms", "-2").is_err());
+        assert!(ok("message.downconversion.enable", "true").is_err());
+        assert_eq!(
+            ok("cleanup.policy", "compact"),
+            Err("Invalid value compact for configuration cleanup.policy: Gregor supports only 'delete'".into())
+        );
+        assert!(ok("cleanup.policy", "delete").is_ok());
+    }
+
+    #[test]
+    fn rules_across_keys_are_kafkas() {
+        let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(validate_topic_configs(&map(&[("min.compaction.lag.ms", "10")])).is_ok());
+        assert!(validate_topic_configs(&map(&[
+            ("min.compaction.lag.ms", "10"),
+            ("max.compaction.lag.ms", "5")
+        ]))
+        .unwrap_err()
+        .starts_with("conflict topic config setting"));
+        assert!(validate_topic_configs(&map(&[("remote.storage.enable", "true")])).is_err());
+        assert!(validate_topic_configs(&map(&[("remote.storage.enable", "false")])).is_ok());
     }
 }

@@ -175,6 +175,19 @@ fn base64_url(bytes: &[u8]) -> String {
     out
 }
 
+/// Kafka's internal topics (`Topic.isInternal`): clients may not produce to them, and Metadata
+/// marks them `is_internal`. Other names starting with `__` are ordinary topics.
+pub const INTERNAL_TOPICS: &[&str] = &[
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
+
+/// Whether `name` is one of Kafka's internal topics.
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 /// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -220,6 +233,14 @@ mod tests {
         let id = load_or_create_cluster_id(dir.path(), 1).unwrap();
         assert_eq!(id.len(), 22);
         assert_eq!(load_or_create_cluster_id(dir.path(), 1).unwrap(), id);
+    }
+
+    #[test]
+    fn only_kafkas_internal_topics_are_internal() {
+        assert!(is_internal_topic("__consumer_offsets"));
+        assert!(is_internal_topic("__transaction_state"));
+        assert!(!is_internal_topic("__my_topic"));
+        assert!(!is_internal_topic("orders"));
     }
 
     #[test]

@@ -30,6 +30,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 2;
 
+/// 64 KiB segments, so a few thousand records span many segment files.
+const SMALL_SEGMENTS: [&str; 2] = ["--set", "log.segment.bytes=65536"];
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -40,8 +43,9 @@ fn env_or(name: &str, default: u64) -> u64 {
 async fn create_small_segment_topic(b: &str, topic: &str) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", b).create()?;
+    // Small segments come from the broker's log.segment.bytes (see SMALL_SEGMENTS): the
+    // topic's segment.bytes has Kafka's minimum of 1 MiB.
     let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1))
-        .set("segment.bytes", "65536")
         .set("index.interval.bytes", "512");
     for r in admin.create_topics(&[new], &AdminOptions::new()).await? {
         r.map_err(|(t, e)| anyhow::anyhow!("creating {t}: {e}"))?;
@@ -175,7 +179,7 @@ async fn damaged_files_are_cut_never_served() -> anyhow::Result<()> {
     );
     println!("GREGOR_FAULT_SEED={seed}");
     let mut rng = Rng::new(seed);
-    let mut broker = TestBroker::start(&[])?;
+    let mut broker = TestBroker::start(&SMALL_SEGMENTS)?;
     let b = broker.bootstrap();
     create_small_segment_topic(&b, "faults").await?;
     let mut next = 0;
@@ -234,7 +238,7 @@ async fn full_disk_fails_produce_and_recovers() -> anyhow::Result<()> {
         return Ok(());
     };
     let data = disk.path().join("data");
-    let broker = TestBroker::start_in(&data, &[])?;
+    let broker = TestBroker::start_in(&data, &SMALL_SEGMENTS)?;
     let b = broker.bootstrap();
     create_small_segment_topic(&b, "full").await?;
     produce(&b, "full", 0, 200).await?;

@@ -6,6 +6,7 @@ use gregor_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use gregor_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use gregor_protocol::StrBytes;
 
+use crate::apis::metadata::CLUSTER_AUTHORIZED_OPERATIONS;
 use crate::broker::Broker;
 
 /// Handles DescribeCluster.
@@ -23,5 +24,10 @@ pub fn describe_cluster(
             .with_broker_id(node)
             .with_host(StrBytes::from_string(host.clone()))
             .with_port(*port)])
-        .with_cluster_authorized_operations(i32::MIN)
+        // Without an authorizer Kafka grants every cluster operation.
+        .with_cluster_authorized_operations(if request.include_cluster_authorized_operations {
+            CLUSTER_AUTHORIZED_OPERATIONS
+        } else {
+            i32::MIN
+        })
 }

@@ -15,7 +15,10 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::apis::some_str;
-use crate::broker::{topic_config_default, validate_topic_config, Broker, TOPIC_CONFIG_DEFAULTS};
+use crate::broker::{
+    topic_config_default, topic_config_key, validate_topic_configs, Broker, TopicConfigKind,
+    TOPIC_CONFIGS,
+};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -23,6 +26,10 @@ const BROKER: i8 = 4;
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
+/// Config types, as DescribeConfigs v3+ numbers them.
+const BOOLEAN: i8 = 1;
+const INT: i8 = 3;
+const LIST: i8 = 7;
 
 /// Handles DescribeConfigs.
 pub fn describe_configs(
@@ -36,12 +43,13 @@ pub fn describe_configs(
             let base = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            // Null or empty means every key, as Kafka's ConfigHelper reads it.
             let wanted = |key: &str| {
                 r.configuration_keys
                     .as_ref()
-                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == key))
             };
-            let entries: Vec<(String, String, i8)> = match r.resource_type {
+            let entries: Vec<(String, String, i8, i8)> = match r.resource_type {
                 TOPIC => match broker.topics.get(r.resource_name.as_str()) {
                     None => {
                         return base
@@ -51,16 +59,22 @@ pub fn describe_configs(
                                 r.resource_name.as_str()
                             )))
                     }
-                    Some(topic) => TOPIC_CONFIG_DEFAULTS
+                    Some(topic) => TOPIC_CONFIGS
                         .iter()
-                        .map(|(key, default)| match topic.configs.get(*key) {
-                            Some(v) => (key.to_string(), v.clone(), DYNAMIC_TOPIC_CONFIG),
-                            None => (
-                                key.to_string(),
-                                topic_config_default(broker, key)
-                                    .unwrap_or_else(|| default.to_string()),
-                                DEFAULT_CONFIG,
-                            ),
+                        .map(|k| {
+                            let kind = k.kind.describe_type();
+                            match topic.configs.get(k.name) {
+                                Some(v) => {
+                                    (k.name.to_string(), v.clone(), DYNAMIC_TOPIC_CONFIG, kind)
+                                }
+                                None => (
+                                    k.name.to_string(),
+                                    topic_config_default(broker, k.name)
+                                        .unwrap_or_else(|| k.default.to_string()),
+                                    DEFAULT_CONFIG,
+                                    kind,
+                                ),
+                            }
                         })
                         .collect(),
                 },
@@ -71,31 +85,37 @@ pub fn describe_configs(
                             "broker.id".into(),
                             c.node_id.to_string(),
                             STATIC_BROKER_CONFIG,
+                            INT,
                         ),
                         (
                             "node.id".into(),
                             c.node_id.to_string(),
                             STATIC_BROKER_CONFIG,
+                            INT,
                         ),
                         (
                             "num.partitions".into(),
                             c.num_partitions.to_string(),
                             STATIC_BROKER_CONFIG,
+                            INT,
                         ),
                         (
                             "auto.create.topics.enable".into(),
                             c.auto_create_topics.to_string(),
                             STATIC_BROKER_CONFIG,
+                            BOOLEAN,
                         ),
                         (
                             "log.dirs".into(),
                             c.data_dir.display().to_string(),
                             STATIC_BROKER_CONFIG,
+                            LIST,
                         ),
                         (
                             "socket.request.max.bytes".into(),
                             c.max_request_bytes.to_string(),
                             STATIC_BROKER_CONFIG,
+                            INT,
                         ),
                     ]
                 }
@@ -109,13 +129,15 @@ pub fn describe_configs(
             };
             let configs = entries
                 .into_iter()
-                .filter(|(key, _, _)| wanted(key))
-                .map(|(key, value, source)| {
+                .filter(|(key, _, _, _)| wanted(key))
+                .map(|(key, value, source, config_type)| {
+                    // The type is encoded from v3 on only; older versions drop it.
                     DescribeConfigsResourceResult::default()
                         .with_name(StrBytes::from_string(key))
                         .with_value(Some(StrBytes::from_string(value)))
                         .with_config_source(source)
                         .with_read_only(source == STATIC_BROKER_CONFIG)
+                        .with_config_type(config_type)
                 })
                 .collect();
             base.with_configs(configs)
@@ -130,8 +152,16 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-/// Topic configs whose values are comma-separated lists (APPEND and SUBTRACT apply to them).
-const LIST_CONFIGS: &[&str] = &["cleanup.policy"];
+/// Whether a topic config's value is a comma-separated list (APPEND and SUBTRACT apply only
+/// to those, as in Kafka).
+fn is_list_config(name: &str) -> bool {
+    topic_config_key(name).is_some_and(|k| {
+        matches!(
+            k.kind,
+            TopicConfigKind::CleanupPolicy | TopicConfigKind::ReplicaList
+        )
+    })
+}
 
 /// One resource's requested change: the new override map, or the error for the resource.
 type Altered = Result<BTreeMap<String, String>, (ResponseError, String)>;
@@ -250,17 +280,14 @@ fn apply_incremental(
                 configs.remove(name);
             }
             APPEND | SUBTRACT => {
-                if !LIST_CONFIGS.contains(&name) {
+                if !is_list_config(name) {
                     let verb = if op == APPEND { "append" } else { "subtract" };
                     return Err((
                         ResponseError::InvalidConfig,
                         format!("Config value {verb} is not allowed for config key: {name}"),
                     ));
                 }
-                let default = TOPIC_CONFIG_DEFAULTS
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map_or("", |(_, v)| *v);
+                let default = topic_config_key(name).map_or("", |k| k.default);
                 let old = configs.get(name).map_or(default, String::as_str);
                 let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
                 for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -291,9 +318,8 @@ fn commit(
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> Result<(), (ResponseError, String)> {
-    for (key, value) in &configs {
-        validate_topic_config(key, value).map_err(|m| (ResponseError::InvalidConfig, m))?;
-    }
+    let configs =
+        validate_topic_configs(&configs).map_err(|m| (ResponseError::InvalidConfig, m))?;
     if !validate_only {
         broker.set_topic_configs(topic, configs)?;
     }

@@ -14,7 +14,7 @@ use gregor_storage::{FsyncPolicy, TimestampType};
 use crate::apis::some_str;
 use crate::broker::{now_ms, Broker};
 use crate::error::{batch_error_code, storage_error_code};
-use crate::topics::TopicMeta;
+use crate::topics::{is_internal_topic, TopicMeta};
 
 /// Handles a Produce request; `None` for acks=0, which gets no response at all.
 pub async fn handle(
@@ -50,6 +50,11 @@ pub async fn handle(
             } else {
                 match &meta {
                     None => Err((unknown, None)),
+                    // Kafka's ReplicaManager refuses a client's append to an internal topic;
+                    // the group coordinator writes its log directly, never through Produce.
+                    Some(meta) if is_internal_topic(&meta.name) => {
+                        Err((ResponseError::InvalidTopicException, None))
+                    }
                     Some(meta) => append(broker, meta, partition).await,
                 }
             };

@@ -14,12 +14,15 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::apis::{some_str, topic_name};
-use crate::broker::{topic_config_default, Broker, TopicError, TOPIC_CONFIG_DEFAULTS};
+use crate::broker::{topic_config_default, Broker, TopicError, TOPIC_CONFIGS};
 
 /// Kafka 4's controller refuses a CreateTopics request that would create more partitions than
 /// this in all (KAFKA-17870), and CreatePartitions requests adding more (KAFKA-19673). Here it
 /// also keeps one request from making the broker create millions of partition directories.
 const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// The group coordinator's internal topic.
+const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Kafka's message for a request over `MAX_PARTITIONS_PER_REQUEST`.
 const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
@@ -54,16 +57,16 @@ pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> Cre
             let base = CreatableTopicResult::default().with_name(t.name.clone());
             match result {
                 Ok(topic) => {
-                    let configs = TOPIC_CONFIG_DEFAULTS
+                    let configs = TOPIC_CONFIGS
                         .iter()
-                        .map(|(key, default)| {
-                            let overridden = topic.configs.get(*key);
+                        .map(|k| {
+                            let overridden = topic.configs.get(k.name);
                             let value = overridden.cloned().unwrap_or_else(|| {
-                                topic_config_default(broker, key)
-                                    .unwrap_or_else(|| default.to_string())
+                                topic_config_default(broker, k.name)
+                                    .unwrap_or_else(|| k.default.to_string())
                             });
                             CreatableTopicConfigs::default()
-                                .with_name(StrBytes::from_static_str(key))
+                                .with_name(StrBytes::from_static_str(k.name))
                                 .with_value(some_str(value))
                                 .with_config_source(if overridden.is_some() { 1 } else { 5 })
                         })
@@ -141,6 +144,14 @@ pub fn delete_topics(broker: &Arc<Broker>, request: &DeleteTopicsRequest) -> Del
         .map(|(name, id)| {
             let name = name.or_else(|| broker.topics.by_id(id).map(|t| t.name));
             let result = match &name {
+                // Kafka 4.4 deletes __consumer_offsets when asked (and makes a new, empty one
+                // on the next FindCoordinator); Gregor's group coordinator keeps its log open
+                // for the broker's lifetime, so it refuses rather than lose every committed
+                // offset under a running coordinator.
+                Some(name) if name == OFFSETS_TOPIC => Err((
+                    ResponseError::InvalidRequest,
+                    format!("Gregor does not delete the internal topic {name}: its group coordinator uses it"),
+                )),
                 Some(name) => broker.delete_topic(name),
                 None => Err((
                     ResponseError::UnknownTopicId,
