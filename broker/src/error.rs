@@ -25,6 +25,70 @@ pub enum BrokerError {
     },
 }
 
+/// An error a client is answered with: Kafka's error code and, where the response has room
+/// for one, a message a person can act on. Handlers return `Result<T, KafkaError>` per topic,
+/// partition or resource and write `code` and `message` into the response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}", .code.code(), .message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+pub struct KafkaError {
+    /// Kafka's error code.
+    pub code: ResponseError,
+    /// Kafka's error message, where there is one.
+    pub message: Option<String>,
+}
+
+impl KafkaError {
+    /// The error `code` without a message.
+    pub fn new(code: ResponseError) -> KafkaError {
+        KafkaError {
+            code,
+            message: None,
+        }
+    }
+
+    /// The error `code` with `message`.
+    pub fn with_message(code: ResponseError, message: impl Into<String>) -> KafkaError {
+        KafkaError {
+            code,
+            message: Some(message.into()),
+        }
+    }
+
+    /// The numeric code for the response.
+    pub fn code(&self) -> i16 {
+        self.code.code()
+    }
+}
+
+impl From<ResponseError> for KafkaError {
+    fn from(code: ResponseError) -> KafkaError {
+        KafkaError::new(code)
+    }
+}
+
+impl From<StorageError> for KafkaError {
+    fn from(err: StorageError) -> KafkaError {
+        KafkaError::with_message(storage_error_code(&err), err.to_string())
+    }
+}
+
+impl From<SequenceError> for KafkaError {
+    fn from(err: SequenceError) -> KafkaError {
+        StorageError::Sequence(err).into()
+    }
+}
+
+impl From<gregor_protocol::record_batch::BatchError> for KafkaError {
+    fn from(err: gregor_protocol::record_batch::BatchError) -> KafkaError {
+        KafkaError::with_message(batch_error_code(&err), err.to_string())
+    }
+}
+
+/// The numeric code of an outcome: 0 for success.
+pub fn result_code<T>(result: &Result<T, KafkaError>) -> i16 {
+    result.as_ref().map_or_else(KafkaError::code, |_| 0)
+}
+
 /// The Kafka error code a storage failure is answered with, as Apache Kafka answers it.
 pub fn storage_error_code(err: &StorageError) -> ResponseError {
     match err {
