@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use gregor_protocol::api_versions::ApiTable;
 use gregor_protocol::ResponseError;
@@ -39,8 +39,8 @@ pub struct Broker {
     pub apis: ApiTable,
     /// Settings of logs without overrides.
     pub default_log_config: LogConfig,
-    /// The group coordinator task, started once the logs are open.
-    pub coordinator: OnceLock<CoordinatorHandle>,
+    /// The group coordinator task, started once the logs are open, stopped before they close.
+    pub coordinator: CoordinatorHandle,
     /// Next id InitProducerId hands out; seeded from the clock so ids stay unique across restarts.
     next_producer_id: AtomicI64,
 }
@@ -66,13 +66,14 @@ impl Broker {
         let topics = TopicStore::load(&config.data_dir)?;
         let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
         let advertised = config.advertised(bound);
+        let (coordinator, coordinator_starter) = runtime::channel();
         let broker = Broker {
             cluster_id,
             advertised,
             logs,
             topics,
             apis: ApiTable::new(true),
-            coordinator: OnceLock::new(),
+            coordinator,
             default_log_config,
             // Ids only grow: past every id the logs still hold producer state for, and past
             // the ids handed out before the restart (time-seeded at fewer than 1,000 a second).
@@ -116,9 +117,7 @@ impl Broker {
         } else {
             Legacy::None
         };
-        let _ = broker
-            .coordinator
-            .set(runtime::start(offsets_log, config, legacy)?);
+        coordinator_starter.start(offsets_log, config, legacy)?;
         Ok(broker)
     }
 

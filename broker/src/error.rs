@@ -12,7 +12,7 @@ pub enum BrokerError {
     Storage(#[from] StorageError),
     /// The group coordinator could not replay `__consumer_offsets`.
     #[error(transparent)]
-    Coordinator(#[from] crate::coordinator::runtime::ReplayError),
+    Coordinator(#[from] crate::coordinator::loader::ReplayError),
     /// The topic metadata files could not be read or written.
     #[error("topic metadata: {0}")]
     Metadata(String),

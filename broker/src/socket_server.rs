@@ -143,6 +143,8 @@ impl SocketServer {
             tracing::warn!("connections still busy after 10 s; closing the logs anyway");
         }
         let _ = upkeep.await;
+        // The coordinator answers what it has under way and stops before its log closes.
+        self.broker.coordinator.shutdown().await;
         let broker = self.broker.clone();
         let closed = tokio::task::spawn_blocking(move || broker.logs.shutdown()).await;
         match closed {

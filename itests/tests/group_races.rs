@@ -3,6 +3,7 @@
 //! generation forms, and an offset commit while a rebalance is being prepared (Apache Kafka
 //! accepts it; refusing it makes consumers re-read records they had processed).
 
+use gregor_itests::clients::create_topic;
 use gregor_itests::raw::messages::join_group_request::JoinGroupRequestProtocol;
 use gregor_itests::raw::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -91,6 +92,9 @@ fn second_member_joins_while_the_first_generation_forms() -> anyhow::Result<()> 
 fn commits_are_accepted_while_a_rebalance_is_prepared() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
     let b = broker.bootstrap();
+    // Commits to a topic that does not exist are refused (as in Kafka): the group's topic is
+    // real.
+    tokio::runtime::Runtime::new()?.block_on(create_topic(&b, "orders", 1))?;
     let mut a = RawClient::connect(&b)?;
     let id_a = member_id(&mut a, "committers")?;
     let joined: JoinGroupResponse = a.call(

@@ -16,7 +16,7 @@ use gregor_protocol::request::Request;
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::broker::Broker;
-use crate::coordinator::runtime::GroupRequest;
+use crate::coordinator::service::GroupRequest;
 
 /// FindCoordinator: ourselves for groups; transactions are not supported.
 pub fn find_coordinator(
@@ -168,7 +168,7 @@ async fn call_coordinator(
     body: RequestKind,
     peer: SocketAddr,
 ) -> Option<ResponseKind> {
-    let coordinator = broker.coordinator.get()?;
+    let coordinator = &broker.coordinator;
     let call = GroupRequest {
         body,
         version: request.version,

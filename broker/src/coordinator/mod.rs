@@ -9,9 +9,12 @@
 pub mod classic_group;
 pub mod group_apis;
 pub mod group_coordinator;
+pub mod loader;
 pub mod offsets;
 pub mod records;
 pub mod runtime;
+pub mod service;
+pub mod writer;
 
 pub use group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};
 

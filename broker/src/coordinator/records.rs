@@ -16,6 +16,7 @@
 //! metadata`); `Legacy::Format1` reads those instead of Kafka's version 1.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor_protocol::record_batch::{encode_records, RecordRef};
 
 use super::offsets::{CommittedOffset, OffsetKey};
 
@@ -139,6 +140,19 @@ impl CoordinatorRecord {
             _ => Ok(None),
         }
     }
+}
+
+/// Records as one uncompressed v2 batch stamped `timestamp`, ready to append; `None` for none.
+pub fn encode_batch(records: &[CoordinatorRecord], timestamp: i64) -> Option<Vec<u8>> {
+    if records.is_empty() {
+        return None;
+    }
+    let encoded: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
+    let refs: Vec<RecordRef<'_>> = encoded
+        .iter()
+        .map(|(k, v)| (Some(&k[..]), v.as_deref()))
+        .collect();
+    Some(encode_records(timestamp, &refs))
 }
 
 fn encode_offset_value(value: &CommittedOffset) -> Bytes {

@@ -1,56 +1,49 @@
-//! Drives the coordinator from one task: requests arrive on a channel with a reply handle,
-//! timers come from the coordinator's next deadline, and offset changes are appended to the
-//! internal `__consumer_offsets` log before their request is answered. At start-up the log is
-//! replayed, and rewritten as a snapshot when it holds mostly superseded records.
+//! Drives the group coordinator; Kafka's CoordinatorRuntime, for one coordinator on one node.
+//!
+//! The contract:
+//! - One task owns the state machine (`GroupCoordinator`). Requests arrive on a channel with a
+//!   reply handle; timers come from the machine's next deadline, on a clock that starts at 0
+//!   when the task does (tests drive the same loop by hand with a clock of their own).
+//! - A request that changes durable state comes back from `service::execute` as records to
+//!   write. They go to the one writer (`writer`), and only once it reports them in the log are
+//!   they applied and the request answered. A failed write answers the request with an error
+//!   and leaves the state as it was: nothing was applied.
+//! - The task never waits for a write. While one is under way, later requests that change the
+//!   same group wait (in order) until it is done, so each sees the state the write leaves;
+//!   requests for other groups, and reads, go ahead. A commit's fsync thus holds up only its
+//!   own group, and writes queued meanwhile share the next append (and fsync).
+//! - Stopping (the handle's `shutdown`): no new requests are taken, the writes under way are
+//!   finished and answered, then the task ends; the broker closes the logs after that.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use gregor_protocol::messages::leave_group_response::MemberResponse;
-use gregor_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
-    OffsetFetchResponseTopics,
-};
-use gregor_protocol::messages::{
-    HeartbeatResponse, LeaveGroupResponse, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, RequestKind, ResponseKind,
-};
-use gregor_protocol::record_batch::{decode_records, encode_records, parse_batches, RecordRef};
-use gregor_protocol::ResponseError;
+use gregor_protocol::messages::ResponseKind;
 use gregor_storage::PartitionLog;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use super::classic_group::ClassicGroup;
 use super::group_apis::Changes;
-use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};
-use super::records::{CoordinatorRecord, Legacy, RecordError};
+use super::group_coordinator::Response;
+use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, PendingSync, Reply, ReplyId};
+use super::loader::{self, ReplayError};
+use super::records::Legacy;
+use super::service::{self, GroupRequest, Outcome, WRITE_FAILED};
+use super::writer::{LogWriter, WriteId, WriteQueue, Written};
 use crate::broker::now_ms;
-
-/// The answer to a request whose records could not be written: retriable, so the client tries
-/// again (Kafka answers a failed coordinator write this way when the log cannot take it now).
-const WRITE_FAILED: ResponseError = ResponseError::CoordinatorNotAvailable;
-
-/// A group request as the connection received it.
-#[derive(Debug)]
-pub struct GroupRequest {
-    /// The decoded body.
-    pub body: RequestKind,
-    /// Its version.
-    pub version: i16,
-    /// The client's `client.id`.
-    pub client_id: String,
-    /// The client's address.
-    pub client_host: String,
-}
 
 type Call = (GroupRequest, oneshot::Sender<ResponseKind>);
 
-/// Sends requests to the coordinator task.
+/// Sends requests to the coordinator task, and stops it.
 #[derive(Clone, Debug)]
 pub struct CoordinatorHandle {
     tx: mpsc::UnboundedSender<Call>,
+    /// Cancelled to stop the task.
+    stop: CancellationToken,
+    /// The task, so `shutdown` can wait for it.
+    tasks: TaskTracker,
 }
 
 impl CoordinatorHandle {
@@ -61,228 +54,288 @@ impl CoordinatorHandle {
         self.tx.send((request, tx)).ok()?;
         rx.await.ok()
     }
+
+    /// Stops the coordinator once the writes under way are done and answered.
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// A coordinator's handle and what starts its task: the broker holds the handle from its
+/// construction, and starts the task once its internal log is open.
+pub fn channel() -> (CoordinatorHandle, CoordinatorStarter) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let handle = CoordinatorHandle {
+        tx,
+        stop: stop.clone(),
+        tasks: tasks.clone(),
+    };
+    (handle, CoordinatorStarter { rx, stop, tasks })
+}
+
+/// Starts the coordinator task of a `channel`.
+pub struct CoordinatorStarter {
+    rx: mpsc::UnboundedReceiver<Call>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl CoordinatorStarter {
+    /// Loads the coordinator's state from `log` (offset values of version 1 read as `legacy`
+    /// says), then starts its task and writer on the current tokio runtime. Requests sent
+    /// before this wait in the channel.
+    pub fn start(
+        self,
+        log: Arc<PartitionLog>,
+        config: CoordinatorConfig,
+        legacy: Legacy,
+    ) -> Result<(), ReplayError> {
+        let coordinator = loader::load(&log, config, legacy)?;
+        let (written_tx, written_rx) = mpsc::unbounded_channel();
+        let writer = LogWriter::start(log.clone(), written_tx).map_err(|e| ReplayError::Read {
+            log: log.dir().display().to_string(),
+            offset: log.log_end_offset(),
+            cause: format!("starting the writer thread: {e}"),
+        })?;
+        let started = Instant::now();
+        let clock: Clock = Box::new(move || started.elapsed().as_millis() as i64);
+        let runtime = Runtime::new(coordinator, writer, clock);
+        self.tasks
+            .spawn(runtime.run(self.rx, written_rx, self.stop));
+        Ok(())
+    }
+}
+
+/// The coordinator's clock: monotonic milliseconds.
+pub type Clock = Box<dyn Fn() -> i64 + Send>;
+
+/// A write under way and what to do once it is done.
+enum InFlight {
+    /// A request's records: apply and answer `response`, or answer `failed`.
+    Request {
+        tx: oneshot::Sender<ResponseKind>,
+        records: Changes,
+        response: Box<ResponseKind>,
+        failed: Box<ResponseKind>,
+        groups: Vec<String>,
+    },
+    /// A leader's assignment: complete the sync either way.
+    Sync {
+        pending: Box<PendingSync>,
+        groups: Vec<String>,
+    },
+    /// Records no request waits for (a group became Empty).
+    Background,
 }
 
 /// The coordinator task's state.
-struct Runtime {
+struct Runtime<W: WriteQueue> {
     coordinator: GroupCoordinator,
-    log: Arc<PartitionLog>,
+    writer: W,
+    clock: Clock,
     /// Parked JoinGroup/SyncGroup answers, by the id the coordinator knows them under.
     parked: HashMap<ReplyId, oneshot::Sender<ResponseKind>>,
     next_reply: ReplyId,
-    /// Origin of the coordinator's clock (monotonic milliseconds).
-    started: Instant,
+    /// Writes submitted and not yet reported, by id.
+    in_flight: HashMap<WriteId, InFlight>,
+    next_write: WriteId,
+    /// Per group, how many of its writes are under way.
+    busy: HashMap<String, usize>,
+    /// Requests waiting for a write of their group, in arrival order.
+    waiting: VecDeque<Call>,
 }
 
-/// Why the coordinator could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    /// The log could not be read.
-    #[error("reading {log} at offset {offset}: {cause}")]
-    Read {
-        log: String,
-        offset: i64,
-        cause: String,
-    },
-    /// A record the coordinator cannot understand: replaying past it would lose state.
-    #[error("{log}: the record at offset {offset} cannot be read ({cause}); start a Gregor that wrote it, or move this data dir aside")]
-    Record {
-        log: String,
-        offset: i64,
-        cause: RecordError,
-    },
-    /// A format-1 offsets log could not be rewritten in Kafka's schemas.
-    #[error("rewriting {log} in Apache Kafka's record schemas: {cause}")]
-    Upgrade { log: String, cause: String },
-}
-
-/// Replays `log` (whose offset values of version 1 are read as `legacy` says), then spawns the
-/// coordinator task. A log in the format-1 layout is rewritten in Kafka's.
-pub fn start(
-    log: Arc<PartitionLog>,
-    config: CoordinatorConfig,
-    legacy: Legacy,
-) -> Result<CoordinatorHandle, ReplayError> {
-    let mut coordinator = GroupCoordinator::new(config);
-    let (records, replayed) = replay(&log, &mut coordinator, legacy)?;
-    tracing::info!(
-        records,
-        committed_partitions = coordinator.offsets.len(),
-        "replayed group offsets"
-    );
-    if legacy == Legacy::Format1 {
-        // Everything live, rewritten in Kafka's schemas, and the old records dropped: after
-        // this the data dir may say format 2. Should a crash come first, a restart reads the
-        // old records as format 1 again and the rewritten ones (value v3) as Kafka's.
-        snapshot(&log, &coordinator).map_err(|e| ReplayError::Upgrade {
-            log: log.dir().display().to_string(),
-            cause: e.to_string(),
-        })?;
-    } else if replayed > 2 * coordinator.offsets.len() + 1000 {
-        if let Err(e) = snapshot(&log, &coordinator) {
-            tracing::warn!(cause = %e, "could not compact the offsets log");
+impl<W: WriteQueue> Runtime<W> {
+    fn new(coordinator: GroupCoordinator, writer: W, clock: Clock) -> Runtime<W> {
+        Runtime {
+            coordinator,
+            writer,
+            clock,
+            parked: HashMap::new(),
+            next_reply: 0,
+            in_flight: HashMap::new(),
+            next_write: 0,
+            busy: HashMap::new(),
+            waiting: VecDeque::new(),
         }
     }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let runtime = Runtime {
-        coordinator,
-        log,
-        parked: HashMap::new(),
-        next_reply: 0,
-        started: Instant::now(),
-    };
-    tokio::spawn(runtime.run(rx));
-    Ok(CoordinatorHandle { tx })
-}
 
-/// Applies every record of the offsets log; returns (records applied, records read).
-fn replay(
-    log: &PartitionLog,
-    coordinator: &mut GroupCoordinator,
-    legacy: Legacy,
-) -> Result<(usize, usize), ReplayError> {
-    let name = log.dir().display().to_string();
-    let read_error = |offset: i64, cause: String| ReplayError::Read {
-        log: name.clone(),
-        offset,
-        cause,
-    };
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
-    let mut applied = 0;
-    let mut read = 0;
-    while offset < end {
-        let chunk = log
-            .read(offset, 1 << 20)
-            .map_err(|e| read_error(offset, e.to_string()))?;
-        if chunk.records.is_empty() {
-            break;
-        }
-        let headers =
-            parse_batches(&chunk.records).map_err(|e| read_error(offset, e.to_string()))?;
-        let mut pos = 0;
-        for h in headers {
-            let batch = &chunk.records[pos..pos + h.size];
-            pos += h.size;
-            let batch_offset = h.base_offset;
-            offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
-            let records =
-                decode_records(batch).map_err(|e| read_error(batch_offset, e.to_string()))?;
-            for (key, value) in records {
-                read += 1;
-                // Kafka writes no keyless record here; nothing to apply.
-                let Some(key) = key else { continue };
-                let record =
-                    CoordinatorRecord::decode(Bytes::from(key), value.map(Bytes::from), legacy)
-                        .map_err(|cause| ReplayError::Record {
-                            log: name.clone(),
-                            offset: batch_offset,
-                            cause,
-                        })?;
-                match record {
-                    // A group's last metadata: members, generation and assignment, as they
-                    // were (the runtime's clock starts at 0 once replay is done).
-                    Some(CoordinatorRecord::Group(id, Some(meta))) => {
-                        let restored = ClassicGroup::from_metadata(&id, &meta, 0);
-                        coordinator.groups.insert(id, restored);
-                        applied += 1;
-                    }
-                    Some(record) => {
-                        coordinator.apply(vec![record]);
-                        applied += 1;
-                    }
-                    None => {}
-                }
-            }
-        }
-    }
-    // A group with neither members nor offsets left is gone (format 1 wrote no group
-    // tombstones: its deleted groups are known only by their offsets' tombstones).
-    let live: std::collections::BTreeSet<&str> = coordinator
-        .offsets
-        .all()
-        .map(|(k, _)| k.0.as_str())
-        .collect();
-    let emptied: Changes = coordinator
-        .groups
-        .values()
-        .filter(|g| g.members.is_empty() && !live.contains(g.id.as_str()))
-        .map(|g| CoordinatorRecord::Group(g.id.clone(), None))
-        .collect();
-    coordinator.apply(emptied);
-    Ok((applied, read))
-}
-
-/// Appends the live offsets as one snapshot and moves the log start past everything before it.
-fn snapshot(
-    log: &PartitionLog,
-    coordinator: &GroupCoordinator,
-) -> Result<(), gregor_storage::StorageError> {
-    let groups = coordinator
-        .groups
-        .values()
-        .filter(|g| g.generation > 0)
-        .map(|g| CoordinatorRecord::Group(g.id.clone(), Some(g.to_metadata(&Default::default()))));
-    let offsets = coordinator
-        .offsets
-        .all()
-        .map(|(k, v)| CoordinatorRecord::Offset(k.clone(), Some(v.clone())));
-    let records: Changes = groups.chain(offsets).collect();
-    let first = match append_records(log, &records)? {
-        Some(first) => first,
-        // Nothing live: everything before the end is superseded.
-        None => log.log_end_offset(),
-    };
-    log.advance_log_start(first)?;
-    tracing::info!(
-        records = records.len(),
-        from = first,
-        "compacted the offsets log"
-    );
-    Ok(())
-}
-
-/// Appends records as one batch; the base offset, if anything was written.
-fn append_records(
-    log: &PartitionLog,
-    records: &[CoordinatorRecord],
-) -> Result<Option<i64>, gregor_storage::StorageError> {
-    if records.is_empty() {
-        return Ok(None);
-    }
-    let encoded: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
-    let refs: Vec<RecordRef<'_>> = encoded
-        .iter()
-        .map(|(k, v)| (Some(&k[..]), v.as_deref()))
-        .collect();
-    let batch = encode_records(now_ms(), &refs);
-    Ok(Some(log.append(&batch, now_ms())?.base_offset))
-}
-
-impl Runtime {
-    fn now(&self) -> i64 {
-        self.started.elapsed().as_millis() as i64
-    }
-
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Call>) {
+    async fn run(
+        mut self,
+        mut calls: mpsc::UnboundedReceiver<Call>,
+        mut written: mpsc::UnboundedReceiver<Written>,
+        stop: CancellationToken,
+    ) {
         loop {
-            let deadline = self.coordinator.next_deadline();
-            let sleep = match deadline {
-                Some(d) => Duration::from_millis(d.saturating_sub(self.now()).max(0) as u64),
+            let sleep = match self.coordinator.next_deadline() {
+                Some(d) => Duration::from_millis(d.saturating_sub((self.clock)()).max(0) as u64),
                 None => Duration::from_secs(3600),
             };
             tokio::select! {
-                call = rx.recv() => match call {
-                    Some((request, reply)) => self.handle(request, reply),
-                    None => return,
+                _ = stop.cancelled() => break,
+                call = calls.recv() => match call {
+                    Some(call) => self.on_call(call),
+                    None => break,
                 },
-                _ = tokio::time::sleep(sleep) => {
-                    let replies = self.coordinator.tick(self.now());
-                    self.deliver(replies);
+                Some((id, ok)) = written.recv() => self.on_written(id, ok),
+                _ = tokio::time::sleep(sleep) => self.on_tick(),
+            }
+        }
+        // Finish what was written or is being written, so no acknowledged change is lost and
+        // no client waits for an answer that never comes.
+        calls.close();
+        while !self.in_flight.is_empty() {
+            match written.recv().await {
+                Some((id, ok)) => self.on_written(id, ok),
+                None => break,
+            }
+        }
+    }
+
+    /// A request arrived: run it, or let it wait for its group's write.
+    fn on_call(&mut self, call: Call) {
+        let blocked = call
+            .0
+            .groups_changed()
+            .iter()
+            .any(|g| self.busy.contains_key(*g));
+        if blocked || self.waits_behind_earlier(&call) {
+            self.waiting.push_back(call);
+        } else {
+            self.execute(call);
+        }
+    }
+
+    /// Whether an earlier request for one of the call's groups is still waiting (order per
+    /// group is kept).
+    fn waits_behind_earlier(&self, call: &Call) -> bool {
+        let groups = call.0.groups_changed();
+        !groups.is_empty()
+            && self
+                .waiting
+                .iter()
+                .any(|(w, _)| w.groups_changed().iter().any(|g| groups.contains(g)))
+    }
+
+    fn execute(&mut self, (request, tx): Call) {
+        let now = (self.clock)();
+        let groups: Vec<String> = request
+            .groups_changed()
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        self.next_reply += 1;
+        let reply_id = self.next_reply;
+        match service::execute(&mut self.coordinator, request, reply_id, now, now_ms()) {
+            Outcome::Reply(response, replies) => {
+                let _ = tx.send(*response);
+                self.deliver(replies);
+            }
+            Outcome::Parked(replies) => {
+                self.parked.insert(reply_id, tx);
+                self.deliver(replies);
+            }
+            Outcome::Ignored => {}
+            Outcome::Write {
+                records,
+                response,
+                failed,
+            } => {
+                if records.is_empty() {
+                    let _ = tx.send(*response);
+                    return;
+                }
+                let write = InFlight::Request {
+                    tx,
+                    records: records.clone(),
+                    response,
+                    failed,
+                    groups,
+                };
+                self.submit(records, write);
+            }
+            Outcome::Sync { replies, pending } => {
+                self.parked.insert(reply_id, tx);
+                self.deliver(replies);
+                let records = vec![pending.record.clone()];
+                self.submit(records, InFlight::Sync { pending, groups });
+            }
+        }
+        self.write_emptied_groups();
+    }
+
+    fn submit(&mut self, records: Changes, write: InFlight) {
+        self.next_write += 1;
+        let id = self.next_write;
+        if let InFlight::Request { groups, .. } | InFlight::Sync { groups, .. } = &write {
+            for g in groups {
+                *self.busy.entry(g.clone()).or_default() += 1;
+            }
+        }
+        self.in_flight.insert(id, write);
+        self.writer.submit(id, records);
+    }
+
+    /// A write is done (`ok`: its records are in the log): apply and answer, then run what
+    /// waited for it.
+    fn on_written(&mut self, id: WriteId, ok: bool) {
+        let Some(write) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let groups = match write {
+            InFlight::Request {
+                tx,
+                records,
+                response,
+                failed,
+                groups,
+            } => {
+                if ok {
+                    self.coordinator.apply(records);
+                    let _ = tx.send(*response);
+                } else {
+                    let _ = tx.send(*failed);
+                }
+                groups
+            }
+            InFlight::Sync { pending, groups } => {
+                let now = (self.clock)();
+                let replies = self
+                    .coordinator
+                    .complete_sync(now, *pending, ok, WRITE_FAILED);
+                self.deliver(replies);
+                groups
+            }
+            InFlight::Background => Vec::new(),
+        };
+        for g in groups {
+            if let Some(n) = self.busy.get_mut(&g) {
+                *n -= 1;
+                if *n == 0 {
+                    self.busy.remove(&g);
                 }
             }
-            self.write_emptied_groups();
         }
+        self.run_waiting();
+        self.write_emptied_groups();
+    }
+
+    /// Runs, in order, the waiting requests whose groups are free now.
+    fn run_waiting(&mut self) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for call in waiting {
+            self.on_call(call);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let replies = self.coordinator.tick((self.clock)());
+        self.deliver(replies);
+        self.write_emptied_groups();
     }
 
     fn deliver(&mut self, replies: Vec<Reply>) {
@@ -297,317 +350,222 @@ impl Runtime {
         }
     }
 
-    fn park(&mut self, tx: oneshot::Sender<ResponseKind>) -> ReplyId {
-        self.next_reply += 1;
-        self.parked.insert(self.next_reply, tx);
-        self.next_reply
-    }
-
-    /// Appends the changes' records, then applies the changes; false, with nothing applied,
-    /// if the append failed.
-    fn persist(&mut self, changes: Changes) -> bool {
-        let written = self.write(&changes);
-        if written {
-            self.coordinator.apply(changes);
-        }
-        written
-    }
-
-    /// Appends records to `__consumer_offsets`; false if the append failed.
-    fn write(&self, records: &[CoordinatorRecord]) -> bool {
-        // The append is a copy into the page cache, or a group-commit fsync with
-        // --fsync-always: short enough to run here, and writes must not overtake each other.
-        match tokio::task::block_in_place(|| append_records(&self.log, records)) {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(cause = %e, "could not write to __consumer_offsets");
-                false
-            }
-        }
-    }
-
     /// Writes the metadata of groups whose last member left. Kafka only logs a failure here:
     /// the group is Empty in memory either way, and a restart that brings back its old members
     /// sees them expire after their session timeout.
     fn write_emptied_groups(&mut self) {
         let records = self.coordinator.take_emptied_group_records();
         if !records.is_empty() {
-            self.write(&records);
+            self.submit(records, InFlight::Background);
         }
-    }
-
-    fn handle(&mut self, request: GroupRequest, tx: oneshot::Sender<ResponseKind>) {
-        let now = self.now();
-        let v = request.version;
-        let response = match request.body {
-            RequestKind::JoinGroup(r) => {
-                let id = self.park(tx);
-                let replies = self.coordinator.join_group(
-                    now,
-                    id,
-                    v,
-                    &r,
-                    &request.client_id,
-                    &request.client_host,
-                );
-                self.deliver(replies);
-                return;
-            }
-            RequestKind::SyncGroup(r) => {
-                let id = self.park(tx);
-                let (replies, pending) = self.coordinator.sync_group(id, &r);
-                self.deliver(replies);
-                if let Some(sync) = pending {
-                    let written = self.write(std::slice::from_ref(&sync.record));
-                    let replies =
-                        self.coordinator
-                            .complete_sync(self.now(), sync, written, WRITE_FAILED);
-                    self.deliver(replies);
-                }
-                return;
-            }
-            RequestKind::Heartbeat(r) => {
-                let code = self.coordinator.heartbeat(
-                    now,
-                    r.group_id.as_str(),
-                    r.member_id.as_str(),
-                    r.group_instance_id.as_deref(),
-                    r.generation_id,
-                );
-                ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(ok_code(code)))
-            }
-            RequestKind::LeaveGroup(r) => {
-                let leaving: Vec<(String, Option<String>)> = if v >= 3 {
-                    r.members
-                        .iter()
-                        .map(|m| {
-                            (
-                                m.member_id.to_string(),
-                                m.group_instance_id.as_ref().map(|i| i.to_string()),
-                            )
-                        })
-                        .collect()
-                } else {
-                    vec![(r.member_id.to_string(), None)]
-                };
-                let (top, codes, replies) =
-                    self.coordinator
-                        .leave_group(now, r.group_id.as_str(), &leaving);
-                self.deliver(replies);
-                let mut response = LeaveGroupResponse::default();
-                if v >= 3 {
-                    response.members = r
-                        .members
-                        .iter()
-                        .zip(codes)
-                        .map(|(m, c)| {
-                            MemberResponse::default()
-                                .with_member_id(m.member_id.clone())
-                                .with_group_instance_id(m.group_instance_id.clone())
-                                .with_error_code(c.map_or(0, |e| e.code()))
-                        })
-                        .collect();
-                } else {
-                    response.error_code = top.map_or(0, |e| e.code());
-                }
-                ResponseKind::LeaveGroup(response)
-            }
-            RequestKind::OffsetCommit(r) => {
-                let (mut response, changes) = self.coordinator.commit_offsets(now_ms(), v, &r);
-                if !self.persist(changes) {
-                    for t in &mut response.topics {
-                        for p in &mut t.partitions {
-                            p.error_code = WRITE_FAILED.code();
-                        }
-                    }
-                }
-                ResponseKind::OffsetCommit(response)
-            }
-            RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(self.fetch_offsets(&r, v)),
-            RequestKind::ListGroups(r) => {
-                ResponseKind::ListGroups(self.coordinator.list_groups(&r))
-            }
-            RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(
-                self.coordinator
-                    .describe_groups(&r.groups, v, r.include_authorized_operations),
-            ),
-            RequestKind::DeleteGroups(r) => {
-                let (mut response, changes) = self.coordinator.delete_groups(&r.groups_names);
-                if !self.persist(changes) {
-                    for result in &mut response.results {
-                        if result.error_code == 0 {
-                            result.error_code = WRITE_FAILED.code();
-                        }
-                    }
-                }
-                ResponseKind::DeleteGroups(response)
-            }
-            RequestKind::OffsetDelete(r) => {
-                let (mut response, changes) = self.coordinator.delete_offsets(&r);
-                if !self.persist(changes) {
-                    response = OffsetDeleteResponse::default().with_error_code(WRITE_FAILED.code());
-                }
-                ResponseKind::OffsetDelete(response)
-            }
-            _ => return,
-        };
-        let _ = tx.send(response);
-    }
-
-    fn fetch_offsets(&self, r: &OffsetFetchRequest, v: i16) -> OffsetFetchResponse {
-        if v >= 8 {
-            let groups = r
-                .groups
-                .iter()
-                .map(|g| {
-                    let wanted = g.topics.as_ref().map(|ts| {
-                        ts.iter()
-                            .map(|t| (t.name.0.clone(), t.partition_indexes.clone()))
-                            .collect()
-                    });
-                    let topics = self
-                        .coordinator
-                        .fetch_offsets(g.group_id.as_str(), wanted)
-                        .into_iter()
-                        .map(|(name, partitions)| {
-                            OffsetFetchResponseTopics::default()
-                                .with_name(name.into())
-                                .with_partitions(partitions)
-                        })
-                        .collect();
-                    OffsetFetchResponseGroup::default()
-                        .with_group_id(g.group_id.clone())
-                        .with_topics(topics)
-                })
-                .collect();
-            return OffsetFetchResponse::default().with_groups(groups);
-        }
-        let wanted = r.topics.as_ref().map(|ts| {
-            ts.iter()
-                .map(|t| (t.name.0.clone(), t.partition_indexes.clone()))
-                .collect()
-        });
-        let topics = self
-            .coordinator
-            .fetch_offsets(r.group_id.as_str(), wanted)
-            .into_iter()
-            .map(|(name, partitions)| {
-                let partitions = partitions
-                    .into_iter()
-                    .map(|p| {
-                        OffsetFetchResponsePartition::default()
-                            .with_partition_index(p.partition_index)
-                            .with_committed_offset(p.committed_offset)
-                            .with_committed_leader_epoch(p.committed_leader_epoch)
-                            .with_metadata(p.metadata)
-                    })
-                    .collect();
-                OffsetFetchResponseTopic::default()
-                    .with_name(name.into())
-                    .with_partitions(partitions)
-            })
-            .collect();
-        OffsetFetchResponse::default().with_topics(topics)
-    }
-}
-
-/// Heartbeat's "no error" travels as code 0.
-fn ok_code(code: ResponseError) -> i16 {
-    match code {
-        ResponseError::Unknown(0) => 0,
-        other => other.code(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Mutex;
+
+    use gregor_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use gregor_protocol::messages::{
+        GroupId, OffsetCommitRequest, OffsetFetchRequest, RequestKind, TopicName,
+    };
+    use gregor_protocol::StrBytes;
+
     use super::*;
-    use bytes::BufMut;
-    use gregor_storage::{LogConfig, LogManager, TopicPartition};
+    use crate::coordinator::records::CoordinatorRecord;
 
-    use crate::coordinator::offsets::OffsetKey;
+    /// A writer that only records what it was given: the test says when a write is done.
+    #[derive(Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<(WriteId, Changes)>>>);
 
-    fn offsets_log(dir: &std::path::Path) -> (LogManager, Arc<PartitionLog>) {
-        let logs = LogManager::open(dir, LogConfig::default()).unwrap();
-        let log = logs
-            .get_or_create(
-                &TopicPartition::new("__consumer_offsets", 0),
-                LogConfig::default(),
-            )
-            .unwrap();
-        (logs, log)
+    impl WriteQueue for Recorder {
+        fn submit(&mut self, id: WriteId, records: Changes) {
+            self.0.lock().unwrap().push((id, records));
+        }
     }
 
-    /// An offset record as a format-1 data dir holds it: Kafka's key, Gregor's old value.
-    fn format1_record(group: &str, partition: i32, offset: i64) -> (Bytes, Bytes) {
-        let key = CoordinatorRecord::Offset((group.into(), "t".into(), partition), None)
-            .encode()
-            .0;
-        let mut value = bytes::BytesMut::new();
-        value.put_u16(1);
-        value.put_i64(offset);
-        value.put_i32(4);
-        value.put_i64(1_000);
-        value.put_u16(2);
-        value.put_slice(b"md");
-        (key, value.freeze())
+    fn runtime() -> (Runtime<Recorder>, Recorder, Arc<AtomicI64>) {
+        let writes = Recorder::default();
+        let now = Arc::new(AtomicI64::new(0));
+        let clock_now = now.clone();
+        let clock: Clock = Box::new(move || clock_now.load(Ordering::SeqCst));
+        let coordinator = GroupCoordinator::new(CoordinatorConfig::default());
+        (
+            Runtime::new(coordinator, writes.clone(), clock),
+            writes,
+            now,
+        )
     }
 
-    fn offsets_of(coordinator: &GroupCoordinator) -> Vec<(OffsetKey, i64, String)> {
-        coordinator
-            .offsets
-            .all()
-            .map(|(k, v)| (k.clone(), v.offset, v.metadata.clone()))
-            .collect()
+    fn s(v: &str) -> StrBytes {
+        StrBytes::from_string(v.to_string())
+    }
+
+    fn request(body: RequestKind) -> GroupRequest {
+        GroupRequest {
+            body,
+            version: 8,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+        }
+    }
+
+    fn commit(group: &str, offset: i64) -> GroupRequest {
+        request(RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(s(group)))
+                .with_generation_id_or_member_epoch(-1)
+                .with_member_id(s(""))
+                .with_topics(vec![OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(offset)])]),
+        ))
+    }
+
+    fn call(rt: &mut Runtime<Recorder>, request: GroupRequest) -> oneshot::Receiver<ResponseKind> {
+        let (tx, rx) = oneshot::channel();
+        rt.on_call((request, tx));
+        rx
+    }
+
+    fn commit_code(rx: &mut oneshot::Receiver<ResponseKind>) -> Option<i16> {
+        match rx.try_recv().ok()? {
+            ResponseKind::OffsetCommit(r) => Some(r.topics[0].partitions[0].error_code),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn committed(rt: &Runtime<Recorder>, group: &str) -> Option<i64> {
+        rt.coordinator.offsets.get(group, "t", 0).map(|o| o.offset)
     }
 
     #[test]
-    fn a_format1_log_is_rewritten_in_kafkas_schemas() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_logs, log) = offsets_log(dir.path());
-        let records = [format1_record("g", 0, 10), format1_record("g", 1, 11)];
-        let refs: Vec<RecordRef<'_>> = records
-            .iter()
-            .map(|(k, v)| (Some(&k[..]), Some(&v[..])))
-            .collect();
-        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
-
-        let mut old = GroupCoordinator::new(CoordinatorConfig::default());
-        replay(&log, &mut old, Legacy::Format1).unwrap();
-        let expected = vec![
-            (("g".to_string(), "t".to_string(), 0), 10, "md".to_string()),
-            (("g".to_string(), "t".to_string(), 1), 11, "md".to_string()),
-        ];
-        assert_eq!(offsets_of(&old), expected);
-        snapshot(&log, &old).unwrap();
-
-        // After the rewrite the log reads as Kafka's format...
-        let mut new = GroupCoordinator::new(CoordinatorConfig::default());
-        replay(&log, &mut new, Legacy::None).unwrap();
-        assert_eq!(offsets_of(&new), expected);
-        // ...and, should the broker have died before format-version said 2, as format 1 too.
-        let mut again = GroupCoordinator::new(CoordinatorConfig::default());
-        replay(&log, &mut again, Legacy::Format1).unwrap();
-        assert_eq!(offsets_of(&again), expected);
-    }
-
-    #[test]
-    fn an_unreadable_record_stops_the_replay_with_its_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_logs, log) = offsets_log(dir.path());
-        let good = CoordinatorRecord::Offset(("g".into(), "t".into(), 0), None).encode();
-        let mut bad_value = bytes::BytesMut::new();
-        bad_value.put_i16(9); // no OffsetCommitValue version 9
-        let refs: Vec<RecordRef<'_>> = vec![(Some(&good.0[..]), None)];
-        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
-        let refs: Vec<RecordRef<'_>> = vec![(Some(&good.0[..]), Some(&bad_value[..]))];
-        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
-        let mut c = GroupCoordinator::new(CoordinatorConfig::default());
-        let err = replay(&log, &mut c, Legacy::None).unwrap_err();
-        assert!(
-            matches!(err, ReplayError::Record { offset: 1, .. }),
-            "{err}"
+    fn a_commit_is_applied_and_answered_only_once_written() {
+        let (mut rt, writes, _) = runtime();
+        let mut answer = call(&mut rt, commit("g", 5));
+        assert_eq!(
+            commit_code(&mut answer),
+            None,
+            "not answered before the write"
         );
-        assert!(err.to_string().contains("__consumer_offsets-0"), "{err}");
+        assert_eq!(committed(&rt, "g"), None, "not applied before the write");
+        let (id, records) = writes.0.lock().unwrap()[0].clone();
+        assert!(matches!(&records[..], [CoordinatorRecord::Offset(_, Some(v))] if v.offset == 5));
+        rt.on_written(id, true);
+        assert_eq!(commit_code(&mut answer), Some(0));
+        assert_eq!(committed(&rt, "g"), Some(5));
+    }
+
+    #[test]
+    fn a_failed_write_answers_an_error_and_changes_nothing() {
+        let (mut rt, writes, _) = runtime();
+        let mut first = call(&mut rt, commit("g", 5));
+        rt.on_written(writes.0.lock().unwrap()[0].0, true);
+        assert_eq!(commit_code(&mut first), Some(0));
+
+        let mut second = call(&mut rt, commit("g", 9));
+        rt.on_written(writes.0.lock().unwrap()[1].0, false);
+        assert_eq!(commit_code(&mut second), Some(WRITE_FAILED.code()));
+        assert_eq!(
+            committed(&rt, "g"),
+            Some(5),
+            "the failed commit left the state as it was"
+        );
+        assert!(rt.busy.is_empty() && rt.in_flight.is_empty());
+    }
+
+    #[test]
+    fn requests_wait_behind_their_groups_write_and_no_other() {
+        let (mut rt, writes, _) = runtime();
+        let mut a1 = call(&mut rt, commit("a", 1));
+        let mut a2 = call(&mut rt, commit("a", 2));
+        let mut b1 = call(&mut rt, commit("b", 1));
+        // Group a's second commit waits for the first; b's goes to the writer at once.
+        let submitted: Vec<WriteId> = writes.0.lock().unwrap().iter().map(|w| w.0).collect();
+        assert_eq!(submitted.len(), 2, "{submitted:?}");
+        assert_eq!(rt.waiting.len(), 1);
+        // A read of group a does not wait: it sees what is written (nothing yet).
+        let mut fetch = call(
+            &mut rt,
+            request(RequestKind::OffsetFetch(
+                OffsetFetchRequest::default().with_groups(vec![
+                    gregor_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(s("a"))),
+                ]),
+            )),
+        );
+        assert!(fetch.try_recv().is_ok());
+
+        rt.on_written(submitted[1], true);
+        assert_eq!(commit_code(&mut b1), Some(0));
+        assert_eq!(commit_code(&mut a2), None);
+        rt.on_written(submitted[0], true);
+        assert_eq!(commit_code(&mut a1), Some(0));
+        // Now a's second commit has gone to the writer, after the first.
+        let third = writes.0.lock().unwrap()[2].0;
+        assert!(rt.waiting.is_empty());
+        rt.on_written(third, true);
+        assert_eq!(commit_code(&mut a2), Some(0));
+        assert_eq!(committed(&rt, "a"), Some(2));
+    }
+
+    #[test]
+    fn a_leaders_sync_hands_out_the_assignment_only_once_written() {
+        use gregor_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+        use gregor_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+        use gregor_protocol::messages::{JoinGroupRequest, SyncGroupRequest};
+        let (mut rt, writes, _) = runtime();
+        let join = |member: &str| {
+            request(RequestKind::JoinGroup(
+                JoinGroupRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_session_timeout_ms(10_000)
+                    .with_rebalance_timeout_ms(10_000)
+                    .with_member_id(s(member))
+                    .with_protocol_type(s("consumer"))
+                    .with_protocols(vec![JoinGroupRequestProtocol::default()
+                        .with_name(s("range"))
+                        .with_metadata(bytes::Bytes::from_static(b"m"))]),
+            ))
+        };
+        let member = match call(&mut rt, join("")).try_recv().unwrap() {
+            ResponseKind::JoinGroup(r) => r.member_id.to_string(),
+            other => panic!("{other:?}"),
+        };
+        let generation = match call(&mut rt, join(&member)).try_recv().unwrap() {
+            ResponseKind::JoinGroup(r) => r.generation_id,
+            other => panic!("{other:?}"),
+        };
+        let sync = |_: ()| {
+            request(RequestKind::SyncGroup(
+                SyncGroupRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_generation_id(generation)
+                    .with_member_id(s(&member))
+                    .with_assignments(vec![SyncGroupRequestAssignment::default()
+                        .with_member_id(s(&member))
+                        .with_assignment(bytes::Bytes::from_static(b"p0"))]),
+            ))
+        };
+        let mut answer = call(&mut rt, sync(()));
+        assert!(
+            answer.try_recv().is_err(),
+            "no assignment before its record is written"
+        );
+        let (id, records) = writes.0.lock().unwrap()[0].clone();
+        assert!(matches!(&records[..], [CoordinatorRecord::Group(g, Some(_))] if g == "g"));
+        rt.on_written(id, false);
+        match answer.try_recv().unwrap() {
+            ResponseKind::SyncGroup(r) => assert_eq!(r.error_code, WRITE_FAILED.code()),
+            other => panic!("{other:?}"),
+        }
+        assert!(rt.coordinator.groups["g"].members[&member]
+            .assignment
+            .is_empty());
     }
 }

@@ -1,0 +1,281 @@
+//! Loading a coordinator's state from its internal log at start-up; Kafka's
+//! CoordinatorLoaderImpl. Every record of `__consumer_offsets` is read back in order into a
+//! fresh `GroupCoordinator`; a record that cannot be read stops the start with its file and
+//! offset. A log of mostly superseded records (or one in the format-1 layout) is then
+//! rewritten as one snapshot of what is live, and its log start moved past the rest.
+
+use gregor_protocol::record_batch::{decode_records, parse_batches};
+use gregor_storage::PartitionLog;
+
+use super::classic_group::ClassicGroup;
+use super::group_apis::Changes;
+use super::group_coordinator::{CoordinatorConfig, GroupCoordinator};
+use super::records::{encode_batch, CoordinatorRecord, Legacy, RecordError};
+use crate::broker::now_ms;
+use bytes::Bytes;
+
+/// Why the coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The log could not be read.
+    #[error("reading {log} at offset {offset}: {cause}")]
+    Read {
+        log: String,
+        offset: i64,
+        cause: String,
+    },
+    /// A record the coordinator cannot understand: replaying past it would lose state.
+    #[error("{log}: the record at offset {offset} cannot be read ({cause}); start a Gregor that wrote it, or move this data dir aside")]
+    Record {
+        log: String,
+        offset: i64,
+        cause: RecordError,
+    },
+    /// A format-1 offsets log could not be rewritten in Kafka's schemas.
+    #[error("rewriting {log} in Apache Kafka's record schemas: {cause}")]
+    Upgrade { log: String, cause: String },
+}
+
+/// Applies every record of the offsets log; returns (records applied, records read).
+fn replay(
+    log: &PartitionLog,
+    coordinator: &mut GroupCoordinator,
+    legacy: Legacy,
+) -> Result<(usize, usize), ReplayError> {
+    let name = log.dir().display().to_string();
+    let read_error = |offset: i64, cause: String| ReplayError::Read {
+        log: name.clone(),
+        offset,
+        cause,
+    };
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    let mut applied = 0;
+    let mut read = 0;
+    while offset < end {
+        let chunk = log
+            .read(offset, 1 << 20)
+            .map_err(|e| read_error(offset, e.to_string()))?;
+        if chunk.records.is_empty() {
+            break;
+        }
+        let headers =
+            parse_batches(&chunk.records).map_err(|e| read_error(offset, e.to_string()))?;
+        let mut pos = 0;
+        for h in headers {
+            let batch = &chunk.records[pos..pos + h.size];
+            pos += h.size;
+            let batch_offset = h.base_offset;
+            offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
+            let records =
+                decode_records(batch).map_err(|e| read_error(batch_offset, e.to_string()))?;
+            for (key, value) in records {
+                read += 1;
+                // Kafka writes no keyless record here; nothing to apply.
+                let Some(key) = key else { continue };
+                let record =
+                    CoordinatorRecord::decode(Bytes::from(key), value.map(Bytes::from), legacy)
+                        .map_err(|cause| ReplayError::Record {
+                            log: name.clone(),
+                            offset: batch_offset,
+                            cause,
+                        })?;
+                match record {
+                    // A group's last metadata: members, generation and assignment, as they
+                    // were (the runtime's clock starts at 0 once replay is done).
+                    Some(CoordinatorRecord::Group(id, Some(meta))) => {
+                        let restored = ClassicGroup::from_metadata(&id, &meta, 0);
+                        coordinator.groups.insert(id, restored);
+                        applied += 1;
+                    }
+                    Some(record) => {
+                        coordinator.apply(vec![record]);
+                        applied += 1;
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    // A group with neither members nor offsets left is gone (format 1 wrote no group
+    // tombstones: its deleted groups are known only by their offsets' tombstones).
+    let live: std::collections::BTreeSet<&str> = coordinator
+        .offsets
+        .all()
+        .map(|(k, _)| k.0.as_str())
+        .collect();
+    let emptied: Changes = coordinator
+        .groups
+        .values()
+        .filter(|g| g.members.is_empty() && !live.contains(g.id.as_str()))
+        .map(|g| CoordinatorRecord::Group(g.id.clone(), None))
+        .collect();
+    coordinator.apply(emptied);
+    Ok((applied, read))
+}
+
+/// Appends the live offsets as one snapshot and moves the log start past everything before it.
+fn snapshot(
+    log: &PartitionLog,
+    coordinator: &GroupCoordinator,
+) -> Result<(), gregor_storage::StorageError> {
+    let groups = coordinator
+        .groups
+        .values()
+        .filter(|g| g.generation > 0)
+        .map(|g| CoordinatorRecord::Group(g.id.clone(), Some(g.to_metadata(&Default::default()))));
+    let offsets = coordinator
+        .offsets
+        .all()
+        .map(|(k, v)| CoordinatorRecord::Offset(k.clone(), Some(v.clone())));
+    let records: Changes = groups.chain(offsets).collect();
+    let first = match append_records(log, &records)? {
+        Some(first) => first,
+        // Nothing live: everything before the end is superseded.
+        None => log.log_end_offset(),
+    };
+    log.advance_log_start(first)?;
+    tracing::info!(
+        records = records.len(),
+        from = first,
+        "compacted the offsets log"
+    );
+    Ok(())
+}
+
+/// Appends records as one batch; the base offset, if anything was written.
+fn append_records(
+    log: &PartitionLog,
+    records: &[CoordinatorRecord],
+) -> Result<Option<i64>, gregor_storage::StorageError> {
+    let Some(batch) = encode_batch(records, now_ms()) else {
+        return Ok(None);
+    };
+    Ok(Some(log.append(&batch, now_ms())?.base_offset))
+}
+
+/// Replays `log` into a new coordinator (offset values of version 1 read as `legacy` says),
+/// compacting or rewriting the log where that is due.
+pub fn load(
+    log: &PartitionLog,
+    config: CoordinatorConfig,
+    legacy: Legacy,
+) -> Result<GroupCoordinator, ReplayError> {
+    let mut coordinator = GroupCoordinator::new(config);
+    let (records, replayed) = replay(log, &mut coordinator, legacy)?;
+    tracing::info!(
+        records,
+        groups = coordinator.groups.len(),
+        committed_partitions = coordinator.offsets.len(),
+        "replayed __consumer_offsets"
+    );
+    if legacy == Legacy::Format1 {
+        // Everything live, rewritten in Kafka's schemas, and the old records dropped: after
+        // this the data dir may say format 2. Should a crash come first, a restart reads the
+        // old records as format 1 again and the rewritten ones (value v3) as Kafka's.
+        snapshot(log, &coordinator).map_err(|e| ReplayError::Upgrade {
+            log: log.dir().display().to_string(),
+            cause: e.to_string(),
+        })?;
+    } else if replayed > 2 * coordinator.offsets.len() + 1000 {
+        if let Err(e) = snapshot(log, &coordinator) {
+            tracing::warn!(cause = %e, "could not compact the offsets log");
+        }
+    }
+    Ok(coordinator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+    use gregor_protocol::record_batch::{encode_records, RecordRef};
+    use gregor_storage::{LogConfig, LogManager, TopicPartition};
+    use std::sync::Arc;
+
+    use crate::coordinator::offsets::OffsetKey;
+
+    fn offsets_log(dir: &std::path::Path) -> (LogManager, Arc<PartitionLog>) {
+        let logs = LogManager::open(dir, LogConfig::default()).unwrap();
+        let log = logs
+            .get_or_create(
+                &TopicPartition::new("__consumer_offsets", 0),
+                LogConfig::default(),
+            )
+            .unwrap();
+        (logs, log)
+    }
+
+    /// An offset record as a format-1 data dir holds it: Kafka's key, Gregor's old value.
+    fn format1_record(group: &str, partition: i32, offset: i64) -> (Bytes, Bytes) {
+        let key = CoordinatorRecord::Offset((group.into(), "t".into(), partition), None)
+            .encode()
+            .0;
+        let mut value = bytes::BytesMut::new();
+        value.put_u16(1);
+        value.put_i64(offset);
+        value.put_i32(4);
+        value.put_i64(1_000);
+        value.put_u16(2);
+        value.put_slice(b"md");
+        (key, value.freeze())
+    }
+
+    fn offsets_of(coordinator: &GroupCoordinator) -> Vec<(OffsetKey, i64, String)> {
+        coordinator
+            .offsets
+            .all()
+            .map(|(k, v)| (k.clone(), v.offset, v.metadata.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_format1_log_is_rewritten_in_kafkas_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, log) = offsets_log(dir.path());
+        let records = [format1_record("g", 0, 10), format1_record("g", 1, 11)];
+        let refs: Vec<RecordRef<'_>> = records
+            .iter()
+            .map(|(k, v)| (Some(&k[..]), Some(&v[..])))
+            .collect();
+        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
+
+        let mut old = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut old, Legacy::Format1).unwrap();
+        let expected = vec![
+            (("g".to_string(), "t".to_string(), 0), 10, "md".to_string()),
+            (("g".to_string(), "t".to_string(), 1), 11, "md".to_string()),
+        ];
+        assert_eq!(offsets_of(&old), expected);
+        snapshot(&log, &old).unwrap();
+
+        // After the rewrite the log reads as Kafka's format...
+        let mut new = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut new, Legacy::None).unwrap();
+        assert_eq!(offsets_of(&new), expected);
+        // ...and, should the broker have died before format-version said 2, as format 1 too.
+        let mut again = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut again, Legacy::Format1).unwrap();
+        assert_eq!(offsets_of(&again), expected);
+    }
+
+    #[test]
+    fn an_unreadable_record_stops_the_replay_with_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, log) = offsets_log(dir.path());
+        let good = CoordinatorRecord::Offset(("g".into(), "t".into(), 0), None).encode();
+        let mut bad_value = bytes::BytesMut::new();
+        bad_value.put_i16(9); // no OffsetCommitValue version 9
+        let refs: Vec<RecordRef<'_>> = vec![(Some(&good.0[..]), None)];
+        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
+        let refs: Vec<RecordRef<'_>> = vec![(Some(&good.0[..]), Some(&bad_value[..]))];
+        log.append(&encode_records(1_000, &refs), 1_000).unwrap();
+        let mut c = GroupCoordinator::new(CoordinatorConfig::default());
+        let err = replay(&log, &mut c, Legacy::None).unwrap_err();
+        assert!(
+            matches!(err, ReplayError::Record { offset: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("__consumer_offsets-0"), "{err}");
+    }
+}

@@ -1,0 +1,283 @@
+//! The group APIs as calls on the coordinator's state machine, and their answers as Kafka's
+//! response types; Kafka's GroupCoordinatorService. It decides nothing about time or
+//! durability: each request comes back as an `Outcome` saying what to answer now, what to
+//! park, and what to write before answering, and the runtime carries that out.
+
+use gregor_protocol::messages::leave_group_response::MemberResponse;
+use gregor_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use gregor_protocol::messages::{
+    HeartbeatResponse, LeaveGroupResponse, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse, RequestKind, ResponseKind,
+};
+use gregor_protocol::ResponseError;
+
+use super::group_apis::Changes;
+use super::group_coordinator::{GroupCoordinator, PendingSync, Reply, ReplyId};
+
+/// The answer to a request whose records could not be written: retriable, so the client tries
+/// again (Kafka answers a failed coordinator write this way when the log cannot take it now).
+pub const WRITE_FAILED: ResponseError = ResponseError::CoordinatorNotAvailable;
+
+/// A group request as the connection received it.
+#[derive(Debug)]
+pub struct GroupRequest {
+    /// The decoded body.
+    pub body: RequestKind,
+    /// Its version.
+    pub version: i16,
+    /// The client's `client.id`.
+    pub client_id: String,
+    /// The client's address.
+    pub client_host: String,
+}
+
+impl GroupRequest {
+    /// The groups whose durable state the request may change: while a write of one of them is
+    /// under way, the request waits, so it sees the state that write leaves. Reads (OffsetFetch,
+    /// DescribeGroups, ListGroups) never wait: what is not written yet was not acknowledged.
+    pub fn groups_changed(&self) -> Vec<&str> {
+        match &self.body {
+            RequestKind::JoinGroup(r) => vec![r.group_id.as_str()],
+            RequestKind::SyncGroup(r) => vec![r.group_id.as_str()],
+            RequestKind::Heartbeat(r) => vec![r.group_id.as_str()],
+            RequestKind::LeaveGroup(r) => vec![r.group_id.as_str()],
+            RequestKind::OffsetCommit(r) => vec![r.group_id.as_str()],
+            RequestKind::OffsetDelete(r) => vec![r.group_id.as_str()],
+            RequestKind::DeleteGroups(r) => r.groups_names.iter().map(|g| g.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What a request comes to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Answer with this now, and deliver these answers to parked requests.
+    Reply(Box<ResponseKind>, Vec<Reply>),
+    /// The request is parked under its reply id; deliver these answers now (its own may be
+    /// among them).
+    Parked(Vec<Reply>),
+    /// Write `records`, then apply them and answer `response`; if the write fails, answer
+    /// `failed` and change nothing.
+    Write {
+        /// The records the request stands for.
+        records: Changes,
+        /// The answer once they are written.
+        response: Box<ResponseKind>,
+        /// The answer if they cannot be.
+        failed: Box<ResponseKind>,
+    },
+    /// Not a group request: no answer (the connection closes).
+    Ignored,
+    /// A leader's SyncGroup (parked under its reply id): deliver `replies`, write the pending
+    /// assignment's record, then `complete_sync`.
+    Sync {
+        /// Answers to deliver now.
+        replies: Vec<Reply>,
+        /// The assignment waiting for its record.
+        pending: Box<PendingSync>,
+    },
+}
+
+impl Outcome {
+    fn write(records: Changes, response: ResponseKind, failed: ResponseKind) -> Outcome {
+        Outcome::Write {
+            records,
+            response: Box::new(response),
+            failed: Box::new(failed),
+        }
+    }
+}
+
+/// Runs `request` on the coordinator at `now` (its monotonic clock) and `wall_now` (ms since
+/// the epoch, for commit timestamps). A JoinGroup or SyncGroup is parked under `reply_id`.
+pub fn execute(
+    coordinator: &mut GroupCoordinator,
+    request: GroupRequest,
+    reply_id: ReplyId,
+    now: i64,
+    wall_now: i64,
+) -> Outcome {
+    let v = request.version;
+    let response = match request.body {
+        RequestKind::JoinGroup(r) => {
+            return Outcome::Parked(coordinator.join_group(
+                now,
+                reply_id,
+                v,
+                &r,
+                &request.client_id,
+                &request.client_host,
+            ));
+        }
+        RequestKind::SyncGroup(r) => {
+            return match coordinator.sync_group(reply_id, &r) {
+                (replies, None) => Outcome::Parked(replies),
+                (replies, Some(pending)) => Outcome::Sync {
+                    replies,
+                    pending: Box::new(pending),
+                },
+            };
+        }
+        RequestKind::Heartbeat(r) => {
+            let code = coordinator.heartbeat(
+                now,
+                r.group_id.as_str(),
+                r.member_id.as_str(),
+                r.group_instance_id.as_deref(),
+                r.generation_id,
+            );
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(ok_code(code)))
+        }
+        RequestKind::LeaveGroup(r) => {
+            let leaving: Vec<(String, Option<String>)> = if v >= 3 {
+                r.members
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.member_id.to_string(),
+                            m.group_instance_id.as_ref().map(|i| i.to_string()),
+                        )
+                    })
+                    .collect()
+            } else {
+                vec![(r.member_id.to_string(), None)]
+            };
+            let (top, codes, replies) = coordinator.leave_group(now, r.group_id.as_str(), &leaving);
+            let mut response = LeaveGroupResponse::default();
+            if v >= 3 {
+                response.members = r
+                    .members
+                    .iter()
+                    .zip(codes)
+                    .map(|(m, c)| {
+                        MemberResponse::default()
+                            .with_member_id(m.member_id.clone())
+                            .with_group_instance_id(m.group_instance_id.clone())
+                            .with_error_code(c.map_or(0, |e| e.code()))
+                    })
+                    .collect();
+            } else {
+                response.error_code = top.map_or(0, |e| e.code());
+            }
+            return Outcome::Reply(Box::new(ResponseKind::LeaveGroup(response)), replies);
+        }
+        RequestKind::OffsetCommit(r) => {
+            let (response, records) = coordinator.commit_offsets(wall_now, v, &r);
+            let mut failed = response.clone();
+            for t in &mut failed.topics {
+                for p in &mut t.partitions {
+                    if p.error_code == 0 {
+                        p.error_code = WRITE_FAILED.code();
+                    }
+                }
+            }
+            return Outcome::write(
+                records,
+                ResponseKind::OffsetCommit(response),
+                ResponseKind::OffsetCommit(failed),
+            );
+        }
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(fetch_offsets(coordinator, &r, v)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(coordinator.list_groups(&r)),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(
+            coordinator.describe_groups(&r.groups, v, r.include_authorized_operations),
+        ),
+        RequestKind::DeleteGroups(r) => {
+            let (response, records) = coordinator.delete_groups(&r.groups_names);
+            let mut failed = response.clone();
+            for result in &mut failed.results {
+                if result.error_code == 0 {
+                    result.error_code = WRITE_FAILED.code();
+                }
+            }
+            return Outcome::write(
+                records,
+                ResponseKind::DeleteGroups(response),
+                ResponseKind::DeleteGroups(failed),
+            );
+        }
+        RequestKind::OffsetDelete(r) => {
+            let (response, records) = coordinator.delete_offsets(&r);
+            let failed = OffsetDeleteResponse::default().with_error_code(WRITE_FAILED.code());
+            return Outcome::write(
+                records,
+                ResponseKind::OffsetDelete(response),
+                ResponseKind::OffsetDelete(failed),
+            );
+        }
+        // The connection sends only group requests here.
+        _ => return Outcome::Ignored,
+    };
+    Outcome::Reply(Box::new(response), Vec::new())
+}
+
+/// OffsetFetch, in the v8+ (groups) or the older layout.
+fn fetch_offsets(
+    coordinator: &GroupCoordinator,
+    r: &OffsetFetchRequest,
+    v: i16,
+) -> OffsetFetchResponse {
+    if v >= 8 {
+        let groups = r
+            .groups
+            .iter()
+            .map(|g| {
+                let wanted = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.0.clone(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let topics = coordinator
+                    .fetch_offsets(g.group_id.as_str(), wanted)
+                    .into_iter()
+                    .map(|(name, partitions)| {
+                        OffsetFetchResponseTopics::default()
+                            .with_name(name.into())
+                            .with_partitions(partitions)
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    let wanted = r.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.clone(), t.partition_indexes.clone()))
+            .collect()
+    });
+    let topics = coordinator
+        .fetch_offsets(r.group_id.as_str(), wanted)
+        .into_iter()
+        .map(|(name, partitions)| {
+            let partitions = partitions
+                .into_iter()
+                .map(|p| {
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_committed_offset(p.committed_offset)
+                        .with_committed_leader_epoch(p.committed_leader_epoch)
+                        .with_metadata(p.metadata)
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(name.into())
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// Heartbeat's "no error" travels as code 0.
+fn ok_code(code: ResponseError) -> i16 {
+    match code {
+        ResponseError::Unknown(0) => 0,
+        other => other.code(),
+    }
+}

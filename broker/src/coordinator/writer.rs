@@ -1,0 +1,86 @@
+//! The one writer of a coordinator's internal log: a thread of its own that appends the
+//! coordinator's records to `__consumer_offsets`, so no async worker ever waits for an append,
+//! a segment roll or an fsync. Kafka's CoordinatorRuntime writes through the partition's
+//! append path the same way, off the request threads.
+//!
+//! Writes are appended in the order they were submitted. Whatever is queued when the thread
+//! wakes goes out as one append (one batch per write, one fsync with `--fsync-always` for all
+//! of them: group commit), and each write's outcome is reported back by its id.
+
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use gregor_storage::PartitionLog;
+
+use super::records::{encode_batch, CoordinatorRecord};
+use crate::broker::now_ms;
+
+/// Identifies one submitted write.
+pub type WriteId = u64;
+
+/// Where a coordinator's writes go: the log thread, or a test's stand-in.
+pub trait WriteQueue: Send {
+    /// Queues `records` as write `id`; its outcome comes back through the channel the queue
+    /// was made with.
+    fn submit(&mut self, id: WriteId, records: Vec<CoordinatorRecord>);
+}
+
+/// The outcome of one write: `true` when its records are in the log.
+pub type Written = (WriteId, bool);
+
+/// Submits writes to the writer thread.
+pub struct LogWriter {
+    jobs: std_mpsc::Sender<(WriteId, Vec<CoordinatorRecord>)>,
+}
+
+impl LogWriter {
+    /// Starts the writer thread for `log`; outcomes go to `done`. The thread ends once this
+    /// `LogWriter` is dropped and the queued writes are done.
+    pub fn start(
+        log: Arc<PartitionLog>,
+        done: tokio::sync::mpsc::UnboundedSender<Written>,
+    ) -> std::io::Result<LogWriter> {
+        let (jobs, queue) = std_mpsc::channel();
+        std::thread::Builder::new()
+            .name("coordinator-writer".into())
+            .spawn(move || write_loop(&log, &queue, &done))?;
+        Ok(LogWriter { jobs })
+    }
+}
+
+impl WriteQueue for LogWriter {
+    fn submit(&mut self, id: WriteId, records: Vec<CoordinatorRecord>) {
+        // The thread only ends after this sender is gone, so the send cannot fail.
+        let _ = self.jobs.send((id, records));
+    }
+}
+
+fn write_loop(
+    log: &PartitionLog,
+    queue: &std_mpsc::Receiver<(WriteId, Vec<CoordinatorRecord>)>,
+    done: &tokio::sync::mpsc::UnboundedSender<Written>,
+) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        jobs.extend(queue.try_iter());
+        let now = now_ms();
+        let batches: Vec<u8> = jobs
+            .iter()
+            .filter_map(|(_, records)| encode_batch(records, now))
+            .flatten()
+            .collect();
+        // One append for every queued write: all of them land, or (a full disk, a failed
+        // write) none.
+        let ok = batches.is_empty()
+            || match log.append(&batches, now) {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(cause = %e, writes = jobs.len(), "could not write to __consumer_offsets");
+                    false
+                }
+            };
+        for (id, _) in jobs {
+            let _ = done.send((id, ok));
+        }
+    }
+}
