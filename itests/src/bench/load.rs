@@ -256,6 +256,31 @@ pub fn consume(
     })
 }
 
+/// One consumer in a group of its own reads `records` records from the start of a one-partition
+/// `topic` and commits each one synchronously before it reads the next (what an application
+/// that must not reprocess anything does); returns commits per second.
+pub fn commit_each(bootstrap: &str, topic: &str, records: u64) -> anyhow::Result<f64> {
+    let consumer = reader(bootstrap, &[("group.id", "bench-committer")])?;
+    consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&tpl)?;
+    let started = Instant::now();
+    let mut count = 0u64;
+    while count < records {
+        if started.elapsed() > STEP_TIMEOUT {
+            bail!("committed {count} of {records} records within {STEP_TIMEOUT:?}");
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = message?;
+        consumer.commit_message(&message, rdkafka::consumer::CommitMode::Sync)?;
+        count += 1;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
 /// librdkafka's consumer queue of one consumer, read in batches.
 struct ConsumerQueue<'a> {
     queue: *mut rdkafka::bindings::rd_kafka_queue_t,

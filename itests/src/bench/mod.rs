@@ -47,7 +47,7 @@ usage: bench [--vs-kafka | --gregor-only] [--quick] [--rounds N] [--gregor-bin P
   --gregor-bin PATH use this gregor binary (default: `cargo build --release -p gregor`;
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
-  --only LIST       run only these scenarios, comma-separated: produce,consume,latency,group
+  --only LIST       run only these scenarios, comma-separated: produce,consume,latency,group,commit
                     (startup and memory are always measured)";
 
 impl Options {
@@ -122,6 +122,8 @@ struct Sizes {
     latency_run: Duration,
     /// Quiet time after startup before idle memory is read.
     idle_settle: Duration,
+    /// Records the committing consumer reads, committing after each.
+    commits: u64,
 }
 
 const FULL: Sizes = Sizes {
@@ -130,6 +132,7 @@ const FULL: Sizes = Sizes {
     consume_bytes: 1 << 30,
     latency_run: Duration::from_secs(10),
     idle_settle: Duration::from_secs(3),
+    commits: 20_000,
 };
 
 const QUICK: Sizes = Sizes {
@@ -138,10 +141,11 @@ const QUICK: Sizes = Sizes {
     consume_bytes: 128 << 20,
     latency_run: Duration::from_secs(2),
     idle_settle: Duration::from_secs(1),
+    commits: 2_000,
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 4] = ["produce", "consume", "latency", "group"];
+const SCENARIOS: [&str; 5] = ["produce", "consume", "latency", "group", "commit"];
 
 impl Options {
     fn runs(&self, scenario: &str) -> bool {
@@ -297,6 +301,13 @@ fn metrics(sizes: Sizes) -> Vec<Metric> {
         "s/GiB",
         Better::Lower,
         Target::RatioAtMost(0.5),
+    );
+    add(
+        "commits_per_s".into(),
+        "Offset commits/s of one consumer committing (sync) after every record".into(),
+        "commits/s",
+        Better::Higher,
+        Target::None,
     );
     add(
         "group3_assigned_ms".into(),
@@ -534,6 +545,26 @@ fn one_round(
                 );
                 samples.add("group3_assigned_ms", kind, joined.as_secs_f64() * 1e3);
             }
+        }
+
+        if options.runs("commit") {
+            let topic = "commit";
+            load::create_topic(&bootstrap, topic, 1)?;
+            let fill = ProduceSpec {
+                record_bytes: 100,
+                records: sizes.commits,
+                acks: "1",
+                partitions: 1,
+            };
+            load::produce(&bootstrap, topic, fill).context("filling the commit topic")?;
+            let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
+            let rate = load::commit_each(&bootstrap, topic, sizes.commits).context("commit")?;
+            eprintln!(
+                "bench:   {rate:.0} commits/s; CPU s: broker {:.2}, load generator {:.2}",
+                procfs::cpu_seconds(pid)? - cpu0,
+                own_cpu()? - own0
+            );
+            samples.add("commits_per_s", kind, rate);
         }
 
         let memory = procfs::memory(pid)?;
