@@ -1,15 +1,20 @@
 //! `__consumer_offsets` is written in Apache Kafka's record schemas: Kafka's own
 //! `kafka-console-consumer --formatter org.apache.kafka.tools.consumer.OffsetsMessageFormatter`
 //! prints every commit of a group, as it does against Kafka (`GREGOR_VS_KAFKA=1` runs the same
-//! steps against Apache Kafka), and `GroupMetadataMessageFormatter` reads the log too.
+//! steps against Apache Kafka), and `GroupMetadataMessageFormatter` prints a classic group's
+//! metadata once it completed a rebalance.
 
+use bytes::Bytes;
 use gregor_itests::clients::create_topic;
 use gregor_itests::kafka_tools::{run, CONSOLE_CONSUMER};
+use gregor_itests::raw::messages::join_group_request::JoinGroupRequestProtocol;
 use gregor_itests::raw::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use gregor_itests::raw::messages::sync_group_request::SyncGroupRequestAssignment;
 use gregor_itests::raw::messages::{
-    ApiKey, GroupId, OffsetCommitRequest, OffsetCommitResponse, TopicName,
+    ApiKey, GroupId, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
+    OffsetCommitResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::{each_broker, wait_for_group_coordinator};
@@ -17,6 +22,40 @@ use gregor_protocol::StrBytes;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
+}
+
+/// One member joins `group` and, as its leader, syncs an assignment: a Stable group.
+fn form_group(client: &mut RawClient, group: &str) -> anyhow::Result<()> {
+    let join = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_member_id(s(member))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0]))])
+    };
+    let first: JoinGroupResponse = client.call(ApiKey::JoinGroup, 9, &join(""))?;
+    let member = first.member_id.to_string();
+    let joined: JoinGroupResponse = client.call(ApiKey::JoinGroup, 9, &join(&member))?;
+    anyhow::ensure!(joined.error_code == 0, "{joined:?}");
+    let synced: SyncGroupResponse = client.call(
+        ApiKey::SyncGroup,
+        5,
+        &SyncGroupRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_generation_id(joined.generation_id)
+            .with_member_id(s(&member))
+            .with_protocol_type(Some(s("consumer")))
+            .with_protocol_name(Some(s("range")))
+            .with_assignments(vec![SyncGroupRequestAssignment::default()
+                .with_member_id(s(&member))
+                .with_assignment(Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 0, 0, 0]))]),
+    )?;
+    anyhow::ensure!(synced.error_code == 0, "{synced:?}");
+    Ok(())
 }
 
 /// Runs the console consumer over all of `__consumer_offsets` with `formatter`.
@@ -84,11 +123,23 @@ fn kafkas_offsets_formatter_prints_the_groups_commits() -> anyhow::Result<()> {
                 "the formatter did not print {expected}:\n{offsets}"
             );
         }
-        // The group formatter reads the same log without failing on its records.
-        formatted(
+        // A group that completed a rebalance: Kafka's group formatter prints its metadata.
+        form_group(&mut client, "fmt-members")?;
+        let groups = formatted(
             b,
             "org.apache.kafka.tools.consumer.GroupMetadataMessageFormatter",
         )?;
+        println!("{}: {groups}", broker.kind.name());
+        for expected in [
+            r#""key":{"type":2,"data":{"group":"fmt-members"}}"#,
+            r#""protocolType":"consumer","generation":1,"protocol":"range""#,
+            r#""subscription":"#,
+        ] {
+            anyhow::ensure!(
+                groups.contains(expected),
+                "the group formatter did not print {expected}:\n{groups}"
+            );
+        }
         Ok(())
     })
 }
