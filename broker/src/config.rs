@@ -123,6 +123,9 @@ pub struct Config {
     pub log: LogConfig,
     /// `log.format`.
     pub log_format: LogFormat,
+    /// The keys set explicitly (file, environment, flags) with their values as set: what
+    /// DescribeConfigs reports as STATIC_BROKER_CONFIG, as Kafka reports its server.properties.
+    pub static_settings: BTreeMap<String, String>,
 }
 
 /// A configuration with what was noticed while reading it.
@@ -449,6 +452,11 @@ impl Config {
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,
             log_format,
+            static_settings: b
+                .settings
+                .iter()
+                .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect(),
         };
 
         let mut warnings = std::mem::take(&mut b.warnings);

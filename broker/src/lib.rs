@@ -1,5 +1,6 @@
 //! The Gregor broker: listener, connections, one handler per Kafka API, and topic metadata.
 
+pub mod admin;
 pub mod apis;
 pub mod broker;
 pub mod config;
@@ -8,6 +9,8 @@ pub mod coordinator;
 pub mod data_dir;
 pub mod error;
 pub mod kafka_apis;
+pub mod producer_id_manager;
 pub mod socket_server;
 pub mod startup;
+pub mod topic_config;
 pub mod topics;

@@ -409,7 +409,7 @@ fn data_dir_of_another_format() -> anyhow::Result<()> {
         1,
         &[
             "written by gregor 9.9.9, in data format 99",
-            "reads format 1",
+            "reads formats 1 to 2",
             "--data-dir",
         ],
     );

@@ -133,12 +133,12 @@ fn by_name(broker: &Broker, name: &str, allow_create: bool) -> MetadataResponseT
     match broker.create_topic(name, -1, Default::default(), false) {
         Ok(_) => missing(ResponseError::UnknownTopicOrPartition),
         // Created meanwhile by another connection: it exists, so describe it.
-        Err((ResponseError::TopicAlreadyExists, _)) => match broker.topics.get(name) {
+        Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.topics.get(name) {
             Some(t) => topic_entry(broker, &t),
             None => missing(ResponseError::UnknownTopicOrPartition),
         },
-        Err((error, message)) => {
-            tracing::warn!(topic = name, code = error.code(), %message, "auto-creation failed");
+        Err(e) => {
+            tracing::warn!(topic = name, code = e.code(), cause = %e, "auto-creation failed");
             missing(ResponseError::UnknownTopicOrPartition)
         }
     }

@@ -14,7 +14,10 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::apis::{some_str, topic_name};
-use crate::broker::{topic_config_default, Broker, TopicError, TOPIC_CONFIGS};
+use crate::broker::Broker;
+use crate::error::KafkaError;
+use crate::topic_config::{self, TOPIC_CONFIGS};
+use crate::topics::TopicMeta;
 
 /// Kafka 4's controller refuses a CreateTopics request that would create more partitions than
 /// this in all (KAFKA-17870), and CreatePartitions requests adding more (KAFKA-19673). Here it
@@ -45,9 +48,12 @@ pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> Cre
         .map(|t| {
             let name = t.name.as_str();
             let result = if total > MAX_PARTITIONS_PER_REQUEST {
-                Err((ResponseError::PolicyViolation, TOO_MANY_PARTITIONS.into()))
+                Err(KafkaError::with_message(
+                    ResponseError::PolicyViolation,
+                    TOO_MANY_PARTITIONS,
+                ))
             } else if !seen.insert(name) {
-                Err((
+                Err(KafkaError::with_message(
                     ResponseError::InvalidRequest,
                     format!("Create topics request from client contains a duplicate topic: {name}"),
                 ))
@@ -57,18 +63,17 @@ pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> Cre
             let base = CreatableTopicResult::default().with_name(t.name.clone());
             match result {
                 Ok(topic) => {
+                    // Sources as before: override or default (the broker-level sources of
+                    // DescribeConfigs were not measured for CreateTopics).
                     let configs = TOPIC_CONFIGS
                         .iter()
                         .map(|k| {
-                            let overridden = topic.configs.get(k.name);
-                            let value = overridden.cloned().unwrap_or_else(|| {
-                                topic_config_default(broker, k.name)
-                                    .unwrap_or_else(|| k.default.to_string())
-                            });
+                            let d = topic_config::describe(k, &topic.configs, &broker.config);
+                            let overridden = d.source == topic_config::source::DYNAMIC_TOPIC_CONFIG;
                             CreatableTopicConfigs::default()
                                 .with_name(StrBytes::from_static_str(k.name))
-                                .with_value(some_str(value))
-                                .with_config_source(if overridden.is_some() { 1 } else { 5 })
+                                .with_value(some_str(d.value))
+                                .with_config_source(if overridden { 1 } else { 5 })
                         })
                         .collect();
                     base.with_topic_id(topic.id)
@@ -76,9 +81,9 @@ pub fn create_topics(broker: &Arc<Broker>, request: &CreateTopicsRequest) -> Cre
                         .with_replication_factor(1)
                         .with_configs(Some(configs))
                 }
-                Err((error, message)) => base
-                    .with_error_code(error.code())
-                    .with_error_message(some_str(message))
+                Err(e) => base
+                    .with_error_code(e.code())
+                    .with_error_message(e.message.map(StrBytes::from_string))
                     .with_num_partitions(-1)
                     .with_replication_factor(-1),
             }
@@ -91,28 +96,31 @@ fn create_one(
     broker: &Broker,
     t: &gregor_protocol::messages::create_topics_request::CreatableTopic,
     validate_only: bool,
-) -> Result<crate::topics::TopicMeta, TopicError> {
+) -> Result<TopicMeta, KafkaError> {
     if t.replication_factor != -1 && t.replication_factor != 1 {
         let message = format!(
             "Unable to replicate the partition {} time(s): The target replication factor of {} cannot be reached because only 1 broker(s) are registered.",
             t.replication_factor, t.replication_factor
         );
-        return Err((ResponseError::InvalidReplicationFactor, message));
+        return Err(KafkaError::with_message(
+            ResponseError::InvalidReplicationFactor,
+            message,
+        ));
     }
     let mut partitions = t.num_partitions;
     if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
-            return Err((
+            return Err(KafkaError::with_message(
                 ResponseError::InvalidRequest,
-                "Both numPartitions or replicationFactor and replicasAssignments were set.".into(),
+                "Both numPartitions or replicationFactor and replicasAssignments were set.",
             ));
         }
         if t.assignments.iter().any(|a| {
             a.broker_ids.iter().any(|b| b.0 != broker.config.node_id) || a.broker_ids.len() != 1
         }) {
-            return Err((
+            return Err(KafkaError::with_message(
                 ResponseError::InvalidReplicaAssignment,
-                "Replica assignments must name only this broker, once.".into(),
+                "Replica assignments must name only this broker, once.",
             ));
         }
         partitions = t.assignments.len() as i32;
@@ -148,23 +156,23 @@ pub fn delete_topics(broker: &Arc<Broker>, request: &DeleteTopicsRequest) -> Del
                 // on the next FindCoordinator); Gregor's group coordinator keeps its log open
                 // for the broker's lifetime, so it refuses rather than lose every committed
                 // offset under a running coordinator.
-                Some(name) if name == OFFSETS_TOPIC => Err((
+                Some(name) if name == OFFSETS_TOPIC => Err(KafkaError::with_message(
                     ResponseError::InvalidRequest,
                     format!("Gregor does not delete the internal topic {name}: its group coordinator uses it"),
                 )),
                 Some(name) => broker.delete_topic(name),
-                None => Err((
+                None => Err(KafkaError::with_message(
                     ResponseError::UnknownTopicId,
-                    "This server does not host this topic ID.".into(),
+                    "This server does not host this topic ID.",
                 )),
             };
             let base = DeletableTopicResult::default().with_name(name.as_deref().map(topic_name));
             match result {
                 Ok(topic) => base.with_topic_id(topic.id),
-                Err((error, message)) => base
+                Err(e) => base
                     .with_topic_id(id)
-                    .with_error_code(error.code())
-                    .with_error_message(some_str(message)),
+                    .with_error_code(e.code())
+                    .with_error_message(e.message.map(StrBytes::from_string)),
             }
         })
         .collect();
@@ -193,15 +201,18 @@ pub fn create_partitions(
         .map(|t| {
             let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             let result = if added > MAX_PARTITIONS_PER_REQUEST {
-                Err((ResponseError::PolicyViolation, TOO_MANY_PARTITIONS.into()))
+                Err(KafkaError::with_message(
+                    ResponseError::PolicyViolation,
+                    TOO_MANY_PARTITIONS,
+                ))
             } else {
                 broker.add_partitions(t.name.as_str(), t.count, request.validate_only)
             };
             match result {
                 Ok(_) => base,
-                Err((error, message)) => base
-                    .with_error_code(error.code())
-                    .with_error_message(some_str(message)),
+                Err(e) => base
+                    .with_error_code(e.code())
+                    .with_error_message(e.message.map(StrBytes::from_string)),
             }
         })
         .collect();
