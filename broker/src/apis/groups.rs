@@ -17,6 +17,7 @@ use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::broker::Broker;
 use crate::coordinator::service::GroupRequest;
+use crate::error::KafkaError;
 
 /// FindCoordinator: ourselves for groups; transactions are not supported.
 pub fn find_coordinator(
@@ -26,20 +27,20 @@ pub fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let (host, port) = &broker.advertised;
     let node = BrokerId(broker.config.node_id);
-    let answer = |key_type: i8| -> (ResponseError, &'static str) {
+    let answer = |key_type: i8| -> Result<(), KafkaError> {
         match key_type {
-            0 => (ResponseError::Unknown(0), ""),
+            0 => Ok(()),
             // What Kafka answers when the client may not use the transactional id: not
             // retriable, so a transactional producer fails at once with a clear error instead
             // of retrying until its timeout (COORDINATOR_NOT_AVAILABLE would be retried).
-            1 => (
+            1 => Err(KafkaError::with_message(
                 ResponseError::TransactionalIdAuthorizationFailed,
                 "Gregor does not support transactions",
-            ),
-            _ => (
+            )),
+            _ => Err(KafkaError::with_message(
                 ResponseError::InvalidRequest,
                 "Gregor has group coordinators only",
-            ),
+            )),
         }
     };
     if version >= 4 {
@@ -47,30 +48,29 @@ pub fn find_coordinator(
             .coordinator_keys
             .iter()
             .map(|key| {
-                let (error, message) = answer(request.key_type);
                 let base = Coordinator::default().with_key(key.clone());
-                match error {
-                    ResponseError::Unknown(0) => base
+                match answer(request.key_type) {
+                    Ok(()) => base
                         .with_node_id(node)
                         .with_host(StrBytes::from_string(host.clone()))
                         .with_port(*port),
-                    e => base
+                    Err(e) => base
                         .with_node_id(BrokerId(-1))
                         .with_error_code(e.code())
-                        .with_error_message(Some(StrBytes::from_static_str(message))),
+                        .with_error_message(e.message.map(StrBytes::from_string)),
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     match answer(request.key_type) {
-        (ResponseError::Unknown(0), _) => FindCoordinatorResponse::default()
+        Ok(()) => FindCoordinatorResponse::default()
             .with_node_id(node)
             .with_host(StrBytes::from_string(host.clone()))
             .with_port(*port),
-        (e, message) => FindCoordinatorResponse::default()
+        Err(e) => FindCoordinatorResponse::default()
             .with_error_code(e.code())
-            .with_error_message(Some(StrBytes::from_static_str(message)))
+            .with_error_message(e.message.map(StrBytes::from_string))
             .with_node_id(BrokerId(-1))
             .with_host(StrBytes::from_static_str(""))
             .with_port(-1),

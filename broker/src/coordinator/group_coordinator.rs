@@ -554,9 +554,9 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
-    ) -> ResponseError {
+    ) -> Result<(), ResponseError> {
         let Some(group) = self.groups.get_mut(group_id) else {
-            return ResponseError::UnknownMemberId;
+            return Err(ResponseError::UnknownMemberId);
         };
         if let Some(instance) = instance_id {
             if group
@@ -564,25 +564,24 @@ impl GroupCoordinator {
                 .get(instance)
                 .is_some_and(|m| m != member_id)
             {
-                return ResponseError::FencedInstanceId;
+                return Err(ResponseError::FencedInstanceId);
             }
         }
         let state = group.state;
         let current_generation = group.generation;
         let Some(member) = group.members.get_mut(member_id) else {
-            return ResponseError::UnknownMemberId;
+            return Err(ResponseError::UnknownMemberId);
         };
         match state {
-            GroupState::Empty | GroupState::Dead => ResponseError::UnknownMemberId,
-            _ if generation != current_generation => ResponseError::IllegalGeneration,
+            GroupState::Empty | GroupState::Dead => Err(ResponseError::UnknownMemberId),
+            _ if generation != current_generation => Err(ResponseError::IllegalGeneration),
             GroupState::PreparingRebalance => {
                 member.session_deadline = now + member.session_timeout_ms;
-                ResponseError::RebalanceInProgress
+                Err(ResponseError::RebalanceInProgress)
             }
             GroupState::CompletingRebalance | GroupState::Stable => {
                 member.session_deadline = now + member.session_timeout_ms;
-                // The code for "no error" is never sent as a ResponseError; callers map it.
-                ResponseError::Unknown(0)
+                Ok(())
             }
         }
     }

@@ -130,7 +130,8 @@ pub fn execute(
                 r.group_instance_id.as_deref(),
                 r.generation_id,
             );
-            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(ok_code(code)))
+            let code = code.err().map_or(0, |e| e.code());
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code))
         }
         RequestKind::LeaveGroup(r) => {
             let leaving: Vec<(String, Option<String>)> = if v >= 3 {
@@ -272,12 +273,4 @@ fn fetch_offsets(
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)
-}
-
-/// Heartbeat's "no error" travels as code 0.
-fn ok_code(code: ResponseError) -> i16 {
-    match code {
-        ResponseError::Unknown(0) => 0,
-        other => other.code(),
-    }
 }
