@@ -17,6 +17,13 @@ pub trait IndexEntry: Copy {
     fn read(raw: &[u8], base_offset: i64) -> Self;
     /// Encodes the entry into `out` (exactly `SIZE` bytes) for a segment at `base_offset`.
     fn write(&self, base_offset: i64, out: &mut [u8]);
+    /// Whether this entry may follow `previous`: the order an index keeps (what makes binary
+    /// search valid), checked on append and on a reopened file.
+    fn follows(&self, previous: &Self) -> bool;
+    /// The entry as the tuple the log segment reads, in on-disk field order.
+    type Pair;
+    /// This entry as a [`Self::Pair`].
+    fn pair(&self) -> Self::Pair;
 }
 
 /// An offset as stored in an index: relative to the segment's base offset, in 4 bytes. Callers
@@ -41,6 +48,8 @@ pub fn i64_at(raw: &[u8], at: usize) -> i64 {
 }
 
 /// A file of `E` entries, appended in increasing order and never rewritten in place.
+/// [`super::OffsetIndex`] and [`super::TimeIndex`] are this with their entry type; each adds
+/// its `append` (what "in order" means), `lookup` and `is_sane` in its own module.
 pub struct AbstractIndex<E> {
     /// The mapping; its length is a whole number of entries (a torn tail is cut on open).
     file: MappedFile,
@@ -87,22 +96,36 @@ impl<E: IndexEntry> AbstractIndex<E> {
     }
 
     /// The entry at `n` (below [`Self::entries`]).
-    pub fn entry(&self, n: u64) -> E {
+    pub fn get(&self, n: u64) -> E {
         E::read(self.file.bytes(n * E::SIZE, E::SIZE), self.base_offset)
     }
 
     /// The last entry, if any.
-    pub fn last_entry(&self) -> Option<E> {
-        self.entries().checked_sub(1).map(|n| self.entry(n))
+    pub fn last(&self) -> Option<E> {
+        self.entries().checked_sub(1).map(|n| self.get(n))
+    }
+
+    /// The entry at `n` as a tuple.
+    pub fn entry(&self, n: u64) -> E::Pair {
+        self.get(n).pair()
+    }
+
+    /// The last entry as a tuple, if any.
+    pub fn last_entry(&self) -> Option<E::Pair> {
+        self.last().map(|e| e.pair())
     }
 
     /// Every entry, in order.
     pub fn iter(&self) -> impl Iterator<Item = E> + '_ {
-        (0..self.entries()).map(|n| self.entry(n))
+        (0..self.entries()).map(|n| self.get(n))
     }
 
-    /// Appends `entry`; the caller has checked it keeps the entries in order.
-    pub fn append(&self, entry: E) -> Result<()> {
+    /// Appends `entry` unless it does not [`IndexEntry::follows`] the last one (then it is
+    /// dropped: a sparse index may skip entries, never hold them out of order).
+    pub fn push(&self, entry: E) -> Result<()> {
+        if self.last().is_some_and(|last| !entry.follows(&last)) {
+            return Ok(());
+        }
         let mut raw = vec![0u8; E::SIZE as usize];
         entry.write(self.base_offset, &mut raw);
         self.file.append(&raw).map(|_| ())
@@ -114,25 +137,21 @@ impl<E: IndexEntry> AbstractIndex<E> {
         let (mut lo, mut hi) = (0, self.entries());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if below(&self.entry(mid)) {
+            if below(&self.get(mid)) {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        lo.checked_sub(1).map(|n| self.entry(n))
+        lo.checked_sub(1).map(|n| self.get(n))
     }
 
-    /// Whether every entry passes `valid` and each pair of neighbours `in_order`: the shape of
-    /// every index's sanity check.
-    pub fn all_entries(
-        &self,
-        valid: impl Fn(&E) -> bool,
-        in_order: impl Fn(&E, &E) -> bool,
-    ) -> bool {
+    /// Whether every entry passes `valid` and follows its predecessor: the shape of every
+    /// index's sanity check on a reopened file (Kafka's `sanityCheck`).
+    pub fn all_entries(&self, valid: impl Fn(&E) -> bool) -> bool {
         let mut previous: Option<E> = None;
         for entry in self.iter() {
-            if !valid(&entry) || previous.is_some_and(|p| !in_order(&p, &entry)) {
+            if !valid(&entry) || previous.is_some_and(|p| !entry.follows(&p)) {
                 return false;
             }
             previous = Some(entry);

@@ -1,7 +1,5 @@
 //! The offset index of one segment; Kafka's OffsetIndex.
 
-use std::path::Path;
-
 use super::abstract_index::{relative_offset, u32_at, AbstractIndex, IndexEntry};
 use crate::error::Result;
 
@@ -18,6 +16,7 @@ pub struct OffsetPosition {
 }
 
 impl IndexEntry for OffsetPosition {
+    type Pair = (i64, u32);
     const SIZE: u64 = 8;
 
     fn read(raw: &[u8], base_offset: i64) -> Self {
@@ -31,6 +30,14 @@ impl IndexEntry for OffsetPosition {
         out[0..4].copy_from_slice(&relative_offset(self.offset, base_offset).to_be_bytes());
         out[4..8].copy_from_slice(&self.position.to_be_bytes());
     }
+
+    fn follows(&self, previous: &Self) -> bool {
+        self.offset > previous.offset && self.position > previous.position
+    }
+
+    fn pair(&self) -> (i64, u32) {
+        (self.offset, self.position)
+    }
 }
 
 /// Maps offsets to file positions of one segment.
@@ -38,84 +45,25 @@ impl IndexEntry for OffsetPosition {
 /// On disk (`{base_offset:020}.index`): 8-byte entries, relative offset u32 and file position
 /// u32, big-endian ([`OffsetPosition`]). One entry per `index.interval.bytes` of log; entries
 /// increase strictly in both fields. Rebuilt from the `.log` on recovery.
-pub struct OffsetIndex {
-    index: AbstractIndex<OffsetPosition>,
-}
+pub type OffsetIndex = AbstractIndex<OffsetPosition>;
 
-impl OffsetIndex {
-    /// Opens the index at `path`, keeping its first `entries` entries (all when `None`).
-    pub fn open(
-        path: &Path,
-        base_offset: i64,
-        entries: Option<u64>,
-        max_bytes: u64,
-    ) -> Result<OffsetIndex> {
-        AbstractIndex::open(path, base_offset, entries, max_bytes)
-            .map(|index| OffsetIndex { index })
-    }
-
-    /// Number of entries.
-    pub fn entries(&self) -> u64 {
-        self.index.entries()
-    }
-
-    /// Whether another entry fits.
-    pub fn is_full(&self) -> bool {
-        self.index.is_full()
-    }
-
-    /// The entry at `n`: (absolute offset, position).
-    pub fn entry(&self, n: u64) -> (i64, u32) {
-        let e = self.index.entry(n);
-        (e.offset, e.position)
-    }
-
-    /// The last entry, if any.
-    pub fn last_entry(&self) -> Option<(i64, u32)> {
-        self.index.last_entry().map(|e| (e.offset, e.position))
-    }
-
+impl AbstractIndex<OffsetPosition> {
     /// Records that `offset` is in the batch at `position`; ignored unless both grow.
     pub fn append(&self, offset: i64, position: u32) -> Result<()> {
-        if let Some(last) = self.index.last_entry() {
-            if offset <= last.offset || position <= last.position {
-                return Ok(());
-            }
-        }
-        self.index.append(OffsetPosition { offset, position })
+        self.push(OffsetPosition { offset, position })
     }
 
     /// The position to start scanning from for `offset`: that of the largest entry at or below
     /// it, or the segment start.
     pub fn lookup(&self, offset: i64) -> u32 {
-        self.index
-            .floor(|e| e.offset <= offset)
-            .map_or(0, |e| e.position)
+        self.floor(|e| e.offset <= offset).map_or(0, |e| e.position)
     }
 
     /// Whether the entries are strictly increasing, positions lie below `log_size`, and offsets
     /// are not below the base offset: what a reopened index must satisfy to be trusted.
     pub fn is_sane(&self, log_size: u64) -> bool {
-        let base_offset = self.index.base_offset();
-        self.index.all_entries(
-            |e| u64::from(e.position) < log_size && e.offset >= base_offset,
-            |p, e| e.offset > p.offset && e.position > p.position,
-        )
-    }
-
-    /// Drops every entry.
-    pub fn clear(&self) -> Result<()> {
-        self.index.clear()
-    }
-
-    /// Cuts the file to its entries.
-    pub fn trim(&self) -> Result<()> {
-        self.index.trim()
-    }
-
-    /// Forces the index to disk.
-    pub fn sync(&self) -> Result<()> {
-        self.index.sync()
+        let base_offset = self.base_offset();
+        self.all_entries(|e| u64::from(e.position) < log_size && e.offset >= base_offset)
     }
 }
 

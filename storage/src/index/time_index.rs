@@ -1,11 +1,10 @@
 //! The time index of one segment; Kafka's TimeIndex.
 
-use std::path::Path;
-
 use super::abstract_index::{i64_at, relative_offset, u32_at, AbstractIndex, IndexEntry};
 use crate::error::Result;
 
-/// One time index entry (Kafka's `TimestampOffset`): a timestamp and the offset of the batch that carried it.
+/// One time index entry (Kafka's `TimestampOffset`): a timestamp and the offset of the batch
+/// that carried it.
 ///
 /// On disk: 12 bytes, big-endian `timestamp i64` and `relative offset u32` (the offset minus
 /// the segment's base offset).
@@ -18,6 +17,7 @@ pub struct TimeIndexEntry {
 }
 
 impl IndexEntry for TimeIndexEntry {
+    type Pair = (i64, i64);
     const SIZE: u64 = 12;
 
     fn read(raw: &[u8], base_offset: i64) -> Self {
@@ -31,6 +31,14 @@ impl IndexEntry for TimeIndexEntry {
         out[0..8].copy_from_slice(&self.timestamp.to_be_bytes());
         out[8..12].copy_from_slice(&relative_offset(self.offset, base_offset).to_be_bytes());
     }
+
+    fn follows(&self, previous: &Self) -> bool {
+        self.timestamp > previous.timestamp && self.offset >= previous.offset
+    }
+
+    fn pair(&self) -> (i64, i64) {
+        (self.timestamp, self.offset)
+    }
 }
 
 /// Maps timestamps to offsets of one segment.
@@ -39,85 +47,28 @@ impl IndexEntry for TimeIndexEntry {
 /// u32, big-endian ([`TimeIndexEntry`]): the largest timestamp seen so far in the segment and
 /// the offset of the batch that carried it. Timestamps increase strictly. The last entry holds
 /// the segment's largest timestamp once it has rolled. Rebuilt from the `.log` on recovery.
-pub struct TimeIndex {
-    index: AbstractIndex<TimeIndexEntry>,
-}
+pub type TimeIndex = AbstractIndex<TimeIndexEntry>;
 
-impl TimeIndex {
-    /// Opens the index at `path`, keeping its first `entries` entries (all when `None`).
-    pub fn open(
-        path: &Path,
-        base_offset: i64,
-        entries: Option<u64>,
-        max_bytes: u64,
-    ) -> Result<TimeIndex> {
-        AbstractIndex::open(path, base_offset, entries, max_bytes).map(|index| TimeIndex { index })
-    }
-
-    /// Number of entries.
-    pub fn entries(&self) -> u64 {
-        self.index.entries()
-    }
-
-    /// Whether another entry fits.
-    pub fn is_full(&self) -> bool {
-        self.index.is_full()
-    }
-
-    /// The entry at `n`: (timestamp, absolute offset).
-    pub fn entry(&self, n: u64) -> (i64, i64) {
-        let e = self.index.entry(n);
-        (e.timestamp, e.offset)
-    }
-
-    /// The last entry, if any.
-    pub fn last_entry(&self) -> Option<(i64, i64)> {
-        self.index.last_entry().map(|e| (e.timestamp, e.offset))
-    }
-
+impl AbstractIndex<TimeIndexEntry> {
     /// Records that the segment's largest timestamp is now `timestamp`, at `offset`; ignored
     /// unless the timestamp grows.
     pub fn append(&self, timestamp: i64, offset: i64) -> Result<()> {
-        if let Some(last) = self.index.last_entry() {
-            if timestamp <= last.timestamp || offset < last.offset {
-                return Ok(());
-            }
-        }
-        self.index.append(TimeIndexEntry { timestamp, offset })
+        self.push(TimeIndexEntry { timestamp, offset })
     }
 
     /// The offset to start searching from for the first record at or after `timestamp`: that of
     /// the largest entry whose timestamp is below it, or the segment's base offset.
     pub fn lookup(&self, timestamp: i64) -> i64 {
-        self.index
-            .floor(|e| e.timestamp < timestamp)
-            .map_or(self.index.base_offset(), |e| e.offset)
+        self.floor(|e| e.timestamp < timestamp)
+            .map_or(self.base_offset(), |e| e.offset)
     }
 
     /// Whether timestamps increase strictly and offsets do not decrease, nor fall below the
     /// base or at or past `next_offset`.
     pub fn is_sane(&self, next_offset: i64) -> bool {
-        let base_offset = self.index.base_offset();
+        let base_offset = self.base_offset();
         let end = next_offset.max(base_offset + 1);
-        self.index.all_entries(
-            |e| e.offset >= base_offset && e.offset < end,
-            |p, e| e.timestamp > p.timestamp && e.offset >= p.offset,
-        )
-    }
-
-    /// Drops every entry.
-    pub fn clear(&self) -> Result<()> {
-        self.index.clear()
-    }
-
-    /// Cuts the file to its entries.
-    pub fn trim(&self) -> Result<()> {
-        self.index.trim()
-    }
-
-    /// Forces the index to disk.
-    pub fn sync(&self) -> Result<()> {
-        self.index.sync()
+        self.all_entries(|e| e.offset >= base_offset && e.offset < end)
     }
 }
 
