@@ -463,46 +463,13 @@ fn a_parked_request_frees_its_connection_when_the_client_leaves() -> anyhow::Res
 /// A batch of one uncompressed record with the given offset delta and timestamp, CRC and all,
 /// as a hostile producer can write it (appends check only the batch header).
 fn batch_with_offset_delta(timestamp: i64, offset_delta: i64) -> Vec<u8> {
-    fn varlong(out: &mut Vec<u8>, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        while z >= 0x80 {
-            out.push((z as u8) | 0x80);
-            z >>= 7;
-        }
-        out.push(z as u8);
-    }
-    let mut record = vec![0u8];
-    varlong(&mut record, 0);
-    varlong(&mut record, offset_delta);
-    varlong(&mut record, -1);
-    varlong(&mut record, 1);
-    record.push(b'x');
-    varlong(&mut record, 0);
     let mut batch = encode_records(timestamp, &[(None, Some(b"x"))]);
     batch.truncate(61);
-    varlong(&mut batch, record.len() as i64);
-    batch.extend_from_slice(&record);
+    gregor_record::record::write_record(&mut batch, 0, offset_delta, None, Some(b"x"));
     let length = (batch.len() - 12) as i32;
     batch[8..12].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c(&batch[21..]);
-    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    gregor_record::batch::write_crc(&mut batch);
     batch
-}
-
-/// Castagnoli CRC, bit by bit: enough for one test batch.
-fn crc32c(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82f6_3b78
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// Found while writing the record-batch fuzz target: a record whose offset delta is i64::MAX,

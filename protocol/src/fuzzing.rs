@@ -10,10 +10,10 @@ use kafka_protocol::protocol::Decodable;
 use crate::api_versions::ApiTable;
 use crate::frame::decode_frame;
 use crate::preflight::{check_body, PreflightError};
-use crate::record_batch::{
-    decode_records, parse_batch, parse_batches, set_log_append_time, BatchError, HEADER_SIZE,
-};
 use crate::request::decode_request;
+use gregor_record::batch::{parse_batch, parse_batches, set_log_append_time};
+use gregor_record::fuzzing::with_valid_crc;
+use gregor_record::{decode_records, BatchError};
 
 /// Frame limits the frame target picks from (the first byte of input chooses).
 const FRAME_LIMITS: [usize; 4] = [0, 16, 1024, 64 * 1024];
@@ -120,20 +120,4 @@ pub fn batches(data: &[u8]) {
         assert_eq!(after.max_timestamp, 1234);
         assert_eq!(after.record_count, header.record_count);
     }
-}
-
-/// `data` with the CRC of its first batch recomputed, when its length field fits the input.
-pub fn with_valid_crc(data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() < HEADER_SIZE {
-        return None;
-    }
-    let length = i32::from_be_bytes(data[8..12].try_into().ok()?);
-    let size = 12usize.checked_add(usize::try_from(length).ok()?)?;
-    if size < HEADER_SIZE || size > data.len() {
-        return None;
-    }
-    let mut fixed = data.to_vec();
-    let crc = crc32c::crc32c(&fixed[21..size]);
-    fixed[17..21].copy_from_slice(&crc.to_be_bytes());
-    Some(fixed)
 }

@@ -1,5 +1,6 @@
 //! Kafka's wire protocol for Gregor: framing, request and response envelopes over the
-//! `kafka-protocol` crate, the table of supported APIs, and a view of v2 record-batch headers.
+//! `kafka-protocol` crate, the table of supported APIs, and (re-exported from `gregor-record`)
+//! the v2 record-batch view the broker still imports from here.
 //! No I/O and no broker state: the broker feeds bytes in and takes bytes out.
 
 pub mod api_versions;

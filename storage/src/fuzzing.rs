@@ -3,7 +3,8 @@
 //! views recovery and timestamp lookups use, on arbitrary bytes, as they are and with the CRC of
 //! the first batch made right (so the fuzzer reaches the fields behind it).
 
-use crate::batch::{self, ATTRIBUTES, CRC, HEADER_SIZE, LENGTH, LOG_OVERHEAD};
+use crate::batch;
+use gregor_record::fuzzing::with_valid_crc;
 
 /// Must return without panicking for any input.
 pub fn batches(data: &[u8]) {
@@ -39,19 +40,4 @@ fn view(data: &[u8]) {
             }
         }
     }
-}
-
-fn with_valid_crc(data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() < HEADER_SIZE {
-        return None;
-    }
-    let length = i32::from_be_bytes(data[LENGTH..LENGTH + 4].try_into().ok()?);
-    let size = LOG_OVERHEAD.checked_add(usize::try_from(length).ok()?)?;
-    if size < HEADER_SIZE || size > data.len() {
-        return None;
-    }
-    let mut fixed = data.to_vec();
-    let crc = crc32c::crc32c(&fixed[ATTRIBUTES..size]);
-    fixed[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
-    Some(fixed)
 }

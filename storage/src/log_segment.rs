@@ -330,7 +330,7 @@ impl LogSegment {
                 match batch::first_offset_at_or_after(&bytes[..header.size], timestamp, min_offset)
                 {
                     Some(found) => found,
-                    None if header.attributes & 0x07 != 0 => {
+                    None if header.is_compressed() => {
                         (header.max_timestamp, header.base_offset.max(min_offset))
                     }
                     None => continue,

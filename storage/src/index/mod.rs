@@ -1,7 +1,10 @@
-//! The sparse per-segment indexes, memory-mapped as Kafka keeps them.
+//! The sparse per-segment indexes, memory-mapped as Kafka keeps them: one `AbstractIndex` of
+//! fixed-size entries under the offset and time indexes (and, later, the transaction index).
 
+pub mod abstract_index;
 pub mod offset_index;
 pub mod time_index;
 
+pub use abstract_index::{AbstractIndex, IndexEntry};
 pub use offset_index::OffsetIndex;
 pub use time_index::TimeIndex;

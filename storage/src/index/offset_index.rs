@@ -1,133 +1,76 @@
 //! The offset index of one segment; Kafka's OffsetIndex.
-//!
-//! On disk: 8-byte entries, big-endian `relative offset u32` (an offset minus the segment's base
-//! offset) and `file position u32` of the batch holding it. One entry per `index.interval.bytes`
-//! of log; entries increase strictly in both fields. Rebuilt from the `.log` on recovery.
 
-use std::path::Path;
-
+use super::abstract_index::{relative_offset, u32_at, AbstractIndex, IndexEntry};
 use crate::error::Result;
-use crate::mapped_file::MappedFile;
 
-const ENTRY_SIZE: u64 = 8;
-
-/// Maps offsets to file positions of one segment.
-pub struct OffsetIndex {
-    file: MappedFile,
-    base_offset: i64,
+/// One offset index entry: an offset and the file position of the batch holding it.
+///
+/// On disk: 8 bytes, big-endian `relative offset u32` (the offset minus the segment's base
+/// offset) and `file position u32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetPosition {
+    /// Absolute offset.
+    pub offset: i64,
+    /// Byte position of the batch in the `.log`.
+    pub position: u32,
 }
 
-impl OffsetIndex {
-    /// Opens the index at `path`, keeping its first `entries` entries (all when `None`).
-    pub fn open(
-        path: &Path,
-        base_offset: i64,
-        entries: Option<u64>,
-        max_bytes: u64,
-    ) -> Result<OffsetIndex> {
-        let file = MappedFile::open(path, entries.map(|n| n * ENTRY_SIZE), max_bytes)?;
-        let index = OffsetIndex { file, base_offset };
-        let whole = index.file.len() / ENTRY_SIZE * ENTRY_SIZE;
-        if whole != index.file.len() {
-            index.file.truncate(whole)?;
+impl IndexEntry for OffsetPosition {
+    type Pair = (i64, u32);
+    const SIZE: u64 = 8;
+
+    fn read(raw: &[u8], base_offset: i64) -> Self {
+        OffsetPosition {
+            offset: base_offset + i64::from(u32_at(raw, 0)),
+            position: u32_at(raw, 4),
         }
-        Ok(index)
     }
 
-    /// Number of entries.
-    pub fn entries(&self) -> u64 {
-        self.file.len() / ENTRY_SIZE
+    fn write(&self, base_offset: i64, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&relative_offset(self.offset, base_offset).to_be_bytes());
+        out[4..8].copy_from_slice(&self.position.to_be_bytes());
     }
 
-    /// Whether another entry fits.
-    pub fn is_full(&self) -> bool {
-        self.file.remaining() < ENTRY_SIZE
+    fn follows(&self, previous: &Self) -> bool {
+        self.offset > previous.offset && self.position > previous.position
     }
 
-    /// The entry at `n`: (absolute offset, position).
-    pub fn entry(&self, n: u64) -> (i64, u32) {
-        let raw = self.file.bytes(n * ENTRY_SIZE, ENTRY_SIZE);
-        let relative = u32::from_be_bytes(raw[0..4].try_into().expect("4 bytes"));
-        let position = u32::from_be_bytes(raw[4..8].try_into().expect("4 bytes"));
-        (self.base_offset + i64::from(relative), position)
+    fn pair(&self) -> (i64, u32) {
+        (self.offset, self.position)
     }
+}
 
-    /// The last entry, if any.
-    pub fn last_entry(&self) -> Option<(i64, u32)> {
-        self.entries().checked_sub(1).map(|n| self.entry(n))
-    }
+/// Maps offsets to file positions of one segment.
+///
+/// On disk (`{base_offset:020}.index`): 8-byte entries, relative offset u32 and file position
+/// u32, big-endian ([`OffsetPosition`]). One entry per `index.interval.bytes` of log; entries
+/// increase strictly in both fields. Rebuilt from the `.log` on recovery.
+pub type OffsetIndex = AbstractIndex<OffsetPosition>;
 
+impl AbstractIndex<OffsetPosition> {
     /// Records that `offset` is in the batch at `position`; ignored unless both grow.
     pub fn append(&self, offset: i64, position: u32) -> Result<()> {
-        if let Some((last_offset, last_position)) = self.last_entry() {
-            if offset <= last_offset || position <= last_position {
-                return Ok(());
-            }
-        }
-        let relative = (offset - self.base_offset) as u32;
-        let mut entry = [0u8; ENTRY_SIZE as usize];
-        entry[0..4].copy_from_slice(&relative.to_be_bytes());
-        entry[4..8].copy_from_slice(&position.to_be_bytes());
-        self.file.append(&entry).map(|_| ())
+        self.push(OffsetPosition { offset, position })
     }
 
     /// The position to start scanning from for `offset`: that of the largest entry at or below
     /// it, or the segment start.
     pub fn lookup(&self, offset: i64) -> u32 {
-        let (mut lo, mut hi) = (0, self.entries());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.entry(mid).0 <= offset {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo == 0 {
-            0
-        } else {
-            self.entry(lo - 1).1
-        }
+        self.floor(|e| e.offset <= offset).map_or(0, |e| e.position)
     }
 
     /// Whether the entries are strictly increasing, positions lie below `log_size`, and offsets
-    /// lie below `next_offset`: what a reopened index must satisfy to be trusted.
+    /// are not below the base offset: what a reopened index must satisfy to be trusted.
     pub fn is_sane(&self, log_size: u64) -> bool {
-        let mut previous: Option<(i64, u32)> = None;
-        for n in 0..self.entries() {
-            let (offset, position) = self.entry(n);
-            if u64::from(position) >= log_size || offset < self.base_offset {
-                return false;
-            }
-            if let Some((po, pp)) = previous {
-                if offset <= po || position <= pp {
-                    return false;
-                }
-            }
-            previous = Some((offset, position));
-        }
-        true
-    }
-
-    /// Drops every entry.
-    pub fn clear(&self) -> Result<()> {
-        self.file.truncate(0)
-    }
-
-    /// Cuts the file to its entries.
-    pub fn trim(&self) -> Result<()> {
-        self.file.trim()
-    }
-
-    /// Forces the index to disk.
-    pub fn sync(&self) -> Result<()> {
-        self.file.sync()
+        let base_offset = self.base_offset();
+        self.all_entries(|e| u64::from(e.position) < log_size && e.offset >= base_offset)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn lookup_finds_floor_entry() {
@@ -144,5 +87,47 @@ mod tests {
         assert_eq!(index.lookup(500), 8000);
         assert!(index.is_sane(8001));
         assert!(!index.is_sane(8000));
+    }
+
+    #[test]
+    fn on_disk_format_is_kafkas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let index = OffsetIndex::open(&path, 100, None, 1024).unwrap();
+        index.append(0x0102_0304 + 100, 0x0a0b_0c0d).unwrap();
+        index.trim().unwrap();
+        drop(index);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            [1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d]
+        );
+        // A torn entry at the end is cut on open.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[9, 9, 9]);
+        std::fs::write(&path, bytes).unwrap();
+        let index = OffsetIndex::open(&path, 100, None, 1024).unwrap();
+        assert_eq!(index.entries(), 1);
+        assert_eq!(index.entry(0), (0x0102_0304 + 100, 0x0a0b_0c0d));
+    }
+
+    proptest! {
+        #[test]
+        fn lookup_is_the_floor_of_what_was_appended(
+            steps in proptest::collection::vec((1..50i64, 1..5000u32), 0..40),
+            target in 0..3000i64,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let index = OffsetIndex::open(&dir.path().join("0.index"), 7, None, 4096).unwrap();
+            let (mut offset, mut position, mut appended) = (7i64, 0u32, Vec::new());
+            for (d_offset, d_position) in steps {
+                offset += d_offset;
+                position += d_position;
+                index.append(offset, position).unwrap();
+                appended.push((offset, position));
+            }
+            let expected = appended.iter().rev().find(|(o, _)| *o <= target).map_or(0, |e| e.1);
+            prop_assert_eq!(index.lookup(target), expected);
+            prop_assert!(index.is_sane(u64::from(position) + 1));
+        }
     }
 }

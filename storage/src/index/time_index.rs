@@ -1,127 +1,74 @@
 //! The time index of one segment; Kafka's TimeIndex.
-//!
-//! On disk: 12-byte entries, big-endian `timestamp i64` and `relative offset u32`: the largest
-//! timestamp seen so far in the segment and the offset of the batch that carried it. Timestamps
-//! increase strictly. The last entry holds the segment's largest timestamp once it has rolled.
-//! Rebuilt from the `.log` on recovery.
 
-use std::path::Path;
-
+use super::abstract_index::{i64_at, relative_offset, u32_at, AbstractIndex, IndexEntry};
 use crate::error::Result;
-use crate::mapped_file::MappedFile;
 
-const ENTRY_SIZE: u64 = 12;
-
-/// Maps timestamps to offsets of one segment.
-pub struct TimeIndex {
-    file: MappedFile,
-    base_offset: i64,
+/// One time index entry (Kafka's `TimestampOffset`): a timestamp and the offset of the batch
+/// that carried it.
+///
+/// On disk: 12 bytes, big-endian `timestamp i64` and `relative offset u32` (the offset minus
+/// the segment's base offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeIndexEntry {
+    /// Largest timestamp so far.
+    pub timestamp: i64,
+    /// Absolute offset.
+    pub offset: i64,
 }
 
-impl TimeIndex {
-    /// Opens the index at `path`, keeping its first `entries` entries (all when `None`).
-    pub fn open(
-        path: &Path,
-        base_offset: i64,
-        entries: Option<u64>,
-        max_bytes: u64,
-    ) -> Result<TimeIndex> {
-        let file = MappedFile::open(path, entries.map(|n| n * ENTRY_SIZE), max_bytes)?;
-        let index = TimeIndex { file, base_offset };
-        let whole = index.file.len() / ENTRY_SIZE * ENTRY_SIZE;
-        if whole != index.file.len() {
-            index.file.truncate(whole)?;
+impl IndexEntry for TimeIndexEntry {
+    type Pair = (i64, i64);
+    const SIZE: u64 = 12;
+
+    fn read(raw: &[u8], base_offset: i64) -> Self {
+        TimeIndexEntry {
+            timestamp: i64_at(raw, 0),
+            offset: base_offset + i64::from(u32_at(raw, 8)),
         }
-        Ok(index)
     }
 
-    /// Number of entries.
-    pub fn entries(&self) -> u64 {
-        self.file.len() / ENTRY_SIZE
+    fn write(&self, base_offset: i64, out: &mut [u8]) {
+        out[0..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&relative_offset(self.offset, base_offset).to_be_bytes());
     }
 
-    /// Whether another entry fits.
-    pub fn is_full(&self) -> bool {
-        self.file.remaining() < ENTRY_SIZE
+    fn follows(&self, previous: &Self) -> bool {
+        self.timestamp > previous.timestamp && self.offset >= previous.offset
     }
 
-    /// The entry at `n`: (timestamp, absolute offset).
-    pub fn entry(&self, n: u64) -> (i64, i64) {
-        let raw = self.file.bytes(n * ENTRY_SIZE, ENTRY_SIZE);
-        let timestamp = i64::from_be_bytes(raw[0..8].try_into().expect("8 bytes"));
-        let relative = u32::from_be_bytes(raw[8..12].try_into().expect("4 bytes"));
-        (timestamp, self.base_offset + i64::from(relative))
+    fn pair(&self) -> (i64, i64) {
+        (self.timestamp, self.offset)
     }
+}
 
-    /// The last entry, if any.
-    pub fn last_entry(&self) -> Option<(i64, i64)> {
-        self.entries().checked_sub(1).map(|n| self.entry(n))
-    }
+/// Maps timestamps to offsets of one segment.
+///
+/// On disk (`{base_offset:020}.timeindex`): 12-byte entries, timestamp i64 and relative offset
+/// u32, big-endian ([`TimeIndexEntry`]): the largest timestamp seen so far in the segment and
+/// the offset of the batch that carried it. Timestamps increase strictly. The last entry holds
+/// the segment's largest timestamp once it has rolled. Rebuilt from the `.log` on recovery.
+pub type TimeIndex = AbstractIndex<TimeIndexEntry>;
 
+impl AbstractIndex<TimeIndexEntry> {
     /// Records that the segment's largest timestamp is now `timestamp`, at `offset`; ignored
     /// unless the timestamp grows.
     pub fn append(&self, timestamp: i64, offset: i64) -> Result<()> {
-        if let Some((last_ts, last_offset)) = self.last_entry() {
-            if timestamp <= last_ts || offset < last_offset {
-                return Ok(());
-            }
-        }
-        let mut entry = [0u8; ENTRY_SIZE as usize];
-        entry[0..8].copy_from_slice(&timestamp.to_be_bytes());
-        entry[8..12].copy_from_slice(&((offset - self.base_offset) as u32).to_be_bytes());
-        self.file.append(&entry).map(|_| ())
+        self.push(TimeIndexEntry { timestamp, offset })
     }
 
     /// The offset to start searching from for the first record at or after `timestamp`: that of
     /// the largest entry whose timestamp is below it, or the segment's base offset.
     pub fn lookup(&self, timestamp: i64) -> i64 {
-        let (mut lo, mut hi) = (0, self.entries());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.entry(mid).0 < timestamp {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo == 0 {
-            self.base_offset
-        } else {
-            self.entry(lo - 1).1
-        }
+        self.floor(|e| e.timestamp < timestamp)
+            .map_or(self.base_offset(), |e| e.offset)
     }
 
-    /// Whether timestamps increase strictly and offsets do not decrease nor fall below the base.
+    /// Whether timestamps increase strictly and offsets do not decrease, nor fall below the
+    /// base or at or past `next_offset`.
     pub fn is_sane(&self, next_offset: i64) -> bool {
-        let mut previous: Option<(i64, i64)> = None;
-        for n in 0..self.entries() {
-            let (ts, offset) = self.entry(n);
-            if offset < self.base_offset || offset >= next_offset.max(self.base_offset + 1) {
-                return false;
-            }
-            if let Some((pts, po)) = previous {
-                if ts <= pts || offset < po {
-                    return false;
-                }
-            }
-            previous = Some((ts, offset));
-        }
-        true
-    }
-
-    /// Drops every entry.
-    pub fn clear(&self) -> Result<()> {
-        self.file.truncate(0)
-    }
-
-    /// Cuts the file to its entries.
-    pub fn trim(&self) -> Result<()> {
-        self.file.trim()
-    }
-
-    /// Forces the index to disk.
-    pub fn sync(&self) -> Result<()> {
-        self.file.sync()
+        let base_offset = self.base_offset();
+        let end = next_offset.max(base_offset + 1);
+        self.all_entries(|e| e.offset >= base_offset && e.offset < end)
     }
 }
 
@@ -143,5 +90,21 @@ mod tests {
         assert_eq!(index.lookup(5000), 20);
         assert!(index.is_sane(21));
         assert!(!index.is_sane(20));
+    }
+
+    #[test]
+    fn on_disk_format_is_kafkas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.timeindex");
+        let index = TimeIndex::open(&path, 10, None, 1200).unwrap();
+        index
+            .append(0x0102_0304_0506_0708, 10 + 0x0a0b_0c0d)
+            .unwrap();
+        index.trim().unwrap();
+        drop(index);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            [1, 2, 3, 4, 5, 6, 7, 8, 0x0a, 0x0b, 0x0c, 0x0d]
+        );
     }
 }

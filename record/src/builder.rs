@@ -1,0 +1,67 @@
+//! Building uncompressed v2 batches: the broker's own internal records, and test batches;
+//! Kafka's `MemoryRecordsBuilder` (without compression).
+
+use crate::batch::{write_crc, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2};
+use crate::record::{write_record, RecordRef};
+
+/// Collects records and writes them as one uncompressed v2 batch at base offset 0, with no
+/// producer (id, epoch and sequence -1) and no headers; the log assigns the offset.
+#[derive(Debug, Clone)]
+pub struct BatchBuilder {
+    base_timestamp: i64,
+    max_timestamp: i64,
+    count: i32,
+    /// The records, length-prefixed, as they follow the header.
+    body: Vec<u8>,
+}
+
+impl BatchBuilder {
+    /// An empty batch whose records' timestamps are written relative to `base_timestamp`.
+    pub fn new(base_timestamp: i64) -> BatchBuilder {
+        BatchBuilder {
+            base_timestamp,
+            max_timestamp: base_timestamp,
+            count: 0,
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a record at the next offset.
+    pub fn append(&mut self, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+        let delta = timestamp.wrapping_sub(self.base_timestamp);
+        write_record(&mut self.body, delta, i64::from(self.count), key, value);
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        self.count += 1;
+    }
+
+    /// The batch, CRC and all.
+    pub fn build(self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HEADER_SIZE + self.body.len());
+        b.extend_from_slice(&0i64.to_be_bytes()); // base offset
+        b.extend_from_slice(&((HEADER_SIZE - LOG_OVERHEAD + self.body.len()) as i32).to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+        b.push(MAGIC_V2 as u8);
+        b.extend_from_slice(&[0; 4]); // crc, written last
+        b.extend_from_slice(&0i16.to_be_bytes()); // attributes
+        b.extend_from_slice(&(self.count - 1).max(0).to_be_bytes());
+        b.extend_from_slice(&self.base_timestamp.to_be_bytes());
+        b.extend_from_slice(&self.max_timestamp.to_be_bytes());
+        b.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
+        b.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
+        b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+        b.extend_from_slice(&self.count.to_be_bytes());
+        b.extend_from_slice(&self.body);
+        write_crc(&mut b);
+        b
+    }
+}
+
+/// One uncompressed batch of key/value records, all at `timestamp` (no headers, no producer),
+/// for the broker's own internal logs.
+pub fn encode_records(timestamp: i64, records: &[RecordRef<'_>]) -> Vec<u8> {
+    let mut builder = BatchBuilder::new(timestamp);
+    for (key, value) in records {
+        builder.append(timestamp, *key, *value);
+    }
+    builder.build()
+}

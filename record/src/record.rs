@@ -1,0 +1,297 @@
+//! The records inside an uncompressed v2 batch: iteration, the key and value of each, and the
+//! encoding of one record; Kafka's `DefaultRecord`.
+//!
+//! Only uncompressed batches are read (the broker's own internal logs, and timestamp lookups
+//! that skip compressed batches); nothing here decompresses.
+
+use crate::batch::{parse_batch, BatchHeader, HEADER_SIZE};
+use crate::error::BatchError;
+use crate::varint::{read_varlong, write_varlong};
+
+/// A record's key and value, borrowed (`None` is null).
+pub type RecordRef<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+/// A record's key and value, owned.
+pub type OwnedRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+const MALFORMED: BatchError = BatchError::Inconsistent("malformed record");
+
+/// One record of an uncompressed batch. Its prefix is read eagerly, the key, value and headers
+/// on demand, so a timestamp lookup reads only what it needs.
+///
+/// Layout: length varint (bytes after it) | attributes i8 | timestampDelta varlong |
+/// offsetDelta varint | keyLength varint | key | valueLength varint | value |
+/// headerCount varint | headers (keyLength varint | key | valueLength varint | value). A
+/// negative length is null. All varints are zig-zag ([`crate::varint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Unused by Kafka so far (always 0).
+    pub attributes: i8,
+    /// Timestamp minus the batch's base timestamp.
+    pub timestamp_delta: i64,
+    /// Offset minus the batch's base offset (as the producer wrote it: not checked against
+    /// the batch's `lastOffsetDelta`).
+    pub offset_delta: i64,
+    /// Key, value and headers, up to the end of the record.
+    rest: &'a [u8],
+}
+
+/// A length-prefixed byte string at `*pos` within `buf`; `None` for a negative length.
+fn bytes_at<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, BatchError> {
+    let len = read_varlong(buf, pos).ok_or(MALFORMED)?;
+    if len < 0 {
+        return Ok(None);
+    }
+    let stop = usize::try_from(len)
+        .ok()
+        .and_then(|len| pos.checked_add(len))
+        .filter(|stop| *stop <= buf.len())
+        .ok_or(MALFORMED)?;
+    let bytes = &buf[*pos..stop];
+    *pos = stop;
+    Ok(Some(bytes))
+}
+
+impl<'a> Record<'a> {
+    /// The record's timestamp in a batch whose base timestamp is `base_timestamp`; `None` on
+    /// overflow (a producer chooses the delta).
+    pub fn timestamp(&self, base_timestamp: i64) -> Option<i64> {
+        base_timestamp.checked_add(self.timestamp_delta)
+    }
+
+    /// The record's offset in a batch at `base_offset`; `None` on overflow.
+    pub fn offset(&self, base_offset: i64) -> Option<i64> {
+        base_offset.checked_add(self.offset_delta)
+    }
+
+    /// Key and value, after checking the headers are well formed too.
+    pub fn key_value(&self) -> Result<RecordRef<'a>, BatchError> {
+        self.fields(|_, _| ())
+    }
+
+    /// The headers, in order: (key, value). A null key reads as empty.
+    #[allow(clippy::type_complexity)]
+    pub fn headers(&self) -> Result<Vec<(&'a [u8], Option<&'a [u8]>)>, BatchError> {
+        let mut out = Vec::new();
+        self.fields(|k, v| out.push((k, v)))?;
+        Ok(out)
+    }
+
+    fn fields(
+        &self,
+        mut on_header: impl FnMut(&'a [u8], Option<&'a [u8]>),
+    ) -> Result<RecordRef<'a>, BatchError> {
+        let buf = self.rest;
+        let mut pos = 0;
+        let key = bytes_at(buf, &mut pos)?;
+        let value = bytes_at(buf, &mut pos)?;
+        let count = read_varlong(buf, &mut pos).ok_or(MALFORMED)?;
+        for _ in 0..count.max(0) {
+            let header_key = bytes_at(buf, &mut pos)?.unwrap_or_default();
+            let header_value = bytes_at(buf, &mut pos)?;
+            on_header(header_key, header_value);
+        }
+        Ok((key, value))
+    }
+}
+
+/// The records of one uncompressed batch, in order; at most `recordCount` of them. After an
+/// error the iteration ends.
+#[derive(Debug, Clone)]
+pub struct Records<'a> {
+    /// The batch, cut to its size: no record reads past it.
+    batch: &'a [u8],
+    pos: usize,
+    remaining: i32,
+}
+
+/// The records of the batch `header` describes at the start of `batch`. Refused for a
+/// compressed batch (its records need decompressing, which only the cleaner will do).
+pub fn records<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<Records<'a>, BatchError> {
+    if header.is_compressed() {
+        return Err(BatchError::Inconsistent(
+            "compressed batch: its records are not read without decompressing",
+        ));
+    }
+    Ok(Records {
+        batch: batch.get(..header.size).ok_or(BatchError::Truncated)?,
+        pos: HEADER_SIZE,
+        remaining: header.record_count.max(0),
+    })
+}
+
+impl<'a> Records<'a> {
+    fn read(&mut self) -> Result<Record<'a>, BatchError> {
+        let buf = self.batch;
+        let length = read_varlong(buf, &mut self.pos).ok_or(MALFORMED)?;
+        let start = self.pos;
+        let end = usize::try_from(length)
+            .ok()
+            .and_then(|len| start.checked_add(len))
+            .filter(|end| *end <= buf.len())
+            .ok_or(MALFORMED)?;
+        let body = &buf[start..end];
+        let mut pos = 0;
+        let attributes = *body.first().ok_or(MALFORMED)? as i8;
+        pos += 1;
+        let timestamp_delta = read_varlong(body, &mut pos).ok_or(MALFORMED)?;
+        let offset_delta = read_varlong(body, &mut pos).ok_or(MALFORMED)?;
+        self.pos = end;
+        Ok(Record {
+            attributes,
+            timestamp_delta,
+            offset_delta,
+            rest: &body[pos..],
+        })
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<Record<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let record = self.read();
+        if record.is_err() {
+            self.remaining = 0;
+        }
+        Some(record)
+    }
+}
+
+/// Appends one record with no headers: its length, then the fields as [`Record`] lays them
+/// out.
+pub fn write_record(
+    out: &mut Vec<u8>,
+    timestamp_delta: i64,
+    offset_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) {
+    fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+        match b {
+            None => write_varlong(out, -1),
+            Some(b) => {
+                write_varlong(out, b.len() as i64);
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    let mut body = vec![0u8]; // attributes
+    write_varlong(&mut body, timestamp_delta);
+    write_varlong(&mut body, offset_delta);
+    put_bytes(&mut body, key);
+    put_bytes(&mut body, value);
+    write_varlong(&mut body, 0); // no headers
+    write_varlong(out, body.len() as i64);
+    out.extend_from_slice(&body);
+}
+
+/// The key and value of every record of an uncompressed batch, checked as a produced batch
+/// ([`parse_batch`]) first: what the broker reads back from its own internal logs.
+pub fn decode_records(batch: &[u8]) -> Result<Vec<OwnedRecord>, BatchError> {
+    let header = parse_batch(batch)?;
+    if header.is_compressed() {
+        return Err(BatchError::Inconsistent(
+            "compressed batch in an internal log",
+        ));
+    }
+    records(batch, &header)?
+        .map(|record| {
+            let (key, value) = record?.key_value()?;
+            Ok((key.map(<[u8]>::to_vec), value.map(<[u8]>::to_vec)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{parse_header, write_crc, LENGTH, LOG_OVERHEAD};
+    use crate::builder::encode_records;
+    use proptest::prelude::*;
+
+    #[test]
+    fn internal_records_round_trip() {
+        let batch = encode_records(5, &[(Some(b"k1"), Some(b"v1")), (Some(b"k2"), None)]);
+        assert_eq!(parse_batch(&batch).unwrap().record_count, 2);
+        let records = decode_records(&batch).unwrap();
+        assert_eq!(
+            records,
+            vec![
+                (Some(b"k1".to_vec()), Some(b"v1".to_vec())),
+                (Some(b"k2".to_vec()), None)
+            ]
+        );
+    }
+
+    /// A batch of one record whose body is `body` (length prefix added), CRC fixed.
+    fn batch_with_body(body: &[u8]) -> Vec<u8> {
+        let mut b = encode_records(0, &[(None, None)]);
+        b.truncate(HEADER_SIZE);
+        write_varlong(&mut b, body.len() as i64);
+        b.extend_from_slice(body);
+        let length = (b.len() - LOG_OVERHEAD) as i32;
+        b[LENGTH..LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+        write_crc(&mut b);
+        b
+    }
+
+    #[test]
+    fn headers_are_read() {
+        let mut body = vec![0u8];
+        for v in [3i64, 0, -1, 1] {
+            write_varlong(&mut body, v); // ts delta 3, offset delta 0, null key, 1-byte value
+        }
+        body.push(b'x');
+        write_varlong(&mut body, 1);
+        write_varlong(&mut body, 1);
+        body.push(b'h');
+        write_varlong(&mut body, -1);
+        let b = batch_with_body(&body);
+        let header = parse_header(&b).unwrap();
+        let record = records(&b, &header).unwrap().next().unwrap().unwrap();
+        assert_eq!(
+            (record.timestamp(10), record.offset(5)),
+            (Some(13), Some(5))
+        );
+        assert_eq!(record.key_value().unwrap(), (None, Some(&b"x"[..])));
+        assert_eq!(record.headers().unwrap(), vec![(&b"h"[..], None)]);
+    }
+
+    #[test]
+    fn a_record_longer_than_its_batch_is_refused() {
+        let mut b = encode_records(0, &[(None, Some(b"v"))]);
+        b[HEADER_SIZE] = 0x7e; // length 63
+        write_crc(&mut b);
+        let header = parse_header(&b).unwrap();
+        let all: Vec<_> = records(&b, &header).unwrap().collect();
+        assert_eq!(all, vec![Err(MALFORMED)]);
+        assert!(decode_records(&b).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn encoded_records_decode(records in proptest::collection::vec(
+            (proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300))), 1..10)) {
+            let refs: Vec<RecordRef<'_>> =
+                records.iter().map(|(k, v)| (k.as_deref(), v.as_deref())).collect();
+            let batch = encode_records(42, &refs);
+            prop_assert_eq!(decode_records(&batch).unwrap(), records);
+        }
+
+        #[test]
+        fn arbitrary_record_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let b = batch_with_body(&body);
+            let _ = decode_records(&b);
+            if let Ok(header) = parse_header(&b) {
+                for record in records(&b, &header).unwrap().flatten() {
+                    let _ = record.headers();
+                }
+            }
+        }
+    }
+}
