@@ -234,7 +234,10 @@ fn member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
     assert!(joins(&replies).is_empty());
     // A keeps heartbeating but never rejoins; after the 30 s rebalance timeout B goes on alone.
     for t in (1_000..30_000).step_by(3_000) {
-        c.heartbeat(t, "g", &a, None, 1);
+        assert_eq!(
+            c.heartbeat(t, "g", &a, None, 1),
+            Err(ResponseError::RebalanceInProgress)
+        );
         assert!(joins(&c.tick(t)).is_empty());
     }
     let j = joins(&c.tick(30_000));
