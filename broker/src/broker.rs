@@ -16,6 +16,7 @@ use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
 use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
+use crate::replica_manager::ReplicaManager;
 use crate::topics::{
     is_internal_topic, load_or_create_cluster_id, validate_topic_name, TopicMeta, TopicStore,
 };
@@ -32,9 +33,11 @@ pub struct Broker {
     /// Host and port clients are told to use.
     pub advertised: (String, i32),
     /// The partition logs.
-    pub logs: LogManager,
+    pub logs: Arc<LogManager>,
     /// Topic metadata.
-    pub topics: TopicStore,
+    pub topics: Arc<TopicStore>,
+    /// The one way into the partitions: appends, fetches, offsets.
+    pub replica_manager: Arc<ReplicaManager>,
     /// Supported APIs and versions.
     pub apis: ApiTable,
     /// Settings of logs without overrides.
@@ -61,14 +64,22 @@ impl Broker {
         data_format: u32,
     ) -> Result<Arc<Broker>, BrokerError> {
         let default_log_config = config.log.clone();
-        let logs = LogManager::open(&config.data_dir, default_log_config.clone())?;
+        let logs = Arc::new(LogManager::open(
+            &config.data_dir,
+            default_log_config.clone(),
+        )?);
         let first_producer_id = now_ms().max(logs.max_producer_id().map_or(0, |id| id + 1));
-        let topics = TopicStore::load(&config.data_dir)?;
+        let topics = Arc::new(TopicStore::load(&config.data_dir)?);
         let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
         let advertised = config.advertised(bound);
         let broker = Broker {
             cluster_id,
             advertised,
+            replica_manager: Arc::new(ReplicaManager::new(
+                logs.clone(),
+                topics.clone(),
+                config.message_max_bytes,
+            )),
             logs,
             topics,
             apis: ApiTable::new(true),

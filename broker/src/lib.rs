@@ -8,6 +8,8 @@ pub mod coordinator;
 pub mod data_dir;
 pub mod error;
 pub mod kafka_apis;
+pub mod partition;
+pub mod replica_manager;
 pub mod socket_server;
 pub mod startup;
 pub mod topics;
