@@ -251,3 +251,106 @@ fn is_producer_state_error(code: ResponseError) -> bool {
             | ResponseError::InvalidRecord
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gregor_storage::batch::build_test_batch;
+    use gregor_storage::LogConfig;
+
+    use super::*;
+
+    fn topic(name: &str, configs: &[(&str, &str)]) -> TopicMeta {
+        TopicMeta {
+            name: name.to_string(),
+            id: uuid::Uuid::new_v4(),
+            partitions: 1,
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    /// A replica manager over a temp dir holding `t`, with one partition.
+    fn manager(dir: &std::path::Path, t: &TopicMeta, config: LogConfig) -> ReplicaManager {
+        let logs = Arc::new(LogManager::open(dir, config.clone()).unwrap());
+        let store = Arc::new(TopicStore::load(dir).unwrap());
+        store.create(t.clone()).unwrap();
+        logs.get_or_create(&TopicPartition::new(&t.name, 0), config)
+            .unwrap();
+        ReplicaManager::new(logs, store, 1 << 20)
+    }
+
+    fn batch() -> Bytes {
+        Bytes::from(build_test_batch(2, 10, now_ms()))
+    }
+
+    #[tokio::test]
+    async fn only_a_coordinator_writes_an_internal_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let offsets = topic("__consumer_offsets", &[]);
+        let rm = manager(dir.path(), &offsets, LogConfig::default());
+        let refused = rm
+            .append_records(AppendOrigin::Client, &offsets, 0, Some(batch()))
+            .await;
+        assert_eq!(
+            refused.map_err(|e| e.code),
+            Err(ResponseError::InvalidTopicException)
+        );
+        let tp = TopicPartition::new("__consumer_offsets", 0);
+        let appended = rm.append_coordinator_records(&tp, batch()).await.unwrap();
+        assert_eq!((appended.base_offset, appended.last_offset), (0, 1));
+        let appended = rm
+            .append_coordinator_records_blocking(&tp, batch())
+            .unwrap();
+        assert_eq!(appended.base_offset, 2);
+    }
+
+    #[tokio::test]
+    async fn a_topics_max_message_bytes_wins_over_the_brokers() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = topic("small", &[("max.message.bytes", "50")]);
+        let rm = manager(dir.path(), &small, LogConfig::default());
+        let refused = rm
+            .append_records(AppendOrigin::Client, &small, 0, Some(batch()))
+            .await;
+        assert_eq!(
+            refused.map_err(|e| e.code),
+            Err(ResponseError::MessageTooLarge)
+        );
+        let missing = rm
+            .append_records(AppendOrigin::Client, &small, 1, Some(batch()))
+            .await;
+        assert_eq!(
+            missing.map_err(|e| e.code),
+            Err(ResponseError::UnknownTopicOrPartition)
+        );
+    }
+
+    /// Appends that roll a segment (handed to the blocking pool) and those that do not (inline)
+    /// land in order, with the high watermark and last stable offset at the end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn appends_that_roll_and_appends_that_do_not_land_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = topic("t", &[]);
+        let one = batch().len() as u64;
+        let config = LogConfig {
+            segment_bytes: 3 * one,
+            ..LogConfig::default()
+        };
+        let rm = manager(dir.path(), &t, config);
+        for i in 0..10 {
+            let appended = rm
+                .append_records(AppendOrigin::Client, &t, 0, Some(batch()))
+                .await
+                .unwrap();
+            assert_eq!(appended.base_offset, 2 * i);
+        }
+        let partition = rm.partition("t", 0).unwrap();
+        assert_eq!(partition.log().segment_count(), 4);
+        assert_eq!(partition.high_watermark(), 20);
+        assert_eq!(partition.last_stable_offset(), 20);
+    }
+}
