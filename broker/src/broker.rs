@@ -13,9 +13,11 @@ use gregor_storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 use crate::config::Config;
 use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
+use crate::coordinator::writer::AppendBatches;
 use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
 use crate::producer_id_manager::ProducerIdManager;
+use crate::replica_manager::ReplicaManager;
 use crate::topic_config::TopicConfig;
 use crate::topics::{is_internal_topic, load_or_create_cluster_id, TopicMeta, TopicStore};
 
@@ -28,9 +30,11 @@ pub struct Broker {
     /// Host and port clients are told to use.
     pub advertised: (String, i32),
     /// The partition logs.
-    pub logs: LogManager,
+    pub logs: Arc<LogManager>,
     /// Topic metadata.
-    pub topics: TopicStore,
+    pub topics: Arc<TopicStore>,
+    /// The one way into the partitions: appends, fetches, offsets.
+    pub replica_manager: Arc<ReplicaManager>,
     /// Supported APIs and versions.
     pub apis: ApiTable,
     /// Settings of logs without overrides.
@@ -40,6 +44,9 @@ pub struct Broker {
     /// The ids InitProducerId hands out.
     pub producer_ids: ProducerIdManager,
 }
+
+/// The group coordinator's internal topic (one partition on this node).
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -57,15 +64,23 @@ impl Broker {
         data_format: u32,
     ) -> Result<Arc<Broker>, BrokerError> {
         let default_log_config = config.log.clone();
-        let logs = LogManager::open(&config.data_dir, default_log_config.clone())?;
+        let logs = Arc::new(LogManager::open(
+            &config.data_dir,
+            default_log_config.clone(),
+        )?);
         let producer_ids = ProducerIdManager::new(now_ms(), logs.max_producer_id());
-        let topics = TopicStore::load(&config.data_dir)?;
+        let topics = Arc::new(TopicStore::load(&config.data_dir)?);
         let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
         let advertised = config.advertised(bound);
         let (coordinator, coordinator_starter) = runtime::channel();
         let broker = Broker {
             cluster_id,
             advertised,
+            replica_manager: Arc::new(ReplicaManager::new(
+                logs.clone(),
+                topics.clone(),
+                config.message_max_bytes,
+            )),
             logs,
             topics,
             apis: ApiTable::new(true),
@@ -111,22 +126,29 @@ impl Broker {
         } else {
             Legacy::None
         };
-        coordinator_starter.start(offsets_log, config, legacy)?;
+        let replica_manager = broker.replica_manager.clone();
+        let offsets_partition = TopicPartition::new(OFFSETS_TOPIC, 0);
+        let append: AppendBatches = Arc::new(move |batches| {
+            replica_manager
+                .append_coordinator_records_blocking(&offsets_partition, batches)
+                .map(|appended| appended.base_offset)
+                .map_err(|e| e.to_string())
+        });
+        coordinator_starter.start(offsets_log, append, config, legacy)?;
         Ok(broker)
     }
 
     /// The internal log of group offsets, created on first start.
     fn offsets_log(&self) -> Result<Arc<PartitionLog>, BrokerError> {
-        const TOPIC: &str = "__consumer_offsets";
-        if self.topics.get(TOPIC).is_none() {
+        if self.topics.get(OFFSETS_TOPIC).is_none() {
             let mut configs = BTreeMap::new();
             // Small segments, so snapshots free space soon.
             configs.insert("segment.bytes".to_string(), (16 << 20).to_string());
             configs.insert("retention.ms".to_string(), "-1".to_string());
-            self.create_topic(TOPIC, 1, configs, false)
+            self.create_topic(OFFSETS_TOPIC, 1, configs, false)
                 .map_err(|e| BrokerError::Metadata(e.to_string()))?;
         }
-        self.partition_log(TOPIC, 0)
+        self.partition_log(OFFSETS_TOPIC, 0)
             .ok_or_else(|| BrokerError::Metadata("__consumer_offsets has no log".into()))
     }
 

@@ -239,6 +239,29 @@ impl PartitionLog {
     /// offsets (only each batch's base offset field is rewritten; records are never
     /// decompressed). With `FsyncPolicy::Always` it returns once an fsync covers the batches.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.append_inner(records, now_ms, true)
+            .map(|appended| appended.expect("a blocking append always appends"))
+    }
+
+    /// `append`, unless it would block on the disk: `Ok(None)`, with nothing changed, when the
+    /// append would fsync (`FsyncPolicy::Always`, `flush.messages` reached) or roll a segment
+    /// (which seals, syncs the directory and writes a producer snapshot). Decided under the
+    /// append lock, so no concurrent appender can make an append roll that this one let
+    /// through. An async caller runs the `None` case with `append` on a blocking thread.
+    pub fn try_append_nonblocking(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>> {
+        self.append_inner(records, now_ms, false)
+    }
+
+    fn append_inner(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+        may_block: bool,
+    ) -> Result<Option<AppendInfo>> {
         self.check_online()?;
         let headers = batch::headers(records)
             .collect::<Result<Vec<_>, _>>()
@@ -260,6 +283,9 @@ impl PartitionLog {
             .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
             .sum();
 
+        if !may_block && config.fsync == FsyncPolicy::Always {
+            return Ok(None);
+        }
         let mut state = lock(&self.append);
         self.check_online()?;
         match state.producers.check(&producer_batches) {
@@ -271,12 +297,12 @@ impl PartitionLog {
                 if config.fsync == FsyncPolicy::Always {
                     self.flush_to(first.last_offset + 1)?;
                 }
-                return Ok(AppendInfo {
+                return Ok(Some(AppendInfo {
                     base_offset: first.first_offset,
                     last_offset: first.last_offset,
                     log_start_offset: self.log_start_offset(),
                     duplicate: true,
-                });
+                }));
             }
             Err(e) => return Err(StorageError::Sequence(e)),
         }
@@ -292,9 +318,13 @@ impl PartitionLog {
         let aged = active.time_waited_for_roll(now_ms, incoming_max_timestamp) > config.segment_ms;
         // The active segment may have been mapped under an older, larger `segment.bytes`.
         let full = active.size() + records.len() as u64 > config.segment_bytes;
-        if !active.is_empty()
-            && (aged || full || !active.can_take(records.len() as u64, last_offset))
-        {
+        let must_roll = !active.is_empty()
+            && (aged || full || !active.can_take(records.len() as u64, last_offset));
+        let must_flush = state.unflushed_records + record_count as u64 >= config.flush_messages;
+        if !may_block && (must_roll || must_flush) {
+            return Ok(None);
+        }
+        if must_roll {
             active = self.roll(base_offset, now_ms, &config, &state.producers)?;
         }
         // A failed preallocation leaves nothing written: the log stays usable, and a full disk
@@ -323,12 +353,12 @@ impl PartitionLog {
             // With `Always` the high watermark moves here, once the fsync covers the batch.
             self.flush_to(last_offset + 1)?;
         }
-        Ok(AppendInfo {
+        Ok(Some(AppendInfo {
             base_offset,
             last_offset,
             log_start_offset: self.log_start_offset(),
             duplicate: false,
-        })
+        }))
     }
 
     /// Seals the active segment and starts a new one at `base_offset`, snapshotting the producer
@@ -447,6 +477,12 @@ impl PartitionLog {
     /// Whole batches from the one holding `offset`, up to `max_bytes` but at least one batch,
     /// all from one segment (as Kafka reads). Empty at the log end.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadInfo> {
+        self.read_up_to(offset, max_bytes, i64::MAX)
+    }
+
+    /// `read`, serving no batch that reaches `max_offset` or beyond (a read_committed Fetch
+    /// passes the last stable offset). The offset is still checked against the high watermark.
+    pub fn read_up_to(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadInfo> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > high_watermark {
@@ -457,14 +493,15 @@ impl PartitionLog {
             });
         }
         let mut records = Bytes::new();
-        if offset < high_watermark {
+        let upper = high_watermark.min(max_offset);
+        if offset < upper {
             let segments = self.segments_read();
             let first = segments
                 .range(..=offset)
                 .next_back()
                 .map_or(i64::MIN, |(base, _)| *base);
             for segment in segments.range(first..).map(|(_, s)| s) {
-                if let Some(found) = segment.read(offset, max_bytes, high_watermark) {
+                if let Some(found) = segment.read(offset, max_bytes, upper) {
                     records = found;
                     break;
                 }
@@ -816,6 +853,59 @@ mod tests {
         assert_eq!(log.high_watermark(), 2);
         assert_eq!(log.log_end_offset(), 2);
         assert_eq!(*log.subscribe().borrow(), 2);
+    }
+
+    /// The non-blocking append appends only what needs no fsync and no roll, and leaves the
+    /// log untouched otherwise, so the caller can redo it on a blocking thread.
+    #[test]
+    fn a_nonblocking_append_refuses_what_would_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path(), FsyncPolicy::Os);
+        let batch = build_test_batch(2, 10, 0);
+        let appended = log.try_append_nonblocking(&batch, 0).unwrap();
+        assert_eq!(appended.map(|a| a.base_offset), Some(0));
+        // A segment that cannot take the next batch must roll.
+        log.set_config(LogConfig {
+            segment_bytes: batch.len() as u64,
+            ..log.config()
+        });
+        assert_eq!(log.try_append_nonblocking(&batch, 0).unwrap(), None);
+        assert_eq!((log.log_end_offset(), log.segment_count()), (2, 1));
+        assert_eq!(log.append(&batch, 0).unwrap().base_offset, 2);
+        assert_eq!(log.segment_count(), 2);
+        // flush.messages reached: the append would fsync.
+        log.set_config(LogConfig {
+            flush_messages: 3,
+            ..LogConfig::default()
+        });
+        assert_eq!(log.try_append_nonblocking(&batch, 0).unwrap(), None);
+        assert_eq!(log.log_end_offset(), 4);
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path(), FsyncPolicy::Always);
+        assert_eq!(log.try_append_nonblocking(&batch, 0).unwrap(), None);
+        assert_eq!(log.log_end_offset(), 0);
+    }
+
+    /// A read bounded below the high watermark (the last stable offset) serves no batch at or
+    /// past the bound, but still accepts offsets up to the high watermark.
+    #[test]
+    fn a_bounded_read_stops_before_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path(), FsyncPolicy::Os);
+        let batch = build_test_batch(2, 10, 0);
+        log.append(&batch, 0).unwrap();
+        log.append(&batch, 0).unwrap();
+        assert_eq!(
+            log.read_up_to(0, 1 << 20, 2).unwrap().records.len(),
+            batch.len()
+        );
+        assert_eq!(
+            log.read_up_to(0, 1 << 20, 4).unwrap().records.len(),
+            2 * batch.len()
+        );
+        assert!(log.read_up_to(2, 1 << 20, 2).unwrap().records.is_empty());
+        assert!(log.read_up_to(5, 1 << 20, 2).is_err());
     }
 
     /// ListOffsets -3 names the record with the largest timestamp, not its batch (Kafka 4).

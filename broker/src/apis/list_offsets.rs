@@ -1,6 +1,6 @@
-//! ListOffsets: offsets by timestamp, and the special timestamps -1 (latest), -2 (earliest),
-//! -3 (max timestamp), -4 (earliest local) and -5 (latest tiered), which on a single node without
-//! tiered storage are the log start and end.
+//! ListOffsets: maps each partition to `Partition::fetch_offset_for_timestamp` (the special
+//! timestamps -1 latest, -2 earliest, -3 max timestamp, -4 earliest local, -5 latest tiered,
+//! or a time) and the answer to the response.
 
 use std::sync::Arc;
 
@@ -8,10 +8,10 @@ use gregor_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use gregor_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
-use gregor_protocol::ResponseError;
 
 use crate::broker::Broker;
-use crate::error::storage_error_code;
+use crate::error::KafkaError;
+use crate::partition::IsolationLevel;
 
 /// Handles a ListOffsets request.
 pub fn handle(
@@ -21,6 +21,7 @@ pub fn handle(
 ) -> ListOffsetsResponse {
     // Leader epochs exist from v4 on; older versions must not carry one.
     let leader_epoch = if version >= 4 { 0 } else { -1 };
+    let isolation = IsolationLevel::from_wire(request.isolation_level);
     let topics = request
         .topics
         .iter()
@@ -31,30 +32,24 @@ pub fn handle(
                 .map(|p| {
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let Some(log) = broker.partition_log(topic.name.as_str(), p.partition_index)
-                    else {
-                        return base
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_offset(-1)
-                            .with_timestamp(-1);
-                    };
-                    let found = match p.timestamp {
-                        -1 | -5 => Ok((-1, log.high_watermark())),
-                        -2 | -4 => Ok((-1, log.log_start_offset())),
-                        -3 => Ok(log
-                            .max_timestamp()
-                            .map_or((-1, -1), |m| (m.timestamp, m.offset))),
-                        ts => log
-                            .offset_for_timestamp(ts)
-                            .map(|f| f.map_or((-1, -1), |f| (f.timestamp, f.offset))),
-                    };
+                    let found = broker
+                        .replica_manager
+                        .partition_or_error(topic.name.as_str(), p.partition_index)
+                        .and_then(|partition| {
+                            partition
+                                .fetch_offset_for_timestamp(p.timestamp, isolation)
+                                .map_err(KafkaError::from)
+                        });
                     match found {
-                        Ok((timestamp, offset)) => base
-                            .with_timestamp(timestamp)
-                            .with_offset(offset)
-                            .with_leader_epoch(leader_epoch),
+                        Ok(found) => {
+                            let (timestamp, offset) =
+                                found.map_or((-1, -1), |f| (f.timestamp, f.offset));
+                            base.with_timestamp(timestamp)
+                                .with_offset(offset)
+                                .with_leader_epoch(leader_epoch)
+                        }
                         Err(e) => base
-                            .with_error_code(storage_error_code(&e).code())
+                            .with_error_code(e.code())
                             .with_offset(-1)
                             .with_timestamp(-1),
                     }

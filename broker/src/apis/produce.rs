@@ -1,20 +1,17 @@
-//! Produce: validate each partition's batches by their headers (never decompressing), append
-//! them to the log, answer with the base offset.
+//! Produce: maps each partition's data to `ReplicaManager::append_records` (which validates
+//! and appends) and its outcome to the response; acks=0 gets no response at all.
 
 use std::sync::Arc;
 
-use gregor_protocol::messages::produce_request::PartitionProduceData;
 use gregor_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use gregor_protocol::messages::{ProduceRequest, ProduceResponse};
-use gregor_protocol::record_batch::{parse_batches, set_log_append_time};
 use gregor_protocol::ResponseError;
-use gregor_storage::timestamps::check_create_time;
-use gregor_storage::{FsyncPolicy, TimestampType};
 
 use crate::apis::some_str;
-use crate::broker::{now_ms, Broker};
-use crate::error::{batch_error_code, storage_error_code};
-use crate::topics::{is_internal_topic, TopicMeta};
+use crate::broker::Broker;
+use crate::error::KafkaError;
+use crate::partition::validation::AppendOrigin;
+use crate::replica_manager::{AppendResult, ReplicaManager};
 
 /// Handles a Produce request; `None` for acks=0, which gets no response at all.
 pub async fn handle(
@@ -38,42 +35,30 @@ pub async fn handle(
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for partition in &topic.partition_data {
-            let result = if !matches!(acks, -1..=1) {
-                Err((ResponseError::InvalidRequiredAcks, None))
-            } else if request.transactional_id.is_some() {
+            let result = match ReplicaManager::check_required_acks(acks) {
+                Err(e) => Err(e),
                 // As InitProducerId refuses transactional ids, so do their produce requests:
                 // Kafka's answer when the client may not use the transactional id.
-                Err((
+                Ok(()) if request.transactional_id.is_some() => Err(KafkaError::with_message(
                     ResponseError::TransactionalIdAuthorizationFailed,
-                    Some("Gregor does not support transactions".into()),
-                ))
-            } else {
-                match &meta {
-                    None => Err((unknown, None)),
-                    // Kafka's ReplicaManager refuses a client's append to an internal topic;
-                    // the group coordinator writes its log directly, never through Produce.
-                    Some(meta) if is_internal_topic(&meta.name) => {
-                        Err((ResponseError::InvalidTopicException, None))
+                    "Gregor does not support transactions",
+                )),
+                Ok(()) => match &meta {
+                    None => Err(KafkaError::new(unknown)),
+                    Some(meta) => {
+                        broker
+                            .replica_manager
+                            .append_records(
+                                AppendOrigin::Client,
+                                meta,
+                                partition.index,
+                                partition.records.clone(),
+                            )
+                            .await
                     }
-                    Some(meta) => append(broker, meta, partition).await,
-                }
+                },
             };
-            partitions.push(match result {
-                Ok((base_offset, log_start_offset, append_time)) => {
-                    PartitionProduceResponse::default()
-                        .with_index(partition.index)
-                        .with_base_offset(base_offset)
-                        .with_log_append_time_ms(append_time)
-                        .with_log_start_offset(log_start_offset)
-                }
-                Err((error, message)) => PartitionProduceResponse::default()
-                    .with_index(partition.index)
-                    .with_error_code(error.code())
-                    .with_error_message(message.and_then(some_str))
-                    .with_base_offset(-1)
-                    .with_log_append_time_ms(-1)
-                    .with_log_start_offset(-1),
-            });
+            partitions.push(partition_response(partition.index, result));
         }
         responses.push(
             TopicProduceResponse::default()
@@ -85,101 +70,21 @@ pub async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
-/// (base offset, log start offset, log append time or -1), or the error for the partition.
-type AppendResult = Result<(i64, i64, i64), (ResponseError, Option<String>)>;
-
-async fn append(
-    broker: &Arc<Broker>,
-    meta: &TopicMeta,
-    partition: &PartitionProduceData,
-) -> AppendResult {
-    let topic = meta.name.as_str();
-    let Some(log) = broker.partition_log(topic, partition.index) else {
-        return Err((ResponseError::UnknownTopicOrPartition, None));
-    };
-    let Some(records) = partition.records.clone() else {
-        return Err((ResponseError::CorruptMessage, Some("no records".into())));
-    };
-    let headers =
-        parse_batches(&records).map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
-    // The topic was looked up once per request by the caller; no second lookup per partition.
-    let max_message_bytes = meta
-        .configs
-        .get("max.message.bytes")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(broker.config.message_max_bytes);
-    if headers
-        .iter()
-        .any(|h| h.is_transactional() || h.is_control())
-    {
-        let message =
-            "transactional and control batches need transactions, which Gregor does not support";
-        return Err((ResponseError::InvalidRecord, Some(message.into())));
-    }
-    if let Some(big) = headers.iter().find(|h| h.size > max_message_bytes) {
-        let message = format!(
-            "The record batch is {} bytes, larger than max.message.bytes {max_message_bytes}",
-            big.size
-        );
-        return Err((ResponseError::MessageTooLarge, Some(message)));
-    }
-    let log_config = log.config();
-    let log_append_time = log_config.message_timestamp_type == TimestampType::LogAppendTime;
-    let now = now_ms();
-    // From the batch headers only (base and max timestamp): the produce path never
-    // decompresses, where Kafka's LogValidator checks each record.
-    for h in &headers {
-        if let Err(e) = check_create_time(h.base_timestamp, h.max_timestamp, now, &log_config) {
-            return Err((ResponseError::InvalidTimestamp, Some(e.to_string())));
-        }
-    }
-    let records = if log_append_time {
-        // The only copy of produced bytes: stamping rewrites each batch header and its CRC.
-        let mut stamped = records.to_vec();
-        set_log_append_time(&mut stamped, now)
-            .map_err(|e| (batch_error_code(&e), Some(e.to_string())))?;
-        bytes::Bytes::from(stamped)
-    } else {
-        records
-    };
-    let appended = if log_config.fsync == FsyncPolicy::Always {
-        // Waits for an fsync: keep it off the async worker threads.
-        let log = log.clone();
-        match tokio::task::spawn_blocking(move || log.append(&records, now)).await {
-            Ok(result) => result,
-            Err(_) => return Err((ResponseError::UnknownServerError, None)),
-        }
-    } else {
-        // A copy into the page cache: as quick as the bookkeeping a hand-off would cost.
-        log.append(&records, now)
-    };
-    match appended {
-        Ok(info) if info.duplicate => {
-            // A retry of a batch already stored: answered with the offsets it got then.
-            tracing::debug!(
-                topic,
-                partition = partition.index,
-                base_offset = info.base_offset,
-                "duplicate batch from an idempotent producer"
-            );
-            Ok((
-                info.base_offset,
-                info.log_start_offset,
-                if log_append_time { now } else { -1 },
-            ))
-        }
-        Ok(info) => Ok((
-            info.base_offset,
-            info.log_start_offset,
-            if log_append_time { now } else { -1 },
-        )),
-        Err(e @ gregor_storage::StorageError::Sequence(_)) => {
-            tracing::debug!(topic, partition = partition.index, cause = %e, "refused batch of an idempotent producer");
-            Err((storage_error_code(&e), Some(e.to_string())))
-        }
-        Err(e) => {
-            tracing::warn!(topic, partition = partition.index, cause = %e, "append failed");
-            Err((storage_error_code(&e), Some(e.to_string())))
-        }
+fn partition_response(
+    index: i32,
+    result: Result<AppendResult, KafkaError>,
+) -> PartitionProduceResponse {
+    let response = PartitionProduceResponse::default().with_index(index);
+    match result {
+        Ok(appended) => response
+            .with_base_offset(appended.base_offset)
+            .with_log_append_time_ms(appended.log_append_time)
+            .with_log_start_offset(appended.log_start_offset),
+        Err(e) => response
+            .with_error_code(e.code())
+            .with_error_message(e.message.and_then(some_str))
+            .with_base_offset(-1)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(-1),
     }
 }

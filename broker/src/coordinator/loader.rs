@@ -11,6 +11,7 @@ use super::classic_group::ClassicGroup;
 use super::group_apis::Changes;
 use super::group_coordinator::{CoordinatorConfig, GroupCoordinator};
 use super::records::{encode_batch, CoordinatorRecord, Legacy, RecordError};
+use super::writer::AppendBatches;
 use crate::broker::now_ms;
 use bytes::Bytes;
 
@@ -114,11 +115,13 @@ fn replay(
     Ok((applied, read))
 }
 
-/// Appends the live offsets as one snapshot and moves the log start past everything before it.
+/// Appends what is live (groups' metadata and offsets) as one snapshot through `append`, and
+/// moves the log start past everything before it.
 fn snapshot(
     log: &PartitionLog,
+    append: &AppendBatches,
     coordinator: &GroupCoordinator,
-) -> Result<(), gregor_storage::StorageError> {
+) -> Result<(), String> {
     let groups = coordinator
         .groups
         .values()
@@ -129,12 +132,12 @@ fn snapshot(
         .all()
         .map(|(k, v)| CoordinatorRecord::Offset(k.clone(), Some(v.clone())));
     let records: Changes = groups.chain(offsets).collect();
-    let first = match append_records(log, &records)? {
-        Some(first) => first,
+    let first = match encode_batch(&records, now_ms()) {
+        Some(batch) => append(Bytes::from(batch))?,
         // Nothing live: everything before the end is superseded.
         None => log.log_end_offset(),
     };
-    log.advance_log_start(first)?;
+    log.advance_log_start(first).map_err(|e| e.to_string())?;
     tracing::info!(
         records = records.len(),
         from = first,
@@ -143,21 +146,11 @@ fn snapshot(
     Ok(())
 }
 
-/// Appends records as one batch; the base offset, if anything was written.
-fn append_records(
-    log: &PartitionLog,
-    records: &[CoordinatorRecord],
-) -> Result<Option<i64>, gregor_storage::StorageError> {
-    let Some(batch) = encode_batch(records, now_ms()) else {
-        return Ok(None);
-    };
-    Ok(Some(log.append(&batch, now_ms())?.base_offset))
-}
-
 /// Replays `log` into a new coordinator (offset values of version 1 read as `legacy` says),
-/// compacting or rewriting the log where that is due.
+/// compacting or rewriting the log, through `append`, where that is due.
 pub fn load(
     log: &PartitionLog,
+    append: &AppendBatches,
     config: CoordinatorConfig,
     legacy: Legacy,
 ) -> Result<GroupCoordinator, ReplayError> {
@@ -173,12 +166,12 @@ pub fn load(
         // Everything live, rewritten in Kafka's schemas, and the old records dropped: after
         // this the data dir may say format 2. Should a crash come first, a restart reads the
         // old records as format 1 again and the rewritten ones (value v3) as Kafka's.
-        snapshot(log, &coordinator).map_err(|e| ReplayError::Upgrade {
+        snapshot(log, append, &coordinator).map_err(|cause| ReplayError::Upgrade {
             log: log.dir().display().to_string(),
-            cause: e.to_string(),
+            cause,
         })?;
     } else if replayed > 2 * coordinator.offsets.len() + 1000 {
-        if let Err(e) = snapshot(log, &coordinator) {
+        if let Err(e) = snapshot(log, append, &coordinator) {
             tracing::warn!(cause = %e, "could not compact the offsets log");
         }
     }
@@ -194,6 +187,15 @@ mod tests {
     use std::sync::Arc;
 
     use crate::coordinator::offsets::OffsetKey;
+
+    fn log_appender(log: &Arc<PartitionLog>) -> AppendBatches {
+        let log = log.clone();
+        Arc::new(move |batches: Bytes| {
+            log.append(&batches, 1_000)
+                .map(|info| info.base_offset)
+                .map_err(|e| e.to_string())
+        })
+    }
 
     fn offsets_log(dir: &std::path::Path) -> (LogManager, Arc<PartitionLog>) {
         let logs = LogManager::open(dir, LogConfig::default()).unwrap();
@@ -247,7 +249,7 @@ mod tests {
             (("g".to_string(), "t".to_string(), 1), 11, "md".to_string()),
         ];
         assert_eq!(offsets_of(&old), expected);
-        snapshot(&log, &old).unwrap();
+        snapshot(&log, &log_appender(&log), &old).unwrap();
 
         // After the rewrite the log reads as Kafka's format...
         let mut new = GroupCoordinator::new(CoordinatorConfig::default());

@@ -31,7 +31,7 @@ use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, PendingSync,
 use super::loader::{self, ReplayError};
 use super::records::Legacy;
 use super::service::{self, GroupRequest, Outcome, WRITE_FAILED};
-use super::writer::{LogWriter, WriteId, WriteQueue, Written};
+use super::writer::{AppendBatches, LogWriter, WriteId, WriteQueue, Written};
 use crate::broker::now_ms;
 
 type Call = (GroupRequest, oneshot::Sender<ResponseKind>);
@@ -88,15 +88,18 @@ impl CoordinatorStarter {
     /// Loads the coordinator's state from `log` (offset values of version 1 read as `legacy`
     /// says), then starts its task and writer on the current tokio runtime. Requests sent
     /// before this wait in the channel.
+    /// Writes go through `append` (the partition layer's coordinator append); `log` is read at
+    /// start-up.
     pub fn start(
         self,
         log: Arc<PartitionLog>,
+        append: AppendBatches,
         config: CoordinatorConfig,
         legacy: Legacy,
     ) -> Result<(), ReplayError> {
-        let coordinator = loader::load(&log, config, legacy)?;
+        let coordinator = loader::load(&log, &append, config, legacy)?;
         let (written_tx, written_rx) = mpsc::unbounded_channel();
-        let writer = LogWriter::start(log.clone(), written_tx).map_err(|e| ReplayError::Read {
+        let writer = LogWriter::start(append, written_tx).map_err(|e| ReplayError::Read {
             log: log.dir().display().to_string(),
             offset: log.log_end_offset(),
             cause: format!("starting the writer thread: {e}"),

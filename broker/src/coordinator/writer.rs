@@ -1,7 +1,8 @@
 //! The one writer of a coordinator's internal log: a thread of its own that appends the
-//! coordinator's records to `__consumer_offsets`, so no async worker ever waits for an append,
-//! a segment roll or an fsync. Kafka's CoordinatorRuntime writes through the partition's
-//! append path the same way, off the request threads.
+//! coordinator's records to `__consumer_offsets` through the partition layer (origin
+//! Coordinator), so no async worker ever waits for an append, a segment roll or an fsync.
+//! Kafka's CoordinatorRuntime writes through the partition's append path the same way, off
+//! the request threads.
 //!
 //! Writes are appended in the order they were submitted. Whatever is queued when the thread
 //! wakes goes out as one append (one batch per write, one fsync with `--fsync-always` for all
@@ -10,10 +11,15 @@
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
-use gregor_storage::PartitionLog;
+use bytes::Bytes;
 
 use super::records::{encode_batch, CoordinatorRecord};
 use crate::broker::now_ms;
+
+/// Appends encoded batches to the coordinator's partition and returns the first batch's base
+/// offset; called on a blocking thread (the writer's, or at start-up). The broker's is the
+/// partition layer's coordinator append; tests append to a bare log.
+pub type AppendBatches = Arc<dyn Fn(Bytes) -> Result<i64, String> + Send + Sync>;
 
 /// Identifies one submitted write.
 pub type WriteId = u64;
@@ -34,16 +40,16 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the writer thread for `log`; outcomes go to `done`. The thread ends once this
-    /// `LogWriter` is dropped and the queued writes are done.
+    /// Starts the writer thread appending through `append`; outcomes go to `done`. The thread
+    /// ends once this `LogWriter` is dropped and the queued writes are done.
     pub fn start(
-        log: Arc<PartitionLog>,
+        append: AppendBatches,
         done: tokio::sync::mpsc::UnboundedSender<Written>,
     ) -> std::io::Result<LogWriter> {
         let (jobs, queue) = std_mpsc::channel();
         std::thread::Builder::new()
             .name("coordinator-writer".into())
-            .spawn(move || write_loop(&log, &queue, &done))?;
+            .spawn(move || write_loop(&append, &queue, &done))?;
         Ok(LogWriter { jobs })
     }
 }
@@ -56,7 +62,7 @@ impl WriteQueue for LogWriter {
 }
 
 fn write_loop(
-    log: &PartitionLog,
+    append: &AppendBatches,
     queue: &std_mpsc::Receiver<(WriteId, Vec<CoordinatorRecord>)>,
     done: &tokio::sync::mpsc::UnboundedSender<Written>,
 ) {
@@ -72,7 +78,7 @@ fn write_loop(
         // One append for every queued write: all of them land, or (a full disk, a failed
         // write) none.
         let ok = batches.is_empty()
-            || match log.append(&batches, now) {
+            || match append(Bytes::from(batches)) {
                 Ok(_) => true,
                 Err(e) => {
                     tracing::warn!(cause = %e, writes = jobs.len(), "could not write to __consumer_offsets");

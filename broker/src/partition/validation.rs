@@ -1,0 +1,178 @@
+//! What an append must pass before it reaches the log; Kafka's `LogValidator` and
+//! `UnifiedLog.analyzeAndValidateRecords`, from batch headers only.
+//!
+//! The produce path never decompresses: every check reads the v2 batch headers (and the CRC over
+//! the rest, in `parse_batches`). In order, as Kafka runs them: the batches parse; a client
+//! sends no transactional or control batch (Gregor has no transactions; Kafka refuses control
+//! batches from clients always); no batch is larger than `max.message.bytes`; CreateTime
+//! timestamps lie in the `message.timestamp.before/after.max.ms` window; a LogAppendTime log
+//! stamps each batch with the broker's clock. Producer state (sequence and epoch) is checked by
+//! the log under its append lock, where the sequence it compares against cannot move.
+
+use bytes::Bytes;
+use gregor_protocol::record_batch::{parse_batches, set_log_append_time, BatchHeader};
+use gregor_protocol::ResponseError;
+use gregor_storage::timestamps::check_create_time;
+use gregor_storage::{LogConfig, TimestampType};
+
+use crate::error::KafkaError;
+
+/// Who is appending (Kafka's `AppendOrigin`): it decides which topics and batches are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A Produce request. May not write internal topics, nor transactional or control batches.
+    Client,
+    /// A coordinator writing its own internal topic (`__consumer_offsets`; later
+    /// `__transaction_state` and transaction markers).
+    Coordinator,
+    /// The broker itself, for anything that is neither a client's nor a coordinator's.
+    Internal,
+}
+
+/// Batches that passed validation, ready for the log.
+#[derive(Debug)]
+pub struct ValidRecords {
+    /// The bytes to append: the caller's, or a stamped copy for a LogAppendTime log.
+    pub records: Bytes,
+    /// The LogAppendTime given to every batch, or -1 for CreateTime (the Produce response's
+    /// `log_append_time_ms`).
+    pub log_append_time: i64,
+}
+
+/// Validates `records` for a log with `config` and `max_message_bytes` at `now_ms`.
+pub fn validate(
+    origin: AppendOrigin,
+    records: Bytes,
+    max_message_bytes: usize,
+    config: &LogConfig,
+    now_ms: i64,
+) -> Result<ValidRecords, KafkaError> {
+    let headers = parse_batches(&records)?;
+    if origin == AppendOrigin::Client && headers.iter().any(needs_transactions) {
+        return Err(KafkaError::with_message(
+            ResponseError::InvalidRecord,
+            "transactional and control batches need transactions, which Gregor does not support",
+        ));
+    }
+    if let Some(big) = headers.iter().find(|h| h.size > max_message_bytes) {
+        return Err(KafkaError::with_message(
+            ResponseError::MessageTooLarge,
+            format!(
+                "The record batch is {} bytes, larger than max.message.bytes {max_message_bytes}",
+                big.size
+            ),
+        ));
+    }
+    // From the batch headers only (base and max timestamp): Kafka's LogValidator checks each
+    // record, which would mean decompressing.
+    for h in &headers {
+        check_create_time(h.base_timestamp, h.max_timestamp, now_ms, config).map_err(|e| {
+            KafkaError::with_message(ResponseError::InvalidTimestamp, e.to_string())
+        })?;
+    }
+    if config.message_timestamp_type != TimestampType::LogAppendTime {
+        return Ok(ValidRecords {
+            records,
+            log_append_time: -1,
+        });
+    }
+    // The only copy of appended bytes: stamping rewrites each batch header and its CRC.
+    let mut stamped = records.to_vec();
+    set_log_append_time(&mut stamped, now_ms)?;
+    Ok(ValidRecords {
+        records: Bytes::from(stamped),
+        log_append_time: now_ms,
+    })
+}
+
+fn needs_transactions(h: &BatchHeader) -> bool {
+    h.is_transactional() || h.is_control()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gregor_storage::batch::build_test_batch;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn batch(timestamp: i64) -> Bytes {
+        Bytes::from(build_test_batch(2, 10, timestamp))
+    }
+
+    fn code(result: Result<ValidRecords, KafkaError>) -> Option<ResponseError> {
+        result.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn a_good_batch_passes_unchanged() {
+        let records = batch(NOW);
+        let valid = validate(
+            AppendOrigin::Client,
+            records.clone(),
+            1 << 20,
+            &LogConfig::default(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(valid.records, records);
+        assert_eq!(valid.log_append_time, -1);
+    }
+
+    #[test]
+    fn garbage_is_corrupt() {
+        let result = validate(
+            AppendOrigin::Client,
+            Bytes::from_static(b"not a batch at all, not even close"),
+            1 << 20,
+            &LogConfig::default(),
+            NOW,
+        );
+        assert_eq!(code(result), Some(ResponseError::CorruptMessage));
+    }
+
+    #[test]
+    fn a_batch_over_max_message_bytes_is_too_large() {
+        let records = batch(NOW);
+        let limit = records.len() - 1;
+        let result = validate(
+            AppendOrigin::Coordinator,
+            records,
+            limit,
+            &LogConfig::default(),
+            NOW,
+        );
+        assert_eq!(code(result), Some(ResponseError::MessageTooLarge));
+    }
+
+    #[test]
+    fn timestamps_outside_the_window_are_refused() {
+        let config = LogConfig {
+            message_timestamp_after_max_ms: 1_000,
+            ..LogConfig::default()
+        };
+        let result = validate(
+            AppendOrigin::Client,
+            batch(NOW + 5_000),
+            1 << 20,
+            &config,
+            NOW,
+        );
+        assert_eq!(code(result), Some(ResponseError::InvalidTimestamp));
+    }
+
+    #[test]
+    fn log_append_time_stamps_the_batch() {
+        let config = LogConfig {
+            message_timestamp_type: TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        // A LogAppendTime log takes any client timestamp: it replaces them.
+        let records = batch(1);
+        let valid = validate(AppendOrigin::Client, records.clone(), 1 << 20, &config, NOW).unwrap();
+        assert_eq!(valid.log_append_time, NOW);
+        assert_ne!(valid.records, records);
+        let header = &parse_batches(&valid.records).unwrap()[0];
+        assert_eq!(header.max_timestamp, NOW);
+    }
+}
