@@ -118,6 +118,33 @@ impl RawClient {
         }
     }
 
+    /// Produces `batch` (whole v2 batches) to partition 0 of `topic` with Produce v9; returns
+    /// the partition's (error code, base offset).
+    pub fn produce(
+        &mut self,
+        topic: &str,
+        acks: i16,
+        batch: Vec<u8>,
+    ) -> anyhow::Result<(i16, i64)> {
+        use gregor_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use gregor_protocol::messages::{ProduceRequest, ProduceResponse};
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(StrBytes::from_string(topic.to_string()).into())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch.into()))])]);
+        let response: ProduceResponse = self.call(ApiKey::Produce, 9, &request)?;
+        let partition = response
+            .responses
+            .first()
+            .and_then(|t| t.partition_responses.first())
+            .context("a Produce response without the partition")?;
+        Ok((partition.error_code, partition.base_offset))
+    }
+
     /// Closes the writing half, as a client that stops mid-frame does.
     pub fn shutdown_write(&mut self) -> std::io::Result<()> {
         self.stream.shutdown(std::net::Shutdown::Write)

@@ -4,10 +4,7 @@
 
 use gregor_itests::clients::create_topic;
 use gregor_itests::raw::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use gregor_itests::raw::messages::{
-    ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse,
-};
+use gregor_itests::raw::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_protocol::StrBytes;
@@ -20,20 +17,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn produce(client: &mut RawClient, batch: Vec<u8>) -> anyhow::Result<(i16, i64)> {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(StrBytes::from_static_str(TOPIC).into())
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.into()))])]);
-    let response: ProduceResponse = client.call(ApiKey::Produce, 9, &request)?;
-    let partition = &response.responses[0].partition_responses[0];
-    Ok((partition.error_code, partition.base_offset))
 }
 
 /// (error code, timestamp, offset) for ListOffsets -3.
@@ -59,16 +42,16 @@ fn max_timestamp_names_the_record_not_its_batch() -> anyhow::Result<()> {
         let now = now_ms();
         // Record i of a test batch has the batch's timestamp + i.
         assert_eq!(
-            produce(&mut client, build_test_batch(3, 10, now - 30_000))?,
+            client.produce(TOPIC, -1, build_test_batch(3, 10, now - 30_000))?,
             (0, 0)
         );
         // Offsets 3..=7 at now-10000..=now-9996: the largest timestamp is offset 7's.
         assert_eq!(
-            produce(&mut client, build_test_batch(5, 10, now - 10_000))?,
+            client.produce(TOPIC, -1, build_test_batch(5, 10, now - 10_000))?,
             (0, 3)
         );
         assert_eq!(
-            produce(&mut client, build_test_batch(2, 10, now - 20_000))?,
+            client.produce(TOPIC, -1, build_test_batch(2, 10, now - 20_000))?,
             (0, 8)
         );
         assert_eq!(max_timestamp(&mut client)?, (0, now - 9_996, 7));

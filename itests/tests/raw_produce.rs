@@ -6,11 +6,8 @@
 use std::time::Duration;
 
 use gregor_itests::clients::{consume_all, create_topic, make_records, produce_all, producer};
-use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use gregor_itests::raw::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::TestBroker;
-use gregor_protocol::StrBytes;
 
 const CORRUPT_MESSAGE: i16 = 2;
 const INVALID_REQUIRED_ACKS: i16 = 21;
@@ -26,26 +23,6 @@ fn first_batch(broker: &TestBroker, topic: &str) -> anyhow::Result<Vec<u8>> {
     Ok(bytes[..12 + len].to_vec())
 }
 
-/// Sends `batch` to partition 0 of `topic`; returns (error code, base offset).
-fn produce(
-    client: &mut RawClient,
-    topic: &str,
-    acks: i16,
-    batch: Vec<u8>,
-) -> anyhow::Result<(i16, i64)> {
-    let request = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(5_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(StrBytes::from_string(topic.to_string()).into())
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.into()))])]);
-    let response: ProduceResponse = client.call(ApiKey::Produce, 9, &request)?;
-    let partition = &response.responses[0].partition_responses[0];
-    Ok((partition.error_code, partition.base_offset))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn raw_batches_are_appended_or_refused_whole() -> anyhow::Result<()> {
     let broker = TestBroker::start(&[])?;
@@ -58,25 +35,25 @@ async fn raw_batches_are_appended_or_refused_whole() -> anyhow::Result<()> {
 
     let mut client = RawClient::connect(&b)?;
     // The same batch again: appended at the next offset.
-    assert_eq!(produce(&mut client, "raw", -1, batch.clone())?, (0, 1));
+    assert_eq!(client.produce("raw", -1, batch.clone())?, (0, 1));
 
     // One flipped byte in the last record: the CRC no longer matches.
     let mut corrupt = batch.clone();
     let last = corrupt.len() - 3;
     corrupt[last] ^= 0xff;
     assert_eq!(
-        produce(&mut client, "raw", -1, corrupt)?.0,
+        client.produce("raw", -1, corrupt)?.0,
         CORRUPT_MESSAGE,
         "a batch with a wrong CRC"
     );
     // acks=2 means nothing to Kafka.
     assert_eq!(
-        produce(&mut client, "raw", 2, batch.clone())?.0,
+        client.produce("raw", 2, batch.clone())?.0,
         INVALID_REQUIRED_ACKS,
         "acks=2"
     );
     // The connection is still in use, and the next offset is 2: nothing refused was stored.
-    assert_eq!(produce(&mut client, "raw", 1, batch)?, (0, 2));
+    assert_eq!(client.produce("raw", 1, batch)?, (0, 2));
 
     let got = consume_all(&b, "raw", 1, 3, Duration::from_secs(20))?;
     let stored = &got[&0];

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use gregor_itests::clients::create_topic;
 use gregor_itests::raw::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use gregor_itests::raw::messages::{
-    ApiKey, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse,
-};
+use gregor_itests::raw::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_protocol::record_batch::{encode_records, RecordRef};
@@ -23,19 +20,6 @@ const TOPIC: &str = "no-timestamp";
 fn batch_without_timestamps(count: usize) -> Vec<u8> {
     let records: Vec<RecordRef<'_>> = (0..count).map(|_| (None, Some(&b"no time"[..]))).collect();
     encode_records(-1, &records)
-}
-
-fn produce(client: &mut RawClient, batch: Vec<u8>) -> anyhow::Result<i16> {
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(StrBytes::from_static_str(TOPIC).into())
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.into()))])]);
-    let response: ProduceResponse = client.call(ApiKey::Produce, 9, &request)?;
-    Ok(response.responses[0].partition_responses[0].error_code)
 }
 
 /// The offset ListOffsets answers for `timestamp` (-1 latest, -2 earliest).
@@ -65,7 +49,7 @@ fn records_without_timestamp_outlive_retention_checks() -> anyhow::Result<()> {
         runtime.block_on(create_topic(&broker.bootstrap, TOPIC, 1))?;
         let mut client = RawClient::connect(&broker.bootstrap)?;
         for _ in 0..40 {
-            anyhow::ensure!(produce(&mut client, batch_without_timestamps(10))? == 0);
+            anyhow::ensure!(client.produce(TOPIC, -1, batch_without_timestamps(10))?.0 == 0);
         }
         assert_eq!(list_offset(&mut client, -1)?, 400);
         // Several retention checks (no assertion on time: any number of checks must keep them).

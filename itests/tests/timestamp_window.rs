@@ -4,12 +4,9 @@
 //! so a producer clock far ahead kept its records from time retention until that future came.
 
 use gregor_itests::clients::create_topic;
-use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use gregor_itests::raw::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_protocol::record_batch::encode_records;
-use gregor_protocol::StrBytes;
 
 const TOPIC: &str = "timestamp-window";
 const INVALID_TIMESTAMP: i16 = 32;
@@ -25,16 +22,7 @@ fn now_ms() -> i64 {
 /// The error code of producing one record stamped `timestamp`.
 fn produce_at(client: &mut RawClient, timestamp: i64) -> anyhow::Result<i16> {
     let batch = encode_records(timestamp, &[(None, Some(b"when"))]);
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(StrBytes::from_static_str(TOPIC).into())
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.into()))])]);
-    let response: ProduceResponse = client.call(ApiKey::Produce, 9, &request)?;
-    Ok(response.responses[0].partition_responses[0].error_code)
+    Ok(client.produce(TOPIC, -1, batch)?.0)
 }
 
 #[test]
