@@ -140,12 +140,28 @@ pub fn consume_all(
     expected: usize,
     timeout: Duration,
 ) -> anyhow::Result<BTreeMap<i32, Vec<Rec>>> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    consume_all_with(bootstrap, topic, partitions, expected, timeout, &[])
+}
+
+/// `consume_all` with these consumer settings on top (fetch limits, say).
+pub fn consume_all_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+    settings: &[(&str, &str)],
+) -> anyhow::Result<BTreeMap<i32, Vec<Rec>>> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "itests-manual")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()?;
+        .set("enable.partition.eof", "false");
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create()?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)?;

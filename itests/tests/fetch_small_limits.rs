@@ -5,16 +5,12 @@
 //! over for the first batch of a response (KIP-74), which here still fits.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gregor_itests::clients::{
-    assert_records_match, create_topic, make_records, produce_all, producer, Rec,
+    assert_records_match, consume_all_with, create_topic, make_records, produce_all, producer, Rec,
 };
 use gregor_itests::reference::each_broker;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 
 const TOPIC: &str = "small-limits";
 const PARTITIONS: i32 = 4;
@@ -35,54 +31,28 @@ fn records() -> Vec<Rec> {
     records
 }
 
-/// Reads every partition from the beginning until `expected` records arrived or 60 s passed.
+/// Reads every partition from the beginning until `expected` records arrived or 60 s passed,
+/// with fetch limits below the largest batches.
 fn consume(bootstrap: &str, expected: usize) -> anyhow::Result<BTreeMap<i32, Vec<Rec>>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "itests-small-limits")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", FETCH_MAX_BYTES.to_string())
-        // librdkafka wants fetch.max.bytes >= message.max.bytes, and receive.message.max.bytes
-        // at least fetch.max.bytes + 512: the response limit it enforces.
-        .set("message.max.bytes", FETCH_MAX_BYTES.to_string())
-        .set(
-            "receive.message.max.bytes",
-            (FETCH_MAX_BYTES + 512).to_string(),
-        )
-        .set("max.partition.fetch.bytes", PARTITION_MAX_BYTES.to_string())
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(TOPIC, p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut out: BTreeMap<i32, Vec<Rec>> = BTreeMap::new();
-    let mut count = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while count < expected && Instant::now() < deadline {
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let m = message?;
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.entry(m.partition()).or_default().push(Rec {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().unwrap_or_default().to_vec(),
-            value: m.payload().unwrap_or_default().to_vec(),
-            headers,
-            timestamp: m.timestamp().to_millis().unwrap_or(-1),
-        });
-        count += 1;
-    }
-    Ok(out)
+    let fetch_max = FETCH_MAX_BYTES.to_string();
+    // librdkafka wants fetch.max.bytes >= message.max.bytes, and receive.message.max.bytes at
+    // least fetch.max.bytes + 512: the response limit it enforces.
+    let receive_max = (FETCH_MAX_BYTES + 512).to_string();
+    let partition_max = PARTITION_MAX_BYTES.to_string();
+    consume_all_with(
+        bootstrap,
+        TOPIC,
+        PARTITIONS,
+        expected,
+        Duration::from_secs(60),
+        &[
+            ("group.id", "itests-small-limits"),
+            ("fetch.max.bytes", &fetch_max),
+            ("message.max.bytes", &fetch_max),
+            ("receive.message.max.bytes", &receive_max),
+            ("max.partition.fetch.bytes", &partition_max),
+        ],
+    )
 }
 
 #[test]
