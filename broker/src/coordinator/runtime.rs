@@ -1,17 +1,20 @@
-//! Drives the group coordinator; Kafka's CoordinatorRuntime, for one coordinator on one node.
+//! Drives a coordinator's state machine; Kafka's CoordinatorRuntime, for one node. The group
+//! coordinator runs on it today (`service` makes `GroupCoordinator` a `CoordinatorShard`); a
+//! transaction coordinator is meant to run on it the same way.
 //!
 //! The contract:
-//! - One task owns the state machine (`GroupCoordinator`). Requests arrive on a channel with a
-//!   reply handle; timers come from the machine's next deadline, on a clock that starts at 0
-//!   when the task does (tests drive the same loop by hand with a clock of their own).
-//! - A request that changes durable state comes back from `service::execute` as records to
-//!   write. They go to the one writer (`writer`), and only once it reports them in the log are
-//!   they applied and the request answered. A failed write answers the request with an error
-//!   and leaves the state as it was: nothing was applied.
+//! - One task owns the state machine (a `CoordinatorShard`: pure, no tokio inside, time passed
+//!   in). Requests arrive on a channel with a reply handle; timers come from the shard's next
+//!   deadline, on a clock that starts at 0 when the task does (tests drive the same loop by
+//!   hand with a clock of their own).
+//! - A request that changes durable state comes back from `CoordinatorShard::execute` as
+//!   records to write. They go to the one writer (`writer`), and only once it reports them in
+//!   the log are they applied and the request answered. A failed write answers the request with
+//!   an error and leaves the state as it was: nothing was applied.
 //! - The task never waits for a write. While one is under way, later requests that change the
-//!   same group wait (in order) until it is done, so each sees the state the write leaves;
-//!   requests for other groups, and reads, go ahead. A commit's fsync thus holds up only its
-//!   own group, and writes queued meanwhile share the next append (and fsync).
+//!   same key (a group, later a transactional id) wait, in order, until it is done, so each sees
+//!   the state the write leaves; requests for other keys, and reads, go ahead. A commit's fsync
+//!   thus holds up only its own group, and writes queued meanwhile share the next append.
 //! - Stopping (the handle's `shutdown`): no new requests are taken, the writes under way are
 //!   finished and answered, then the task ends; the broker closes the logs after that.
 
@@ -19,27 +22,98 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gregor_protocol::messages::ResponseKind;
 use gregor_storage::PartitionLog;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::group_apis::Changes;
-use super::group_coordinator::Response;
-use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, PendingSync, Reply, ReplyId};
+use super::group_coordinator::{CoordinatorConfig, ReplyId};
 use super::loader::{self, ReplayError};
-use super::records::Legacy;
-use super::service::{self, GroupRequest, Outcome, WRITE_FAILED};
+use super::records::{encode_batch, Legacy};
+use super::service::GroupRequest;
 use super::writer::{AppendBatches, LogWriter, WriteId, WriteQueue, Written};
-use crate::broker::now_ms;
+use gregor_protocol::messages::ResponseKind;
 
-type Call = (GroupRequest, oneshot::Sender<ResponseKind>);
+/// A coordinator's state machine, as the runtime drives it (Kafka's CoordinatorShard).
+pub trait CoordinatorShard: Send + 'static {
+    /// A request as the connection hands it over.
+    type Request: Send + 'static;
+    /// An answer.
+    type Response: Send + 'static;
+    /// One record of the coordinator's internal log.
+    type Record: Clone + Send + 'static;
+    /// What waits for its records to be written before it can finish (a leader's SyncGroup).
+    type Pending: Send + 'static;
 
-/// Sends requests to the coordinator task, and stops it.
+    /// The keys whose durable state `request` may change; reads name none.
+    fn keys_changed(request: &Self::Request) -> Vec<String>;
+    /// Runs a request at `now`; a request that must wait for others is parked under `reply_id`.
+    fn execute(
+        &mut self,
+        request: Self::Request,
+        reply_id: ReplyId,
+        now: i64,
+    ) -> Outcome<Self::Response, Self::Record, Self::Pending>;
+    /// Applies records that were written.
+    fn apply(&mut self, records: Vec<Self::Record>);
+    /// Finishes what waited for its records (`written`: they are in the log).
+    fn complete(
+        &mut self,
+        pending: Self::Pending,
+        written: bool,
+        now: i64,
+    ) -> Vec<(ReplyId, Self::Response)>;
+    /// Timers due at `now`: answers to parked requests.
+    fn tick(&mut self, now: i64) -> Vec<(ReplyId, Self::Response)>;
+    /// When `tick` next has something to do.
+    fn next_deadline(&self) -> Option<i64>;
+    /// Records no request waits for, due now (written in the background, as Kafka does).
+    fn take_background_records(&mut self) -> Vec<Self::Record>;
+    /// Records as batches to append, stamped `timestamp`; `None` for none.
+    fn encode(records: &[Self::Record], timestamp: i64) -> Option<Vec<u8>>;
+}
+
+/// What a request comes to.
+#[derive(Debug)]
+pub enum Outcome<Resp, Rec, Pending> {
+    /// Answer with this now, and deliver these answers to parked requests.
+    Reply(Resp, Vec<(ReplyId, Resp)>),
+    /// The request is parked under its reply id; deliver these answers now (its own may be
+    /// among them).
+    Parked(Vec<(ReplyId, Resp)>),
+    /// Not a request of this coordinator: no answer (the connection closes).
+    Ignored,
+    /// Write `records`, then apply them and answer `response`; if the write fails, answer
+    /// `failed` and change nothing.
+    Write {
+        /// The records the request stands for.
+        records: Vec<Rec>,
+        /// The answer once they are written.
+        response: Resp,
+        /// The answer if they cannot be.
+        failed: Resp,
+    },
+    /// The request is parked under its reply id: deliver `replies`, write `records`, then
+    /// `complete` the pending work (written or not).
+    WriteThen {
+        /// Answers to deliver now.
+        replies: Vec<(ReplyId, Resp)>,
+        /// The records to write first.
+        records: Vec<Rec>,
+        /// What finishes after the write.
+        pending: Pending,
+    },
+}
+
+type Call<S> = (
+    <S as CoordinatorShard>::Request,
+    oneshot::Sender<<S as CoordinatorShard>::Response>,
+);
+
+/// Sends requests to the group coordinator's task, and stops it.
 #[derive(Clone, Debug)]
 pub struct CoordinatorHandle {
-    tx: mpsc::UnboundedSender<Call>,
+    tx: mpsc::UnboundedSender<(GroupRequest, oneshot::Sender<ResponseKind>)>,
     /// Cancelled to stop the task.
     stop: CancellationToken,
     /// The task, so `shutdown` can wait for it.
@@ -79,17 +153,16 @@ pub fn channel() -> (CoordinatorHandle, CoordinatorStarter) {
 
 /// Starts the coordinator task of a `channel`.
 pub struct CoordinatorStarter {
-    rx: mpsc::UnboundedReceiver<Call>,
+    rx: mpsc::UnboundedReceiver<(GroupRequest, oneshot::Sender<ResponseKind>)>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
 
 impl CoordinatorStarter {
-    /// Loads the coordinator's state from `log` (offset values of version 1 read as `legacy`
-    /// says), then starts its task and writer on the current tokio runtime. Requests sent
-    /// before this wait in the channel.
-    /// Writes go through `append` (the partition layer's coordinator append); `log` is read at
-    /// start-up.
+    /// Loads the group coordinator's state from `log` (offset values of version 1 read as
+    /// `legacy` says), then starts its task and writer on the current tokio runtime. Writes go
+    /// through `append` (the partition layer's coordinator append). Requests sent before this
+    /// wait in the channel.
     pub fn start(
         self,
         log: Arc<PartitionLog>,
@@ -99,11 +172,12 @@ impl CoordinatorStarter {
     ) -> Result<(), ReplayError> {
         let coordinator = loader::load(&log, &append, config, legacy)?;
         let (written_tx, written_rx) = mpsc::unbounded_channel();
-        let writer = LogWriter::start(append, written_tx).map_err(|e| ReplayError::Read {
-            log: log.dir().display().to_string(),
-            offset: log.log_end_offset(),
-            cause: format!("starting the writer thread: {e}"),
-        })?;
+        let writer =
+            LogWriter::start(append, encode_batch, written_tx).map_err(|e| ReplayError::Read {
+                log: log.dir().display().to_string(),
+                offset: log.log_end_offset(),
+                cause: format!("starting the writer thread: {e}"),
+            })?;
         let started = Instant::now();
         let clock: Clock = Box::new(move || started.elapsed().as_millis() as i64);
         let runtime = Runtime::new(coordinator, writer, clock);
@@ -117,45 +191,45 @@ impl CoordinatorStarter {
 pub type Clock = Box<dyn Fn() -> i64 + Send>;
 
 /// A write under way and what to do once it is done.
-enum InFlight {
+enum InFlight<S: CoordinatorShard> {
     /// A request's records: apply and answer `response`, or answer `failed`.
     Request {
-        tx: oneshot::Sender<ResponseKind>,
-        records: Changes,
-        response: Box<ResponseKind>,
-        failed: Box<ResponseKind>,
-        groups: Vec<String>,
+        tx: oneshot::Sender<S::Response>,
+        records: Vec<S::Record>,
+        response: S::Response,
+        failed: S::Response,
+        keys: Vec<String>,
     },
-    /// A leader's assignment: complete the sync either way.
-    Sync {
-        pending: Box<PendingSync>,
-        groups: Vec<String>,
+    /// Work that finishes after its write, either way.
+    Pending {
+        pending: S::Pending,
+        keys: Vec<String>,
     },
-    /// Records no request waits for (a group became Empty).
+    /// Records no request waits for.
     Background,
 }
 
 /// The coordinator task's state.
-struct Runtime<W: WriteQueue> {
-    coordinator: GroupCoordinator,
+struct Runtime<S: CoordinatorShard, W: WriteQueue<S::Record>> {
+    shard: S,
     writer: W,
     clock: Clock,
-    /// Parked JoinGroup/SyncGroup answers, by the id the coordinator knows them under.
-    parked: HashMap<ReplyId, oneshot::Sender<ResponseKind>>,
+    /// Parked answers, by the id the shard knows them under.
+    parked: HashMap<ReplyId, oneshot::Sender<S::Response>>,
     next_reply: ReplyId,
     /// Writes submitted and not yet reported, by id.
-    in_flight: HashMap<WriteId, InFlight>,
+    in_flight: HashMap<WriteId, InFlight<S>>,
     next_write: WriteId,
-    /// Per group, how many of its writes are under way.
+    /// Per key, how many of its writes are under way.
     busy: HashMap<String, usize>,
-    /// Requests waiting for a write of their group, in arrival order.
-    waiting: VecDeque<Call>,
+    /// Requests waiting for a write of their key, in arrival order.
+    waiting: VecDeque<Call<S>>,
 }
 
-impl<W: WriteQueue> Runtime<W> {
-    fn new(coordinator: GroupCoordinator, writer: W, clock: Clock) -> Runtime<W> {
+impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
+    fn new(shard: S, writer: W, clock: Clock) -> Runtime<S, W> {
         Runtime {
-            coordinator,
+            shard,
             writer,
             clock,
             parked: HashMap::new(),
@@ -169,12 +243,12 @@ impl<W: WriteQueue> Runtime<W> {
 
     async fn run(
         mut self,
-        mut calls: mpsc::UnboundedReceiver<Call>,
+        mut calls: mpsc::UnboundedReceiver<Call<S>>,
         mut written: mpsc::UnboundedReceiver<Written>,
         stop: CancellationToken,
     ) {
         loop {
-            let sleep = match self.coordinator.next_deadline() {
+            let sleep = match self.shard.next_deadline() {
                 Some(d) => Duration::from_millis(d.saturating_sub((self.clock)()).max(0) as u64),
                 None => Duration::from_secs(3600),
             };
@@ -188,8 +262,8 @@ impl<W: WriteQueue> Runtime<W> {
                 _ = tokio::time::sleep(sleep) => self.on_tick(),
             }
         }
-        // Finish what was written or is being written, so no acknowledged change is lost and
-        // no client waits for an answer that never comes.
+        // Finish what is being written, so no acknowledged change is lost and no client waits
+        // for an answer that never comes.
         calls.close();
         while !self.in_flight.is_empty() {
             match written.recv().await {
@@ -199,43 +273,29 @@ impl<W: WriteQueue> Runtime<W> {
         }
     }
 
-    /// A request arrived: run it, or let it wait for its group's write.
-    fn on_call(&mut self, call: Call) {
-        let blocked = call
-            .0
-            .groups_changed()
-            .iter()
-            .any(|g| self.busy.contains_key(*g));
-        if blocked || self.waits_behind_earlier(&call) {
+    /// A request arrived: run it, or let it wait for its key's write.
+    fn on_call(&mut self, call: Call<S>) {
+        let keys = S::keys_changed(&call.0);
+        let blocked = keys.iter().any(|k| self.busy.contains_key(k))
+            || (!keys.is_empty()
+                && self
+                    .waiting
+                    .iter()
+                    .any(|(w, _)| S::keys_changed(w).iter().any(|k| keys.contains(k))));
+        if blocked {
             self.waiting.push_back(call);
         } else {
-            self.execute(call);
+            self.execute(call, keys);
         }
     }
 
-    /// Whether an earlier request for one of the call's groups is still waiting (order per
-    /// group is kept).
-    fn waits_behind_earlier(&self, call: &Call) -> bool {
-        let groups = call.0.groups_changed();
-        !groups.is_empty()
-            && self
-                .waiting
-                .iter()
-                .any(|(w, _)| w.groups_changed().iter().any(|g| groups.contains(g)))
-    }
-
-    fn execute(&mut self, (request, tx): Call) {
+    fn execute(&mut self, (request, tx): Call<S>, keys: Vec<String>) {
         let now = (self.clock)();
-        let groups: Vec<String> = request
-            .groups_changed()
-            .iter()
-            .map(|g| g.to_string())
-            .collect();
         self.next_reply += 1;
         let reply_id = self.next_reply;
-        match service::execute(&mut self.coordinator, request, reply_id, now, now_ms()) {
+        match self.shard.execute(request, reply_id, now) {
             Outcome::Reply(response, replies) => {
-                let _ = tx.send(*response);
+                let _ = tx.send(response);
                 self.deliver(replies);
             }
             Outcome::Parked(replies) => {
@@ -249,7 +309,7 @@ impl<W: WriteQueue> Runtime<W> {
                 failed,
             } => {
                 if records.is_empty() {
-                    let _ = tx.send(*response);
+                    let _ = tx.send(response);
                     return;
                 }
                 let write = InFlight::Request {
@@ -257,26 +317,29 @@ impl<W: WriteQueue> Runtime<W> {
                     records: records.clone(),
                     response,
                     failed,
-                    groups,
+                    keys,
                 };
                 self.submit(records, write);
             }
-            Outcome::Sync { replies, pending } => {
+            Outcome::WriteThen {
+                replies,
+                records,
+                pending,
+            } => {
                 self.parked.insert(reply_id, tx);
                 self.deliver(replies);
-                let records = vec![pending.record.clone()];
-                self.submit(records, InFlight::Sync { pending, groups });
+                self.submit(records, InFlight::Pending { pending, keys });
             }
         }
-        self.write_emptied_groups();
+        self.write_background();
     }
 
-    fn submit(&mut self, records: Changes, write: InFlight) {
+    fn submit(&mut self, records: Vec<S::Record>, write: InFlight<S>) {
         self.next_write += 1;
         let id = self.next_write;
-        if let InFlight::Request { groups, .. } | InFlight::Sync { groups, .. } = &write {
-            for g in groups {
-                *self.busy.entry(g.clone()).or_default() += 1;
+        if let InFlight::Request { keys, .. } | InFlight::Pending { keys, .. } = &write {
+            for k in keys {
+                *self.busy.entry(k.clone()).or_default() += 1;
             }
         }
         self.in_flight.insert(id, write);
@@ -289,75 +352,61 @@ impl<W: WriteQueue> Runtime<W> {
         let Some(write) = self.in_flight.remove(&id) else {
             return;
         };
-        let groups = match write {
+        let keys = match write {
             InFlight::Request {
                 tx,
                 records,
                 response,
                 failed,
-                groups,
+                keys,
             } => {
                 if ok {
-                    self.coordinator.apply(records);
-                    let _ = tx.send(*response);
+                    self.shard.apply(records);
+                    let _ = tx.send(response);
                 } else {
-                    let _ = tx.send(*failed);
+                    let _ = tx.send(failed);
                 }
-                groups
+                keys
             }
-            InFlight::Sync { pending, groups } => {
+            InFlight::Pending { pending, keys } => {
                 let now = (self.clock)();
-                let replies = self
-                    .coordinator
-                    .complete_sync(now, *pending, ok, WRITE_FAILED);
+                let replies = self.shard.complete(pending, ok, now);
                 self.deliver(replies);
-                groups
+                keys
             }
             InFlight::Background => Vec::new(),
         };
-        for g in groups {
-            if let Some(n) = self.busy.get_mut(&g) {
+        for k in keys {
+            if let Some(n) = self.busy.get_mut(&k) {
                 *n -= 1;
                 if *n == 0 {
-                    self.busy.remove(&g);
+                    self.busy.remove(&k);
                 }
             }
         }
-        self.run_waiting();
-        self.write_emptied_groups();
-    }
-
-    /// Runs, in order, the waiting requests whose groups are free now.
-    fn run_waiting(&mut self) {
-        let waiting = std::mem::take(&mut self.waiting);
-        for call in waiting {
+        // Run, in order, the waiting requests whose keys are free now.
+        for call in std::mem::take(&mut self.waiting) {
             self.on_call(call);
         }
+        self.write_background();
     }
 
     fn on_tick(&mut self) {
-        let replies = self.coordinator.tick((self.clock)());
+        let replies = self.shard.tick((self.clock)());
         self.deliver(replies);
-        self.write_emptied_groups();
+        self.write_background();
     }
 
-    fn deliver(&mut self, replies: Vec<Reply>) {
-        for reply in replies {
-            if let Some(tx) = self.parked.remove(&reply.id) {
-                let body = match reply.response {
-                    Response::Join(r) => ResponseKind::JoinGroup(r),
-                    Response::Sync(r) => ResponseKind::SyncGroup(r),
-                };
-                let _ = tx.send(body);
+    fn deliver(&mut self, replies: Vec<(ReplyId, S::Response)>) {
+        for (id, response) in replies {
+            if let Some(tx) = self.parked.remove(&id) {
+                let _ = tx.send(response);
             }
         }
     }
 
-    /// Writes the metadata of groups whose last member left. Kafka only logs a failure here:
-    /// the group is Empty in memory either way, and a restart that brings back its old members
-    /// sees them expire after their session timeout.
-    fn write_emptied_groups(&mut self) {
-        let records = self.coordinator.take_emptied_group_records();
+    fn write_background(&mut self) {
+        let records = self.shard.take_background_records();
         if !records.is_empty() {
             self.submit(records, InFlight::Background);
         }
@@ -378,19 +427,26 @@ mod tests {
     use gregor_protocol::StrBytes;
 
     use super::*;
+    use crate::coordinator::group_apis::Changes;
+    use crate::coordinator::group_coordinator::GroupCoordinator;
     use crate::coordinator::records::CoordinatorRecord;
+    use crate::coordinator::service::WRITE_FAILED;
 
     /// A writer that only records what it was given: the test says when a write is done.
     #[derive(Clone, Default)]
     struct Recorder(Arc<Mutex<Vec<(WriteId, Changes)>>>);
 
-    impl WriteQueue for Recorder {
+    impl WriteQueue<CoordinatorRecord> for Recorder {
         fn submit(&mut self, id: WriteId, records: Changes) {
             self.0.lock().unwrap().push((id, records));
         }
     }
 
-    fn runtime() -> (Runtime<Recorder>, Recorder, Arc<AtomicI64>) {
+    fn runtime() -> (
+        Runtime<GroupCoordinator, Recorder>,
+        Recorder,
+        Arc<AtomicI64>,
+    ) {
         let writes = Recorder::default();
         let now = Arc::new(AtomicI64::new(0));
         let clock_now = now.clone();
@@ -430,7 +486,10 @@ mod tests {
         ))
     }
 
-    fn call(rt: &mut Runtime<Recorder>, request: GroupRequest) -> oneshot::Receiver<ResponseKind> {
+    fn call(
+        rt: &mut Runtime<GroupCoordinator, Recorder>,
+        request: GroupRequest,
+    ) -> oneshot::Receiver<ResponseKind> {
         let (tx, rx) = oneshot::channel();
         rt.on_call((request, tx));
         rx
@@ -443,8 +502,8 @@ mod tests {
         }
     }
 
-    fn committed(rt: &Runtime<Recorder>, group: &str) -> Option<i64> {
-        rt.coordinator.offsets.get(group, "t", 0).map(|o| o.offset)
+    fn committed(rt: &Runtime<GroupCoordinator, Recorder>, group: &str) -> Option<i64> {
+        rt.shard.offsets.get(group, "t", 0).map(|o| o.offset)
     }
 
     #[test]
@@ -567,8 +626,6 @@ mod tests {
             ResponseKind::SyncGroup(r) => assert_eq!(r.error_code, WRITE_FAILED.code()),
             other => panic!("{other:?}"),
         }
-        assert!(rt.coordinator.groups["g"].members[&member]
-            .assignment
-            .is_empty());
+        assert!(rt.shard.groups["g"].members[&member].assignment.is_empty());
     }
 }

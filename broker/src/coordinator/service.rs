@@ -1,7 +1,8 @@
 //! The group APIs as calls on the coordinator's state machine, and their answers as Kafka's
-//! response types; Kafka's GroupCoordinatorService. It decides nothing about time or
-//! durability: each request comes back as an `Outcome` saying what to answer now, what to
-//! park, and what to write before answering, and the runtime carries that out.
+//! response types; Kafka's GroupCoordinatorService and GroupCoordinatorShard. It decides
+//! nothing about time or durability: `GroupCoordinator` is a `CoordinatorShard` whose requests
+//! come back as an `Outcome` saying what to answer now, what to park, and what to write before
+//! answering, and the runtime carries that out.
 
 use gregor_protocol::messages::leave_group_response::MemberResponse;
 use gregor_protocol::messages::offset_fetch_response::{
@@ -15,7 +16,10 @@ use gregor_protocol::messages::{
 use gregor_protocol::ResponseError;
 
 use super::group_apis::Changes;
-use super::group_coordinator::{GroupCoordinator, PendingSync, Reply, ReplyId};
+use super::group_coordinator::{GroupCoordinator, PendingSync, Reply, ReplyId, Response};
+use super::records::{encode_batch, CoordinatorRecord};
+use super::runtime::{CoordinatorShard, Outcome};
+use crate::broker::now_ms;
 
 /// The answer to a request whose records could not be written: retriable, so the client tries
 /// again (Kafka answers a failed coordinator write this way when the log cannot take it now).
@@ -52,43 +56,76 @@ impl GroupRequest {
     }
 }
 
-/// What a request comes to.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Answer with this now, and deliver these answers to parked requests.
-    Reply(Box<ResponseKind>, Vec<Reply>),
-    /// The request is parked under its reply id; deliver these answers now (its own may be
-    /// among them).
-    Parked(Vec<Reply>),
-    /// Write `records`, then apply them and answer `response`; if the write fails, answer
-    /// `failed` and change nothing.
-    Write {
-        /// The records the request stands for.
-        records: Changes,
-        /// The answer once they are written.
-        response: Box<ResponseKind>,
-        /// The answer if they cannot be.
-        failed: Box<ResponseKind>,
-    },
-    /// Not a group request: no answer (the connection closes).
-    Ignored,
-    /// A leader's SyncGroup (parked under its reply id): deliver `replies`, write the pending
-    /// assignment's record, then `complete_sync`.
-    Sync {
-        /// Answers to deliver now.
-        replies: Vec<Reply>,
-        /// The assignment waiting for its record.
+/// The outcome of a group request, as the runtime carries it out.
+pub type GroupOutcome = Outcome<ResponseKind, CoordinatorRecord, Box<PendingSync>>;
+
+impl CoordinatorShard for GroupCoordinator {
+    type Request = GroupRequest;
+    type Response = ResponseKind;
+    type Record = CoordinatorRecord;
+    type Pending = Box<PendingSync>;
+
+    fn keys_changed(request: &GroupRequest) -> Vec<String> {
+        request
+            .groups_changed()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn execute(&mut self, request: GroupRequest, reply_id: ReplyId, now: i64) -> GroupOutcome {
+        execute(self, request, reply_id, now, now_ms())
+    }
+
+    fn apply(&mut self, records: Changes) {
+        GroupCoordinator::apply(self, records);
+    }
+
+    fn complete(
+        &mut self,
         pending: Box<PendingSync>,
-    },
+        written: bool,
+        now: i64,
+    ) -> Vec<(ReplyId, ResponseKind)> {
+        replies(self.complete_sync(now, *pending, written, WRITE_FAILED))
+    }
+
+    fn tick(&mut self, now: i64) -> Vec<(ReplyId, ResponseKind)> {
+        replies(GroupCoordinator::tick(self, now))
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        GroupCoordinator::next_deadline(self)
+    }
+
+    fn take_background_records(&mut self) -> Changes {
+        self.take_emptied_group_records()
+    }
+
+    fn encode(records: &[CoordinatorRecord], timestamp: i64) -> Option<Vec<u8>> {
+        encode_batch(records, timestamp)
+    }
 }
 
-impl Outcome {
-    fn write(records: Changes, response: ResponseKind, failed: ResponseKind) -> Outcome {
-        Outcome::Write {
-            records,
-            response: Box::new(response),
-            failed: Box::new(failed),
-        }
+/// The coordinator's answers to parked requests, as responses.
+fn replies(replies: Vec<Reply>) -> Vec<(ReplyId, ResponseKind)> {
+    replies
+        .into_iter()
+        .map(|reply| {
+            let body = match reply.response {
+                Response::Join(r) => ResponseKind::JoinGroup(r),
+                Response::Sync(r) => ResponseKind::SyncGroup(r),
+            };
+            (reply.id, body)
+        })
+        .collect()
+}
+
+fn write(records: Changes, response: ResponseKind, failed: ResponseKind) -> GroupOutcome {
+    Outcome::Write {
+        records,
+        response,
+        failed,
     }
 }
 
@@ -100,24 +137,25 @@ pub fn execute(
     reply_id: ReplyId,
     now: i64,
     wall_now: i64,
-) -> Outcome {
+) -> GroupOutcome {
     let v = request.version;
     let response = match request.body {
         RequestKind::JoinGroup(r) => {
-            return Outcome::Parked(coordinator.join_group(
+            return Outcome::Parked(replies(coordinator.join_group(
                 now,
                 reply_id,
                 v,
                 &r,
                 &request.client_id,
                 &request.client_host,
-            ));
+            )));
         }
         RequestKind::SyncGroup(r) => {
             return match coordinator.sync_group(reply_id, &r) {
-                (replies, None) => Outcome::Parked(replies),
-                (replies, Some(pending)) => Outcome::Sync {
-                    replies,
+                (answers, None) => Outcome::Parked(replies(answers)),
+                (answers, Some(pending)) => Outcome::WriteThen {
+                    replies: replies(answers),
+                    records: vec![pending.record.clone()],
                     pending: Box::new(pending),
                 },
             };
@@ -147,7 +185,7 @@ pub fn execute(
             } else {
                 vec![(r.member_id.to_string(), None)]
             };
-            let (top, codes, replies) = coordinator.leave_group(now, r.group_id.as_str(), &leaving);
+            let (top, codes, answers) = coordinator.leave_group(now, r.group_id.as_str(), &leaving);
             let mut response = LeaveGroupResponse::default();
             if v >= 3 {
                 response.members = r
@@ -164,7 +202,7 @@ pub fn execute(
             } else {
                 response.error_code = top.map_or(0, |e| e.code());
             }
-            return Outcome::Reply(Box::new(ResponseKind::LeaveGroup(response)), replies);
+            return Outcome::Reply(ResponseKind::LeaveGroup(response), replies(answers));
         }
         RequestKind::OffsetCommit(r) => {
             let (response, records) = coordinator.commit_offsets(wall_now, v, &r);
@@ -176,7 +214,7 @@ pub fn execute(
                     }
                 }
             }
-            return Outcome::write(
+            return write(
                 records,
                 ResponseKind::OffsetCommit(response),
                 ResponseKind::OffsetCommit(failed),
@@ -195,7 +233,7 @@ pub fn execute(
                     result.error_code = WRITE_FAILED.code();
                 }
             }
-            return Outcome::write(
+            return write(
                 records,
                 ResponseKind::DeleteGroups(response),
                 ResponseKind::DeleteGroups(failed),
@@ -204,7 +242,7 @@ pub fn execute(
         RequestKind::OffsetDelete(r) => {
             let (response, records) = coordinator.delete_offsets(&r);
             let failed = OffsetDeleteResponse::default().with_error_code(WRITE_FAILED.code());
-            return Outcome::write(
+            return write(
                 records,
                 ResponseKind::OffsetDelete(response),
                 ResponseKind::OffsetDelete(failed),
@@ -213,7 +251,7 @@ pub fn execute(
         // The connection sends only group requests here.
         _ => return Outcome::Ignored,
     };
-    Outcome::Reply(Box::new(response), Vec::new())
+    Outcome::Reply(response, Vec::new())
 }
 
 /// OffsetFetch, in the v8+ (groups) or the older layout.

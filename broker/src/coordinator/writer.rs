@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::records::{encode_batch, CoordinatorRecord};
 use crate::broker::now_ms;
 
 /// Appends encoded batches to the coordinator's partition and returns the first batch's base
@@ -25,45 +24,51 @@ pub type AppendBatches = Arc<dyn Fn(Bytes) -> Result<i64, String> + Send + Sync>
 pub type WriteId = u64;
 
 /// Where a coordinator's writes go: the log thread, or a test's stand-in.
-pub trait WriteQueue: Send {
+pub trait WriteQueue<R>: Send {
     /// Queues `records` as write `id`; its outcome comes back through the channel the queue
     /// was made with.
-    fn submit(&mut self, id: WriteId, records: Vec<CoordinatorRecord>);
+    fn submit(&mut self, id: WriteId, records: Vec<R>);
 }
+
+/// Encodes a write's records as batches stamped `timestamp` (`None` for none).
+pub type Encode<R> = fn(&[R], i64) -> Option<Vec<u8>>;
 
 /// The outcome of one write: `true` when its records are in the log.
 pub type Written = (WriteId, bool);
 
-/// Submits writes to the writer thread.
-pub struct LogWriter {
-    jobs: std_mpsc::Sender<(WriteId, Vec<CoordinatorRecord>)>,
+/// Submits writes of records `R` to the writer thread.
+pub struct LogWriter<R> {
+    jobs: std_mpsc::Sender<(WriteId, Vec<R>)>,
 }
 
-impl LogWriter {
-    /// Starts the writer thread appending through `append`; outcomes go to `done`. The thread
-    /// ends once this `LogWriter` is dropped and the queued writes are done.
+impl<R: Send + 'static> LogWriter<R> {
+    /// Starts the writer thread encoding with `encode` and appending through `append`;
+    /// outcomes go to `done`. The thread ends once this `LogWriter` is dropped and the queued
+    /// writes are done.
     pub fn start(
         append: AppendBatches,
+        encode: Encode<R>,
         done: tokio::sync::mpsc::UnboundedSender<Written>,
-    ) -> std::io::Result<LogWriter> {
+    ) -> std::io::Result<LogWriter<R>> {
         let (jobs, queue) = std_mpsc::channel();
         std::thread::Builder::new()
             .name("coordinator-writer".into())
-            .spawn(move || write_loop(&append, &queue, &done))?;
+            .spawn(move || write_loop(&append, encode, &queue, &done))?;
         Ok(LogWriter { jobs })
     }
 }
 
-impl WriteQueue for LogWriter {
-    fn submit(&mut self, id: WriteId, records: Vec<CoordinatorRecord>) {
+impl<R: Send> WriteQueue<R> for LogWriter<R> {
+    fn submit(&mut self, id: WriteId, records: Vec<R>) {
         // The thread only ends after this sender is gone, so the send cannot fail.
         let _ = self.jobs.send((id, records));
     }
 }
 
-fn write_loop(
+fn write_loop<R>(
     append: &AppendBatches,
-    queue: &std_mpsc::Receiver<(WriteId, Vec<CoordinatorRecord>)>,
+    encode: Encode<R>,
+    queue: &std_mpsc::Receiver<(WriteId, Vec<R>)>,
     done: &tokio::sync::mpsc::UnboundedSender<Written>,
 ) {
     while let Ok(first) = queue.recv() {
@@ -72,7 +77,7 @@ fn write_loop(
         let now = now_ms();
         let batches: Vec<u8> = jobs
             .iter()
-            .filter_map(|(_, records)| encode_batch(records, now))
+            .filter_map(|(_, records)| encode(records, now))
             .flatten()
             .collect();
         // One append for every queued write: all of them land, or (a full disk, a failed
