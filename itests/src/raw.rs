@@ -31,6 +31,11 @@ impl RawClient {
         })
     }
 
+    /// How long a read waits for a response (10 s unless set).
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
     /// Writes raw bytes.
     pub fn send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)
