@@ -54,11 +54,22 @@ fn describe(
             .with_resource_type(resource_type)
             .with_resource_name(s(name))
             .with_configuration_keys(Some(keys.iter().map(|k| s(k)).collect()))]);
-    let response: DescribeConfigsResponse = client.call(ApiKey::DescribeConfigs, 4, &request)?;
+    // Kafka knows a topic a moment after CreateTopics answered (its metadata propagates from
+    // the controller): ask again while it says UNKNOWN_TOPIC_OR_PARTITION.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let response = loop {
+        let response: DescribeConfigsResponse =
+            client.call(ApiKey::DescribeConfigs, 4, &request)?;
+        if response.results[0].error_code != 3 || std::time::Instant::now() > deadline {
+            break response;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     let result = &response.results[0];
     anyhow::ensure!(
         result.error_code == 0,
-        "describing {name}: {:?}",
+        "describing {name}: error {} {:?}",
+        result.error_code,
         result.error_message
     );
     let mut lines: Vec<String> = result
