@@ -150,6 +150,66 @@ impl RawClient {
         Ok((partition.error_code, partition.base_offset))
     }
 
+    /// CreateTopics v7 for one topic of `partitions` with these config overrides; returns the
+    /// topic's (error code, error message or "").
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> anyhow::Result<(i16, String)> {
+        use gregor_protocol::messages::create_topics_request::{
+            CreatableTopic, CreatableTopicConfig,
+        };
+        use gregor_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
+        let text = |v: &str| StrBytes::from_string(v.to_string());
+        let configs = configs
+            .iter()
+            .map(|(k, v)| {
+                CreatableTopicConfig::default()
+                    .with_name(text(k))
+                    .with_value(Some(text(v)))
+            })
+            .collect();
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(text(name)))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)
+                .with_configs(configs)]);
+        let response: CreateTopicsResponse = self.call(ApiKey::CreateTopics, 7, &request)?;
+        let topic = response
+            .topics
+            .first()
+            .context("a CreateTopics response without the topic")?;
+        let message = topic.error_message.as_ref().map(|m| m.to_string());
+        Ok((topic.error_code, message.unwrap_or_default()))
+    }
+
+    /// ListOffsets v7 for partition 0 of `topic` at `timestamp` (-1 latest, -2 earliest, -3
+    /// max timestamp); returns the partition's (error code, timestamp, offset).
+    pub fn list_offset(&mut self, topic: &str, timestamp: i64) -> anyhow::Result<(i16, i64, i64)> {
+        use gregor_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
+        use gregor_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+        let request = ListOffsetsRequest::default()
+            .with_replica_id((-1).into())
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(StrBytes::from_string(topic.to_string()).into())
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(timestamp)])]);
+        let response: ListOffsetsResponse = self.call(ApiKey::ListOffsets, 7, &request)?;
+        let partition = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .context("a ListOffsets response without the partition")?;
+        Ok((partition.error_code, partition.timestamp, partition.offset))
+    }
+
     /// Closes the writing half, as a client that stops mid-frame does.
     pub fn shutdown_write(&mut self) -> std::io::Result<()> {
         self.stream.shutdown(std::net::Shutdown::Write)

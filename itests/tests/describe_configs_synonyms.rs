@@ -2,12 +2,8 @@
 //! `log.retention.hours` set on the broker names the override, the broker key that was set and
 //! the broker keys' defaults, each with its source; the broker resource names its static keys.
 
-use gregor_itests::raw::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use gregor_itests::raw::messages::describe_configs_request::DescribeConfigsResource;
-use gregor_itests::raw::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeConfigsRequest,
-    DescribeConfigsResponse, TopicName,
-};
+use gregor_itests::raw::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_protocol::StrBytes;
@@ -20,23 +16,8 @@ fn s(text: &str) -> StrBytes {
 }
 
 fn create(client: &mut RawClient, name: &str, configs: &[(&str, &str)]) -> anyhow::Result<()> {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(s(k))
-                .with_value(Some(s(v)))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(10_000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(configs)]);
-    let response: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 7, &request)?;
-    anyhow::ensure!(response.topics[0].error_code == 0, "creating {name}");
+    let (code, message) = client.create_topic(name, 1, configs)?;
+    anyhow::ensure!(code == 0, "creating {name}: {code} {message}");
     Ok(())
 }
 

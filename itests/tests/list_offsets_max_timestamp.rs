@@ -3,11 +3,8 @@
 //! first offset of its batch.
 
 use gregor_itests::clients::create_topic;
-use gregor_itests::raw::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use gregor_itests::raw::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
-use gregor_protocol::StrBytes;
 use gregor_storage::batch::build_test_batch;
 
 const TOPIC: &str = "max-timestamp";
@@ -21,16 +18,7 @@ fn now_ms() -> i64 {
 
 /// (error code, timestamp, offset) for ListOffsets -3.
 fn max_timestamp(client: &mut RawClient) -> anyhow::Result<(i16, i64, i64)> {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(StrBytes::from_static_str(TOPIC).into())
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(-3)])]);
-    let response: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 7, &request)?;
-    let p = &response.topics[0].partitions[0];
-    Ok((p.error_code, p.timestamp, p.offset))
+    client.list_offset(TOPIC, -3)
 }
 
 #[test]

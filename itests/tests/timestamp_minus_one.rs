@@ -6,12 +6,9 @@
 use std::time::Duration;
 
 use gregor_itests::clients::create_topic;
-use gregor_itests::raw::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use gregor_itests::raw::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_protocol::record_batch::{encode_records, RecordRef};
-use gregor_protocol::StrBytes;
 
 const TOPIC: &str = "no-timestamp";
 
@@ -24,21 +21,9 @@ fn batch_without_timestamps(count: usize) -> Vec<u8> {
 
 /// The offset ListOffsets answers for `timestamp` (-1 latest, -2 earliest).
 fn list_offset(client: &mut RawClient, timestamp: i64) -> anyhow::Result<i64> {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(StrBytes::from_static_str(TOPIC).into())
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(timestamp)])]);
-    let response: ListOffsetsResponse = client.call(ApiKey::ListOffsets, 7, &request)?;
-    let partition = &response.topics[0].partitions[0];
-    anyhow::ensure!(
-        partition.error_code == 0,
-        "ListOffsets error {}",
-        partition.error_code
-    );
-    Ok(partition.offset)
+    let (code, _, offset) = client.list_offset(TOPIC, timestamp)?;
+    anyhow::ensure!(code == 0, "ListOffsets error {code}");
+    Ok(offset)
 }
 
 #[test]

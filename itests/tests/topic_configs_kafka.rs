@@ -2,12 +2,8 @@
 //! (type, range, valid strings; INVALID_CONFIG otherwise) and shown by DescribeConfigs with its
 //! type, even the keys Gregor only stores (issue 13, defect 5).
 
-use gregor_itests::raw::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use gregor_itests::raw::messages::describe_configs_request::DescribeConfigsResource;
-use gregor_itests::raw::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeConfigsRequest,
-    DescribeConfigsResponse, TopicName,
-};
+use gregor_itests::raw::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_protocol::StrBytes;
@@ -21,31 +17,12 @@ fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
 }
 
-/// CreateTopics v7 of one single-partition topic; the topic's error code and message.
 fn create(
     client: &mut RawClient,
     name: &str,
     configs: &[(&str, &str)],
 ) -> anyhow::Result<(i16, String)> {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(s(k))
-                .with_value(Some(s(v)))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(10_000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(configs)]);
-    let response: CreateTopicsResponse = client.call(ApiKey::CreateTopics, 7, &request)?;
-    let topic = &response.topics[0];
-    let message = topic.error_message.as_ref().map(|m| m.to_string());
-    Ok((topic.error_code, message.unwrap_or_default()))
+    client.create_topic(name, 1, configs)
 }
 
 /// (value, source, type) of `key` in DescribeConfigs v4 of `topic`.
