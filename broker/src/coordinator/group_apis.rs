@@ -130,9 +130,12 @@ impl GroupCoordinator {
                     .iter()
                     .map(|p| {
                         let metadata = p.committed_metadata.as_deref().unwrap_or("");
-                        // Kafka counts a Java string's length: UTF-16 code units.
-                        let too_large =
-                            metadata.encode_utf16().count() > self.config.offset_metadata_max_bytes;
+                        // Kafka counts a Java string's length: UTF-16 code units. Whatever the
+                        // limit is set to, the record's string holds at most i16::MAX bytes:
+                        // longer metadata is refused, never cut.
+                        let too_large = metadata.encode_utf16().count()
+                            > self.config.offset_metadata_max_bytes
+                            || metadata.len() > i16::MAX as usize;
                         let error = match error {
                             None if too_large => Some(ResponseError::OffsetMetadataTooLarge),
                             other => other,

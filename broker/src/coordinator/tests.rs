@@ -668,6 +668,14 @@ fn offset_metadata_over_the_limit_is_refused_and_not_stored() {
     // Counted as Java counts: "é" is one UTF-16 unit though two UTF-8 bytes.
     let (r, _) = c.commit_offsets(0, 8, &commit("é".repeat(4096)));
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    // A limit raised past what a record string holds still never cuts metadata.
+    let mut roomy = coordinator();
+    roomy.config.offset_metadata_max_bytes = 1 << 20;
+    let (r, changes) = roomy.commit_offsets(0, 8, &commit("é".repeat(20_000)));
+    assert_eq!(
+        (r.topics[0].partitions[0].error_code, changes.len()),
+        (ResponseError::OffsetMetadataTooLarge.code(), 0)
+    );
 }
 
 #[test]
