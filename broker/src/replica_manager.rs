@@ -3,7 +3,7 @@
 //!
 //! Contract:
 //! - **Appends** go through `append_records(origin, ...)` (or the coordinator's
-//!   `append_coordinator_records`), never straight to a `PartitionLog`. In order: the origin
+//!   `append_coordinator_records_blocking`), never straight to a `PartitionLog`. In order: the origin
 //!   guard (a client may not write an internal topic: INVALID_TOPIC_EXCEPTION, as Kafka's
 //!   ReplicaManager answers), the partition lookup, validation from batch headers
 //!   (`partition::validation`: parse, transactional/control batches, `max.message.bytes`,
@@ -124,25 +124,9 @@ impl ReplicaManager {
 
     /// For a coordinator: appends already encoded batches to its internal topic's partition,
     /// validated as any append (size, timestamps, producer state) but allowed on internal
-    /// topics. Returns once the batches are in the log (and durable with fsync-always);
-    /// appends of one caller land in the order it awaits them.
-    pub async fn append_coordinator_records(
-        &self,
-        tp: &TopicPartition,
-        records: Bytes,
-    ) -> Result<AppendResult, KafkaError> {
-        let topic = self.topic(&tp.topic)?;
-        self.append_records(
-            AppendOrigin::Coordinator,
-            &topic,
-            tp.partition,
-            Some(records),
-        )
-        .await
-    }
-
-    /// `append_coordinator_records` for a caller on a blocking thread (or at start-up, outside
-    /// the runtime's workers).
+    /// topics. Returns once the batches are in the log (and durable with fsync-always). It may
+    /// block on the disk, so it runs on the coordinator's writer thread (or at start-up), never
+    /// on an async worker.
     pub fn append_coordinator_records_blocking(
         &self,
         tp: &TopicPartition,
@@ -300,12 +284,10 @@ mod tests {
             Err(ResponseError::InvalidTopicException)
         );
         let tp = TopicPartition::new("__consumer_offsets", 0);
-        let appended = rm.append_coordinator_records(&tp, batch()).await.unwrap();
-        assert_eq!((appended.base_offset, appended.last_offset), (0, 1));
         let appended = rm
             .append_coordinator_records_blocking(&tp, batch())
             .unwrap();
-        assert_eq!(appended.base_offset, 2);
+        assert_eq!((appended.base_offset, appended.last_offset), (0, 1));
     }
 
     #[tokio::test]
