@@ -169,6 +169,7 @@ impl Broker {
             // must keep its snapshots the same way whatever a client sets.
             config.retention_ms = -1;
             config.retention_bytes = -1;
+            config.cleanup = gregor_storage::CleanupPolicy::COMPACT;
         }
         config
     }

@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use gregor_storage::{FsyncPolicy, LogConfig, TimestampType};
+use gregor_storage::{CleanerConfig, CleanupPolicy, FsyncPolicy, LogConfig, TimestampType};
 
 pub use cli::Cli;
 pub use listeners::Listener;
@@ -121,6 +121,8 @@ pub struct Config {
     pub offsets_retention_minutes: i64,
     /// Settings of every log without topic overrides (`log.retention.*`, `log.segment.bytes`, ...).
     pub log: LogConfig,
+    /// The `log.cleaner.*` settings.
+    pub cleaner: CleanerConfig,
     /// `log.format`.
     pub log_format: LogFormat,
     /// The keys set explicitly (file, environment, flags) with their values as set: what
@@ -217,6 +219,14 @@ impl Builder {
 
     fn int(&self, key: &str) -> Option<i64> {
         self.get(key).and_then(|s| s.value.parse().ok())
+    }
+
+    fn double_or_default(&self, key: &str) -> f64 {
+        self.get(key)
+            .map(|s| s.value.as_str())
+            .or_else(|| keys::find(key).map(|k| k.default))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_default()
     }
 
     fn int_or_default(&self, key: &str) -> i64 {
@@ -408,6 +418,23 @@ impl Config {
         {
             log.message_timestamp_type = kind;
         }
+        if let Some(policy) = b.get("log.cleanup.policy") {
+            log.cleanup = CleanupPolicy::from_items(policy.value.split(','));
+        }
+        log.delete_retention_ms = b.int_or_default("log.cleaner.delete.retention.ms");
+        log.min_compaction_lag_ms = b.int_or_default("log.cleaner.min.compaction.lag.ms");
+        log.max_compaction_lag_ms = b.int_or_default("log.cleaner.max.compaction.lag.ms");
+        log.min_cleanable_dirty_ratio = b.double_or_default("log.cleaner.min.cleanable.ratio");
+        let cleaner = CleanerConfig {
+            enable: b
+                .get("log.cleaner.enable")
+                .and_then(|s| keys::parse_bool(&s.value))
+                .unwrap_or(true),
+            threads: b.int_or_default("log.cleaner.threads") as usize,
+            backoff_ms: b.int_or_default("log.cleaner.backoff.ms") as u64,
+            max_io_bytes_per_second: b.double_or_default("log.cleaner.io.max.bytes.per.second"),
+            dedupe_buffer_size: b.int_or_default("log.cleaner.dedupe.buffer.size") as u64,
+        };
         match b.int("log.flush.interval.messages") {
             // A flush after every record is what fsync-always means; the group commit gives it
             // without an fsync per batch when producers append concurrently.
@@ -451,6 +478,7 @@ impl Config {
             offset_metadata_max_bytes: b.int_or_default("offset.metadata.max.bytes") as usize,
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,
+            cleaner,
             log_format,
             static_settings: b
                 .settings

@@ -30,8 +30,7 @@ pub enum TopicConfigKind {
     Double(f64, f64),
     /// One of these strings, case-sensitive.
     Choice(&'static [&'static str]),
-    /// A comma-separated list from `compact` and `delete`; Gregor has no log cleaner yet, so
-    /// only `delete`.
+    /// A comma-separated list from `compact` and `delete`.
     CleanupPolicy,
     /// `*` or a list of `partition:broker` pairs (the replication throttle lists).
     ReplicaList,
@@ -207,8 +206,12 @@ impl Bounded for u32 {
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = {
     use TopicConfigKind::*;
     &[
-        stored("cleanup.policy", "delete", CleanupPolicy, &[syn("log.cleanup.policy", "delete")],
-            "A string that is either \"delete\" or \"compact\" or both: what happens to old log segments. Gregor supports \"delete\" only."),
+        applied(
+            stored("cleanup.policy", "delete", CleanupPolicy, &[syn("log.cleanup.policy", "delete")],
+                "A string that is either \"delete\" or \"compact\" or both: \"delete\" removes old segments by retention.ms and retention.bytes, \"compact\" keeps the latest record of each key (the log cleaner)."),
+            |c| policy_name(c.log.cleanup),
+            |l, v| if let ConfigValue::List(items) = v { l.cleanup = gregor_storage::CleanupPolicy::from_items(items.iter().map(String::as_str)) },
+        ),
         stored("compression.gzip.level", "-1", GzipLevel, &[syn("compression.gzip.level", "-1")],
             "The compression level to use if compression.type is set to gzip."),
         stored("compression.lz4.level", "9", Int(1, 17), &[syn("compression.lz4.level", "9")],
@@ -217,8 +220,12 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = {
             "The final compression type of the topic; \"producer\" keeps the codec the producer chose."),
         stored("compression.zstd.level", "3", Int(-131072, 22), &[syn("compression.zstd.level", "3")],
             "The compression level to use if compression.type is set to zstd."),
-        stored("delete.retention.ms", "86400000", Long(0, i64::MAX), &[syn("log.cleaner.delete.retention.ms", "86400000")],
-            "How long delete tombstones are kept in a compacted topic."),
+        applied(
+            stored("delete.retention.ms", "86400000", Long(0, i64::MAX), &[syn("log.cleaner.delete.retention.ms", "86400000")],
+                "How long delete tombstones are kept in a compacted topic."),
+            |c| c.log.delete_retention_ms.to_string(),
+            |l, v| if let Some(n) = num(v) { l.delete_retention_ms = n },
+        ),
         stored("errors.deadletterqueue.group.enable", "false", Boolean, &[],
             "Whether a group's dead letter queue may be created for this topic."),
         stored("file.delete.delay.ms", "60000", Long(0, i64::MAX), &[syn("log.segment.delete.delay.ms", "60000")],
@@ -250,8 +257,12 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = {
             "Bytes a tiered partition keeps locally (Gregor has no tiered storage)."),
         stored("local.retention.ms", "-2", Long(-2, i64::MAX), &[syn("log.local.retention.ms", "-2")],
             "Time a tiered partition keeps segments locally (Gregor has no tiered storage)."),
-        stored("max.compaction.lag.ms", "9223372036854775807", Long(1, i64::MAX), &[syn("log.cleaner.max.compaction.lag.ms", "9223372036854775807")],
-            "The longest time a record stays uncompacted."),
+        applied(
+            stored("max.compaction.lag.ms", "9223372036854775807", Long(1, i64::MAX), &[syn("log.cleaner.max.compaction.lag.ms", "9223372036854775807")],
+                "The longest time a record stays uncompacted."),
+            |c| c.log.max_compaction_lag_ms.to_string(),
+            |l, v| if let Some(n) = num(v) { l.max_compaction_lag_ms = n },
+        ),
         stored("max.decompressed.message.bytes", "2147483639", Int(1, 2147483639), &[syn("max.decompressed.message.bytes", "2147483639")],
             "The largest record batch size after decompression."),
         // The produce path reads it (apis/produce.rs); the log has no field for it.
@@ -282,10 +293,18 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = {
                 }
             },
         ),
-        stored("min.cleanable.dirty.ratio", "0.5", Double(0.0, 1.0), &[syn("log.cleaner.min.cleanable.ratio", "0.5")],
-            "How dirty a compacted log must be before it is cleaned."),
-        stored("min.compaction.lag.ms", "0", Long(0, i64::MAX), &[syn("log.cleaner.min.compaction.lag.ms", "0")],
-            "The shortest time a record stays uncompacted."),
+        applied(
+            stored("min.cleanable.dirty.ratio", "0.5", Double(0.0, 1.0), &[syn("log.cleaner.min.cleanable.ratio", "0.5")],
+                "How dirty a compacted log must be before it is cleaned."),
+            |c| c.log.min_cleanable_dirty_ratio.to_string(),
+            |l, v| if let ConfigValue::Double(r) = v { l.min_cleanable_dirty_ratio = *r },
+        ),
+        applied(
+            stored("min.compaction.lag.ms", "0", Long(0, i64::MAX), &[syn("log.cleaner.min.compaction.lag.ms", "0")],
+                "The shortest time a record stays uncompacted."),
+            |c| c.log.min_compaction_lag_ms.to_string(),
+            |l, v| if let Some(n) = num(v) { l.min_compaction_lag_ms = n },
+        ),
         // Kafka 4.4 lists min.insync.replicas=1 as DYNAMIC_DEFAULT_BROKER_CONFIG (3) too: its
         // controller writes a cluster default at format time. Gregor has no dynamic broker
         // configs, so only the default (5).
@@ -339,6 +358,16 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = {
             "Whether an out-of-sync replica may become leader (Gregor has one replica)."),
     ]
 };
+
+/// A cleanup policy as Kafka lists it.
+pub fn policy_name(policy: gregor_storage::CleanupPolicy) -> String {
+    match (policy.compact, policy.delete) {
+        (true, true) => "compact,delete",
+        (true, false) => "compact",
+        _ => "delete",
+    }
+    .to_string()
+}
 
 /// The table entry of `name`.
 pub fn topic_config_key(name: &str) -> Option<&'static TopicConfigKey> {
@@ -411,13 +440,11 @@ pub fn parse_value(key: &str, value: &str) -> Result<ConfigValue, KafkaError> {
             valid.join(", ")
         ))),
         TopicConfigKind::CleanupPolicy => {
-            // Kafka accepts `compact` too; without a log cleaner Gregor would keep every
-            // record of a compacted topic, so it says no rather than store a policy it ignores.
             let items = list();
-            if items.iter().all(|i| i == "delete") {
+            if items.iter().all(|i| i == "compact" || i == "delete") {
                 Ok(ConfigValue::List(items))
             } else {
-                Err(invalid("Gregor supports only 'delete'"))
+                Err(invalid("String must be one of: compact, delete"))
             }
         }
         TopicConfigKind::ReplicaList => {

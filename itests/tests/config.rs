@@ -276,8 +276,15 @@ fn configuration_mistakes_name_the_key_and_where_it_was_set() -> anyhow::Result<
         ],
     );
 
-    let exit = run_gregor(&["--set", "log.cleanup.policy=compact"], &[])?;
-    assert_fails(&exit, 2, &["--set log.cleanup.policy=compact", "delete"]);
+    let exit = run_gregor(&["--set", "log.cleanup.policy=compact,shred"], &[])?;
+    assert_fails(
+        &exit,
+        2,
+        &[
+            "--set log.cleanup.policy=compact,shred",
+            "compact and delete",
+        ],
+    );
 
     let exit = run_gregor(&["--listen", "SSL://127.0.0.1:0"], &[])?;
     assert_fails(&exit, 2, &["--listen", "PLAINTEXT listeners only"]);

@@ -40,7 +40,7 @@ impl TimestampType {
 }
 
 /// Settings of one partition log; defaults are Apache Kafka's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment once the active one would exceed this size.
     pub segment_bytes: u64,
@@ -68,6 +68,63 @@ pub struct LogConfig {
     /// Kafka 4 lowered the default to an hour (KIP-1030): a clock far ahead would otherwise
     /// keep its records from time retention until that future arrives.
     pub message_timestamp_after_max_ms: i64,
+    /// `cleanup.policy`: which of compaction and deletion apply to old segments.
+    pub cleanup: CleanupPolicy,
+    /// `delete.retention.ms`: how long a tombstone stays once it is in the cleaned part.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the share of the log not yet cleaned above which the
+    /// cleaner takes the log.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are never compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest uncleaned record is older than this is
+    /// cleaned whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+}
+
+/// `cleanup.policy`: `delete`, `compact`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Old records are compacted: the log cleaner keeps the latest record of each key.
+    pub compact: bool,
+    /// Old segments are deleted by `retention.ms` and `retention.bytes`.
+    pub delete: bool,
+}
+
+impl CleanupPolicy {
+    /// Kafka's default, `delete`.
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        compact: false,
+        delete: true,
+    };
+    /// `compact` only, as Kafka's internal topics are.
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        compact: true,
+        delete: false,
+    };
+
+    /// The policy a `cleanup.policy` list names (items already checked to be `compact` or
+    /// `delete`).
+    pub fn from_items<'a>(items: impl IntoIterator<Item = &'a str>) -> CleanupPolicy {
+        let mut policy = CleanupPolicy {
+            compact: false,
+            delete: false,
+        };
+        for item in items {
+            match item.trim() {
+                "compact" => policy.compact = true,
+                "delete" => policy.delete = true,
+                _ => {}
+            }
+        }
+        policy
+    }
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        CleanupPolicy::DELETE
+    }
 }
 
 impl Default for LogConfig {
@@ -85,6 +142,38 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: 60 * 60 * 1000,
+            cleanup: CleanupPolicy::DELETE,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+        }
+    }
+}
+
+/// Settings of the log cleaner (Kafka's `CleanerConfig`, from the `log.cleaner.*` broker keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.enable`.
+    pub enable: bool,
+    /// `log.cleaner.threads`.
+    pub threads: usize,
+    /// `log.cleaner.backoff.ms`: a thread's sleep when no log needs cleaning.
+    pub backoff_ms: u64,
+    /// `log.cleaner.io.max.bytes.per.second`, shared by all threads.
+    pub max_io_bytes_per_second: f64,
+    /// `log.cleaner.dedupe.buffer.size`, shared by all threads: bounds the keys one pass maps.
+    pub dedupe_buffer_size: u64,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        CleanerConfig {
+            enable: true,
+            threads: 1,
+            backoff_ms: 15_000,
+            max_io_bytes_per_second: f64::MAX,
+            dedupe_buffer_size: 128 << 20,
         }
     }
 }

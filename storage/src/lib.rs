@@ -21,7 +21,7 @@ pub mod meta_files;
 pub mod producer_state;
 pub mod timestamps;
 
-pub use config::{FsyncPolicy, LogConfig, TimestampType};
+pub use config::{CleanerConfig, CleanupPolicy, FsyncPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
 pub use log_manager::{LogManager, TopicPartition};

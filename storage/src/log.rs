@@ -589,6 +589,11 @@ impl PartitionLog {
     /// timestamp in the future keeps its segment until that future has passed too.
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize> {
         let config = self.config();
+        // A compacted log without `delete` in its policy keeps every segment: only the cleaner
+        // takes records from it.
+        if !config.cleanup.delete {
+            return Ok(0);
+        }
         let mut writer = lock(&self.append);
         let mut deleted = 0;
         if config.retention_ms >= 0 {

@@ -196,7 +196,7 @@ const BROKER_CONFIGS: &[BrokerKey] = &[
         "log.cleanup.policy",
         LIST,
         &[syn("log.cleanup.policy", Some("delete"))],
-        "The default cleanup policy of topics (Gregor: delete only).",
+        "The default cleanup policy of topics.",
     ),
     key(
         "log.dirs",

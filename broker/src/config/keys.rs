@@ -2,7 +2,7 @@
 //! accepts but ignores. Kafka counterpart: the `ConfigDef` of `KafkaConfig`.
 
 /// The type of a setting's value; checked for every source, even an overridden one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     /// A whole number in `min..=max`.
     Int { min: i64, max: i64 },
@@ -10,6 +10,10 @@ pub enum Kind {
     Bool,
     /// One of a few words.
     Choice(&'static [&'static str]),
+    /// A decimal number in `min..=max`.
+    Double { min: f64, max: f64 },
+    /// A comma-separated list of `compact` and `delete` (a cleanup policy).
+    Policy,
     /// Free text, checked when it is used (listeners, paths).
     Text,
 }
@@ -83,8 +87,26 @@ pub const KEYS: &[Key] = &[
         help: "A CreateTime timestamp further in the past is refused with INVALID_TIMESTAMP (timestamp -1 is always accepted)" },
     Key { name: "log.message.timestamp.after.max.ms", kind: int(0, i64::MAX), default: "3600000",
         help: "A CreateTime timestamp further in the future is refused with INVALID_TIMESTAMP (Kafka 4's default: an hour)" },
-    Key { name: "log.cleanup.policy", kind: Kind::Choice(&["delete"]), default: "delete",
-        help: "Only `delete`: Gregor does not compact logs" },
+    Key { name: "log.cleanup.policy", kind: Kind::Policy, default: "delete",
+        help: "Topics' default cleanup.policy: delete (retention), compact (the log cleaner keeps the latest record per key), or compact,delete" },
+    Key { name: "log.cleaner.enable", kind: Kind::Bool, default: "true",
+        help: "Run the log cleaner, which compacts topics whose cleanup.policy has compact" },
+    Key { name: "log.cleaner.threads", kind: int(0, I32), default: "1",
+        help: "Threads cleaning logs, each taking the dirtiest log in turn" },
+    Key { name: "log.cleaner.backoff.ms", kind: int(0, i64::MAX), default: "15000",
+        help: "How long a cleaner thread sleeps when no log needs cleaning" },
+    Key { name: "log.cleaner.io.max.bytes.per.second", kind: Kind::Double { min: 0.0, max: f64::MAX }, default: "1.7976931348623157E308",
+        help: "Bytes the cleaners read and write per second, all threads together" },
+    Key { name: "log.cleaner.dedupe.buffer.size", kind: int(0, i64::MAX), default: "134217728",
+        help: "Memory for the cleaners' key maps, all threads together (24 bytes per key): a log with more keys in its dirty part is cleaned in several passes" },
+    Key { name: "log.cleaner.delete.retention.ms", kind: int(0, i64::MAX), default: "86400000",
+        help: "Topics' default delete.retention.ms: how long a tombstone stays after it is cleaned" },
+    Key { name: "log.cleaner.min.cleanable.ratio", kind: Kind::Double { min: 0.0, max: 1.0 }, default: "0.5",
+        help: "Topics' default min.cleanable.dirty.ratio" },
+    Key { name: "log.cleaner.min.compaction.lag.ms", kind: int(0, i64::MAX), default: "0",
+        help: "Topics' default min.compaction.lag.ms" },
+    Key { name: "log.cleaner.max.compaction.lag.ms", kind: int(1, i64::MAX), default: "9223372036854775807",
+        help: "Topics' default max.compaction.lag.ms" },
     Key { name: "group.initial.rebalance.delay.ms", kind: int(0, I32), default: "0",
         help: "Wait before the first rebalance of a group that was empty, for more members to join. Kafka's default is 3000, its example config sets 0" },
     Key { name: "group.min.session.timeout.ms", kind: int(0, I32), default: "6000",
@@ -168,7 +190,7 @@ pub const IGNORED: &[(&str, &str)] = &[
         "log.retention.check.interval.ms",
         "retention is checked every second",
     ),
-    ("log.cleaner.", "Gregor does not compact logs"),
+    ("log.cleaner.", "the cleaner sizes its own buffers"),
     (
         "log.message.",
         "record batches are stored as clients send them",
@@ -258,6 +280,21 @@ pub fn check(kind: Kind, value: &str) -> Result<(), String> {
             .ok_or_else(|| "true or false".to_string()),
         Kind::Choice(words) if words.contains(&value) => Ok(()),
         Kind::Choice(words) => Err(format!("one of: {}", words.join(", "))),
+        Kind::Double { min, max } => match value.parse::<f64>() {
+            Ok(n) if n >= min && n <= max => Ok(()),
+            _ => Err(format!("a number from {min} to {max}")),
+        },
+        Kind::Policy => {
+            let ok = value
+                .split(',')
+                .map(str::trim)
+                .all(|i| i == "compact" || i == "delete");
+            if ok {
+                Ok(())
+            } else {
+                Err("a list of compact and delete".to_string())
+            }
+        }
         Kind::Text => Ok(()),
     }
 }

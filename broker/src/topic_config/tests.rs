@@ -92,10 +92,13 @@ fn values_are_checked_as_kafka_checks_them() {
     assert!(ok("retention.bytes", "-5").is_ok());
     assert!(ok("retention.ms", "-2").is_err());
     assert!(ok("message.downconversion.enable", "true").is_err());
+    assert!(ok("cleanup.policy", "compact").is_ok());
+    assert!(ok("cleanup.policy", "delete,compact").is_ok());
+    assert!(ok("cleanup.policy", "compact, delete").is_ok());
     assert_eq!(
-        ok("cleanup.policy", "compact"),
+        ok("cleanup.policy", "compact,shred"),
         Err(
-            "Invalid value compact for configuration cleanup.policy: Gregor supports only 'delete'"
+            "Invalid value compact,shred for configuration cleanup.policy: String must be one of: compact, delete"
                 .into()
         )
     );
