@@ -364,21 +364,19 @@ impl Cleaner<'_> {
             stats.records_written += header.record_count.max(0) as u64;
             return Outcome::Keep;
         }
+        let unreadable = |stats: &mut CleanStats, e: &dyn std::fmt::Display| {
+            tracing::debug!(log = %self.log.dir().display(), cause = %e, "batch kept unread by the cleaner");
+            stats.batches_unreadable += 1;
+            stats.records_written += header.record_count.max(0) as u64;
+            Outcome::Keep
+        };
         let section = match batch_filter::records_section(bytes, header) {
             Ok(section) => section,
-            Err(e) => {
-                tracing::debug!(log = %self.log.dir().display(), cause = %e, "batch kept unread by the cleaner");
-                stats.batches_unreadable += 1;
-                return Outcome::Keep;
-            }
+            Err(e) => return unreadable(stats, &e),
         };
         let records = match batch_filter::parse_records(&section, header) {
             Ok(records) => records,
-            Err(e) => {
-                tracing::debug!(log = %self.log.dir().display(), cause = %e, "batch kept unread by the cleaner");
-                stats.batches_unreadable += 1;
-                return Outcome::Keep;
-            }
+            Err(e) => return unreadable(stats, &e),
         };
         let existing_horizon = batch_filter::delete_horizon(header);
         let horizon_passed = existing_horizon.is_some_and(|h| self.now_ms >= h);
