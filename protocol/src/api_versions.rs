@@ -1,9 +1,11 @@
 //! The one table of APIs this broker serves: it answers ApiVersions and gates decoding, so the
-//! two cannot drift apart.
+//! two cannot drift apart; and the feature levels (KIP-584) ApiVersions reports with them.
 
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
-use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 /// APIs of the broker core, with the ranges Apache Kafka 4.x accepts (capped at what the
 /// `kafka-protocol` crate can decode when a request arrives).
@@ -24,6 +26,69 @@ const CORE_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
+
+/// The admin APIs a UI or a tool asks one broker, at Apache Kafka 4.4's ranges (DescribeLogDirs
+/// goes to v5 there; the crate decodes up to v4, which caps it).
+const ADMIN_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeLogDirs, 1, 5),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+];
+
+/// A feature flag as ApiVersions v3+ reports it (KIP-584).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    /// Kafka's feature name.
+    pub name: &'static str,
+    /// The lowest level this broker supports.
+    pub min_supported: i16,
+    /// The highest level this broker supports.
+    pub max_supported: i16,
+    /// The level in force (Kafka reports finalized levels as `level..level`).
+    pub finalized: i16,
+}
+
+/// The features this broker reports, with Apache Kafka 4.4's levels where Gregor does what the
+/// level stands for:
+/// - `metadata.version` 33 (4.4-IV2), the level a fresh Kafka 4.4 is formatted with, and the
+///   range a 4.4 broker supports (3.3-IV3 to 4.4-IV2);
+/// - `kraft.version` 1: DescribeQuorum answers as a KIP-853 quorum of one voter, with its
+///   directory id and endpoint.
+///
+/// Left out until the APIs behind them exist: `group.version` (KIP-848 consumer groups),
+/// `transaction.version` (transactions), `share.version`, `streams.version` and
+/// `eligible.leader.replicas.version` (which only matters with replicas to elect from). Kafka
+/// leaves out a feature at level 0 the same way, so clients read them as off.
+pub const FEATURES: &[Feature] = &[
+    Feature {
+        name: "kraft.version",
+        min_supported: 0,
+        max_supported: 1,
+        finalized: 1,
+    },
+    Feature {
+        name: "metadata.version",
+        min_supported: 7,
+        max_supported: 33,
+        finalized: 33,
+    },
+];
+
+/// The epoch of the finalized features: the metadata log offset they were read at, in Kafka.
+/// Gregor's features never change and it keeps no metadata log, so this is 0 (a client treats
+/// any epoch from 0 up as known features).
+pub const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
 /// The group coordinator's APIs.
 const GROUP_APIS: &[(ApiKey, i16, i16)] = &[
@@ -51,6 +116,7 @@ impl ApiTable {
     pub fn new(with_groups: bool) -> ApiTable {
         let mut entries: Vec<(ApiKey, VersionRange)> = CORE_APIS
             .iter()
+            .chain(ADMIN_APIS)
             .chain(if with_groups { GROUP_APIS } else { &[] })
             .map(|&(key, min, max)| {
                 let decodable = key.valid_versions();
@@ -82,7 +148,7 @@ impl ApiTable {
             && version >= key.valid_versions().min
     }
 
-    /// The ApiVersions response body listing every supported API.
+    /// The ApiVersions response body listing every supported API and, from v3, the features.
     pub fn api_versions_response(&self, error_code: i16) -> ApiVersionsResponse {
         let api_keys = self
             .entries
@@ -94,9 +160,34 @@ impl ApiTable {
                     .with_max_version(range.max)
             })
             .collect();
+        let name = |f: &Feature| StrBytes::from_static_str(f.name);
         ApiVersionsResponse::default()
             .with_error_code(error_code)
             .with_api_keys(api_keys)
+            .with_supported_features(
+                FEATURES
+                    .iter()
+                    .map(|f| {
+                        SupportedFeatureKey::default()
+                            .with_name(name(f))
+                            .with_min_version(f.min_supported)
+                            .with_max_version(f.max_supported)
+                    })
+                    .collect(),
+            )
+            .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
+            .with_finalized_features(
+                FEATURES
+                    .iter()
+                    .filter(|f| f.finalized > 0)
+                    .map(|f| {
+                        FinalizedFeatureKey::default()
+                            .with_name(name(f))
+                            .with_min_version_level(f.finalized)
+                            .with_max_version_level(f.finalized)
+                    })
+                    .collect(),
+            )
     }
 }
 
@@ -112,5 +203,37 @@ mod tests {
         assert!(table.accepts(ApiKey::Produce, 3));
         assert!(table.advertised(ApiKey::JoinGroup).is_none());
         assert!(ApiTable::new(true).accepts(ApiKey::JoinGroup, 9));
+    }
+
+    #[test]
+    fn admin_apis_are_served_at_kafkas_ranges_capped_by_the_crate() {
+        let table = ApiTable::new(true);
+        let range = |key| table.advertised(key).map(|r| (r.min, r.max));
+        assert_eq!(range(ApiKey::DeleteRecords), Some((0, 2)));
+        assert_eq!(range(ApiKey::OffsetForLeaderEpoch), Some((2, 4)));
+        assert_eq!(range(ApiKey::DescribeLogDirs), Some((1, 4)));
+        assert_eq!(range(ApiKey::DescribeTopicPartitions), Some((0, 0)));
+        // Not served: AlterClientQuotas needs quota storage, UpdateFeatures a way to change them.
+        assert_eq!(range(ApiKey::AlterClientQuotas), None);
+        assert_eq!(range(ApiKey::UpdateFeatures), None);
+    }
+
+    #[test]
+    fn features_are_reported_with_finalized_levels() {
+        let response = ApiTable::new(true).api_versions_response(0);
+        let finalized: Vec<(String, i16, i16)> = response
+            .finalized_features
+            .iter()
+            .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+            .collect();
+        assert_eq!(
+            finalized,
+            vec![
+                ("kraft.version".to_string(), 1, 1),
+                ("metadata.version".to_string(), 33, 33)
+            ]
+        );
+        assert_eq!(response.supported_features.len(), 2);
+        assert_eq!(response.finalized_features_epoch, 0);
     }
 }

@@ -61,6 +61,8 @@ enum Ty {
     Bytes,
     Array(&'static Ty),
     Struct(&'static Layout),
+    /// A nullable structure: an int8 marker (1 present, anything else null), then the structure.
+    Nullable(&'static Layout),
 }
 
 /// A structure: its fields in wire order, and the tagged fields the crate decodes itself (it
@@ -82,6 +84,18 @@ const NOT_FLEXIBLE: i16 = i16::MAX;
 const BOOL: Ty = Ty::Int8;
 const STR_ARRAY: Ty = Ty::Array(&Ty::Str);
 const I32_ARRAY: Ty = Ty::Array(&Ty::Int32);
+
+/// An ACL binding filter (DescribeAcls' body, DeleteAcls' filters): resource type, name and
+/// pattern type, principal, host, operation, permission type.
+const ACL_FILTER: [(Versions, Ty); 7] = [
+    (ALL, Ty::Int8),
+    (ALL, Ty::Str),
+    (from!(1), Ty::Int8),
+    (ALL, Ty::Str),
+    (ALL, Ty::Str),
+    (ALL, Ty::Int8),
+    (ALL, Ty::Int8),
+];
 
 /// The shape of `api`'s request body, for every API in the broker's table.
 fn shape(api: ApiKey) -> Option<&'static Shape> {
@@ -449,6 +463,181 @@ fn shape(api: ApiKey) -> Option<&'static Shape> {
                 tags: &[],
             },
         },
+        DeleteRecords => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &[
+                    (
+                        ALL,
+                        Array(&st!(
+                            (ALL, Str),
+                            (ALL, Array(&st!((ALL, Int32), (ALL, Int64))))
+                        )),
+                    ),
+                    (ALL, Int32), // timeout
+                ],
+                tags: &[],
+            },
+        },
+        OffsetForLeaderEpoch => &Shape {
+            flexible_from: 4,
+            body: Layout {
+                fields: &[
+                    (from!(3), Int32), // replica id
+                    (
+                        ALL,
+                        Array(&st!(
+                            (ALL, Str), // topic
+                            (
+                                ALL,
+                                Array(&st!(
+                                    (ALL, Int32),      // partition
+                                    (from!(2), Int32), // current leader epoch
+                                    (ALL, Int32),      // leader epoch
+                                )),
+                            ),
+                        )),
+                    ),
+                ],
+                tags: &[],
+            },
+        },
+        DescribeAcls => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &ACL_FILTER,
+                tags: &[],
+            },
+        },
+        CreateAcls => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &[(
+                    ALL,
+                    Array(&st!(
+                        (ALL, Int8),      // resource type
+                        (ALL, Str),       // resource name
+                        (from!(1), Int8), // pattern type
+                        (ALL, Str),       // principal
+                        (ALL, Str),       // host
+                        (ALL, Int8),      // operation
+                        (ALL, Int8),      // permission type
+                    )),
+                )],
+                tags: &[],
+            },
+        },
+        DeleteAcls => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &[(
+                    ALL,
+                    Array(&Struct(&Layout {
+                        fields: &ACL_FILTER,
+                        tags: &[],
+                    })),
+                )],
+                tags: &[],
+            },
+        },
+        DescribeLogDirs => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &[(ALL, Array(&st!((ALL, Str), (ALL, I32_ARRAY))))],
+                tags: &[],
+            },
+        },
+        ElectLeaders => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &[
+                    (from!(1), Int8), // election type
+                    (ALL, Array(&st!((ALL, Str), (ALL, I32_ARRAY)))),
+                    (ALL, Int32), // timeout
+                ],
+                tags: &[],
+            },
+        },
+        AlterPartitionReassignments => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[
+                    (ALL, Int32),     // timeout
+                    (from!(1), BOOL), // allow replication factor change
+                    (
+                        ALL,
+                        Array(&st!(
+                            (ALL, Str),
+                            (ALL, Array(&st!((ALL, Int32), (ALL, I32_ARRAY)))),
+                        )),
+                    ),
+                ],
+                tags: &[],
+            },
+        },
+        ListPartitionReassignments => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[
+                    (ALL, Int32), // timeout
+                    (ALL, Array(&st!((ALL, Str), (ALL, I32_ARRAY)))),
+                ],
+                tags: &[],
+            },
+        },
+        DescribeClientQuotas => &Shape {
+            flexible_from: 1,
+            body: Layout {
+                fields: &[
+                    // entity type, match type, match
+                    (ALL, Array(&st!((ALL, Str), (ALL, Int8), (ALL, Str)))),
+                    (ALL, BOOL), // strict
+                ],
+                tags: &[],
+            },
+        },
+        DescribeUserScramCredentials => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[(ALL, Array(&st!((ALL, Str))))],
+                tags: &[],
+            },
+        },
+        DescribeQuorum => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[(
+                    ALL,
+                    Array(&st!((ALL, Str), (ALL, Array(&st!((ALL, Int32)))))),
+                )],
+                tags: &[],
+            },
+        },
+        DescribeProducers => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[(ALL, Array(&st!((ALL, Str), (ALL, I32_ARRAY))))],
+                tags: &[],
+            },
+        },
+        DescribeTopicPartitions => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[
+                    (ALL, Array(&st!((ALL, Str)))),
+                    (ALL, Int32), // response partition limit
+                    (
+                        ALL,
+                        Nullable(&Layout {
+                            // cursor: topic name, partition index
+                            fields: &[(ALL, Str), (ALL, Int32)],
+                            tags: &[],
+                        }),
+                    ),
+                ],
+                tags: &[],
+            },
+        },
         _ => return None,
     })
 }
@@ -588,6 +777,13 @@ impl Walk<'_> {
                 Ok(())
             }
             Ty::Struct(s) => self.structure(s),
+            Ty::Nullable(s) => {
+                let [present] = self.fixed::<1>()?;
+                if present == 1 {
+                    self.structure(s)?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -623,7 +819,7 @@ impl Walk<'_> {
     /// The fewest bytes a value of `ty` takes on the wire at this version.
     fn min_size(&self, ty: &Ty) -> usize {
         match ty {
-            Ty::Int8 => 1,
+            Ty::Int8 | Ty::Nullable(_) => 1,
             Ty::Int16 => 2,
             Ty::Int32 => 4,
             Ty::Int64 => 8,

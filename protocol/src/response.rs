@@ -167,6 +167,70 @@ fn collect_error_codes(body: &ResponseKind, out: &mut Vec<i16>) {
                     .map(|p| p.error_code),
             );
         }
+        ResponseKind::DeleteRecords(r) => out.extend(
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code),
+        ),
+        ResponseKind::OffsetForLeaderEpoch(r) => out.extend(
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code),
+        ),
+        ResponseKind::DescribeAcls(r) => out.push(r.error_code),
+        ResponseKind::CreateAcls(r) => out.extend(r.results.iter().map(|c| c.error_code)),
+        ResponseKind::DeleteAcls(r) => out.extend(r.filter_results.iter().map(|f| f.error_code)),
+        ResponseKind::DescribeLogDirs(r) => {
+            out.push(r.error_code);
+            out.extend(r.results.iter().map(|d| d.error_code));
+        }
+        ResponseKind::ElectLeaders(r) => {
+            out.push(r.error_code);
+            out.extend(
+                r.replica_election_results
+                    .iter()
+                    .flat_map(|t| &t.partition_result)
+                    .map(|p| p.error_code),
+            );
+        }
+        ResponseKind::AlterPartitionReassignments(r) => {
+            out.push(r.error_code);
+            out.extend(
+                r.responses
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .map(|p| p.error_code),
+            );
+        }
+        ResponseKind::ListPartitionReassignments(r) => out.push(r.error_code),
+        ResponseKind::DescribeClientQuotas(r) => out.push(r.error_code),
+        ResponseKind::DescribeUserScramCredentials(r) => {
+            out.push(r.error_code);
+            out.extend(r.results.iter().map(|u| u.error_code));
+        }
+        ResponseKind::DescribeQuorum(r) => {
+            out.push(r.error_code);
+            out.extend(
+                r.topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .map(|p| p.error_code),
+            );
+        }
+        ResponseKind::DescribeProducers(r) => out.extend(
+            r.topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.error_code),
+        ),
+        ResponseKind::DescribeTopicPartitions(r) => {
+            for t in &r.topics {
+                out.push(t.error_code);
+                out.extend(t.partitions.iter().map(|p| p.error_code));
+            }
+        }
         _ => {}
     }
 }

@@ -27,6 +27,15 @@ pub fn sample(api: ApiKey, v: i16) -> RequestKind {
         offset_commit_request as oc, offset_delete_request as od, offset_fetch_request as of,
         produce_request as pr, sync_group_request as sg,
     };
+    use kafka_protocol::messages::{
+        alter_partition_reassignments_request as apr, create_acls_request as ca,
+        delete_acls_request as da, delete_records_request as dr,
+        describe_client_quotas_request as dcq, describe_log_dirs_request as dld,
+        describe_producers_request as dp, describe_quorum_request as dq,
+        describe_topic_partitions_request as dtp, describe_user_scram_credentials_request as dus,
+        elect_leaders_request as el, list_partition_reassignments_request as lpr,
+        offset_for_leader_epoch_request as ofle,
+    };
     let uuid = Uuid::from_u128(0x1234_5678);
     match api {
         ApiKey::Produce => RequestKind::Produce(
@@ -227,6 +236,107 @@ pub fn sample(api: ApiKey, v: i16) -> RequestKind {
                 .with_topics(two(od::OffsetDeleteRequestTopic::default()
                     .with_name(s("t").into())
                     .with_partitions(two(od::OffsetDeleteRequestPartition::default())))),
+        ),
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(
+            DeleteRecordsRequest::default().with_topics(two(dr::DeleteRecordsTopic::default()
+                .with_name(s("t").into())
+                .with_partitions(two(dr::DeleteRecordsPartition::default()
+                    .with_partition_index(1)
+                    .with_offset(5))))),
+        ),
+        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+            OffsetForLeaderEpochRequest::default().with_topics(two(
+                ofle::OffsetForLeaderTopic::default()
+                    .with_topic(s("t").into())
+                    .with_partitions(two(ofle::OffsetForLeaderPartition::default()
+                        .with_partition(1)
+                        .with_current_leader_epoch(0)
+                        .with_leader_epoch(0))),
+            )),
+        ),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_resource_name_filter(Some(s("t")))
+                .with_principal_filter(Some(s("User:a")))
+                .with_host_filter(None),
+        ),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(
+            CreateAclsRequest::default().with_creations(two(ca::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t"))
+                .with_principal(s("User:a"))
+                .with_host(s("*")))),
+        ),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(
+            DeleteAclsRequest::default().with_filters(two(da::DeleteAclsFilter::default()
+                .with_resource_name_filter(Some(s("t")))
+                .with_principal_filter(None)
+                .with_host_filter(Some(s("*"))))),
+        ),
+        ApiKey::DescribeLogDirs => RequestKind::DescribeLogDirs(
+            DescribeLogDirsRequest::default().with_topics(Some(two(
+                dld::DescribableLogDirTopic::default()
+                    .with_topic(s("t").into())
+                    .with_partitions(vec![0, 1]),
+            ))),
+        ),
+        ApiKey::ElectLeaders => RequestKind::ElectLeaders(
+            ElectLeadersRequest::default().with_topic_partitions(Some(two(
+                el::TopicPartitions::default()
+                    .with_topic(s("t").into())
+                    .with_partitions(vec![0, 1]),
+            ))),
+        ),
+        ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default()
+                .with_allow_replication_factor_change(v < 1)
+                .with_topics(two(apr::ReassignableTopic::default()
+                    .with_name(s("t").into())
+                    .with_partitions(two(apr::ReassignablePartition::default()
+                        .with_partition_index(1)
+                        .with_replicas(Some(vec![1.into(), 2.into()]))))))
+                .with_unknown_tagged_fields(tagged(true)),
+        ),
+        ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default().with_topics(Some(two(
+                lpr::ListPartitionReassignmentsTopics::default()
+                    .with_name(s("t").into())
+                    .with_partition_indexes(vec![0, 1]),
+            ))),
+        ),
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default()
+                .with_components(two(dcq::ComponentData::default()
+                    .with_entity_type(s("user"))
+                    .with_match_type(0)
+                    .with_match(Some(s("alice")))))
+                .with_strict(true),
+        ),
+        ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsRequest::default()
+                .with_users(Some(two(dus::UserName::default().with_name(s("alice"))))),
+        ),
+        ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(
+            DescribeQuorumRequest::default().with_topics(two(dq::TopicData::default()
+                .with_topic_name(s("__cluster_metadata").into())
+                .with_partitions(two(dq::PartitionData::default().with_partition_index(0))))),
+        ),
+        ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+            DescribeProducersRequest::default().with_topics(two(dp::TopicRequest::default()
+                .with_name(s("t").into())
+                .with_partition_indexes(vec![0, 1]))),
+        ),
+        ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+            DescribeTopicPartitionsRequest::default()
+                .with_topics(two(dtp::TopicRequest::default().with_name(s("t").into())))
+                .with_response_partition_limit(10)
+                .with_cursor(Some(
+                    dtp::Cursor::default()
+                        .with_topic_name(s("t").into())
+                        .with_partition_index(1)
+                        .with_unknown_tagged_fields(tagged(true)),
+                )),
         ),
         other => panic!("no sample for {other:?}"),
     }
