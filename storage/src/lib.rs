@@ -10,6 +10,7 @@ pub mod cleaner;
 pub mod config;
 pub mod error;
 pub mod file_names;
+pub mod file_store;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod index;

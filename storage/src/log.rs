@@ -952,6 +952,11 @@ impl PartitionLog {
         lock(&self.append).producers.max_producer_id()
     }
 
+    /// The producers this log tracks, by producer id (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<crate::producer_state::ActiveProducer> {
+        lock(&self.append).producers.active_producers()
+    }
+
     /// A copy of the producer state (for tests and diagnostics).
     pub fn producer_state(&self) -> ProducerStateManager {
         lock(&self.append).producers.clone()

@@ -60,6 +60,20 @@ impl ProducerStateEntry {
     }
 }
 
+/// One producer as DescribeProducers reports it (Kafka's `ProducerStateEntry` seen through
+/// `UnifiedLog.activeProducers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    /// The producer id.
+    pub producer_id: i64,
+    /// The newest epoch it wrote with.
+    pub epoch: i16,
+    /// Sequence of its newest record, or -1 when no batch of this epoch is known.
+    pub last_sequence: i32,
+    /// Max timestamp of its newest batch, or -1 when none is known.
+    pub last_timestamp: i64,
+}
+
 /// The producer fields of a batch header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerBatch {
@@ -163,6 +177,22 @@ impl ProducerStateManager {
     /// Whether no producer is tracked.
     pub fn is_empty(&self) -> bool {
         self.producers.is_empty()
+    }
+
+    /// Every producer tracked, by producer id.
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, entry)| ActiveProducer {
+                producer_id,
+                epoch: entry.epoch,
+                last_sequence: entry.last().map_or(-1, |b| b.last_seq),
+                last_timestamp: entry.last().map_or(-1, |b| b.max_timestamp),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// The largest producer id tracked (so ids handed out after a restart are new).
