@@ -19,7 +19,7 @@ use crate::error::BrokerError;
 use crate::producer_id_manager::ProducerIdManager;
 use crate::replica_manager::ReplicaManager;
 use crate::topic_config::TopicConfig;
-use crate::topics::{is_internal_topic, load_or_create_cluster_id, TopicMeta, TopicStore};
+use crate::topics::{is_internal_topic, load_or_create_meta, TopicMeta, TopicStore};
 
 /// Everything connections share.
 pub struct Broker {
@@ -27,6 +27,8 @@ pub struct Broker {
     pub config: Config,
     /// Stable id of this single-node cluster (in `meta.properties`).
     pub cluster_id: String,
+    /// Stable id of the data dir (`directory.id` in `meta.properties`).
+    pub directory_id: uuid::Uuid,
     /// Host and port clients are told to use.
     pub advertised: (String, i32),
     /// The partition logs.
@@ -73,11 +75,12 @@ impl Broker {
         )?);
         let producer_ids = ProducerIdManager::new(now_ms(), logs.max_producer_id());
         let topics = Arc::new(TopicStore::load(&config.data_dir)?);
-        let cluster_id = load_or_create_cluster_id(&config.data_dir, config.node_id)?;
+        let meta = load_or_create_meta(&config.data_dir, config.node_id)?;
         let advertised = config.advertised(bound);
         let (coordinator, coordinator_starter) = runtime::channel();
         let broker = Broker {
-            cluster_id,
+            cluster_id: meta.cluster_id,
+            directory_id: meta.directory_id,
             advertised,
             replica_manager: Arc::new(ReplicaManager::new(
                 logs.clone(),

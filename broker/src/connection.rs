@@ -154,6 +154,29 @@ fn log_handled(started: std::time::Instant, response: Option<&ResponseKind>) {
     }
 }
 
+/// The DEBUG line for a request of an API or version this broker does not serve: which key and
+/// version the client asked for, and what is served. Kafka closes the connection then, and so
+/// does the caller.
+fn log_unsupported(err: &ProtocolError, apis: &gregor_protocol::api_versions::ApiTable) {
+    match *err {
+        ProtocolError::UnknownApiKey(api_key) => {
+            tracing::debug!(api_key, "request of an unknown API key; closing the connection");
+        }
+        ProtocolError::UnsupportedVersion { api_key, version } => {
+            let api = ApiKey::try_from(api_key).ok();
+            let served = api.and_then(|a| apis.advertised(a));
+            tracing::debug!(
+                api_key,
+                api = ?api,
+                api_version = version,
+                served = ?served.map(|r| (r.min, r.max)),
+                "request of an API or version not served; closing the connection"
+            );
+        }
+        _ => {}
+    }
+}
+
 impl Connection {
     /// Wraps an accepted socket.
     pub fn new(
@@ -192,7 +215,11 @@ impl Connection {
                 Inbound::Frame(frame, permit) => (frame, permit),
                 Inbound::Closed => return Ok(()),
             };
-            let request = match decode_request(frame, &self.broker.apis)? {
+            let decoded = decode_request(frame, &self.broker.apis);
+            if let Err(e) = &decoded {
+                log_unsupported(e, &self.broker.apis);
+            }
+            let request = match decoded? {
                 Decoded::Request(request) => request,
                 Decoded::ApiVersionsTooNew { correlation_id } => {
                     let body = self

@@ -55,6 +55,42 @@ pub async fn handle(
         RequestKind::AlterConfigs(r) => {
             ResponseKind::AlterConfigs(apis::configs::alter_configs(broker, r))
         }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(apis::delete_records::handle(broker, r).await)
+        }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(apis::offset_for_leader_epoch::handle(broker, r))
+        }
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(apis::log_dirs::handle(broker, r))
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(apis::producers::handle(broker, r))
+        }
+        RequestKind::DescribeTopicPartitions(r) => ResponseKind::DescribeTopicPartitions(
+            apis::describe_topic_partitions::handle(broker, r),
+        ),
+        RequestKind::DescribeAcls(_) => ResponseKind::DescribeAcls(apis::acls::describe_acls()),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(apis::acls::create_acls(r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(apis::acls::delete_acls(r)),
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(apis::quotas::describe_client_quotas(r))
+        }
+        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+            apis::quotas::describe_user_scram_credentials(r),
+        ),
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(apis::reassignments::elect_leaders(broker, r))
+        }
+        RequestKind::ListPartitionReassignments(_) => ResponseKind::ListPartitionReassignments(
+            apis::reassignments::list_partition_reassignments(),
+        ),
+        RequestKind::AlterPartitionReassignments(r) => ResponseKind::AlterPartitionReassignments(
+            apis::reassignments::alter_partition_reassignments(broker, r),
+        ),
+        RequestKind::DescribeQuorum(r) => {
+            ResponseKind::DescribeQuorum(apis::quorum::handle(broker, r))
+        }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(apis::groups::find_coordinator(broker, r, v))
         }

@@ -15,13 +15,19 @@
 //!   (`Partition::high_watermark`, `Partition::last_stable_offset`); read_committed reads and
 //!   ListOffsets stop at the last stable offset, read_uncommitted at the high watermark.
 //! - **Fetch**: `fetch_messages` owns the read budget and the long poll (`partition::fetch`).
+//! - **Admin**: `delete_records` (DeleteRecords: internal topics refused, the work on the
+//!   blocking pool) and `describe_log_dir` (DescribeLogDirs: the one data dir, its file system's
+//!   sizes and each partition's bytes).
 //! - Handlers resolve topic names or ids (their error depends on the request version) and map
 //!   requests and responses; they hold no partition logic.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use gregor_protocol::ResponseError;
+use gregor_storage::file_store::{self, FileStoreSpace};
 use gregor_storage::{LogManager, TopicPartition};
 
 use crate::broker::now_ms;
@@ -42,6 +48,17 @@ pub struct AppendResult {
     pub log_start_offset: i64,
     /// The LogAppendTime the batches got, or -1 on a CreateTime log.
     pub log_append_time: i64,
+}
+
+/// The one log dir as DescribeLogDirs reports it.
+#[derive(Debug)]
+pub struct LogDirDescription {
+    /// The data dir, absolute.
+    pub path: PathBuf,
+    /// Its file system's sizes, or why they could not be read.
+    pub space: Result<FileStoreSpace, KafkaError>,
+    /// The partitions asked for that have a log, sorted, each with its bytes on disk.
+    pub partitions: Vec<(TopicPartition, u64)>,
 }
 
 /// The partitions of this broker, and every append, read and wait on them.
@@ -149,6 +166,61 @@ impl ReplicaManager {
         partitions: &[FetchPartition],
     ) -> Vec<FetchPartitionData> {
         fetch::fetch_messages(params, partitions).await
+    }
+
+    /// DeleteRecords on one partition (Kafka's `ReplicaManager.deleteRecords`): the log start
+    /// offset moves up to `offset` (-1: the high watermark) and the new low watermark is the
+    /// answer. An unknown partition is UNKNOWN_TOPIC_OR_PARTITION; an internal topic
+    /// INVALID_TOPIC_EXCEPTION, as Kafka refuses it. Deleting segments and writing the
+    /// checkpoint run on the blocking pool.
+    pub async fn delete_records(
+        &self,
+        topic: &str,
+        index: i32,
+        offset: i64,
+    ) -> Result<i64, KafkaError> {
+        let partition = self.partition_or_error(topic, index)?;
+        if is_internal_topic(topic) {
+            return Err(KafkaError::with_message(
+                ResponseError::InvalidTopicException,
+                format!("Cannot delete records of internal topic {topic}"),
+            ));
+        }
+        let logs = self.logs.clone();
+        let tp = partition.topic_partition().clone();
+        match tokio::task::spawn_blocking(move || partition.delete_records_blocking(&logs, offset))
+            .await
+        {
+            Ok(deleted) => deleted,
+            Err(e) => {
+                tracing::error!(partition = %tp, cause = %e, "the delete-records task failed");
+                Err(KafkaError::new(ResponseError::UnknownServerError))
+            }
+        }
+    }
+
+    /// The data dir with the partitions in `wanted` (all when `None`) that have a log.
+    pub fn describe_log_dir(&self, wanted: Option<&HashSet<TopicPartition>>) -> LogDirDescription {
+        let dir = self.logs.data_dir();
+        let path = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let space = file_store::space(dir).map_err(|e| {
+            KafkaError::with_message(ResponseError::UnknownServerError, e.to_string())
+        });
+        let partitions = self
+            .logs
+            .partitions()
+            .into_iter()
+            .filter(|tp| wanted.is_none_or(|w| w.contains(tp)))
+            .filter_map(|tp| {
+                let size = self.logs.get(&tp)?.size_bytes();
+                Some((tp, size))
+            })
+            .collect();
+        LogDirDescription {
+            path,
+            space,
+            partitions,
+        }
     }
 
     fn topic(&self, name: &str) -> Result<TopicMeta, KafkaError> {

@@ -1,5 +1,6 @@
 //! Topic metadata: name, topic id, partition count and config overrides, persisted in the data
-//! dir as `topics.json` (replaced atomically) together with the cluster id in `meta.properties`.
+//! dir as `topics.json` (replaced atomically) together with the cluster and directory ids in
+//! `meta.properties`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,23 +146,68 @@ impl TopicStore {
     }
 }
 
-/// Reads the cluster id from `meta.properties`, creating the file with a fresh id on first start.
-pub fn load_or_create_cluster_id(data_dir: &Path, node_id: i32) -> Result<String, BrokerError> {
+/// What `meta.properties` holds: Kafka's `cluster.id` and `directory.id` (KIP-858), both 16
+/// random bytes in URL-safe base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaProperties {
+    /// Stable id of this single-node cluster.
+    pub cluster_id: String,
+    /// Stable id of the data dir (DescribeQuorum reports it as the voter's directory).
+    pub directory_id: Uuid,
+}
+
+/// Reads `meta.properties`, creating it with fresh ids on first start; a file written before
+/// Gregor kept a directory id gets one added, keeping its cluster id.
+pub fn load_or_create_meta(data_dir: &Path, node_id: i32) -> Result<MetaProperties, BrokerError> {
     let path = data_dir.join("meta.properties");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id=")) {
-            return Ok(id.trim().to_string());
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().to_string())
+    };
+    let cluster_id = value("cluster.id");
+    let directory_id = value("directory.id").and_then(|v| base64_url_decode(&v));
+    if let (Some(cluster_id), Some(directory_id)) = (&cluster_id, directory_id) {
+        return Ok(MetaProperties {
+            cluster_id: cluster_id.clone(),
+            directory_id,
+        });
+    }
+    let meta = MetaProperties {
+        cluster_id: cluster_id.unwrap_or_else(|| base64_url(Uuid::new_v4().as_bytes())),
+        directory_id: Uuid::new_v4(),
+    };
+    let text = format!(
+        "version=1\ncluster.id={}\nnode.id={node_id}\ndirectory.id={}\n",
+        meta.cluster_id,
+        base64_url(meta.directory_id.as_bytes())
+    );
+    gregor_storage::write_atomically(&path, text.as_bytes())?;
+    Ok(meta)
+}
+
+const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The 16 bytes of a UUID written by `base64_url`, if `text` is one.
+fn base64_url_decode(text: &str) -> Option<Uuid> {
+    let mut bits = 0u32;
+    let mut held = 0;
+    let mut out = Vec::with_capacity(16);
+    for c in text.bytes() {
+        let v = BASE64_URL.iter().position(|&a| a == c)? as u32;
+        bits = (bits << 6) | v;
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            out.push((bits >> held) as u8);
         }
     }
-    // Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
-    let id = base64_url(Uuid::new_v4().as_bytes());
-    let text = format!("version=1\ncluster.id={id}\nnode.id={node_id}\n");
-    gregor_storage::write_atomically(&path, text.as_bytes())?;
-    Ok(id)
+    Uuid::from_slice(&out).ok()
 }
 
 fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = BASE64_URL;
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -230,9 +276,30 @@ mod tests {
         let again = TopicStore::load(dir.path()).unwrap();
         assert_eq!(again.get("a").unwrap().partitions, 4);
         assert_eq!(again.by_id(t.id).unwrap().name, "a");
-        let id = load_or_create_cluster_id(dir.path(), 1).unwrap();
-        assert_eq!(id.len(), 22);
-        assert_eq!(load_or_create_cluster_id(dir.path(), 1).unwrap(), id);
+        let meta = load_or_create_meta(dir.path(), 1).unwrap();
+        assert_eq!(meta.cluster_id.len(), 22);
+        assert_eq!(load_or_create_meta(dir.path(), 1).unwrap(), meta);
+    }
+
+    #[test]
+    fn a_directory_id_is_added_to_an_older_meta_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.properties");
+        std::fs::write(
+            &path,
+            "version=1\ncluster.id=abcdefghijklmnopqrstuv\nnode.id=1\n",
+        )
+        .unwrap();
+        let meta = load_or_create_meta(dir.path(), 1).unwrap();
+        assert_eq!(meta.cluster_id, "abcdefghijklmnopqrstuv");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let written = text
+            .lines()
+            .find_map(|l| l.strip_prefix("directory.id="))
+            .unwrap();
+        assert_eq!(written.len(), 22);
+        assert_eq!(base64_url_decode(written), Some(meta.directory_id));
+        assert_eq!(load_or_create_meta(dir.path(), 1).unwrap(), meta);
     }
 
     #[test]

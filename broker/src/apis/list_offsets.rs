@@ -11,7 +11,7 @@ use gregor_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
 use crate::error::KafkaError;
-use crate::partition::IsolationLevel;
+use crate::partition::{IsolationLevel, LEADER_EPOCH};
 
 /// Handles a ListOffsets request.
 pub fn handle(
@@ -20,7 +20,7 @@ pub fn handle(
     version: i16,
 ) -> ListOffsetsResponse {
     // Leader epochs exist from v4 on; older versions must not carry one.
-    let leader_epoch = if version >= 4 { 0 } else { -1 };
+    let leader_epoch = if version >= 4 { LEADER_EPOCH } else { -1 };
     let isolation = IsolationLevel::from_wire(request.isolation_level);
     let topics = request
         .topics

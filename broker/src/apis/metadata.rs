@@ -13,6 +13,7 @@ use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::apis::topic_name;
 use crate::broker::Broker;
+use crate::partition::LEADER_EPOCH;
 use crate::topics::{is_internal_topic, validate_topic_name, TopicMeta};
 
 /// What Kafka answers for the operations a client may do on a topic when no authorizer is
@@ -151,7 +152,7 @@ fn topic_entry(broker: &Broker, topic: &TopicMeta) -> MetadataResponseTopic {
             MetadataResponsePartition::default()
                 .with_partition_index(index)
                 .with_leader_id(node)
-                .with_leader_epoch(0)
+                .with_leader_epoch(LEADER_EPOCH)
                 .with_replica_nodes(vec![node])
                 .with_isr_nodes(vec![node])
         })

@@ -1,13 +1,22 @@
 //! One module per API family.
 
+pub mod acls;
 pub mod cluster;
 pub mod configs;
+pub mod delete_records;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod groups;
 pub mod list_offsets;
+pub mod log_dirs;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod producer_id;
+pub mod producers;
+pub mod quorum;
+pub mod quotas;
+pub mod reassignments;
 pub mod topics;
 
 use gregor_protocol::messages::TopicName;

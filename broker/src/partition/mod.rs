@@ -17,6 +17,10 @@
 //!   Most appends are a copy into the page cache and stay inline, where a hand-off would cost
 //!   more than the copy.
 //!
+//! - **Leader epoch** (`LEADER_EPOCH`): this node has led every partition since its creation,
+//!   so the epoch is 0 for good: Metadata, ListOffsets and OffsetForLeaderEpoch all say so, and
+//!   Kafka's leader-epoch cache would hold the one entry (0, log start offset).
+//!
 //! Validation of what is appended is in `validation` (Kafka's `LogValidator`); the reads of a
 //! Fetch and the long poll are in `fetch` (Kafka's `DelayedFetch`).
 
@@ -31,12 +35,30 @@ use tokio::sync::watch;
 
 use crate::error::KafkaError;
 
+/// The leader epoch of every partition: one node, never a new leader.
+pub const LEADER_EPOCH: i32 = 0;
+
+/// Kafka's `UNDEFINED_EPOCH`: no epoch known.
+const UNDEFINED_EPOCH: i32 = -1;
+
+/// The answer of OffsetForLeaderEpoch for one partition: the largest epoch at or below the one
+/// asked for and the offset where it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochEndOffset {
+    /// The epoch found.
+    pub leader_epoch: i32,
+    /// The first offset after it.
+    pub end_offset: i64,
+}
+
 /// ListOffsets' special timestamps (Kafka's `ListOffsetsRequest` constants).
 const LATEST_TIMESTAMP: i64 = -1;
 const EARLIEST_TIMESTAMP: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
+/// DeleteRecords' offset meaning "up to the high watermark" (`DeleteRecordsRequest.HIGH_WATERMARK`).
+const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 /// The timestamp ListOffsets answers a special timestamp with.
 const NO_TIMESTAMP: i64 = -1;
 
@@ -154,6 +176,89 @@ impl Partition {
         })
     }
 
+    /// The end offset of `leader_epoch` (Kafka's `Partition.lastOffsetForLeaderEpoch` over
+    /// `LeaderEpochFileCache.endOffsetFor`, whose one entry here is epoch 0 from the log start):
+    /// the current epoch ends at the log end offset (what a consumer validating its position
+    /// needs), a later or undefined epoch is unknown (`None`, answered as -1/-1), an earlier
+    /// one ends where epoch 0 starts. `current_leader_epoch` (-1: not checked) must be ours:
+    /// older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
+    pub fn last_offset_for_leader_epoch(
+        &self,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<Option<EpochEndOffset>, KafkaError> {
+        if current_leader_epoch != UNDEFINED_EPOCH {
+            if current_leader_epoch < LEADER_EPOCH {
+                return Err(KafkaError::new(ResponseError::FencedLeaderEpoch));
+            }
+            if current_leader_epoch > LEADER_EPOCH {
+                return Err(KafkaError::new(ResponseError::UnknownLeaderEpoch));
+            }
+        }
+        Ok(match leader_epoch {
+            UNDEFINED_EPOCH => None,
+            LEADER_EPOCH => Some(EpochEndOffset {
+                leader_epoch,
+                end_offset: self.log.log_end_offset(),
+            }),
+            e if e > LEADER_EPOCH => None,
+            // Below every known epoch: the requested epoch, ending where the first known begins.
+            e => Some(EpochEndOffset {
+                leader_epoch: e,
+                end_offset: self.log_start_offset(),
+            }),
+        })
+    }
+
+    /// Moves the log start offset to `offset` (DeleteRecords; Kafka's
+    /// `Partition.deleteRecordsOnLeader`), -1 meaning the high watermark, and checkpoints it.
+    /// Refused with POLICY_VIOLATION on a log whose cleanup policy lacks `delete`, and with
+    /// OFFSET_OUT_OF_RANGE below 0 or past the high watermark. Returns the new low watermark
+    /// (the log start offset). May block: deletes segments and writes the checkpoint.
+    pub fn delete_records_blocking(
+        &self,
+        logs: &gregor_storage::LogManager,
+        offset: i64,
+    ) -> Result<i64, KafkaError> {
+        if !self.log.config().cleanup.delete {
+            return Err(KafkaError::with_message(
+                ResponseError::PolicyViolation,
+                format!(
+                    "Records of partition {} can not be deleted due to the configured policy",
+                    self.tp
+                ),
+            ));
+        }
+        let offset = if offset == DELETE_TO_HIGH_WATERMARK {
+            self.high_watermark()
+        } else {
+            offset
+        };
+        if offset < 0 {
+            return Err(KafkaError::with_message(
+                ResponseError::OffsetOutOfRange,
+                format!("The offset {offset} for partition {} is not valid", self.tp),
+            ));
+        }
+        let high_watermark = self.high_watermark();
+        if offset > high_watermark {
+            return Err(KafkaError::with_message(
+                ResponseError::OffsetOutOfRange,
+                format!(
+                    "Cannot increment the log start offset to {offset} of partition {} since it \
+                     is larger than the high watermark {high_watermark}",
+                    self.tp
+                ),
+            ));
+        }
+        Ok(logs.advance_log_start(&self.tp, offset)?)
+    }
+
+    /// The producers the log tracks (DescribeProducers), by producer id.
+    pub fn active_producers(&self) -> Vec<gregor_storage::producer_state::ActiveProducer> {
+        self.log.active_producers()
+    }
+
     /// Appends already validated batches, off the async worker threads when the append may
     /// block (see the module doc). Must be called from within a tokio runtime.
     pub async fn append(
@@ -181,5 +286,87 @@ impl Partition {
     /// for callers that are on a blocking thread already.
     pub fn append_blocking(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, KafkaError> {
         Ok(self.log.append(records, now_ms)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gregor_storage::batch::build_test_batch;
+    use gregor_storage::{CleanupPolicy, LogConfig, LogManager};
+
+    use super::*;
+
+    /// A partition `t-0` holding `records` records, in a fresh log manager.
+    fn partition(
+        dir: &std::path::Path,
+        config: LogConfig,
+        records: i32,
+    ) -> (LogManager, Partition) {
+        let logs = LogManager::open(dir, config.clone()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let log = logs.get_or_create(&tp, config).unwrap();
+        if records > 0 {
+            log.append(&build_test_batch(records, 10, 1_000), 1_000)
+                .unwrap();
+        }
+        (logs, Partition::new(tp, log))
+    }
+
+    fn end(leader_epoch: i32, end_offset: i64) -> Option<EpochEndOffset> {
+        Some(EpochEndOffset {
+            leader_epoch,
+            end_offset,
+        })
+    }
+
+    #[test]
+    fn the_one_epoch_ends_at_the_log_end_and_later_ones_are_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, p) = partition(dir.path(), LogConfig::default(), 5);
+        let ask = |current, epoch| p.last_offset_for_leader_epoch(current, epoch);
+        assert_eq!(ask(-1, 0), Ok(end(0, 5)));
+        assert_eq!(ask(0, 0), Ok(end(0, 5)));
+        assert_eq!(ask(-1, 3), Ok(None));
+        assert_eq!(ask(-1, -1), Ok(None));
+        // Older than any epoch: it ends where epoch 0 begins, the log start.
+        assert_eq!(ask(-1, -7), Ok(end(-7, 0)));
+        let code = |r: Result<_, KafkaError>| r.map_err(|e| e.code);
+        assert_eq!(code(ask(1, 0)), Err(ResponseError::UnknownLeaderEpoch));
+        assert_eq!(code(ask(-3, 0)), Err(ResponseError::FencedLeaderEpoch));
+    }
+
+    #[test]
+    fn delete_records_moves_the_log_start_up_to_the_high_watermark_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (logs, p) = partition(dir.path(), LogConfig::default(), 10);
+        let code = |r: Result<i64, KafkaError>| r.map_err(|e| e.code);
+        assert_eq!(p.delete_records_blocking(&logs, 4), Ok(4));
+        // Lower than the log start: nothing moves, the answer is where it is.
+        assert_eq!(p.delete_records_blocking(&logs, 2), Ok(4));
+        assert_eq!(
+            code(p.delete_records_blocking(&logs, 11)),
+            Err(ResponseError::OffsetOutOfRange)
+        );
+        assert_eq!(
+            code(p.delete_records_blocking(&logs, -2)),
+            Err(ResponseError::OffsetOutOfRange)
+        );
+        // -1 is the high watermark.
+        assert_eq!(p.delete_records_blocking(&logs, -1), Ok(10));
+        assert_eq!(p.log_start_offset(), 10);
+    }
+
+    #[test]
+    fn delete_records_is_refused_on_a_compacted_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            cleanup: CleanupPolicy::COMPACT,
+            ..LogConfig::default()
+        };
+        let (logs, p) = partition(dir.path(), config, 3);
+        assert_eq!(
+            p.delete_records_blocking(&logs, 1).map_err(|e| e.code),
+            Err(ResponseError::PolicyViolation)
+        );
     }
 }
