@@ -23,6 +23,10 @@ use crate::file_names::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFI
 use crate::log_segment::LogSegment;
 use crate::producer_state::{self, ProducerBatch, ProducerStateManager, SequenceCheck};
 
+/// The leader epoch every appended batch is stamped with: one node leads every partition from
+/// its creation, so the epoch is 0 for good (Metadata and OffsetForLeaderEpoch say the same).
+pub const LEADER_EPOCH: i32 = 0;
+
 /// Where an append landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {

@@ -241,15 +241,16 @@ impl LogSegment {
         let mut next = base_offset;
         let mut placed = Vec::with_capacity(headers.len());
         for (at, h) in headers {
-            placed.push((*at, next, *h, next.to_be_bytes()));
+            placed.push((*at, next, *h, leader_prefix(&data[*at..], next)));
             next += i64::from(h.last_offset_delta) + 1;
         }
-        // Each batch goes out as its new base offset followed by the caller's bytes after the
-        // old one: offsets are assigned without copying or touching the records.
+        // Each batch goes out as its new base offset, its length and the leader epoch,
+        // followed by the caller's bytes after those: offsets are assigned without copying or
+        // touching the records (the CRC covers neither field).
         let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * placed.len());
-        for (at, _, h, offset_bytes) in &placed {
-            parts.push(offset_bytes);
-            parts.push(&data[at + 8..at + h.size]);
+        for (at, _, h, prefix) in &placed {
+            parts.push(prefix);
+            parts.push(&data[at + LEADER_PREFIX..at + h.size]);
         }
         let position = self.log.append_parts(&parts)?;
         for (at, offset, h, _) in &placed {
@@ -612,6 +613,21 @@ impl LogSegment {
         [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
             .map(|s| segment_file(dir, self.base_offset, s))
     }
+}
+
+/// Bytes of a v2 batch header before its magic byte: base offset (8), batch length (4),
+/// partition leader epoch (4); the CRC covers none of them.
+const LEADER_PREFIX: usize = 16;
+
+/// The first `LEADER_PREFIX` bytes of `batch` as the leader writes them: the base offset it
+/// assigns, the batch's own length, and the leader epoch (`LEADER_EPOCH`), which producers
+/// leave at -1 and Kafka's leader stamps (`MemoryRecords.setPartitionLeaderEpoch`).
+fn leader_prefix(batch: &[u8], base_offset: i64) -> [u8; LEADER_PREFIX] {
+    let mut prefix = [0u8; LEADER_PREFIX];
+    prefix[..8].copy_from_slice(&base_offset.to_be_bytes());
+    prefix[8..12].copy_from_slice(&batch[8..12]);
+    prefix[12..].copy_from_slice(&crate::log::LEADER_EPOCH.to_be_bytes());
+    prefix
 }
 
 /// Milliseconds since the Unix epoch by the system clock.

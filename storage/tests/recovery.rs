@@ -25,7 +25,7 @@ fn tp() -> TopicPartition {
     TopicPartition::new("crash", 0)
 }
 
-/// Writes `sizes.len()` batches and returns them as stored (base offsets set).
+/// Writes `sizes.len()` batches and returns them as stored (base offsets and leader epoch set).
 fn fill(dir: &Path, sizes: &[(i32, usize)], clean: bool) -> Vec<Vec<u8>> {
     let manager = LogManager::open(dir, config()).unwrap();
     let log = manager.get_or_create(&tp(), config()).unwrap();
@@ -34,6 +34,8 @@ fn fill(dir: &Path, sizes: &[(i32, usize)], clean: bool) -> Vec<Vec<u8>> {
         let mut batch = build_test_batch(*records, *value_len, 1_000 + i as i64 * 10);
         let info = log.append(&batch, 0).unwrap();
         set_base_offset(&mut batch, info.base_offset);
+        // The leader stamps its epoch, as Kafka's does.
+        batch[12..16].copy_from_slice(&gregor_storage::log::LEADER_EPOCH.to_be_bytes());
         out.push(batch);
     }
     if clean {

@@ -35,8 +35,9 @@ use tokio::sync::watch;
 
 use crate::error::KafkaError;
 
-/// The leader epoch of every partition: one node, never a new leader.
-pub const LEADER_EPOCH: i32 = 0;
+/// The leader epoch of every partition: one node, never a new leader. The log stamps it into
+/// every batch it appends.
+pub const LEADER_EPOCH: i32 = gregor_storage::log::LEADER_EPOCH;
 
 /// Kafka's `UNDEFINED_EPOCH`: no epoch known.
 const UNDEFINED_EPOCH: i32 = -1;
