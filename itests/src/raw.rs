@@ -210,6 +210,35 @@ impl RawClient {
         Ok((partition.error_code, partition.timestamp, partition.offset))
     }
 
+    /// Waits until Metadata lists `topic` with every partition led (Apache Kafka's broker learns
+    /// of a new topic from its controller a moment after CreateTopics answers).
+    pub fn wait_for_topic(&mut self, topic: &str) -> anyhow::Result<()> {
+        use gregor_protocol::messages::metadata_request::MetadataRequestTopic;
+        use gregor_protocol::messages::{MetadataRequest, MetadataResponse};
+        let request = MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_name(Some(StrBytes::from_string(topic.to_string()).into()))]))
+            .with_allow_auto_topic_creation(false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let response: MetadataResponse = self.call(ApiKey::Metadata, 12, &request)?;
+            let ready = response.topics.first().is_some_and(|t| {
+                t.error_code == 0
+                    && !t.partitions.is_empty()
+                    && t.partitions
+                        .iter()
+                        .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+            });
+            if ready {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("topic {topic} never became ready in Metadata");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Closes the writing half, as a client that stops mid-frame does.
     pub fn shutdown_write(&mut self) -> std::io::Result<()> {
         self.stream.shutdown(std::net::Shutdown::Write)
