@@ -160,7 +160,10 @@ fn log_handled(started: std::time::Instant, response: Option<&ResponseKind>) {
 fn log_unsupported(err: &ProtocolError, apis: &gregor_protocol::api_versions::ApiTable) {
     match *err {
         ProtocolError::UnknownApiKey(api_key) => {
-            tracing::debug!(api_key, "request of an unknown API key; closing the connection");
+            tracing::debug!(
+                api_key,
+                "request of an unknown API key; closing the connection"
+            );
         }
         ProtocolError::UnsupportedVersion { api_key, version } => {
             let api = ApiKey::try_from(api_key).ok();

@@ -89,7 +89,7 @@ pub async fn handle(
             apis::reassignments::alter_partition_reassignments(broker, r),
         ),
         RequestKind::DescribeQuorum(r) => {
-            ResponseKind::DescribeQuorum(apis::quorum::handle(broker, r))
+            ResponseKind::DescribeQuorum(apis::quorum::handle(broker, r, v))
         }
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(apis::groups::find_coordinator(broker, r, v))

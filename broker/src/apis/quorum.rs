@@ -24,8 +24,12 @@ const LEADER_EPOCH: i32 = 1;
 /// The metadata log's end: there is none (see the module doc).
 const METADATA_LOG_END: i64 = 0;
 
-/// Handles DescribeQuorum.
-pub fn handle(broker: &Arc<Broker>, request: &DescribeQuorumRequest) -> DescribeQuorumResponse {
+/// Handles DescribeQuorum at `version`: the timestamps are v1+, directory ids and nodes v2+.
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &DescribeQuorumRequest,
+    version: i16,
+) -> DescribeQuorumResponse {
     let valid = matches!(request.topics.as_slice(), [t]
         if t.topic_name.as_str() == METADATA_TOPIC
             && matches!(t.partitions.as_slice(), [p] if p.partition_index == 0));
@@ -34,12 +38,17 @@ pub fn handle(broker: &Arc<Broker>, request: &DescribeQuorumRequest) -> Describe
     }
     let node = BrokerId(broker.config.node_id);
     let now = now_ms();
-    let voter = ReplicaState::default()
+    let mut voter = ReplicaState::default()
         .with_replica_id(node)
-        .with_replica_directory_id(broker.directory_id)
-        .with_log_end_offset(METADATA_LOG_END)
-        .with_last_fetch_timestamp(now)
-        .with_last_caught_up_timestamp(now);
+        .with_log_end_offset(METADATA_LOG_END);
+    if version >= 1 {
+        // The leader has always just caught up with itself (Kafka reports now for it).
+        voter.last_fetch_timestamp = now;
+        voter.last_caught_up_timestamp = now;
+    }
+    if version >= 2 {
+        voter.replica_directory_id = broker.directory_id;
+    }
     let partition = PartitionData::default()
         .with_partition_index(0)
         .with_leader_id(node)
@@ -52,13 +61,15 @@ pub fn handle(broker: &Arc<Broker>, request: &DescribeQuorumRequest) -> Describe
         .with_name(StrBytes::from_string(broker.config.listener.name.clone()))
         .with_host(StrBytes::from_string(host.clone()))
         .with_port(u16::try_from(*port).unwrap_or(0));
-    DescribeQuorumResponse::default()
-        .with_topics(vec![TopicData::default()
-            .with_topic_name(topic_name(METADATA_TOPIC))
-            .with_partitions(vec![partition])])
-        .with_nodes(vec![Node::default()
-            .with_node_id(node)
-            .with_listeners(vec![listener])])
+    let response = DescribeQuorumResponse::default().with_topics(vec![TopicData::default()
+        .with_topic_name(topic_name(METADATA_TOPIC))
+        .with_partitions(vec![partition])]);
+    if version < 2 {
+        return response;
+    }
+    response.with_nodes(vec![Node::default()
+        .with_node_id(node)
+        .with_listeners(vec![listener])])
 }
 
 /// Kafka's `DescribeQuorumRequest.getPartitionLevelErrorResponse`: every partition asked for
