@@ -71,6 +71,60 @@ pub fn command(class: &str, args: &[&str]) -> anyhow::Result<Command> {
     Ok(cmd)
 }
 
+/// Runs the single-file Java program `itests/java/src/{name}.java` (class `name`) with `args`
+/// on the tools' jars, as `java -cp 'target/lib/*' {name}.java ARGS` would. It is compiled once
+/// per version of its source into `itests/java/target/classes` (the source launcher compiles
+/// on every run, some seconds more each time); test processes racing to compile it each write
+/// their own folder and the first rename wins.
+pub fn run_java_program(name: &str, args: &[&str]) -> anyhow::Result<ToolOutput> {
+    let lib = lib_dir()?;
+    let source = java_dir().join("src").join(format!("{name}.java"));
+    let text = std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
+    let version = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let classes = java_dir()
+        .join("target")
+        .join("classes")
+        .join(format!("{name}-{version:016x}"));
+    if !classes.join(format!("{name}.class")).exists() {
+        let scratch = classes.with_extension(format!("tmp{}", std::process::id()));
+        let compiled = Command::new("javac")
+            .arg("-nowarn")
+            .arg("-cp")
+            .arg(format!("{}/*", lib.display()))
+            .arg("-d")
+            .arg(&scratch)
+            .arg(&source)
+            .output()
+            .context("running javac (is a JDK installed?)")?;
+        if !compiled.status.success() {
+            bail!(
+                "javac {} failed:\n{}",
+                source.display(),
+                String::from_utf8_lossy(&compiled.stderr)
+            );
+        }
+        if std::fs::rename(&scratch, &classes).is_err() {
+            // Another test compiled the same source first.
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+    }
+    let mut cmd = Command::new("java");
+    cmd.arg("-Xmx256M")
+        .arg("-XX:+UseSerialGC")
+        .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+        .arg("-cp")
+        .arg(format!("{}:{}/*", classes.display(), lib.display()))
+        .arg(name)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().context("starting java")?;
+    wait(child, name)
+}
+
 /// What a finished tool printed.
 #[derive(Debug)]
 pub struct ToolOutput {
