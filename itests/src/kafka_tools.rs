@@ -20,6 +20,14 @@ pub const CONSOLE_CONSUMER: &str = "org.apache.kafka.tools.consumer.ConsoleConsu
 pub const CONSUMER_GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
 /// `kafka-configs.sh`.
 pub const CONFIGS: &str = "org.apache.kafka.tools.ConfigCommand";
+/// `kafka-delete-records.sh`.
+pub const DELETE_RECORDS: &str = "org.apache.kafka.tools.DeleteRecordsCommand";
+/// `kafka-log-dirs.sh`.
+pub const LOG_DIRS: &str = "org.apache.kafka.tools.LogDirsCommand";
+/// `kafka-features.sh`.
+pub const FEATURES: &str = "org.apache.kafka.tools.FeatureCommand";
+/// `kafka-metadata-quorum.sh`.
+pub const METADATA_QUORUM: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
 /// `kafka-producer-perf-test.sh`.
 pub const PRODUCER_PERF: &str = "org.apache.kafka.tools.ProducerPerformance";
 /// `kafka-consumer-perf-test.sh`.

@@ -210,30 +210,62 @@ impl RawClient {
         Ok((partition.error_code, partition.timestamp, partition.offset))
     }
 
-    /// Waits until Metadata lists `topic` with every partition led (Apache Kafka's broker learns
-    /// of a new topic from its controller a moment after CreateTopics answers).
+    /// Waits until `topic` is ready for requests to its partitions: Metadata lists it with
+    /// every partition led, and ListOffsets answers for each (Apache Kafka's broker learns of a
+    /// new topic from its controller a moment after CreateTopics answers, and becomes the
+    /// partitions' leader a moment after Metadata shows it, answering NOT_LEADER_OR_FOLLOWER
+    /// meanwhile).
     pub fn wait_for_topic(&mut self, topic: &str) -> anyhow::Result<()> {
+        use gregor_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
         use gregor_protocol::messages::metadata_request::MetadataRequestTopic;
-        use gregor_protocol::messages::{MetadataRequest, MetadataResponse};
+        use gregor_protocol::messages::{
+            ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
+        };
+        let name = || StrBytes::from_string(topic.to_string());
         let request = MetadataRequest::default()
-            .with_topics(Some(vec![MetadataRequestTopic::default()
-                .with_name(Some(StrBytes::from_string(topic.to_string()).into()))]))
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name().into()))
+            ]))
             .with_allow_auto_topic_creation(false);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let response: MetadataResponse = self.call(ApiKey::Metadata, 12, &request)?;
-            let ready = response.topics.first().is_some_and(|t| {
+            let led = response.topics.first().filter(|t| {
                 t.error_code == 0
                     && !t.partitions.is_empty()
                     && t.partitions
                         .iter()
                         .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
             });
-            if ready {
-                return Ok(());
+            if let Some(t) = led {
+                let offsets = ListOffsetsRequest::default()
+                    .with_replica_id((-1).into())
+                    .with_topics(vec![ListOffsetsTopic::default()
+                        .with_name(name().into())
+                        .with_partitions(
+                            t.partitions
+                                .iter()
+                                .map(|p| {
+                                    ListOffsetsPartition::default()
+                                        .with_partition_index(p.partition_index)
+                                        .with_timestamp(-1)
+                                })
+                                .collect(),
+                        )]);
+                let answered: ListOffsetsResponse = self.call(ApiKey::ListOffsets, 7, &offsets)?;
+                if answered
+                    .topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .all(|p| p.error_code == 0)
+                {
+                    return Ok(());
+                }
             }
             if std::time::Instant::now() > deadline {
-                bail!("topic {topic} never became ready in Metadata");
+                bail!("topic {topic} never became ready");
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -58,7 +58,7 @@ fn delete_records_answers_as_kafka() -> anyhow::Result<()> {
         for _ in 0..2 {
             assert_eq!(
                 client
-                    .produce("purged", -1, build_test_batch(5, 10, 1_000))?
+                    .produce("purged", -1, build_test_batch(5, 10, now_ms()))?
                     .0,
                 NONE
             );
@@ -104,7 +104,7 @@ fn deleted_records_stay_deleted_after_a_crash() -> anyhow::Result<()> {
     let mut broker = TestBroker::start(&[])?;
     let mut client = RawClient::connect(&broker.bootstrap())?;
     client.create_topic("kept", 1, &[])?;
-    client.produce("kept", -1, build_test_batch(8, 10, 1_000))?;
+    client.produce("kept", -1, build_test_batch(8, 10, now_ms()))?;
     assert_eq!(delete(&mut client, "kept", 0, 6)?, (NONE, 6));
     drop(client);
     // The new log start is checkpointed before DeleteRecords answers: kill -9 keeps it.
@@ -114,4 +114,11 @@ fn deleted_records_stay_deleted_after_a_crash() -> anyhow::Result<()> {
     assert_eq!(client.list_offset("kept", -2)?, (NONE, -1, 6));
     assert_eq!(client.list_offset("kept", -1)?, (NONE, -1, 8));
     Ok(())
+}
+
+/// Now, for record timestamps: a batch from 1970 would be old enough for retention to delete.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

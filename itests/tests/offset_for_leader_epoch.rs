@@ -97,7 +97,7 @@ fn the_one_leader_epoch_ends_at_the_log_end() -> anyhow::Result<()> {
             );
         }
         // The producer sends -1 as its batch's leader epoch; the leader stamps its own.
-        let mut batch = build_test_batch(5, 10, 1_000);
+        let mut batch = build_test_batch(5, 10, now_ms());
         batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
             .copy_from_slice(&(-1i32).to_be_bytes());
         assert_eq!(client.produce("epochs", -1, batch)?.0, NONE);
@@ -146,4 +146,11 @@ fn the_one_leader_epoch_ends_at_the_log_end() -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Now, for record timestamps: a batch from 1970 would be old enough for retention to delete.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -448,7 +448,7 @@ fn replica_and_log_admin_apis_answer_as_one_kafka_node() -> anyhow::Result<()> {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         assert_eq!(id.error_code, NONE);
-        let mut batch = build_test_batch(5, 10, 1_000);
+        let mut batch = build_test_batch(5, 10, now_ms());
         set_test_producer(&mut batch, id.producer_id.0, id.producer_epoch, 0);
         assert_eq!(client.produce("replicas", -1, batch.clone())?.0, NONE);
 
@@ -459,4 +459,11 @@ fn replica_and_log_admin_apis_answer_as_one_kafka_node() -> anyhow::Result<()> {
         producers(&mut client, id.producer_id.0, id.producer_epoch, &batch)?;
         Ok(())
     })
+}
+
+/// Now, for record timestamps: a batch from 1970 would be old enough for retention to delete.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
