@@ -3,11 +3,11 @@
 //! 1. Map the dirty part, `[first dirty, first uncleanable)`, key by key to its latest offset,
 //!    as far as the map holds; that end is the new first dirty offset.
 //! 2. Rewrite every segment below that end, in groups that fit one segment, keeping a record
-//!    when no later record of its key is in the map, its key is not null, and, for a
-//!    tombstone, its batch's delete horizon has not passed. A tombstone cleaned for the first
-//!    time gets a horizon of now plus `delete.retention.ms`. A batch that is a producer's
-//!    newest stays, empty if need be, so the producer's sequence checks survive. Batches
-//!    whose records all stay are copied byte for byte; control batches are kept as they are.
+//!    when no later record of its key is in the map and, for a tombstone, its batch's delete
+//!    horizon has not passed. A tombstone cleaned for the first time gets a horizon of now
+//!    plus `delete.retention.ms`. Keyless records stay. A batch that is a producer's newest
+//!    stays, empty if need be, so the producer's sequence checks survive. Batches whose
+//!    records all stay are copied byte for byte; control batches are kept as they are.
 //! 3. Each group's cleaned segment is written as `.cleaned` files, synced, renamed to `.swap`
 //!    (the commit point) and swapped in by `PartitionLog::replace_segments`.
 
@@ -426,8 +426,10 @@ impl Cleaner<'_> {
     /// is not a tombstone whose horizon has passed.
     fn retain(&self, record: &RawRecord<'_>, map: &OffsetMap, horizon_passed: bool) -> bool {
         let Some(key) = record.key else {
-            // Kafka refuses keyless records on compacted topics and its cleaner drops them.
-            return false;
+            // Kafka refuses keyless records on compacted topics and its cleaner drops them;
+            // Gregor refuses them only in uncompressed batches, so the cleaner keeps them
+            // rather than lose records it acknowledged.
+            return true;
         };
         let latest = map.get(key_hash(key)).is_none_or(|o| record.offset >= o);
         latest && !(record.is_tombstone && horizon_passed)
