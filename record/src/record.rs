@@ -103,7 +103,11 @@ impl<'a> Record<'a> {
         let key = bytes_at(buf, &mut pos)?;
         let value = bytes_at(buf, &mut pos)?;
         let count = read_varlong(buf, &mut pos).ok_or(MALFORMED)?;
-        for _ in 0..count.max(0) {
+        // Kafka refuses a negative header count ("invalid number of record headers").
+        if count < 0 {
+            return Err(MALFORMED);
+        }
+        for _ in 0..count {
             let header_key = bytes_at(buf, &mut pos)?.unwrap_or_default();
             let header_value = bytes_at(buf, &mut pos)?;
             on_header(header_key, header_value);
@@ -377,6 +381,67 @@ mod tests {
         let all: Vec<_> = records(&b, &header).unwrap().collect();
         assert_eq!(all, vec![Err(MALFORMED)]);
         assert!(decode_records(&b).is_err());
+    }
+
+    #[test]
+    fn what_kafka_refuses_is_refused() {
+        // Bytes after the headers, inside the record's length.
+        let mut body = vec![0u8];
+        for v in [0i64, 0, -1, -1, 0] {
+            write_varlong(&mut body, v);
+        }
+        let mut trailing = body.clone();
+        trailing.push(0);
+        for bad in [trailing, {
+            let mut negative = body[..body.len() - 1].to_vec();
+            write_varlong(&mut negative, -1); // header count
+            negative
+        }] {
+            let b = batch_with_body(&bad);
+            let header = parse_header(&b).unwrap();
+            let record = records(&b, &header).unwrap().next().unwrap().unwrap();
+            assert_eq!(record.key_value(), Err(MALFORMED));
+        }
+        // Bytes after the last record the count announces.
+        let mut b = encode_records(0, &[(None, Some(b"v"))]);
+        b.push(0);
+        let length = (b.len() - LOG_OVERHEAD) as i32;
+        b[LENGTH..LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+        write_crc(&mut b);
+        let header = parse_header(&b).unwrap();
+        let all: Vec<_> = records(&b, &header).unwrap().collect();
+        assert!(all[0].is_ok());
+        assert_eq!(
+            all[1],
+            Err(BatchError::Inconsistent("bytes after the last record"))
+        );
+        assert_eq!(all.len(), 2);
+    }
+
+    #[test]
+    fn compressed_batches_are_read_only_through_batch_records() {
+        let plain = encode_records(7, &[(Some(b"k"), Some(b"v")), (None, None)]);
+        let mut header = parse_header(&plain).unwrap();
+        let packed =
+            crate::compression::compress(crate::Compression::Zstd, &plain[HEADER_SIZE..]).unwrap();
+        let mut b = plain[..HEADER_SIZE].to_vec();
+        b.extend_from_slice(&packed);
+        header.size = b.len();
+        header.attributes |= 4;
+        assert!(records(&b, &header).is_err());
+        let section = batch_records(&b, &header, 100).unwrap();
+        assert_eq!(section.bytes(), &plain[HEADER_SIZE..]);
+        let read: Vec<_> = section
+            .iter()
+            .map(|r| r.unwrap().key_value().unwrap())
+            .collect();
+        assert_eq!(read, vec![(Some(&b"k"[..]), Some(&b"v"[..])), (None, None)]);
+        assert!(matches!(
+            batch_records(&b, &header, 3),
+            Err(BatchError::Decompression(_))
+        ));
+        header.attributes |= 7;
+        assert!(batch_records(&b, &header, 100).is_err());
     }
 
     proptest! {
