@@ -308,3 +308,57 @@ fn readers_racing_cleanings_see_a_consistent_log() {
         assert!(reader.join().expect("a reader panicked") > 0);
     }
 }
+
+/// `min.compaction.lag.ms` keeps young records out of a cleaning; `max.compaction.lag.ms`
+/// makes a log due whatever its dirty ratio.
+#[test]
+fn compaction_lags_bound_and_force_cleanings() {
+    use gregor_storage::cleaner::clean::measure;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), true, 0, None);
+    let t0 = 1_000_000;
+    for round in 0..30u8 {
+        log.append(
+            &batch(
+                &[(0, Some(round)), (1, Some(round))],
+                t0 + i64::from(round) * 100,
+            ),
+            t0,
+        )
+        .unwrap();
+    }
+    assert!(log.segment_count() > 3, "several segments");
+    let state = gregor_storage::log::CleanerCheckpoint {
+        first_dirty_offset: None,
+        next_delete_horizon_ms: i64::MAX,
+    };
+    let now = t0 + 3_000;
+    let free = measure(&log, &state, now);
+    assert_eq!(
+        free.first_uncleanable_offset,
+        log.segments().last().unwrap().base_offset()
+    );
+
+    // Records of the last 1.5 s are too young: the cleaning stops at the first segment holding one.
+    log.set_config(LogConfig {
+        min_compaction_lag_ms: 1_500,
+        ..config()
+    });
+    let lagged = measure(&log, &state, now);
+    let young = log
+        .segments()
+        .into_iter()
+        .find(|s| s.largest_record_timestamp().unwrap() > now - 1_500)
+        .unwrap();
+    assert_eq!(lagged.first_uncleanable_offset, young.base_offset());
+    assert!(lagged.dirty_bytes < free.dirty_bytes);
+
+    // With a high ratio the log is not due, unless its oldest dirty record is past the max lag.
+    log.set_config(LogConfig {
+        min_cleanable_dirty_ratio: 1.0,
+        max_compaction_lag_ms: 10_000,
+        ..config()
+    });
+    assert!(!measure(&log, &state, now).needs_compaction_now);
+    assert!(measure(&log, &state, t0 + 20_000).needs_compaction_now);
+}
