@@ -179,6 +179,7 @@ fn produce_specs(sizes: Sizes) -> Vec<ProduceSpec> {
                     records,
                     acks,
                     partitions,
+                    keys: None,
                 });
             }
         }
@@ -474,6 +475,7 @@ fn one_round(
                 records: sizes.consume_bytes / 1024,
                 acks: "1",
                 partitions: 1,
+                keys: None,
             };
             let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
             let written = load::produce(&bootstrap, topic, fill).context("filling the topic")?;
@@ -555,6 +557,7 @@ fn one_round(
                 records: sizes.commits,
                 acks: "1",
                 partitions: 1,
+                keys: None,
             };
             load::produce(&bootstrap, topic, fill).context("filling the commit topic")?;
             let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
