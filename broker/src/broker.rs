@@ -55,6 +55,9 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Kafka's default `offsets.topic.segment.bytes`.
+const OFFSETS_TOPIC_SEGMENT_BYTES: u64 = 100 << 20;
+
 impl Broker {
     /// Opens the data dir (locking it), loads topics and their logs. `data_format` is the
     /// dir's format as `data_dir::check` found it; an older one is upgraded here.
@@ -135,6 +138,7 @@ impl Broker {
                 .map_err(|e| e.to_string())
         });
         coordinator_starter.start(offsets_log, append, config, legacy)?;
+        broker.logs.start_cleaner(broker.config.cleaner.clone());
         Ok(broker)
     }
 
@@ -170,6 +174,9 @@ impl Broker {
             config.retention_ms = -1;
             config.retention_bytes = -1;
             config.cleanup = gregor_storage::CleanupPolicy::COMPACT;
+            // Kafka's `offsets.topic.segment.bytes`: small segments, so the cleaner reaches
+            // superseded commits long before a 1 GiB segment would roll.
+            config.segment_bytes = config.segment_bytes.min(OFFSETS_TOPIC_SEGMENT_BYTES);
         }
         config
     }

@@ -13,6 +13,7 @@ pub mod bench;
 pub mod clients;
 pub mod group;
 pub mod kafka_tools;
+pub mod kcat;
 pub mod raw;
 pub mod reference;
 pub mod rng;

@@ -8,6 +8,16 @@ pub const LOG_SUFFIX: &str = ".log";
 pub const INDEX_SUFFIX: &str = ".index";
 /// Suffix of a segment's time index.
 pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Added to a segment's file names while the log cleaner writes its cleaned copy.
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// Added to a cleaned segment's file names once it is complete and synced: the commit point
+/// of a cleaning; recovery finishes the swap from here.
+pub const SWAP_SUFFIX: &str = ".swap";
+/// Added to a replaced segment's file names before they are removed.
+pub const DELETED_SUFFIX: &str = ".deleted";
+/// Per data dir: the offset up to which each compacted partition has been cleaned (Kafka's
+/// first dirty offset).
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 /// Suffix of a partition folder scheduled for deletion.
 pub const DELETE_DIR_SUFFIX: &str = "-delete";
 /// Lock file held (flock) while a broker runs on the data dir.

@@ -6,6 +6,7 @@
 //! knows nothing about sockets or Kafka requests.
 
 pub mod batch;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 pub mod file_names;
@@ -21,6 +22,7 @@ pub mod meta_files;
 pub mod producer_state;
 pub mod timestamps;
 
+pub use cleaner::LogCleaner;
 pub use config::{CleanerConfig, CleanupPolicy, FsyncPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};

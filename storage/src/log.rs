@@ -57,6 +57,17 @@ pub struct TimestampOffset {
     pub offset: i64,
 }
 
+/// What the log cleaner remembers of a log between cleanings.
+#[derive(Debug, Clone, Copy)]
+pub struct CleanerCheckpoint {
+    /// Everything below is cleaned (Kafka's first dirty offset, kept in the data dir's
+    /// `cleaner-offset-checkpoint`); `None` before the first cleaning.
+    pub first_dirty_offset: Option<i64>,
+    /// The earliest delete horizon a cleaning wrote: tombstones become removable then, so the
+    /// log is worth cleaning again even without new writes. `i64::MAX` when none is pending.
+    pub next_delete_horizon_ms: i64,
+}
+
 /// The writer's bookkeeping for the flush policy.
 #[derive(Debug, Default)]
 struct AppendState {
@@ -90,6 +101,13 @@ pub struct PartitionLog {
     /// the log takes no more writes (as raft-engine and Kafka do).
     offline: AtomicBool,
     end_tx: watch::Sender<i64>,
+    /// The log cleaner's bookkeeping of this log; held for the whole of a cleaning, so that
+    /// deleting or closing the log waits for a cleaning in progress to stop.
+    cleaner: Mutex<CleanerCheckpoint>,
+    /// Set to make a cleaning in progress give up at its next batch.
+    cleaning_aborted: AtomicBool,
+    /// The cleaner's first dirty offset, readable while a cleaning holds `cleaner` (-1: none).
+    cleaned_offset: AtomicI64,
     /// Runs just before an fsync, so a test can look at the log while the data is written but
     /// not yet durable.
     #[cfg(test)]
@@ -127,6 +145,12 @@ impl PartitionLog {
             recovery_point: AtomicI64::new(recovery_point.min(end)),
             offline: AtomicBool::new(false),
             end_tx,
+            cleaner: Mutex::new(CleanerCheckpoint {
+                first_dirty_offset: None,
+                next_delete_horizon_ms: i64::MAX,
+            }),
+            cleaning_aborted: AtomicBool::new(false),
+            cleaned_offset: AtomicI64::new(-1),
             #[cfg(test)]
             before_sync: Mutex::new(None),
         }
@@ -688,6 +712,156 @@ impl PartitionLog {
             .fetch_max(self.log_end_offset(), Ordering::AcqRel);
         self.offline.store(true, Ordering::Release);
         Ok(())
+    }
+}
+
+/// What the log cleaner needs: the segments it may clean, the swap of cleaned segments, and its
+/// checkpoint. Kafka's `UnifiedLog.replaceSegments` and the cleaner's view of the log.
+impl PartitionLog {
+    /// Locks the cleaner's bookkeeping; the cleaner holds it through a cleaning.
+    pub(crate) fn cleaner_state(&self) -> MutexGuard<'_, CleanerCheckpoint> {
+        lock(&self.cleaner)
+    }
+
+    /// The cleaner's bookkeeping if no cleaning holds it right now.
+    pub(crate) fn try_cleaner_state(&self) -> Option<MutexGuard<'_, CleanerCheckpoint>> {
+        match self.cleaner.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Everything below this offset is cleaned, as the data dir's checkpoint said or the last
+    /// cleaning left it.
+    pub fn cleaner_checkpoint(&self) -> Option<i64> {
+        let offset = self.cleaned_offset.load(Ordering::Acquire);
+        (offset >= 0).then_some(offset)
+    }
+
+    /// Sets the cleaned offset read from the data dir's checkpoint at load.
+    pub(crate) fn set_cleaner_checkpoint(&self, offset: Option<i64>) {
+        self.cleaner_state().first_dirty_offset = offset;
+        self.cleaned_offset
+            .store(offset.unwrap_or(-1), Ordering::Release);
+    }
+
+    /// Makes a cleaning in progress stop at its next batch and waits for it; cleanings stay
+    /// off afterwards. Used before the log is deleted or closed.
+    pub fn abort_cleaning(&self) {
+        self.cleaning_aborted.store(true, Ordering::Release);
+        drop(self.cleaner_state());
+    }
+
+    /// Whether cleanings of this log were aborted.
+    pub(crate) fn cleaning_aborted(&self) -> bool {
+        self.cleaning_aborted.load(Ordering::Acquire) || self.offline.load(Ordering::Acquire)
+    }
+
+    /// The active segment's base offset: the cleaner never touches it or anything after.
+    pub(crate) fn active_base_offset(&self) -> i64 {
+        self.active().base_offset()
+    }
+
+    /// Rolls the idle active segment of a compacted log once `segment.ms` or
+    /// `max.compaction.lag.ms` has made it due, so the cleaner reaches its records without
+    /// waiting for another append. Only committed records are rolled past.
+    pub fn roll_if_due(&self, now_ms: i64) -> Result<bool> {
+        let config = self.config();
+        if !config.cleanup.compact {
+            // Other logs roll at their next append, as Kafka's do.
+            return Ok(false);
+        }
+        let limit = config.segment_ms.min(config.max_compaction_lag_ms);
+        let writer = lock(&self.append);
+        self.check_online()?;
+        let active = self.active();
+        let due = !active.is_empty()
+            && self.high_watermark() == self.log_end_offset()
+            && active.time_waited_for_roll(now_ms, now_ms) > limit;
+        if due {
+            self.roll(self.log_end_offset(), now_ms, &config, &writer.producers)?;
+        }
+        Ok(due)
+    }
+
+    /// The last offset of each producer's newest batch: the cleaner keeps those batches (empty
+    /// if need be) so an idempotent producer's sequence checks survive a cleaning.
+    pub(crate) fn producer_last_offsets(&self) -> std::collections::HashMap<i64, i64> {
+        lock(&self.append).producers.last_offsets()
+    }
+
+    /// Swaps `new` in for the consecutive segments `old` (Kafka's `replaceSegments`). `new`'s
+    /// files carry the `.swap` suffix, are complete and synced: from that commit point a crash
+    /// finishes the swap at load. Here the old files become `.deleted`, the swap files take
+    /// their plain names, the directory is synced, and readers see `new` from then on; readers
+    /// holding slices of the old segments keep their mappings. Returns false, changing nothing,
+    /// when the log no longer holds all of `old` (retention or DeleteRecords removed one
+    /// meanwhile): the caller then discards `new`.
+    pub(crate) fn replace_segments(
+        &self,
+        old: &[Arc<LogSegment>],
+        new: Arc<LogSegment>,
+    ) -> Result<bool> {
+        use crate::file_names::{DELETED_SUFFIX, SWAP_SUFFIX};
+        let _writer = lock(&self.append);
+        self.check_online()?;
+        let present = {
+            let segments = self.segments_read();
+            old.iter().all(|s| {
+                segments
+                    .get(&s.base_offset())
+                    .is_some_and(|held| Arc::ptr_eq(held, s))
+            })
+        };
+        if !present || old.is_empty() || self.cleaning_aborted() {
+            return Ok(false);
+        }
+        let renamed = (|| {
+            for segment in old {
+                segment.rename_files(&self.dir, "", DELETED_SUFFIX)?;
+                crate::cleaner::failpoint("first_old_deleted");
+            }
+            new.rename_files(&self.dir, SWAP_SUFFIX, "")?;
+            crate::meta_files::sync_dir(&self.dir)?;
+            crate::cleaner::failpoint("swap_in_place");
+            Ok(())
+        })();
+        if let Err(e) = renamed {
+            // The files are in a state the loader sorts out (a `.swap` finishes, `.deleted`
+            // goes), but not one this process should keep writing into.
+            return self.fail(e);
+        }
+        {
+            let mut segments = self.segments_write();
+            for segment in old {
+                segments.remove(&segment.base_offset());
+            }
+            segments.insert(new.base_offset(), new);
+        }
+        crate::cleaner::failpoint("old_removed");
+        for segment in old {
+            for path in segment.files(&self.dir) {
+                let mut doomed = path.into_os_string();
+                doomed.push(DELETED_SUFFIX);
+                remove_if_exists(Path::new(&doomed))?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Records what a cleaning achieved: everything below `first_dirty_offset` is clean, and
+    /// the earliest delete horizon it wrote.
+    pub(crate) fn cleaned(
+        &self,
+        state: &mut CleanerCheckpoint,
+        first_dirty_offset: i64,
+        next_delete_horizon_ms: i64,
+    ) {
+        state.first_dirty_offset = Some(first_dirty_offset);
+        state.next_delete_horizon_ms = next_delete_horizon_ms;
+        self.cleaned_offset
+            .store(first_dirty_offset, Ordering::Release);
     }
 }
 

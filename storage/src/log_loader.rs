@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
-use crate::file_names::{parse_base_offset, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::file_names::{
+    parse_base_offset, segment_file, CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
+    SWAP_SUFFIX, TIME_INDEX_SUFFIX,
+};
 use crate::log::PartitionLog;
 use crate::log_segment::{LogSegment, SegmentRole};
 
@@ -47,8 +50,10 @@ pub fn load(
     let mut keep = segments.len();
     let mut expected_base: Option<i64> = None;
     for (i, segment) in segments.iter().enumerate() {
-        if expected_base.is_some_and(|e| e != segment.base_offset()) {
-            tracing::warn!(log = %dir.display(), base_offset = segment.base_offset(), "segment does not follow its predecessor; dropping it and later segments");
+        // A segment starts at or after where its predecessor ends: compaction may leave a gap
+        // between them, never an overlap.
+        if expected_base.is_some_and(|e| segment.base_offset() < e) {
+            tracing::warn!(log = %dir.display(), base_offset = segment.base_offset(), "segment overlaps its predecessor; dropping it and later segments");
             keep = i;
             break;
         }
@@ -118,14 +123,55 @@ pub fn load(
     Ok(log)
 }
 
-/// Lists the segment base offsets in `dir`, removing leftovers that belong to no segment.
+/// Lists the segment base offsets in `dir`, removing leftovers that belong to no segment and
+/// finishing or rolling back a swap the log cleaner left half done (Kafka's LogLoader does the
+/// same with the same suffixes):
+/// - `.cleaned` files are a cleaning that had not reached its commit point: removed, the old
+///   segments stay;
+/// - a `.log.swap` is a cleaned segment past its commit point: every segment it replaces (each
+///   `.log` whose base offset lies in the swap's offset range) is removed, then the swap is
+///   renamed into place; its indexes are rebuilt;
+/// - `.deleted` files are replaced segments not yet removed.
 fn scan_files(dir: &Path) -> Result<Vec<i64>> {
-    let entries =
-        std::fs::read_dir(dir).map_err(StorageError::io("listing partition folder", dir))?;
+    let mut swaps = Vec::new();
+    for entry in read_dir(dir)? {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(CLEANED_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
+            remove_if_exists(&entry.path())?;
+        } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
+            match parse_base_offset(stem, LOG_SUFFIX) {
+                Some(base) => swaps.push(base),
+                // A swapped index is rebuilt from its log instead.
+                None => remove_if_exists(&entry.path())?,
+            }
+        }
+    }
+    swaps.sort_unstable();
+    for base in swaps {
+        let swap = segment_file(dir, base, &format!("{LOG_SUFFIX}{SWAP_SUFFIX}"));
+        let end = swap_end_offset(&swap, base)?;
+        for entry in read_dir(dir)? {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let replaced = [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
+                .iter()
+                .filter_map(|suffix| parse_base_offset(name, suffix))
+                .any(|b| b == base || (b > base && b < end));
+            if replaced {
+                remove_if_exists(&entry.path())?;
+            }
+        }
+        let log = segment_file(dir, base, LOG_SUFFIX);
+        std::fs::rename(&swap, &log)
+            .map_err(StorageError::io("finishing a cleaner swap", &swap))?;
+        crate::meta_files::sync_dir(dir)?;
+        tracing::info!(log = %dir.display(), base_offset = base, end_offset = end, "finished a log cleaner swap left by a crash");
+    }
+
     let mut logs = Vec::new();
     let mut indexes = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(StorageError::io("listing partition folder", dir))?;
+    for entry in read_dir(dir)? {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(base) = parse_base_offset(name, LOG_SUFFIX) {
@@ -134,7 +180,7 @@ fn scan_files(dir: &Path) -> Result<Vec<i64>> {
             .or_else(|| parse_base_offset(name, TIME_INDEX_SUFFIX))
         {
             indexes.push((base, entry.path()));
-        } else if name.ends_with(".tmp") || name.ends_with(".deleted") {
+        } else if name.ends_with(".tmp") {
             remove_if_exists(&entry.path())?;
         }
     }
@@ -145,6 +191,26 @@ fn scan_files(dir: &Path) -> Result<Vec<i64>> {
         }
     }
     Ok(logs)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
+    std::fs::read_dir(dir)
+        .and_then(|entries| entries.collect())
+        .map_err(StorageError::io("listing partition folder", dir))
+}
+
+/// The offset after the last whole, valid batch of a swap file (its batches passed their CRC
+/// when the cleaner wrote and synced them; a damaged tail is cut later, as for any segment).
+fn swap_end_offset(path: &Path, base: i64) -> Result<i64> {
+    let bytes = std::fs::read(path).map_err(StorageError::io("reading a cleaner swap", path))?;
+    let mut end = base;
+    for header in crate::batch::headers(&bytes) {
+        match header {
+            Ok((_, h)) => end = end.max(h.next_offset()),
+            Err(_) => break,
+        }
+    }
+    Ok(end)
 }
 
 fn remove_if_exists(path: &Path) -> Result<()> {

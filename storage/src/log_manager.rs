@@ -9,13 +9,14 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use crate::config::LogConfig;
+use crate::cleaner::{LogCleaner, SharedLogs};
+use crate::config::{CleanerConfig, LogConfig};
 use crate::error::{Result, StorageError};
 use crate::file_names::{
-    parse_partition_dir_name, partition_dir_name, CLEAN_SHUTDOWN_FILE, DELETE_DIR_SUFFIX,
-    LOCK_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    parse_partition_dir_name, partition_dir_name, CLEANER_OFFSET_CHECKPOINT, CLEAN_SHUTDOWN_FILE,
+    DELETE_DIR_SUFFIX, LOCK_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 use crate::log::PartitionLog;
 use crate::log_loader::{self, Checkpoints};
@@ -52,8 +53,11 @@ pub struct LogManager {
     /// Held open for its flock: a second broker on the same dir fails to take it.
     _lock: File,
     default_config: LogConfig,
-    logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
+    /// Shared with the cleaner threads, which pick the logs to clean from it.
+    logs: SharedLogs,
     was_clean: bool,
+    /// The log cleaner, once started; stopped before the logs close.
+    cleaner: Mutex<Option<LogCleaner>>,
 }
 
 impl LogManager {
@@ -82,6 +86,7 @@ impl LogManager {
         let was_clean = marker.exists();
         let recovery_points = read_checkpoint(&data_dir.join(RECOVERY_POINT_CHECKPOINT));
         let log_starts = read_checkpoint(&data_dir.join(LOG_START_OFFSET_CHECKPOINT));
+        let cleaned = read_checkpoint(&data_dir.join(CLEANER_OFFSET_CHECKPOINT));
         let mut logs = HashMap::new();
         let entries =
             std::fs::read_dir(data_dir).map_err(StorageError::io("listing data dir", data_dir))?;
@@ -111,6 +116,7 @@ impl LogManager {
                 checkpoints,
                 was_clean,
             )?;
+            log.set_cleaner_checkpoint(cleaned.get(&tp).copied());
             logs.insert(tp, Arc::new(log));
         }
         // From here on a crash is unclean until `shutdown` writes the marker again.
@@ -124,9 +130,44 @@ impl LogManager {
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
             default_config,
-            logs: RwLock::new(logs),
+            logs: Arc::new(RwLock::new(logs)),
             was_clean,
+            cleaner: Mutex::new(None),
         })
+    }
+
+    /// Starts the log cleaner threads (unless `log.cleaner.enable` is off or there are no
+    /// threads).
+    pub fn start_cleaner(&self, config: CleanerConfig) {
+        if !config.enable || config.threads == 0 {
+            tracing::info!("the log cleaner is off: compacted topics keep every record");
+            return;
+        }
+        let mut cleaner = self.cleaner.lock().unwrap_or_else(|e| e.into_inner());
+        if cleaner.is_none() {
+            *cleaner = Some(LogCleaner::start(self.logs.clone(), config));
+        }
+    }
+
+    /// Cleanings the cleaner threads completed (0 when they are off).
+    pub fn cleanings(&self) -> u64 {
+        self.cleaner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, LogCleaner::cleanings)
+    }
+
+    /// Wakes the cleaner threads to look for work now.
+    pub fn wake_cleaner(&self) {
+        if let Some(cleaner) = self
+            .cleaner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            cleaner.wake();
+        }
     }
 
     /// The data dir.
@@ -193,6 +234,8 @@ impl LogManager {
         else {
             return Err(StorageError::UnknownPartition(tp.to_string()));
         };
+        // A cleaning in progress writes into the folder: stop it first.
+        log.abort_cleaning();
         let dir = log.dir().to_path_buf();
         drop(log);
         let nanos = std::time::SystemTime::now()
@@ -258,6 +301,7 @@ impl LogManager {
             log.expire_producers(now_ms, crate::producer_state::PRODUCER_ID_EXPIRATION_MS);
             let outcome = log
                 .apply_retention(now_ms)
+                .and_then(|_| log.roll_if_due(now_ms))
                 .and_then(|_| log.flush_rolled_segments())
                 .and_then(|_| log.flush_if_due(now_ms));
             if let Err(e) = outcome {
@@ -280,13 +324,26 @@ impl LogManager {
             .iter()
             .map(|(tp, l)| (tp.clone(), l.log_start_offset()))
             .collect();
+        let cleaned: BTreeMap<_, _> = logs
+            .iter()
+            .filter_map(|(tp, l)| l.cleaner_checkpoint().map(|o| (tp.clone(), o)))
+            .collect();
         write_checkpoint(&self.data_dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-        write_checkpoint(&self.data_dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+        write_checkpoint(&self.data_dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        write_checkpoint(&self.data_dir.join(CLEANER_OFFSET_CHECKPOINT), &cleaned)
     }
 
     /// Flushes and closes every log, writes the checkpoints and, only if all of that worked,
     /// the clean-shutdown marker. Logs take no appends afterwards.
     pub fn shutdown(&self) -> Result<()> {
+        if let Some(cleaner) = self
+            .cleaner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            cleaner.shutdown();
+        }
         for (tp, log) in self.all_logs() {
             log.flush().and_then(|_| log.close()).inspect_err(
                 |e| tracing::error!(partition = %tp, cause = %e, "closing log failed"),

@@ -91,19 +91,47 @@ impl LogSegment {
             SegmentRole::Active => config.segment_bytes,
             SegmentRole::Closed => 0,
         };
-        let log = crate::mapped_file::MappedFile::open(
-            &segment_file(dir, base_offset, LOG_SUFFIX),
-            None,
-            capacity,
-        )?;
+        Self::open_files(dir, base_offset, config, capacity, "")
+    }
+
+    /// Creates an empty segment whose files carry `suffix` after their usual names (the
+    /// cleaner's `.cleaned`), with room for `capacity` bytes of batches. Leftover files of
+    /// that name are replaced.
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        capacity: u64,
+        suffix: &str,
+    ) -> Result<LogSegment> {
+        for name in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            let path = segment_file(dir, base_offset, &format!("{name}{suffix}"));
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("removing stale segment file", path)(e)),
+            }
+        }
+        Self::open_files(dir, base_offset, config, capacity, suffix)
+    }
+
+    fn open_files(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        capacity: u64,
+        suffix: &str,
+    ) -> Result<LogSegment> {
+        let path = |name: &str| segment_file(dir, base_offset, &format!("{name}{suffix}"));
+        let log = crate::mapped_file::MappedFile::open(&path(LOG_SUFFIX), None, capacity)?;
         let offset_index = OffsetIndex::open(
-            &segment_file(dir, base_offset, INDEX_SUFFIX),
+            &path(INDEX_SUFFIX),
             base_offset,
             None,
             index_capacity(config, 8),
         )?;
         let time_index = TimeIndex::open(
-            &segment_file(dir, base_offset, TIME_INDEX_SUFFIX),
+            &path(TIME_INDEX_SUFFIX),
             base_offset,
             None,
             index_capacity(config, 12),
@@ -144,7 +172,7 @@ impl LogSegment {
     }
 
     /// The path of the `.log` file.
-    pub fn log_path(&self) -> &Path {
+    pub fn log_path(&self) -> PathBuf {
         self.log.path()
     }
 
@@ -173,9 +201,7 @@ impl LogSegment {
 
     /// The `.log` file's modification time in ms since the epoch.
     pub fn last_modified_ms(&self) -> Option<i64> {
-        let modified = std::fs::metadata(self.log.path()).ok()?.modified().ok()?;
-        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-        i64::try_from(since.as_millis()).ok()
+        self.log.modified_ms()
     }
 
     /// When this segment object was made (wall time, or the caller's clock for a new one).
@@ -234,6 +260,62 @@ impl LogSegment {
         }
         self.next_offset.store(next, Ordering::Release);
         Ok(next - 1)
+    }
+
+    /// Appends one whole batch that already carries its offsets (the cleaner copies batches
+    /// with their offsets, leaving the gaps compaction made). Offsets must grow.
+    pub fn append_batch_as_is(&self, batch: &[u8], config: &LogConfig) -> Result<()> {
+        let header =
+            batch::parse_header(batch).map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
+        if header.base_offset < self.next_offset() || header.size != batch.len() {
+            return Err(StorageError::InvalidRecords(
+                "a cleaned batch does not follow the one before",
+            ));
+        }
+        let mut state = self.state();
+        let position = self.log.append(batch)?;
+        self.track_batch(&mut state, position, header.base_offset, &header, config);
+        if state.rolling_timestamp.is_none() {
+            state.rolling_timestamp = Some(header.max_timestamp);
+        }
+        self.next_offset
+            .store(header.next_offset(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Renames the segment's three files to their names with `from` replaced by `to` as the
+    /// suffix after `.log`/`.index`/`.timeindex` (`""` is the plain name). Mappings stay
+    /// valid, so readers holding slices are unaffected.
+    pub fn rename_files(&self, dir: &Path, from: &str, to: &str) -> Result<()> {
+        let path = |name: &str, extra: &str| {
+            segment_file(dir, self.base_offset, &format!("{name}{extra}"))
+        };
+        debug_assert_eq!(self.log.path(), path(LOG_SUFFIX, from));
+        self.log.rename(&path(LOG_SUFFIX, to))?;
+        self.offset_index.rename(&path(INDEX_SUFFIX, to))?;
+        self.time_index.rename(&path(TIME_INDEX_SUFFIX, to))
+    }
+
+    /// Sets the `.log` file's modification time.
+    pub fn set_last_modified_ms(&self, ms: i64) -> Result<()> {
+        self.log.set_modified_ms(ms)
+    }
+
+    /// The largest timestamp of the segment's first batch (Kafka's `getFirstBatchTimestamp`,
+    /// which `max.compaction.lag.ms` measures from), if the segment has a batch.
+    pub fn first_batch_timestamp(&self) -> Option<i64> {
+        let size = self.log.len();
+        if size == 0 {
+            return None;
+        }
+        batch::parse_header(self.log.bytes(0, size))
+            .ok()
+            .map(|h| h.max_timestamp)
+    }
+
+    /// The segment's whole `.log` content (for the cleaner, which reads it batch by batch).
+    pub fn contents(&self) -> Bytes {
+        self.log.slice(0, self.log.len())
     }
 
     /// Updates indexes and the writer's bookkeeping for one batch at `position`. The batch is
@@ -392,8 +474,9 @@ impl LogSegment {
             } else {
                 batch::parse_header(bytes)
             };
+            // Offsets grow from batch to batch; compaction may leave gaps between them.
             let header = match parsed {
-                Ok(h) if h.base_offset == expected => h,
+                Ok(h) if h.base_offset >= expected => h,
                 _ => break,
             };
             if state.rolling_timestamp.is_none() {
@@ -412,13 +495,13 @@ impl LogSegment {
         Ok(cut)
     }
 
-    /// Whether the first `size` bytes are whole batches with valid CRCs and consecutive offsets.
+    /// Whether the first `size` bytes are whole batches with valid CRCs and growing offsets.
     fn batches_chain_and_verify(&self, size: u64) -> bool {
         let mut position = 0;
         let mut expected = self.base_offset;
         while position < size {
             match batch::parse_and_verify(self.log.bytes(position, size - position)) {
-                Ok(h) if h.base_offset == expected => {
+                Ok(h) if h.base_offset >= expected => {
                     expected = h.next_offset();
                     position += h.size as u64;
                 }
@@ -450,7 +533,7 @@ impl LogSegment {
         let mut last_ts = None;
         while position < size {
             let header = match batch::parse_header(self.log.bytes(position, size - position)) {
-                Ok(h) if expected.is_none_or(|e| h.base_offset == e) => h,
+                Ok(h) if expected.is_none_or(|e| h.base_offset >= e) => h,
                 _ => return Ok(false),
             };
             if last_ts.is_none_or(|t: TimestampOffset| header.max_timestamp > t.timestamp) {

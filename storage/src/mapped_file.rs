@@ -25,7 +25,8 @@ const MAX_GROWTH: u64 = 16 << 20;
 
 /// One file, mapped for its whole capacity, written only at its end.
 pub struct MappedFile {
-    path: PathBuf,
+    /// Where the file is; changes only when the cleaner renames a swapped-in segment's files.
+    path: Mutex<PathBuf>,
     file: File,
     /// Shared with every `Bytes` handed out, so a slice outlives a deleted or rolled segment.
     map: Arc<MmapRaw>,
@@ -73,7 +74,7 @@ impl MappedFile {
             .map_raw_read_only(&file)
             .map_err(StorageError::io("mapping file", path))?;
         Ok(MappedFile {
-            path: path.to_path_buf(),
+            path: Mutex::new(path.to_path_buf()),
             file,
             map: Arc::new(map),
             capacity,
@@ -83,8 +84,34 @@ impl MappedFile {
     }
 
     /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn path(&self) -> PathBuf {
+        self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Renames the file to `to`; the open descriptor and the mapping stay as they are, so
+    /// readers holding slices never notice.
+    pub fn rename(&self, to: &Path) -> Result<()> {
+        let mut path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        std::fs::rename(&*path, to).map_err(StorageError::io("renaming file", &*path))?;
+        *path = to.to_path_buf();
+        Ok(())
+    }
+
+    /// The file's modification time in ms since the epoch (from the descriptor, so a rename
+    /// does not lose it).
+    pub fn modified_ms(&self) -> Option<i64> {
+        let modified = self.file.metadata().ok()?.modified().ok()?;
+        let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+        i64::try_from(since.as_millis()).ok()
+    }
+
+    /// Sets the file's modification time (a cleaned segment keeps the newest of the times of
+    /// the segments it replaces, as Kafka's cleaner does, so time retention measures the same).
+    pub fn set_modified_ms(&self, ms: i64) -> Result<()> {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        self.file
+            .set_modified(time)
+            .map_err(StorageError::io("setting file time", &self.path()))
     }
 
     /// Bytes written so far.
@@ -122,7 +149,7 @@ impl MappedFile {
         assert!(
             start + len <= self.len(),
             "read past the written end of {}",
-            self.path.display()
+            self.path().display()
         );
         // SAFETY: the range is below the published length, see `MapSlice::as_ref`.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(start as usize), len as usize) }
@@ -139,12 +166,12 @@ impl MappedFile {
                 std::io::Error::new(std::io::ErrorKind::StorageFull, "file capacity reached");
             return Err(StorageError::io(
                 "appending beyond the file's capacity",
-                &self.path,
+                &self.path(),
             )(full));
         }
         self.reserve(end)?;
         self.write_all_at(parts, start)
-            .map_err(StorageError::io("writing file", &self.path))?;
+            .map_err(StorageError::io("writing file", &self.path()))?;
         self.len.store(end, Ordering::Release);
         Ok(start)
     }
@@ -231,7 +258,7 @@ impl MappedFile {
         }
         if rc != 0 {
             let cause = std::io::Error::from_raw_os_error(rc);
-            return Err(StorageError::io("preallocating file", &self.path)(cause));
+            return Err(StorageError::io("preallocating file", &self.path())(cause));
         }
         *allocated = reserved;
         Ok(())
@@ -241,7 +268,7 @@ impl MappedFile {
     pub fn sync(&self) -> Result<()> {
         self.file
             .sync_data()
-            .map_err(StorageError::io("syncing file", &self.path))
+            .map_err(StorageError::io("syncing file", &self.path()))
     }
 
     /// Cuts the file to its written length, releasing the preallocated tail.
@@ -251,7 +278,7 @@ impl MappedFile {
         if *allocated != len {
             self.file
                 .set_len(len)
-                .map_err(StorageError::io("trimming file", &self.path))?;
+                .map_err(StorageError::io("trimming file", &self.path()))?;
             *allocated = len;
         }
         Ok(())
@@ -265,7 +292,7 @@ impl MappedFile {
         let mut allocated = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
         self.file
             .set_len(len)
-            .map_err(StorageError::io("truncating file", &self.path))?;
+            .map_err(StorageError::io("truncating file", &self.path()))?;
         *allocated = len;
         Ok(())
     }

@@ -269,6 +269,14 @@ impl ProducerStateManager {
         });
     }
 
+    /// Each producer's id and the last offset of its newest batch.
+    pub fn last_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(id, entry)| entry.last().map(|b| (*id, b.last_offset)))
+            .collect()
+    }
+
     /// Forgets producers none of whose remembered batches is at or above `log_start_offset`
     /// (their records were deleted; Kafka does the same when the log start moves).
     pub fn truncate_head(&mut self, log_start_offset: i64) {

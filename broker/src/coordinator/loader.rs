@@ -1,8 +1,9 @@
 //! Loading a coordinator's state from its internal log at start-up; Kafka's
 //! CoordinatorLoaderImpl. Every record of `__consumer_offsets` is read back in order into a
 //! fresh `GroupCoordinator`; a record that cannot be read stops the start with its file and
-//! offset. A log of mostly superseded records (or one in the format-1 layout) is then
-//! rewritten as one snapshot of what is live, and its log start moved past the rest.
+//! offset. A log in the format-1 layout is then rewritten as one snapshot of what is live, and
+//! its log start moved past the rest; otherwise the log cleaner keeps the log small (the topic
+//! is compacted, as Kafka's is).
 
 use gregor_protocol::record_batch::{decode_records, parse_batches};
 use gregor_storage::PartitionLog;
@@ -141,13 +142,13 @@ fn snapshot(
     tracing::info!(
         records = records.len(),
         from = first,
-        "compacted the offsets log"
+        "rewrote the offsets log in Kafka's schemas"
     );
     Ok(())
 }
 
 /// Replays `log` into a new coordinator (offset values of version 1 read as `legacy` says),
-/// compacting or rewriting the log, through `append`, where that is due.
+/// rewriting a format-1 log through `append`.
 pub fn load(
     log: &PartitionLog,
     append: &AppendBatches,
@@ -155,7 +156,7 @@ pub fn load(
     legacy: Legacy,
 ) -> Result<GroupCoordinator, ReplayError> {
     let mut coordinator = GroupCoordinator::new(config);
-    let (records, replayed) = replay(log, &mut coordinator, legacy)?;
+    let (records, _) = replay(log, &mut coordinator, legacy)?;
     tracing::info!(
         records,
         groups = coordinator.groups.len(),
@@ -170,10 +171,6 @@ pub fn load(
             log: log.dir().display().to_string(),
             cause,
         })?;
-    } else if replayed > 2 * coordinator.offsets.len() + 1000 {
-        if let Err(e) = snapshot(log, append, &coordinator) {
-            tracing::warn!(cause = %e, "could not compact the offsets log");
-        }
     }
     Ok(coordinator)
 }

@@ -80,6 +80,11 @@ impl<E: IndexEntry> AbstractIndex<E> {
         Ok(index)
     }
 
+    /// Renames the index file; the mapping stays valid.
+    pub fn rename(&self, to: &std::path::Path) -> Result<()> {
+        self.file.rename(to)
+    }
+
     /// The segment's base offset.
     pub fn base_offset(&self) -> i64 {
         self.base_offset
