@@ -128,14 +128,8 @@ pub fn run(broker: &Running, topic: &str, spec: CompactSpec) -> anyhow::Result<C
         bail!("making {topic} compacted: error {code}: {message}");
     }
     loop {
-        for line in log.lines()? {
-            if names_cleaned_log(&line, &log_name) {
-                seen_by.get_or_insert("its log");
-                said.push(line.trim().to_string());
-            } else if !said.is_empty() && line.contains("of log processed") {
-                // Kafka's statistics follow its `cleaned log` line.
-                said.push(line.trim().to_string());
-            }
+        if take_cleaned_lines(&mut log, &log_name, &mut said)? {
+            seen_by.get_or_insert("its log");
         }
         if seen_by.is_none() {
             let text = std::fs::read_to_string(&checkpoint).unwrap_or_default();
@@ -148,11 +142,12 @@ pub fn run(broker: &Running, topic: &str, spec: CompactSpec) -> anyhow::Result<C
             if after * 3 < before {
                 let elapsed = started.elapsed();
                 let cpu_seconds = procfs::cpu_seconds(pid)? - cpu0;
-                // The statistics may land just after the line that ended the wait.
-                for line in log.lines()? {
-                    if line.contains("of log processed") {
-                        said.push(line.trim().to_string());
-                    }
+                // Timed; the broker's own account may land just after the checkpoint (Gregor
+                // writes it first) or after the line that ended the wait (Kafka's statistics).
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while Instant::now() < deadline && !account_complete(&said, &log_name) {
+                    take_cleaned_lines(&mut log, &log_name, &mut said)?;
+                    std::thread::sleep(Duration::from_millis(5));
                 }
                 return Ok(Cleaning {
                     before,
@@ -175,6 +170,37 @@ pub fn run(broker: &Running, topic: &str, spec: CompactSpec) -> anyhow::Result<C
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Adds the new lines of `log` about the cleaning of `log_name` to `said`: its `cleaned log`
+/// line and Kafka's statistics line after it. True when a `cleaned log` line was among them.
+fn take_cleaned_lines(
+    log: &mut LogTail,
+    log_name: &str,
+    said: &mut Vec<String>,
+) -> anyhow::Result<bool> {
+    let mut cleaned = false;
+    for line in log.lines()? {
+        if names_cleaned_log(&line, log_name) {
+            cleaned = true;
+            said.push(line.trim().to_string());
+        } else if !said.is_empty() && line.contains("of log processed") {
+            said.push(line.trim().to_string());
+        }
+    }
+    Ok(cleaned)
+}
+
+/// Whether `said` holds the broker's account: a `cleaned log` line and, for Kafka's, the
+/// statistics line that follows it.
+fn account_complete(said: &[String], log_name: &str) -> bool {
+    let Some(at) = said.iter().position(|l| names_cleaned_log(l, log_name)) else {
+        return false;
+    };
+    !said[at].contains("Log cleaner thread")
+        || said[at + 1..]
+            .iter()
+            .any(|l| l.contains("of log processed"))
 }
 
 /// The segments of a partition folder, `(base offset, .log bytes)` by base offset: files named
@@ -311,6 +337,18 @@ mod tests {
             "INFO Beginning cleaning of log compact-0",
             "compact-0"
         ));
+    }
+
+    #[test]
+    fn an_account_is_complete_with_kafkas_statistics_or_gregors_one_line() {
+        let kafka = "Log cleaner thread 0 cleaned log compact-0 (dirty section = [0, 9])";
+        let stats = "9.0 MB of log processed in 1.0 seconds (9.0 MB/sec).";
+        let gregor = "INFO cleaned log log=/d/compact-0 bytes_before=9 duration_ms=1";
+        let owned = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        assert!(!account_complete(&[], "compact-0"));
+        assert!(!account_complete(&owned(&[kafka]), "compact-0"));
+        assert!(account_complete(&owned(&[kafka, stats]), "compact-0"));
+        assert!(account_complete(&owned(&[gregor]), "compact-0"));
     }
 
     #[test]
