@@ -10,14 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use gregor_itests::apps::{end_offsets, free_port, read_to_end, topic_config, JavaApp};
-use gregor_itests::bench::brokers::Kind;
 use gregor_itests::clients::consume_all;
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
-
-/// Whether Gregor has a log cleaner (flip when it lands in `storage/`): the offset topic is
-/// then required to have been compacted, as it is on Apache Kafka.
-const CLEANER_MERGED: bool = false;
 
 /// Segments rolled every second of record time, so offset commits a while apart sit in closed
 /// segments a cleaner may compact; a cleaner that looks every 100 ms.
@@ -247,7 +242,6 @@ fn target_lines(bootstrap: &str, count: usize) -> anyhow::Result<Vec<String>> {
 #[test]
 fn file_source_resumes_from_stored_offsets_after_a_worker_restart() -> anyhow::Result<()> {
     each_broker(BROKER_SETTINGS, |broker| {
-        let cleaner = CLEANER_MERGED || broker.kind == Kind::Kafka;
         let b = broker.bootstrap.as_str();
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("source.txt");
@@ -292,17 +286,15 @@ fn file_source_resumes_from_stored_offsets_after_a_worker_restart() -> anyhow::R
         );
         assert_eq!(target_lines(b, expected.len())?, expected);
 
-        if cleaner {
-            // Our offsets all go to one partition of the offset topic, so its records read
-            // from the beginning fall below its high watermark once compacted.
-            worker.until("the offset topic compacted", |_| {
-                let ends = end_offsets(b, OFFSET_TOPIC, OFFSET_PARTITIONS)?;
-                let written: i64 = ends.iter().sum();
-                let held = read_to_end(b, OFFSET_TOPIC, OFFSET_PARTITIONS, TIMEOUT)?.len();
-                println!("{OFFSET_TOPIC}: {held} records of {written} written");
-                Ok((held as i64) < written)
-            })?;
-        }
+        // Our offsets all go to one partition of the offset topic, so its records read from
+        // the beginning fall below its high watermark once compacted.
+        worker.until("the offset topic compacted", |_| {
+            let ends = end_offsets(b, OFFSET_TOPIC, OFFSET_PARTITIONS)?;
+            let written: i64 = ends.iter().sum();
+            let held = read_to_end(b, OFFSET_TOPIC, OFFSET_PARTITIONS, TIMEOUT)?.len();
+            println!("{OFFSET_TOPIC}: {held} records of {written} written");
+            Ok((held as i64) < written)
+        })?;
         worker.stop()?;
         Ok(())
     })

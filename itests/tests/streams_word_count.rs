@@ -3,8 +3,8 @@
 //! after the app wipes its local state and restores from the changelog, and after a `kill -9` of
 //! the broker while the app runs (at-least-once: input processed but not committed before the
 //! crash may count twice, and no more). The broker rolls segments every second of record time
-//! and runs an eager cleaner, so the changelog is compacted while the test runs once the log
-//! cleaner exists (as on Apache Kafka, where `GREGOR_VS_KAFKA=1` runs the first scenario too).
+//! and runs an eager cleaner, so the changelog is compacted while the test runs, as on Apache
+//! Kafka (where `GREGOR_VS_KAFKA=1` runs the first scenario too).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,11 +18,6 @@ use gregor_itests::clients::{produce_all, producer, Rec};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_itests::TestBroker;
-
-/// Whether Gregor has a log cleaner (flip when it lands in `storage/`): the changelog is then
-/// required to have been compacted, as it is on Apache Kafka. Until then Gregor keeps every
-/// record of a compacted topic, and a restore reads them all.
-const CLEANER_MERGED: bool = false;
 
 /// Whether Gregor serves DeleteRecords (flip when it does): Streams then purges the
 /// repartition topic up to its committed offsets, as it does on Apache Kafka. Until then the
@@ -247,13 +242,12 @@ fn changelog_updates(bootstrap: &str, app_id: &str) -> anyhow::Result<usize> {
     Ok(ends.iter().sum::<i64>() as usize)
 }
 
-/// The changelog topic was created compacted, as Streams asks; it holds the counts; and where a
-/// cleaner runs, it is compacted within a while: fewer records from its beginning than updates.
+/// The changelog topic was created compacted, as Streams asks; it holds the counts; and the
+/// cleaner compacts it within a while: fewer records from its beginning than updates.
 fn check_changelog(
     bootstrap: &str,
     app_id: &str,
     counts: &BTreeMap<String, u64>,
-    cleaner: bool,
 ) -> anyhow::Result<()> {
     let topic = format!("{app_id}-counts-changelog");
     assert_eq!(
@@ -271,10 +265,6 @@ fn check_changelog(
     loop {
         let (latest, held) = changelog(bootstrap, app_id)?;
         assert_eq!(&latest, counts, "{topic} holds the counts");
-        if !cleaner {
-            println!("{topic}: {held} records for {updates} updates (no cleaner)");
-            return Ok(());
-        }
         // The active segments are never cleaned; half of the updates is far more than they hold.
         if held < updates / 2 {
             println!(
@@ -296,7 +286,6 @@ fn check_changelog(
 #[test]
 fn counts_survive_a_state_wipe_and_restore() -> anyhow::Result<()> {
     each_broker(BROKER_SETTINGS, |broker| {
-        let cleaner = CLEANER_MERGED || broker.kind == Kind::Kafka;
         let b = broker.bootstrap.as_str();
         let app_id = "wc";
         let dir = tempfile::tempdir()?;
@@ -313,7 +302,7 @@ fn counts_survive_a_state_wipe_and_restore() -> anyhow::Result<()> {
         if DELETE_RECORDS_SUPPORTED || broker.kind == Kind::Kafka {
             wait_repartition_purged(b, app_id)?;
         }
-        check_changelog(b, app_id, &expected, cleaner)?;
+        check_changelog(b, app_id, &expected)?;
         let updates = changelog_updates(b, app_id)?;
         let stopped = app.stop()?;
         assert!(stopped.iter().any(|l| l == "CLOSED"), "{stopped:?}");
@@ -324,12 +313,10 @@ fn counts_survive_a_state_wipe_and_restore() -> anyhow::Result<()> {
             restored >= WORDS.len() as u64 && restored <= updates as u64,
             "restored {restored} records: at least one per word, at most the {updates} updates"
         );
-        if cleaner {
-            assert!(
-                restored < updates as u64 / 2,
-                "restored {restored} of {updates} updates: from a compacted changelog"
-            );
-        }
+        assert!(
+            restored < updates as u64 / 2,
+            "restored {restored} of {updates} updates: from a compacted changelog"
+        );
         let second = lines(3_000, 4_000);
         produce_lines(b, base, 3_000, &second)?;
         expected = add(&expected, &word_counts(&second));
@@ -340,7 +327,7 @@ fn counts_survive_a_state_wipe_and_restore() -> anyhow::Result<()> {
         )?;
         wait_all_committed(b, app_id)?;
         app.stop()?;
-        check_changelog(b, app_id, &expected, cleaner)?;
+        check_changelog(b, app_id, &expected)?;
         Ok(())
     })
 }
@@ -428,7 +415,7 @@ fn counts_survive_a_broker_kill9() -> anyhow::Result<()> {
     )?;
     wait_all_committed(&b, app_id)?;
     app.stop()?;
-    check_changelog(&b, app_id, &expected, CLEANER_MERGED)?;
+    check_changelog(&b, app_id, &expected)?;
     broker.stop()?;
     Ok(())
 }
