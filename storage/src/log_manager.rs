@@ -58,6 +58,9 @@ pub struct LogManager {
     was_clean: bool,
     /// The log cleaner, once started; stopped before the logs close.
     cleaner: Mutex<Option<LogCleaner>>,
+    /// Held while the checkpoints are written: upkeep, DeleteRecords and the cleaner write
+    /// them from different threads, through the same temporary files.
+    checkpoint_lock: Arc<Mutex<()>>,
 }
 
 impl LogManager {
@@ -133,6 +136,7 @@ impl LogManager {
             logs: Arc::new(RwLock::new(logs)),
             was_clean,
             cleaner: Mutex::new(None),
+            checkpoint_lock: Arc::new(Mutex::new(())),
         })
     }
 
@@ -146,8 +150,9 @@ impl LogManager {
         let mut cleaner = self.cleaner.lock().unwrap_or_else(|e| e.into_inner());
         if cleaner.is_none() {
             let (data_dir, logs) = (self.data_dir.clone(), self.logs.clone());
+            let held = self.checkpoint_lock.clone();
             let checkpoint: crate::cleaner::Checkpointer =
-                Arc::new(move || write_checkpoints(&data_dir, &logs));
+                Arc::new(move || write_checkpoints(&data_dir, &logs, &held));
             *cleaner = Some(LogCleaner::start(self.logs.clone(), config, checkpoint));
         }
     }
@@ -318,7 +323,7 @@ impl LogManager {
 
     /// Writes the recovery-point, log-start-offset and cleaner-offset checkpoints.
     pub fn write_checkpoints(&self) -> Result<()> {
-        write_checkpoints(&self.data_dir, &self.logs)
+        write_checkpoints(&self.data_dir, &self.logs, &self.checkpoint_lock)
     }
     /// Flushes and closes every log, writes the checkpoints and, only if all of that worked,
     /// the clean-shutdown marker. Logs take no appends afterwards.
@@ -346,7 +351,8 @@ impl LogManager {
 
 /// Writes the data dir's checkpoints for `logs`: recovery points, log start offsets, and where
 /// the cleaner got to in each log it has cleaned.
-fn write_checkpoints(data_dir: &Path, logs: &SharedLogs) -> Result<()> {
+fn write_checkpoints(data_dir: &Path, logs: &SharedLogs, held: &Mutex<()>) -> Result<()> {
+    let _writing = held.lock().unwrap_or_else(|e| e.into_inner());
     let logs: Vec<(TopicPartition, Arc<PartitionLog>)> = logs
         .read()
         .unwrap_or_else(|e| e.into_inner())

@@ -88,14 +88,8 @@ impl LogSegment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<LogSegment> {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = segment_file(dir, base_offset, suffix);
-            if path.exists() {
-                std::fs::remove_file(&path)
-                    .map_err(StorageError::io("removing stale segment file", &path))?;
-            }
-        }
-        let mut segment = Self::open(dir, base_offset, config, SegmentRole::Active)?;
+        let mut segment =
+            Self::create_with_suffix(dir, base_offset, config, config.segment_bytes, "")?;
         segment.created_ms = now_ms;
         Ok(segment)
     }
