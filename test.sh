@@ -14,7 +14,10 @@ if ! command -v kcat >/dev/null 2>&1; then
 fi
 
 echo "== fetching Apache Kafka's tools from Maven Central (itests/java/pom.xml)"
-if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+# javac too: the Streams program runs on the JDK's source launcher, and the Connect test
+# compiles a compatibility class (itests/java/README.md).
+if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
+    || ! command -v javac >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless maven

@@ -1,9 +1,10 @@
 //! Apache Kafka's own command-line tools, run as their `bin/*.sh` scripts run them: the tool
-//! class on `java -cp 'lib/*'`. The jars come from Maven Central through `itests/java/pom.xml`
+//! class on `java -cp 'lib/*'` (Kafka Streams and Connect programs run the same way, see
+//! `apps`). The jars come from Maven Central through `itests/java/pom.xml`
 //! (fetched once, on first use, into `itests/java/target/lib`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -48,15 +49,24 @@ pub fn lib_dir() -> anyhow::Result<PathBuf> {
     static FETCH: Mutex<()> = Mutex::new(());
     let _once = FETCH.lock().unwrap_or_else(|e| e.into_inner());
     let lib = java_dir().join("target").join("lib");
-    let marker = lib.join(format!("kafka-tools-{KAFKA_VERSION}.jar"));
-    if !marker.exists() {
+    // One jar of each part the tests run, so a folder fetched before a part was added to the
+    // pom is fetched again.
+    let markers = [
+        "kafka-tools",
+        "kafka-streams",
+        "connect-runtime",
+        "connect-json",
+    ]
+    .map(|jar| lib.join(format!("{jar}-{KAFKA_VERSION}.jar")));
+    let complete = || markers.iter().all(|m| m.exists());
+    if !complete() {
         let status = Command::new("mvn")
             .args(["-q", "-B", "-f"])
             .arg(java_dir().join("pom.xml"))
             .arg("dependency:copy-dependencies")
             .status()
             .context("running mvn to fetch Apache Kafka's tools (is Maven installed?)")?;
-        if !status.success() || !marker.exists() {
+        if !status.success() || !complete() {
             bail!("mvn could not fetch Apache Kafka {KAFKA_VERSION}'s tools ({status})");
         }
     }
@@ -65,15 +75,29 @@ pub fn lib_dir() -> anyhow::Result<PathBuf> {
 
 /// A `java` command for `class`, as `kafka-run-class.sh` starts it.
 pub fn command(class: &str, args: &[&str]) -> anyhow::Result<Command> {
+    command_with(&[], &[], class, args)
+}
+
+/// `command` with these JVM options too, and these folders or jars on the classpath after
+/// Kafka's jars.
+pub fn command_with(
+    jvm_options: &[&str],
+    classpath: &[&Path],
+    class: &str,
+    args: &[&str],
+) -> anyhow::Result<Command> {
     let lib = lib_dir()?;
+    let mut entries = vec![format!("{}/*", lib.display())];
+    entries.extend(classpath.iter().map(|p| p.display().to_string()));
     let mut cmd = Command::new("java");
-    cmd.arg("-Xmx256M")
+    cmd.args(jvm_options)
+        .arg("-Xmx256M")
         .arg("-XX:+UseSerialGC")
         .arg("-Djava.awt.headless=true")
         // Keep the tools' output to what a user reads; warnings still show.
         .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
         .arg("-cp")
-        .arg(format!("{}/*", lib.display()))
+        .arg(entries.join(":"))
         .arg(class)
         .args(args);
     Ok(cmd)

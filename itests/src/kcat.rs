@@ -78,3 +78,21 @@ pub fn kcat(args: &[&str], input: &str) -> anyhow::Result<String> {
     }
     Ok(stdout)
 }
+
+/// Everything in `topic` from the beginning to its end, one line per record in kcat's `-f`
+/// `format`.
+pub fn consume(bootstrap: &str, topic: &str, format: &str) -> anyhow::Result<String> {
+    let args = [
+        "-b",
+        bootstrap,
+        "-C",
+        "-t",
+        topic,
+        "-o",
+        "beginning",
+        "-e",
+        "-f",
+        format,
+    ];
+    kcat(&args, "")
+}

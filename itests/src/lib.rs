@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+pub mod apps;
 pub mod bench;
 pub mod clients;
 pub mod group;

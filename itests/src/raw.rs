@@ -187,6 +187,49 @@ impl RawClient {
         Ok((topic.error_code, message.unwrap_or_default()))
     }
 
+    /// IncrementalAlterConfigs v1 setting these config keys of `topic`; returns the topic's
+    /// (error code, error message or "").
+    pub fn alter_topic_config(
+        &mut self,
+        topic: &str,
+        configs: &[(&str, &str)],
+    ) -> anyhow::Result<(i16, String)> {
+        use gregor_protocol::messages::incremental_alter_configs_request::{
+            AlterConfigsResource, AlterableConfig,
+        };
+        use gregor_protocol::messages::{
+            IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+        };
+        /// Resource type TOPIC and operation SET, as the request numbers them.
+        const TOPIC: i8 = 2;
+        const SET: i8 = 0;
+        let text = |v: &str| StrBytes::from_string(v.to_string());
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(text(topic))
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(k, v)| {
+                            AlterableConfig::default()
+                                .with_name(text(k))
+                                .with_config_operation(SET)
+                                .with_value(Some(text(v)))
+                        })
+                        .collect(),
+                ),
+        ]);
+        let response: IncrementalAlterConfigsResponse =
+            self.call(ApiKey::IncrementalAlterConfigs, 1, &request)?;
+        let resource = response
+            .responses
+            .first()
+            .context("an IncrementalAlterConfigs response without the topic")?;
+        let message = resource.error_message.as_ref().map(|m| m.to_string());
+        Ok((resource.error_code, message.unwrap_or_default()))
+    }
+
     /// ListOffsets v7 for partition 0 of `topic` at `timestamp` (-1 latest, -2 earliest, -3
     /// max timestamp); returns the partition's (error code, timestamp, offset).
     pub fn list_offset(&mut self, topic: &str, timestamp: i64) -> anyhow::Result<(i16, i64, i64)> {

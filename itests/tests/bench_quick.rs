@@ -36,7 +36,7 @@ fn quick_bench_reports_every_figure_and_leaves_no_process() -> anyhow::Result<()
     let run = &json["run"];
     assert_eq!(run["errors"], serde_json::json!([]), "{stderr}");
     let metrics = json["metrics"].as_array().expect("metrics array");
-    assert_eq!(metrics.len(), 21, "every scenario has a row");
+    assert_eq!(metrics.len(), 25, "every scenario has a row");
     for m in metrics {
         assert!(
             m["gregor"]["median"].is_number(),
@@ -52,7 +52,8 @@ fn quick_bench_reports_every_figure_and_leaves_no_process() -> anyhow::Result<()
         }
     }
     let pids = run["pids"].as_array().expect("pids");
-    assert_eq!(pids.len(), if with_kafka { 2 } else { 1 });
+    // Each broker twice: once for the scenarios on defaults, once for compaction.
+    assert_eq!(pids.len(), if with_kafka { 4 } else { 2 });
     for pid in pids {
         let pid = pid.as_u64().expect("pid");
         // A zombie would still have a /proc entry; the harness reaps what it starts.

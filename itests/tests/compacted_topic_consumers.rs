@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use gregor_itests::clients::{consume_all, produce_all, producer, Rec};
-use gregor_itests::kcat::{kcat, kcat_available};
+use gregor_itests::kcat::kcat_available;
 use gregor_itests::TestBroker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -96,19 +96,7 @@ fn check_rdkafka(bootstrap: &str, topic: &str, expected: &[Rec]) -> anyhow::Resu
 }
 
 fn check_kcat(bootstrap: &str, topic: &str, expected: &[Rec]) -> anyhow::Result<()> {
-    let args = [
-        "-b",
-        bootstrap,
-        "-C",
-        "-t",
-        topic,
-        "-o",
-        "beginning",
-        "-e",
-        "-f",
-        "%k|%s|%T|%h\n",
-    ];
-    let out = kcat(&args, "")?;
+    let out = gregor_itests::kcat::consume(bootstrap, topic, "%k|%s|%T|%h\n")?;
     let want: String = expected
         .iter()
         .map(|r| {

@@ -7,19 +7,7 @@ use gregor_itests::kcat::{kcat, kcat_available};
 use gregor_itests::TestBroker;
 
 fn consume_all(bootstrap: &str, topic: &str) -> anyhow::Result<String> {
-    let args = [
-        "-b",
-        bootstrap,
-        "-C",
-        "-t",
-        topic,
-        "-o",
-        "beginning",
-        "-e",
-        "-f",
-        "%k=%s@%o\n",
-    ];
-    kcat(&args, "")
+    gregor_itests::kcat::consume(bootstrap, topic, "%k=%s@%o\n")
 }
 
 #[tokio::test(flavor = "multi_thread")]

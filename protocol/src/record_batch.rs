@@ -6,4 +6,5 @@
 pub use gregor_record::batch::{
     parse_batch, parse_batches, set_log_append_time, BatchHeader, HEADER_SIZE,
 };
+pub use gregor_record::record::records;
 pub use gregor_record::{decode_records, encode_records, BatchError, OwnedRecord, RecordRef};

@@ -51,6 +51,11 @@ pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 pub const TRANSACTIONAL_FLAG: i16 = 0x10;
 /// Attributes bit 5: a control batch (transaction markers), see [`crate::control`].
 pub const CONTROL_FLAG: i16 = 0x20;
+/// Attributes bit 6: `baseTimestamp` holds the delete horizon the cleaner set (KIP-534), and
+/// the record timestamp deltas are relative to it.
+pub const DELETE_HORIZON_FLAG: i16 = 0x40;
+/// `baseTimestamp` of a batch with no records (Kafka's `RecordBatch.NO_TIMESTAMP`).
+pub const NO_TIMESTAMP: i64 = -1;
 
 /// The compression codec of a batch (attributes bits 0-2); Kafka's `CompressionType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +83,34 @@ impl Compression {
             4 => Compression::Zstd,
             _ => return None,
         })
+    }
+
+    /// The wire id (attributes bits 0-2).
+    pub fn id(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+
+    /// Kafka's name for the codec (`compression.type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -107,11 +140,13 @@ pub struct BatchHeader {
     pub partition_leader_epoch: i32,
     /// The stored CRC.
     pub crc: u32,
-    /// Compression (bits 0-2), timestamp type (bit 3), transactional (bit 4), control (bit 5).
+    /// Compression (bits 0-2), timestamp type (bit 3), transactional (bit 4), control (bit 5),
+    /// delete horizon set (bit 6).
     pub attributes: i16,
     /// Offset of the last record relative to the first.
     pub last_offset_delta: i32,
-    /// Timestamp of the first record.
+    /// Timestamp of the first record, or the delete horizon when attributes bit 6 is set;
+    /// record timestamps are deltas from it either way.
     pub base_timestamp: i64,
     /// Largest record timestamp.
     pub max_timestamp: i64,
@@ -136,8 +171,8 @@ impl BatchHeader {
         Compression::from_id(self.compression_id())
     }
 
-    /// Whether the records are compressed (or use an undefined codec): then they cannot be
-    /// read here.
+    /// Whether the records are compressed (or use an undefined codec): then only the cleaner
+    /// reads them, through [`crate::record::batch_records`].
     pub fn is_compressed(&self) -> bool {
         self.compression_id() != 0
     }
@@ -159,6 +194,13 @@ impl BatchHeader {
     /// Whether the batch is a control batch (transaction markers).
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// The time after which the cleaner may remove this batch's tombstones and transaction
+    /// markers (KIP-534), when it has set one (attributes bit 6); Kafka's
+    /// `RecordBatch.deleteHorizonMs`.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_FLAG != 0).then_some(self.base_timestamp)
     }
 
     /// Offset of the last record in the batch. Saturating: the base offset is outside the CRC,
@@ -213,6 +255,25 @@ fn read_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
         base_sequence: i32::from_be_bytes(be(buf, BASE_SEQUENCE)),
         record_count: i32::from_be_bytes(be(buf, RECORD_COUNT)),
     })
+}
+
+/// Appends the 61-byte header `header` describes, with a zero CRC: the caller appends the
+/// records (`header.size - HEADER_SIZE` bytes) and then calls [`write_crc`].
+pub(crate) fn write_header(out: &mut Vec<u8>, header: &BatchHeader) {
+    let length = header.size.saturating_sub(LOG_OVERHEAD);
+    out.extend_from_slice(&header.base_offset.to_be_bytes());
+    out.extend_from_slice(&i32::try_from(length).unwrap_or(i32::MAX).to_be_bytes());
+    out.extend_from_slice(&header.partition_leader_epoch.to_be_bytes());
+    out.push(MAGIC_V2 as u8);
+    out.extend_from_slice(&[0; 4]); // crc, written last
+    out.extend_from_slice(&header.attributes.to_be_bytes());
+    out.extend_from_slice(&header.last_offset_delta.to_be_bytes());
+    out.extend_from_slice(&header.base_timestamp.to_be_bytes());
+    out.extend_from_slice(&header.max_timestamp.to_be_bytes());
+    out.extend_from_slice(&header.producer_id.to_be_bytes());
+    out.extend_from_slice(&header.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&header.base_sequence.to_be_bytes());
+    out.extend_from_slice(&header.record_count.to_be_bytes());
 }
 
 /// Whether the CRC of the batch `header` describes, at the start of `buf`, matches its bytes.

@@ -1,7 +1,7 @@
 //! Building uncompressed v2 batches: the broker's own internal records, and test batches;
 //! Kafka's `MemoryRecordsBuilder` (without compression).
 
-use crate::batch::{write_crc, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2};
+use crate::batch::{write_crc, write_header, BatchHeader, HEADER_SIZE};
 use crate::record::{write_record, RecordRef};
 
 /// Collects records and writes them as one uncompressed v2 batch at base offset 0, with no
@@ -36,20 +36,22 @@ impl BatchBuilder {
 
     /// The batch, CRC and all.
     pub fn build(self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HEADER_SIZE + self.body.len());
-        b.extend_from_slice(&0i64.to_be_bytes()); // base offset
-        b.extend_from_slice(&((HEADER_SIZE - LOG_OVERHEAD + self.body.len()) as i32).to_be_bytes());
-        b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
-        b.push(MAGIC_V2 as u8);
-        b.extend_from_slice(&[0; 4]); // crc, written last
-        b.extend_from_slice(&0i16.to_be_bytes()); // attributes
-        b.extend_from_slice(&(self.count - 1).max(0).to_be_bytes());
-        b.extend_from_slice(&self.base_timestamp.to_be_bytes());
-        b.extend_from_slice(&self.max_timestamp.to_be_bytes());
-        b.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-        b.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-        b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-        b.extend_from_slice(&self.count.to_be_bytes());
+        let header = BatchHeader {
+            base_offset: 0,
+            size: HEADER_SIZE + self.body.len(),
+            partition_leader_epoch: 0,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: (self.count - 1).max(0),
+            base_timestamp: self.base_timestamp,
+            max_timestamp: self.max_timestamp,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: self.count,
+        };
+        let mut b = Vec::with_capacity(header.size);
+        write_header(&mut b, &header);
         b.extend_from_slice(&self.body);
         write_crc(&mut b);
         b

@@ -1,6 +1,8 @@
 //! Why bytes are not a usable v2 batch; Kafka's `CorruptRecordException` and
 //! `InvalidRecordException`, which the broker answers with CORRUPT_MESSAGE.
 
+use crate::compression::CompressionError;
+
 /// Why a sequence of bytes is not a whole, valid v2 batch (or its records cannot be read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
@@ -19,6 +21,9 @@ pub enum BatchError {
     /// Counts, deltas or record fields that cannot describe a batch.
     #[error("inconsistent record batch: {0}")]
     Inconsistent(&'static str),
+    /// The records section does not decompress (only the cleaner decompresses).
+    #[error("cannot decompress the records: {0}")]
+    Decompression(#[from] CompressionError),
 }
 
 impl BatchError {
@@ -31,6 +36,10 @@ impl BatchError {
             BatchError::BadMagic(_) => "record batch magic is not 2",
             BatchError::BadCrc => "record batch CRC mismatch",
             BatchError::Inconsistent(why) => why,
+            BatchError::Decompression(CompressionError::TooLarge { .. }) => {
+                "record batch decompresses past the limit"
+            }
+            BatchError::Decompression(_) => "record batch records do not decompress",
         }
     }
 }

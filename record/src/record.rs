@@ -1,10 +1,15 @@
-//! The records inside an uncompressed v2 batch: iteration, the key and value of each, and the
-//! encoding of one record; Kafka's `DefaultRecord`.
+//! The records inside a v2 batch: iteration, the key, value and headers of each, and the
+//! encoding of one record; Kafka's `DefaultRecord` and `DefaultRecordBatch.iterator`.
 //!
-//! Only uncompressed batches are read (the broker's own internal logs, and timestamp lookups
-//! that skip compressed batches); nothing here decompresses.
+//! [`records`] reads uncompressed batches only (the broker's own internal logs, and timestamp
+//! lookups that skip compressed batches). [`batch_records`] reads any codec, decompressing
+//! first: that is for the log cleaner alone, the one part of Gregor that looks inside
+//! compressed batches.
 
-use crate::batch::{parse_batch, BatchHeader, HEADER_SIZE};
+use std::borrow::Cow;
+
+use crate::batch::{parse_batch, BatchHeader, TimestampType, HEADER_SIZE};
+use crate::compression::decompress;
 use crate::error::BatchError;
 use crate::varint::{read_varlong, write_varlong};
 
@@ -15,7 +20,7 @@ pub type OwnedRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 const MALFORMED: BatchError = BatchError::Inconsistent("malformed record");
 
-/// One record of an uncompressed batch. Its prefix is read eagerly, the key, value and headers
+/// One record of a batch. Its prefix is read eagerly, the key, value and headers
 /// on demand, so a timestamp lookup reads only what it needs.
 ///
 /// Layout: length varint (bytes after it) | attributes i8 | timestampDelta varlong |
@@ -24,15 +29,16 @@ const MALFORMED: BatchError = BatchError::Inconsistent("malformed record");
 /// negative length is null. All varints are zig-zag ([`crate::varint`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
-    /// Unused by Kafka so far (always 0).
+    /// Unused by Kafka so far (always 0; kept as read when the cleaner rebuilds a batch).
     pub attributes: i8,
     /// Timestamp minus the batch's base timestamp.
     pub timestamp_delta: i64,
     /// Offset minus the batch's base offset (as the producer wrote it: not checked against
     /// the batch's `lastOffsetDelta`).
     pub offset_delta: i64,
-    /// Key, value and headers, up to the end of the record.
-    rest: &'a [u8],
+    /// Key, value and headers, up to the end of the record: copied as they are when the
+    /// cleaner rebuilds a batch.
+    pub(crate) rest: &'a [u8],
 }
 
 /// A length-prefixed byte string at `*pos` within `buf`; `None` for a negative length.
@@ -58,12 +64,24 @@ impl<'a> Record<'a> {
         base_timestamp.checked_add(self.timestamp_delta)
     }
 
+    /// The record's timestamp as consumers read it in the batch `header` describes: the
+    /// batch's max timestamp under LogAppendTime, else the base timestamp (or delete horizon)
+    /// plus the delta, wrapping as Java's `long` arithmetic does (Kafka's
+    /// `DefaultRecord.readFrom`).
+    pub fn timestamp_in(&self, header: &BatchHeader) -> i64 {
+        match header.timestamp_type() {
+            TimestampType::LogAppendTime => header.max_timestamp,
+            TimestampType::CreateTime => header.base_timestamp.wrapping_add(self.timestamp_delta),
+        }
+    }
+
     /// The record's offset in a batch at `base_offset`; `None` on overflow.
     pub fn offset(&self, base_offset: i64) -> Option<i64> {
         base_offset.checked_add(self.offset_delta)
     }
 
-    /// Key and value, after checking the headers are well formed too.
+    /// Key and value, after checking the headers are well formed too and nothing follows
+    /// them.
     pub fn key_value(&self) -> Result<RecordRef<'a>, BatchError> {
         self.fields(|_, _| ())
     }
@@ -85,43 +103,115 @@ impl<'a> Record<'a> {
         let key = bytes_at(buf, &mut pos)?;
         let value = bytes_at(buf, &mut pos)?;
         let count = read_varlong(buf, &mut pos).ok_or(MALFORMED)?;
-        for _ in 0..count.max(0) {
+        // Kafka refuses a negative header count ("invalid number of record headers").
+        if count < 0 {
+            return Err(MALFORMED);
+        }
+        for _ in 0..count {
             let header_key = bytes_at(buf, &mut pos)?.unwrap_or_default();
             let header_value = bytes_at(buf, &mut pos)?;
             on_header(header_key, header_value);
+        }
+        // Kafka refuses a record whose fields end before its length says.
+        if pos != buf.len() {
+            return Err(MALFORMED);
         }
         Ok((key, value))
     }
 }
 
-/// The records of one uncompressed batch, in order; at most `recordCount` of them. After an
-/// error the iteration ends.
+/// The records of one batch, in order: `recordCount` of them, then an error if bytes remain
+/// (Kafka's "records still remaining"). After an error the iteration ends.
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
-    /// The batch, cut to its size: no record reads past it.
-    batch: &'a [u8],
+    /// The records section (decompressed if need be): no record reads past it.
+    body: &'a [u8],
     pos: usize,
     remaining: i32,
+    /// Whether the end has been checked for leftover bytes (or an error ended the walk).
+    done: bool,
 }
 
 /// The records of the batch `header` describes at the start of `batch`. Refused for a
-/// compressed batch (its records need decompressing, which only the cleaner will do).
+/// compressed batch (its records need decompressing, which only the cleaner does, with
+/// [`batch_records`]).
 pub fn records<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<Records<'a>, BatchError> {
     if header.is_compressed() {
         return Err(BatchError::Inconsistent(
             "compressed batch: its records are not read without decompressing",
         ));
     }
-    Ok(Records {
-        batch: batch.get(..header.size).ok_or(BatchError::Truncated)?,
-        pos: HEADER_SIZE,
-        remaining: header.record_count.max(0),
+    let body = batch
+        .get(HEADER_SIZE..header.size)
+        .ok_or(BatchError::Truncated)?;
+    Ok(Records::over(body, header))
+}
+
+/// The records section of one batch of any codec, ready to iterate: borrowed from the batch
+/// when uncompressed, decompressed otherwise. For the log cleaner only (Kafka's
+/// `DefaultRecordBatch.streamingIterator`, over a whole decompressed section here).
+#[derive(Debug, Clone)]
+pub struct BatchRecords<'a> {
+    header: BatchHeader,
+    /// The records, after the 61-byte header.
+    body: Cow<'a, [u8]>,
+}
+
+/// The records of the batch `header` describes at the start of `batch`, decompressing them
+/// first if the batch is compressed; refused when they would take more than `limit` bytes
+/// decompressed (a decompression bomb), or the codec is undefined. The caller has parsed the
+/// header ([`crate::batch::parse_header`]); the CRC is its business.
+pub fn batch_records<'a>(
+    batch: &'a [u8],
+    header: &BatchHeader,
+    limit: usize,
+) -> Result<BatchRecords<'a>, BatchError> {
+    let section = batch
+        .get(HEADER_SIZE..header.size)
+        .ok_or(BatchError::Truncated)?;
+    let codec = header
+        .compression()
+        .ok_or(BatchError::Inconsistent("unknown compression codec"))?;
+    let body = if header.is_compressed() {
+        Cow::Owned(decompress(codec, section, limit)?)
+    } else {
+        Cow::Borrowed(section)
+    };
+    Ok(BatchRecords {
+        header: *header,
+        body,
     })
 }
 
+impl BatchRecords<'_> {
+    /// The batch's header.
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// The records section, uncompressed.
+    pub fn bytes(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The records, in order.
+    pub fn iter(&self) -> Records<'_> {
+        Records::over(&self.body, &self.header)
+    }
+}
+
 impl<'a> Records<'a> {
+    fn over(body: &'a [u8], header: &BatchHeader) -> Records<'a> {
+        Records {
+            body,
+            pos: 0,
+            remaining: header.record_count.max(0),
+            done: false,
+        }
+    }
+
     fn read(&mut self) -> Result<Record<'a>, BatchError> {
-        let buf = self.batch;
+        let buf = self.body;
         let length = read_varlong(buf, &mut self.pos).ok_or(MALFORMED)?;
         let start = self.pos;
         let end = usize::try_from(length)
@@ -149,13 +239,18 @@ impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, BatchError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.remaining == 0 {
+        if self.done {
             return None;
+        }
+        if self.remaining == 0 {
+            self.done = true;
+            return (self.pos < self.body.len())
+                .then_some(Err(BatchError::Inconsistent("bytes after the last record")));
         }
         self.remaining -= 1;
         let record = self.read();
         if record.is_err() {
-            self.remaining = 0;
+            self.done = true;
         }
         Some(record)
     }
@@ -170,23 +265,39 @@ pub fn write_record(
     key: Option<&[u8]>,
     value: Option<&[u8]>,
 ) {
-    fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
-        match b {
-            None => write_varlong(out, -1),
-            Some(b) => {
-                write_varlong(out, b.len() as i64);
-                out.extend_from_slice(b);
-            }
+    let mut rest = Vec::new();
+    put_bytes(&mut rest, key);
+    put_bytes(&mut rest, value);
+    write_varlong(&mut rest, 0); // no headers
+    write_record_parts(out, 0, timestamp_delta, offset_delta, &rest);
+}
+
+/// A length-prefixed byte string; `None` as length -1.
+pub(crate) fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => write_varlong(out, -1),
+        Some(b) => {
+            write_varlong(out, b.len() as i64);
+            out.extend_from_slice(b);
         }
     }
-    let mut body = vec![0u8]; // attributes
-    write_varlong(&mut body, timestamp_delta);
-    write_varlong(&mut body, offset_delta);
-    put_bytes(&mut body, key);
-    put_bytes(&mut body, value);
-    write_varlong(&mut body, 0); // no headers
-    write_varlong(out, body.len() as i64);
-    out.extend_from_slice(&body);
+}
+
+/// Appends a record from its prefix fields and `rest` (key, value and headers, encoded).
+pub(crate) fn write_record_parts(
+    out: &mut Vec<u8>,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i64,
+    rest: &[u8],
+) {
+    let mut prefix = Vec::with_capacity(21);
+    prefix.push(attributes as u8);
+    write_varlong(&mut prefix, timestamp_delta);
+    write_varlong(&mut prefix, offset_delta);
+    write_varlong(out, (prefix.len() + rest.len()) as i64);
+    out.extend_from_slice(&prefix);
+    out.extend_from_slice(rest);
 }
 
 /// The key and value of every record of an uncompressed batch, checked as a produced batch
@@ -270,6 +381,67 @@ mod tests {
         let all: Vec<_> = records(&b, &header).unwrap().collect();
         assert_eq!(all, vec![Err(MALFORMED)]);
         assert!(decode_records(&b).is_err());
+    }
+
+    #[test]
+    fn what_kafka_refuses_is_refused() {
+        // Bytes after the headers, inside the record's length.
+        let mut body = vec![0u8];
+        for v in [0i64, 0, -1, -1, 0] {
+            write_varlong(&mut body, v);
+        }
+        let mut trailing = body.clone();
+        trailing.push(0);
+        for bad in [trailing, {
+            let mut negative = body[..body.len() - 1].to_vec();
+            write_varlong(&mut negative, -1); // header count
+            negative
+        }] {
+            let b = batch_with_body(&bad);
+            let header = parse_header(&b).unwrap();
+            let record = records(&b, &header).unwrap().next().unwrap().unwrap();
+            assert_eq!(record.key_value(), Err(MALFORMED));
+        }
+        // Bytes after the last record the count announces.
+        let mut b = encode_records(0, &[(None, Some(b"v"))]);
+        b.push(0);
+        let length = (b.len() - LOG_OVERHEAD) as i32;
+        b[LENGTH..LENGTH + 4].copy_from_slice(&length.to_be_bytes());
+        write_crc(&mut b);
+        let header = parse_header(&b).unwrap();
+        let all: Vec<_> = records(&b, &header).unwrap().collect();
+        assert!(all[0].is_ok());
+        assert_eq!(
+            all[1],
+            Err(BatchError::Inconsistent("bytes after the last record"))
+        );
+        assert_eq!(all.len(), 2);
+    }
+
+    #[test]
+    fn compressed_batches_are_read_only_through_batch_records() {
+        let plain = encode_records(7, &[(Some(b"k"), Some(b"v")), (None, None)]);
+        let mut header = parse_header(&plain).unwrap();
+        let packed =
+            crate::compression::compress(crate::Compression::Zstd, &plain[HEADER_SIZE..]).unwrap();
+        let mut b = plain[..HEADER_SIZE].to_vec();
+        b.extend_from_slice(&packed);
+        header.size = b.len();
+        header.attributes |= 4;
+        assert!(records(&b, &header).is_err());
+        let section = batch_records(&b, &header, 100).unwrap();
+        assert_eq!(section.bytes(), &plain[HEADER_SIZE..]);
+        let read: Vec<_> = section
+            .iter()
+            .map(|r| r.unwrap().key_value().unwrap())
+            .collect();
+        assert_eq!(read, vec![(Some(&b"k"[..]), Some(&b"v"[..])), (None, None)]);
+        assert!(matches!(
+            batch_records(&b, &header, 3),
+            Err(BatchError::Decompression(_))
+        ));
+        header.attributes |= 7;
+        assert!(batch_records(&b, &header, 100).is_err());
     }
 
     proptest! {

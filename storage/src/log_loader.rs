@@ -17,7 +17,7 @@ use crate::file_names::{
     SWAP_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use crate::log::PartitionLog;
-use crate::log_segment::{LogSegment, SegmentRole};
+use crate::log_segment::{Gaps, LogSegment, SegmentRole};
 
 /// What the data dir's checkpoints say about one partition.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +26,9 @@ pub struct Checkpoints {
     pub recovery_point: Option<i64>,
     /// The log start offset last written.
     pub log_start_offset: Option<i64>,
+    /// Where the log cleaner got to; present once it has cleaned the log (or was about to),
+    /// which lets batches leave offsets out between them.
+    pub cleaned: Option<i64>,
 }
 
 /// Opens the log in `dir`, recovering it unless the last shutdown was clean.
@@ -36,6 +39,11 @@ pub fn load(
     clean: bool,
 ) -> Result<PartitionLog> {
     let bases = scan_files(dir)?;
+    let gaps = if checkpoints.cleaned.is_some() {
+        Gaps::Allowed
+    } else {
+        Gaps::Forbidden
+    };
     let mut segments: Vec<Arc<LogSegment>> = Vec::new();
     let last = bases.last().copied();
     for base in &bases {
@@ -50,18 +58,17 @@ pub fn load(
     let mut keep = segments.len();
     let mut expected_base: Option<i64> = None;
     for (i, segment) in segments.iter().enumerate() {
-        // A segment starts at or after where its predecessor ends: compaction may leave a gap
-        // between them, never an overlap.
-        if expected_base.is_some_and(|e| segment.base_offset() < e) {
-            tracing::warn!(log = %dir.display(), base_offset = segment.base_offset(), "segment overlaps its predecessor; dropping it and later segments");
+        // A segment starts where its predecessor ends, or after it in a compacted log.
+        if expected_base.is_some_and(|e| !gaps.follows(segment.base_offset(), e)) {
+            tracing::warn!(log = %dir.display(), base_offset = segment.base_offset(), "segment does not follow its predecessor; dropping it and later segments");
             keep = i;
             break;
         }
-        let trusted = clean && segment.load_clean()?;
+        let trusted = clean && segment.load_clean(gaps)?;
         if !trusted {
             let size = segment.size();
             let zeros = segment.zero_tail_len();
-            let cut = segment.recover(true, &config)?;
+            let cut = segment.recover(true, &config, gaps)?;
             if cut > 0 && cut <= zeros {
                 // Space preallocated ahead of the writer, never written: nothing was lost.
                 tracing::debug!(log = %dir.display(), segment = %segment.log_path().display(), bytes = cut, "released preallocated space after an unclean shutdown");
@@ -88,8 +95,8 @@ pub fn load(
         if last.size() < config.segment_bytes && Some(last.base_offset()) != bases.last().copied() {
             let base = last.base_offset();
             let reopened = LogSegment::open(dir, base, &config, SegmentRole::Active)?;
-            if !reopened.load_clean()? {
-                reopened.recover(true, &config)?;
+            if !reopened.load_clean(gaps)? {
+                reopened.recover(true, &config, gaps)?;
             }
             *segments.last_mut().expect("non-empty") = Arc::new(reopened);
         }
@@ -120,6 +127,7 @@ pub fn load(
         segments.into_iter().map(|s| (s.base_offset(), s)).collect();
     let log = PartitionLog::from_parts(dir.to_path_buf(), config, map, log_start, recovery_point);
     log.load_producer_state()?;
+    log.set_cleaner_checkpoint(checkpoints.cleaned);
     Ok(log)
 }
 

@@ -58,6 +58,9 @@ pub struct LogManager {
     was_clean: bool,
     /// The log cleaner, once started; stopped before the logs close.
     cleaner: Mutex<Option<LogCleaner>>,
+    /// Held while the checkpoints are written: upkeep, DeleteRecords and the cleaner write
+    /// them from different threads, through the same temporary files.
+    checkpoint_lock: Arc<Mutex<()>>,
 }
 
 impl LogManager {
@@ -109,6 +112,7 @@ impl LogManager {
             let checkpoints = Checkpoints {
                 recovery_point: recovery_points.get(&tp).copied(),
                 log_start_offset: log_starts.get(&tp).copied(),
+                cleaned: cleaned.get(&tp).copied(),
             };
             let log = log_loader::load(
                 &entry.path(),
@@ -116,7 +120,6 @@ impl LogManager {
                 checkpoints,
                 was_clean,
             )?;
-            log.set_cleaner_checkpoint(cleaned.get(&tp).copied());
             logs.insert(tp, Arc::new(log));
         }
         // From here on a crash is unclean until `shutdown` writes the marker again.
@@ -133,6 +136,7 @@ impl LogManager {
             logs: Arc::new(RwLock::new(logs)),
             was_clean,
             cleaner: Mutex::new(None),
+            checkpoint_lock: Arc::new(Mutex::new(())),
         })
     }
 
@@ -145,7 +149,11 @@ impl LogManager {
         }
         let mut cleaner = self.cleaner.lock().unwrap_or_else(|e| e.into_inner());
         if cleaner.is_none() {
-            *cleaner = Some(LogCleaner::start(self.logs.clone(), config));
+            let (data_dir, logs) = (self.data_dir.clone(), self.logs.clone());
+            let held = self.checkpoint_lock.clone();
+            let checkpoint: crate::cleaner::Checkpointer =
+                Arc::new(move || write_checkpoints(&data_dir, &logs, &held));
+            *cleaner = Some(LogCleaner::start(self.logs.clone(), config, checkpoint));
         }
     }
 
@@ -313,26 +321,10 @@ impl LogManager {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Writes the recovery-point and log-start-offset checkpoints.
+    /// Writes the recovery-point, log-start-offset and cleaner-offset checkpoints.
     pub fn write_checkpoints(&self) -> Result<()> {
-        let logs = self.all_logs();
-        let recovery: BTreeMap<_, _> = logs
-            .iter()
-            .map(|(tp, l)| (tp.clone(), l.recovery_point()))
-            .collect();
-        let starts: BTreeMap<_, _> = logs
-            .iter()
-            .map(|(tp, l)| (tp.clone(), l.log_start_offset()))
-            .collect();
-        let cleaned: BTreeMap<_, _> = logs
-            .iter()
-            .filter_map(|(tp, l)| l.cleaner_checkpoint().map(|o| (tp.clone(), o)))
-            .collect();
-        write_checkpoint(&self.data_dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-        write_checkpoint(&self.data_dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
-        write_checkpoint(&self.data_dir.join(CLEANER_OFFSET_CHECKPOINT), &cleaned)
+        write_checkpoints(&self.data_dir, &self.logs, &self.checkpoint_lock)
     }
-
     /// Flushes and closes every log, writes the checkpoints and, only if all of that worked,
     /// the clean-shutdown marker. Logs take no appends afterwards.
     pub fn shutdown(&self) -> Result<()> {
@@ -355,4 +347,32 @@ impl LogManager {
             .map_err(StorageError::io("writing clean-shutdown marker", &marker))?;
         sync_dir(&self.data_dir)
     }
+}
+
+/// Writes the data dir's checkpoints for `logs`: recovery points, log start offsets, and where
+/// the cleaner got to in each log it has cleaned.
+fn write_checkpoints(data_dir: &Path, logs: &SharedLogs, held: &Mutex<()>) -> Result<()> {
+    let _writing = held.lock().unwrap_or_else(|e| e.into_inner());
+    let logs: Vec<(TopicPartition, Arc<PartitionLog>)> = logs
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(tp, l)| (tp.clone(), l.clone()))
+        .collect();
+
+    let recovery: BTreeMap<_, _> = logs
+        .iter()
+        .map(|(tp, l)| (tp.clone(), l.recovery_point()))
+        .collect();
+    let starts: BTreeMap<_, _> = logs
+        .iter()
+        .map(|(tp, l)| (tp.clone(), l.log_start_offset()))
+        .collect();
+    let cleaned: BTreeMap<_, _> = logs
+        .iter()
+        .filter_map(|(tp, l)| l.cleaner_checkpoint().map(|o| (tp.clone(), o)))
+        .collect();
+    write_checkpoint(&data_dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
+    write_checkpoint(&data_dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+    write_checkpoint(&data_dir.join(CLEANER_OFFSET_CHECKPOINT), &cleaned)
 }

@@ -18,6 +18,27 @@ use crate::file_names::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFI
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::log::TimestampOffset;
 
+/// Whether a log's batches may leave offsets out between them. Only the log cleaner makes
+/// such gaps, so a log it never cleaned must chain exactly: the base offset lies outside the
+/// CRC, and a damaged one must be caught as damage, not taken for a compaction gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gaps {
+    /// Each batch starts where the one before ended.
+    Forbidden,
+    /// A batch starts at or after where the one before ended (a compacted log).
+    Allowed,
+}
+
+impl Gaps {
+    /// Whether a batch at `base_offset` may follow one that ended before `expected`.
+    pub fn follows(self, base_offset: i64, expected: i64) -> bool {
+        match self {
+            Gaps::Forbidden => base_offset == expected,
+            Gaps::Allowed => base_offset >= expected,
+        }
+    }
+}
+
 /// What the writer keeps about the segment between appends.
 #[derive(Debug, Default)]
 struct WriterState {
@@ -67,14 +88,8 @@ impl LogSegment {
         config: &LogConfig,
         now_ms: i64,
     ) -> Result<LogSegment> {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let path = segment_file(dir, base_offset, suffix);
-            if path.exists() {
-                std::fs::remove_file(&path)
-                    .map_err(StorageError::io("removing stale segment file", &path))?;
-            }
-        }
-        let mut segment = Self::open(dir, base_offset, config, SegmentRole::Active)?;
+        let mut segment =
+            Self::create_with_suffix(dir, base_offset, config, config.segment_bytes, "")?;
         segment.created_ms = now_ms;
         Ok(segment)
     }
@@ -460,7 +475,7 @@ impl LogSegment {
     /// Scans the whole `.log`, rebuilding both indexes and the writer's bookkeeping. With
     /// `verify_crc` every batch's CRC is checked. The log is cut at the first batch that is
     /// torn, invalid, or out of order; returns how many bytes were cut.
-    pub fn recover(&self, verify_crc: bool, config: &LogConfig) -> Result<u64> {
+    pub fn recover(&self, verify_crc: bool, config: &LogConfig, gaps: Gaps) -> Result<u64> {
         self.offset_index.clear()?;
         self.time_index.clear()?;
         let mut state = self.state();
@@ -475,9 +490,8 @@ impl LogSegment {
             } else {
                 batch::parse_header(bytes)
             };
-            // Offsets grow from batch to batch; compaction may leave gaps between them.
             let header = match parsed {
-                Ok(h) if h.base_offset >= expected => h,
+                Ok(h) if gaps.follows(h.base_offset, expected) => h,
                 _ => break,
             };
             if state.rolling_timestamp.is_none() {
@@ -496,13 +510,14 @@ impl LogSegment {
         Ok(cut)
     }
 
-    /// Whether the first `size` bytes are whole batches with valid CRCs and growing offsets.
-    fn batches_chain_and_verify(&self, size: u64) -> bool {
+    /// Whether the first `size` bytes are whole batches with valid CRCs whose offsets follow on
+    /// as `gaps` allows.
+    fn batches_chain_and_verify(&self, size: u64, gaps: Gaps) -> bool {
         let mut position = 0;
         let mut expected = self.base_offset;
         while position < size {
             match batch::parse_and_verify(self.log.bytes(position, size - position)) {
-                Ok(h) if h.base_offset >= expected => {
+                Ok(h) if gaps.follows(h.base_offset, expected) => {
                     expected = h.next_offset();
                     position += h.size as u64;
                 }
@@ -514,14 +529,14 @@ impl LogSegment {
 
     /// Trusts the indexes of a cleanly closed segment when they look sane and every batch's CRC
     /// holds. Returns false when the segment needs `recover`.
-    pub fn load_clean(&self) -> Result<bool> {
+    pub fn load_clean(&self, gaps: Gaps) -> Result<bool> {
         let size = self.log.len();
         if !self.offset_index.is_sane(size) || !self.index_points_at_batches(size) {
             return Ok(false);
         }
         // A clean shutdown says nothing about what happened to the files since: every batch's
         // CRC is checked once at start, so a damaged batch is cut off, never served.
-        if !self.batches_chain_and_verify(size) {
+        if !self.batches_chain_and_verify(size, gaps) {
             return Ok(false);
         }
         let mut position = self
@@ -534,7 +549,7 @@ impl LogSegment {
         let mut last_ts = None;
         while position < size {
             let header = match batch::parse_header(self.log.bytes(position, size - position)) {
-                Ok(h) if expected.is_none_or(|e| h.base_offset >= e) => h,
+                Ok(h) if expected.is_none_or(|e| gaps.follows(h.base_offset, e)) => h,
                 _ => return Ok(false),
             };
             if last_ts.is_none_or(|t: TimestampOffset| header.max_timestamp > t.timestamp) {

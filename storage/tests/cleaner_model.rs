@@ -50,10 +50,11 @@ fn config() -> LogConfig {
     }
 }
 
-fn open(dir: &Path, clean: bool, start: i64) -> PartitionLog {
+fn open(dir: &Path, clean: bool, start: i64, cleaned: Option<i64>) -> PartitionLog {
     let checkpoints = Checkpoints {
         recovery_point: None,
         log_start_offset: Some(start),
+        cleaned,
     };
     log_loader::load(dir, config(), checkpoints, clean).unwrap()
 }
@@ -146,7 +147,7 @@ fn check(log: &PartitionLog, model: &Model, now: i64) {
 
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = Arc::new(open(dir.path(), true, 0));
+    let mut log = Arc::new(open(dir.path(), true, 0, None));
     let mut model = Model::default();
     let mut now = 1_000_000i64;
     let throttler = Throttler::new(f64::MAX);
@@ -173,28 +174,28 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::Clean => {
-                cleaner::clean_log(&log, now, &mut map, &throttler).unwrap();
+                cleaner::clean_log(&log, now, &mut map, &throttler, &|| Ok(())).unwrap();
             }
             Op::Tick(ms) => now += ms,
             Op::Reopen => {
-                let start = log.log_start_offset();
+                let (start, cleaned) = (log.log_start_offset(), log.cleaner_checkpoint());
                 log.close().unwrap();
                 drop(log);
-                log = Arc::new(open(dir.path(), true, start));
+                log = Arc::new(open(dir.path(), true, start, cleaned));
             }
             Op::Crash(step) => {
                 let step = cleaner::CRASH_STEPS[step];
-                let start = log.log_start_offset();
                 cleaner::crash_at(Some(step));
                 let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    cleaner::clean_log(&log, now, &mut map, &throttler)
+                    cleaner::clean_log(&log, now, &mut map, &throttler, &|| Ok(()))
                 }));
                 cleaner::crash_at(None);
                 // Whether or not the cleaning reached the step, the process dies here: no
                 // close, no flush, recovery at the next open.
                 drop(crashed);
+                let (start, cleaned) = (log.log_start_offset(), log.cleaner_checkpoint());
                 drop(log);
-                log = Arc::new(open(dir.path(), false, start));
+                log = Arc::new(open(dir.path(), false, start, cleaned));
             }
         }
         check(&log, &model, now);
@@ -219,7 +220,7 @@ proptest! {
 #[test]
 fn a_cleaning_keeps_the_latest_record_of_each_key() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), true, 0);
+    let log = open(dir.path(), true, 0, None);
     let now = 1_000_000;
     for round in 0..20u8 {
         let tombstone = round == 19;
@@ -240,7 +241,7 @@ fn a_cleaning_keeps_the_latest_record_of_each_key() {
     let before = log.size_bytes();
     let mut map = OffsetMap::new(100);
     let throttler = Throttler::new(f64::MAX);
-    let stats = cleaner::clean_log(&log, now, &mut map, &throttler)
+    let stats = cleaner::clean_log(&log, now, &mut map, &throttler, &|| Ok(()))
         .unwrap()
         .expect("a cleaning");
     assert!(log.size_bytes() < before, "the log shrank: {stats:?}");
@@ -256,4 +257,108 @@ fn a_cleaning_keeps_the_latest_record_of_each_key() {
         cleaned.len(),
         "one record per key below the active segment"
     );
+}
+
+/// Readers racing cleanings (Fetch and ListOffsets while segments are swapped) always see a
+/// consistent log: whole batches with valid CRCs, offsets growing, every key's latest record.
+#[test]
+fn readers_racing_cleanings_see_a_consistent_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path(), true, 0, None));
+    let now = 1_000_000;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let log = log.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let records = read_all(&log);
+                    for pair in records.windows(2) {
+                        assert!(pair[0].0 < pair[1].0, "offsets grow");
+                    }
+                    // Every key written so far still has a record.
+                    let keys: std::collections::BTreeSet<u8> =
+                        records.iter().map(|r| r.1).collect();
+                    if !records.is_empty() {
+                        assert_eq!(keys.len(), 8, "a key vanished mid-swap");
+                    }
+                    log.offset_for_timestamp(now).unwrap();
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let mut map = OffsetMap::new(100);
+    let throttler = Throttler::new(f64::MAX);
+    for round in 0..250u8 {
+        // Key 0 is written once, so it lives on in the oldest segment that every cleaning
+        // rewrites; the others move on.
+        let first = if round == 0 { 0 } else { 1 };
+        let records: Vec<_> = (first..8u8).map(|k| (k, Some(round))).collect();
+        log.append(&batch(&records, now), now).unwrap();
+        if round % 3 == 0 {
+            cleaner::clean_log(&log, now, &mut map, &throttler, &|| Ok(())).unwrap();
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().expect("a reader panicked") > 0);
+    }
+}
+
+/// `min.compaction.lag.ms` keeps young records out of a cleaning; `max.compaction.lag.ms`
+/// makes a log due whatever its dirty ratio.
+#[test]
+fn compaction_lags_bound_and_force_cleanings() {
+    use gregor_storage::cleaner::clean::measure;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), true, 0, None);
+    let t0 = 1_000_000;
+    for round in 0..30u8 {
+        log.append(
+            &batch(
+                &[(0, Some(round)), (1, Some(round))],
+                t0 + i64::from(round) * 100,
+            ),
+            t0,
+        )
+        .unwrap();
+    }
+    assert!(log.segment_count() > 3, "several segments");
+    let state = gregor_storage::log::CleanerCheckpoint {
+        first_dirty_offset: None,
+        next_delete_horizon_ms: i64::MAX,
+    };
+    let now = t0 + 3_000;
+    let free = measure(&log, &state, now);
+    assert_eq!(
+        free.first_uncleanable_offset,
+        log.segments().last().unwrap().base_offset()
+    );
+
+    // Records of the last 1.5 s are too young: the cleaning stops at the first segment holding one.
+    log.set_config(LogConfig {
+        min_compaction_lag_ms: 1_500,
+        ..config()
+    });
+    let lagged = measure(&log, &state, now);
+    let young = log
+        .segments()
+        .into_iter()
+        .find(|s| s.largest_record_timestamp().unwrap() > now - 1_500)
+        .unwrap();
+    assert_eq!(lagged.first_uncleanable_offset, young.base_offset());
+    assert!(lagged.dirty_bytes < free.dirty_bytes);
+
+    // With a high ratio the log is not due, unless its oldest dirty record is past the max lag.
+    log.set_config(LogConfig {
+        min_cleanable_dirty_ratio: 1.0,
+        max_compaction_lag_ms: 10_000,
+        ..config()
+    });
+    assert!(!measure(&log, &state, now).needs_compaction_now);
+    assert!(measure(&log, &state, t0 + 20_000).needs_compaction_now);
 }

@@ -30,6 +30,7 @@ const BOOLEAN: i8 = 1;
 const STRING: i8 = 2;
 const INT: i8 = 3;
 const LONG: i8 = 5;
+const DOUBLE: i8 = 6;
 const LIST: i8 = 7;
 
 /// A config as the response carries it.
@@ -191,6 +192,63 @@ const BROKER_CONFIGS: &[BrokerKey] = &[
         INT,
         &[syn("broker.id", Some("-1"))],
         "This broker's id; node.id when unset.",
+    ),
+    key(
+        "log.cleaner.backoff.ms",
+        LONG,
+        &[syn("log.cleaner.backoff.ms", Some("15000"))],
+        "How long a cleaner thread sleeps when no log needs cleaning.",
+    ),
+    key(
+        "log.cleaner.dedupe.buffer.size",
+        LONG,
+        &[syn("log.cleaner.dedupe.buffer.size", Some("134217728"))],
+        "Memory for the cleaners' key maps, all threads together.",
+    ),
+    key(
+        "log.cleaner.delete.retention.ms",
+        LONG,
+        &[syn("log.cleaner.delete.retention.ms", Some("86400000"))],
+        "The default delete.retention.ms of topics.",
+    ),
+    key(
+        "log.cleaner.enable",
+        BOOLEAN,
+        &[syn("log.cleaner.enable", Some("true"))],
+        "Run the log cleaner, which compacts topics with cleanup.policy compact.",
+    ),
+    key(
+        "log.cleaner.io.max.bytes.per.second",
+        DOUBLE,
+        &[syn(
+            "log.cleaner.io.max.bytes.per.second",
+            Some("1.7976931348623157E308"),
+        )],
+        "Bytes the cleaners read and write per second, all threads together.",
+    ),
+    key(
+        "log.cleaner.max.compaction.lag.ms",
+        LONG,
+        &[syn("log.cleaner.max.compaction.lag.ms", I64_MAX)],
+        "The default max.compaction.lag.ms of topics.",
+    ),
+    key(
+        "log.cleaner.min.cleanable.ratio",
+        DOUBLE,
+        &[syn("log.cleaner.min.cleanable.ratio", Some("0.5"))],
+        "The default min.cleanable.dirty.ratio of topics.",
+    ),
+    key(
+        "log.cleaner.min.compaction.lag.ms",
+        LONG,
+        &[syn("log.cleaner.min.compaction.lag.ms", Some("0"))],
+        "The default min.compaction.lag.ms of topics.",
+    ),
+    key(
+        "log.cleaner.threads",
+        INT,
+        &[syn("log.cleaner.threads", Some("1"))],
+        "Threads cleaning logs.",
     ),
     key(
         "log.cleanup.policy",

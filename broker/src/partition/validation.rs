@@ -6,7 +6,8 @@
 //! sends no transactional or control batch (Gregor has no transactions; Kafka refuses control
 //! batches from clients always); no batch is larger than `max.message.bytes`; CreateTime
 //! timestamps lie in the `message.timestamp.before/after.max.ms` window; a LogAppendTime log
-//! stamps each batch with the broker's clock. Producer state (sequence and epoch) is checked by
+//! stamps each batch with the broker's clock; a compacted topic takes no keyless record (in
+//! uncompressed batches, where they can be seen without decompressing). Producer state (sequence and epoch) is checked by
 //! the log under its append lock, where the sequence it compares against cannot move.
 
 use bytes::Bytes;
@@ -54,6 +55,9 @@ pub fn validate(
             "transactional and control batches need transactions, which Gregor does not support",
         ));
     }
+    if origin == AppendOrigin::Client && config.cleanup.compact {
+        refuse_keyless(&records, &headers)?;
+    }
     if let Some(big) = headers.iter().find(|h| h.size > max_message_bytes) {
         return Err(KafkaError::with_message(
             ResponseError::MessageTooLarge,
@@ -83,6 +87,35 @@ pub fn validate(
         records: Bytes::from(stamped),
         log_append_time: now_ms,
     })
+}
+
+/// A compacted topic keeps records by key, so Kafka refuses records without one. Read from
+/// uncompressed batches only: the produce path does not decompress, so a keyless record in a
+/// compressed batch is taken, and the cleaner keeps it (it never drops an acknowledged record
+/// for want of a key).
+fn refuse_keyless(records: &[u8], headers: &[BatchHeader]) -> Result<(), KafkaError> {
+    let mut at = 0;
+    for h in headers {
+        let batch = &records[at..at + h.size];
+        at += h.size;
+        if h.is_compressed() {
+            continue;
+        }
+        let keyless = gregor_protocol::record_batch::records(batch, h)
+            .into_iter()
+            .flatten()
+            .any(|r| {
+                r.and_then(|r| r.key_value())
+                    .is_ok_and(|(key, _)| key.is_none())
+            });
+        if keyless {
+            return Err(KafkaError::with_message(
+                ResponseError::InvalidRecord,
+                "Compacted topic cannot accept message without key.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn needs_transactions(h: &BatchHeader) -> bool {
@@ -159,6 +192,23 @@ mod tests {
             NOW,
         );
         assert_eq!(code(result), Some(ResponseError::InvalidTimestamp));
+    }
+
+    #[test]
+    fn a_compacted_topic_refuses_keyless_records() {
+        let config = LogConfig {
+            cleanup: gregor_storage::CleanupPolicy::COMPACT,
+            ..LogConfig::default()
+        };
+        let result = validate(AppendOrigin::Client, batch(NOW), 1 << 20, &config, NOW);
+        assert_eq!(code(result), Some(ResponseError::InvalidRecord));
+        let keyed = Bytes::from(gregor_protocol::record_batch::encode_records(
+            NOW,
+            &[(Some(b"k"), Some(b"v"))],
+        ));
+        assert!(validate(AppendOrigin::Client, keyed.clone(), 1 << 20, &config, NOW).is_ok());
+        // The coordinator's own records always have keys; its origin is not checked.
+        assert!(validate(AppendOrigin::Coordinator, batch(NOW), 1 << 20, &config, NOW).is_ok());
     }
 
     #[test]

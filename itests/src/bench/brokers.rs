@@ -47,6 +47,8 @@ pub struct Running {
     pub bootstrap: String,
     /// From spawning the process to the first Metadata response listing a broker.
     pub startup: Duration,
+    /// Its log file's name in `dir`: Gregor's stderr, Kafka's log4j file.
+    log: &'static str,
     /// Declared before `dir`, so the process is gone before its data dir is removed.
     process: Spawned,
     /// Data dir, config and log of this round.
@@ -216,7 +218,7 @@ fn finish_start(
     dir: ScratchDir,
     port: u16,
     started: Instant,
-    log: &str,
+    log: &'static str,
 ) -> anyhow::Result<Running> {
     let bootstrap = format!("127.0.0.1:{port}");
     let fail = |why: String, dir: &ScratchDir| {
@@ -236,6 +238,7 @@ fn finish_start(
                 kind,
                 bootstrap,
                 startup: started.elapsed(),
+                log,
                 process,
                 dir,
             });
@@ -283,6 +286,17 @@ impl Running {
     /// Its data dir, config and logs.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Its data dir (`--data-dir`, `log.dirs`): Kafka's layout in both, a `{topic}-{partition}`
+    /// folder per partition and the offset checkpoint files.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The file it logs to (INFO and up).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join(self.log)
     }
 
     /// Stops it (SIGTERM, then SIGKILL after a grace period) and removes its folder.

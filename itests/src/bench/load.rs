@@ -43,6 +43,11 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Re
         .enable_all()
         .build()?;
     runtime.block_on(crate::clients::create_topic(bootstrap, topic, partitions))?;
+    wait_for_leaders(bootstrap, topic, partitions)
+}
+
+/// Waits until Metadata lists `topic` with `partitions`, each with a leader.
+pub fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     let probe: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
@@ -103,7 +108,7 @@ impl ProducerContext for Counter {
 /// What a produce run sends.
 #[derive(Debug, Clone, Copy)]
 pub struct ProduceSpec {
-    /// Value size of each record (no key).
+    /// Value size of each record.
     pub record_bytes: usize,
     /// How many records.
     pub records: u64,
@@ -111,7 +116,14 @@ pub struct ProduceSpec {
     pub acks: &'static str,
     /// Partitions of the topic; records go round-robin over them.
     pub partitions: i32,
+    /// Records without a key when `None`; else each carries one of this many 8-byte keys
+    /// (big-endian numbers), drawn uniformly from a generator with a fixed seed, so every
+    /// broker gets the same sequence.
+    pub keys: Option<u64>,
 }
+
+/// Seed of the key sequence of keyed produce runs.
+const KEY_SEED: u64 = 0x6772_6567_6f72;
 
 fn producer(bootstrap: &str, acks: &str, linger_ms: &str) -> anyhow::Result<BaseProducer<Counter>> {
     Ok(ClientConfig::new()
@@ -124,9 +136,9 @@ fn producer(bootstrap: &str, acks: &str, linger_ms: &str) -> anyhow::Result<Base
 }
 
 /// Sends `record`, polling for acknowledgements while the producer's queue is full.
-fn send(
+fn send<K: rdkafka::message::ToBytes + ?Sized>(
     producer: &BaseProducer<Counter>,
-    mut record: BaseRecord<'_, (), [u8]>,
+    mut record: BaseRecord<'_, K, [u8]>,
 ) -> anyhow::Result<()> {
     loop {
         match producer.send(record) {
@@ -171,25 +183,27 @@ fn finish(producer: &BaseProducer<Counter>, sent: u64) -> anyhow::Result<()> {
 pub fn produce(bootstrap: &str, topic: &str, spec: ProduceSpec) -> anyhow::Result<Throughput> {
     let producer = producer(bootstrap, spec.acks, "5")?;
     let payload: Vec<u8> = (0..spec.record_bytes).map(|i| (i % 251) as u8).collect();
+    let mut keys = spec
+        .keys
+        .map(|n| (n.max(1), crate::rng::Rng::new(KEY_SEED)));
+    let mut next_key = || {
+        keys.as_mut()
+            .map(|(n, rng)| (rng.next_u64() % *n).to_be_bytes())
+    };
     // One acknowledged record per partition before the clock starts: the producer has then
     // connected to the leader, learned the partitions and negotiated versions, which would
     // otherwise weigh on short runs.
     for p in 0..spec.partitions {
-        send(
-            &producer,
-            BaseRecord::to(topic)
-                .partition(p)
-                .payload(payload.as_slice()),
-        )?;
+        let key = next_key();
+        send(&producer, record(topic, p, key.as_ref(), &payload))?;
     }
     finish(&producer, spec.partitions as u64).context("warm-up records")?;
     producer.context().acked.store(0, Ordering::Relaxed);
     let started = Instant::now();
     for i in 0..spec.records {
-        let record = BaseRecord::to(topic)
-            .partition((i % spec.partitions as u64) as i32)
-            .payload(payload.as_slice());
-        send(&producer, record)?;
+        let key = next_key();
+        let partition = (i % spec.partitions as u64) as i32;
+        send(&producer, record(topic, partition, key.as_ref(), &payload))?;
         if i % 1024 == 0 {
             producer.poll(Duration::ZERO);
         }
@@ -200,6 +214,20 @@ pub fn produce(bootstrap: &str, topic: &str, spec: ProduceSpec) -> anyhow::Resul
         bytes: spec.records * spec.record_bytes as u64,
         elapsed: started.elapsed(),
     })
+}
+
+/// A record for `partition` of `topic`, with `key` if there is one.
+fn record<'a>(
+    topic: &'a str,
+    partition: i32,
+    key: Option<&'a [u8; 8]>,
+    payload: &'a [u8],
+) -> BaseRecord<'a, [u8], [u8]> {
+    let record = BaseRecord::to(topic).partition(partition).payload(payload);
+    match key {
+        Some(key) => record.key(key.as_slice()),
+        None => record,
+    }
 }
 
 /// A consumer that reads by manual assignment, never commits and has no group membership.
@@ -428,12 +456,7 @@ pub fn latency(
             if Instant::now() > warmup_deadline {
                 bail!("the latency consumer read nothing within 60 s");
             }
-            send(
-                &producer,
-                BaseRecord::to(topic)
-                    .partition(0)
-                    .payload(payload.as_slice()),
-            )?;
+            send(&producer, record(topic, 0, None, &payload))?;
             producer.poll(Duration::from_millis(10));
         }
         let start = base.elapsed();
@@ -445,12 +468,7 @@ pub fn latency(
             }
             payload[..8].copy_from_slice(&(intended.as_nanos() as u64).to_be_bytes());
             payload[8..16].copy_from_slice(&i.to_be_bytes());
-            send(
-                &producer,
-                BaseRecord::to(topic)
-                    .partition(0)
-                    .payload(payload.as_slice()),
-            )?;
+            send(&producer, record(topic, 0, None, &payload))?;
             producer.poll(Duration::ZERO);
         }
         producer

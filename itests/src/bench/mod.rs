@@ -4,6 +4,7 @@
 
 pub mod brokers;
 pub mod cleanup;
+pub mod compact;
 pub mod load;
 pub mod procfs;
 pub mod report;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use brokers::Launcher;
+use compact::CompactSpec;
 use load::ProduceSpec;
 use report::{Better, Metric, RunInfo, Samples, Target};
 
@@ -30,8 +32,8 @@ pub struct Options {
     pub gregor_bin: Option<PathBuf>,
     /// Where results.md and results.json go.
     pub out: PathBuf,
-    /// Only these scenario groups (produce, consume, latency, group); all when empty. Startup
-    /// and memory are measured in every round.
+    /// Only these scenario groups (produce, consume, latency, group, commit, compact); all when
+    /// empty. Startup and memory are measured in every round.
     pub only: Vec<String>,
 }
 
@@ -47,7 +49,8 @@ usage: bench [--vs-kafka | --gregor-only] [--quick] [--rounds N] [--gregor-bin P
   --gregor-bin PATH use this gregor binary (default: `cargo build --release -p gregor`;
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
-  --only LIST       run only these scenarios, comma-separated: produce,consume,latency,group,commit
+  --only LIST       run only these scenarios, comma-separated:
+                    produce,consume,latency,group,commit,compact
                     (startup and memory are always measured)";
 
 impl Options {
@@ -124,6 +127,8 @@ struct Sizes {
     idle_settle: Duration,
     /// Records the committing consumer reads, committing after each.
     commits: u64,
+    /// The compacted topic's first cleaning.
+    compact: CompactSpec,
 }
 
 const FULL: Sizes = Sizes {
@@ -133,6 +138,12 @@ const FULL: Sizes = Sizes {
     latency_run: Duration::from_secs(10),
     idle_settle: Duration::from_secs(3),
     commits: 20_000,
+    compact: CompactSpec {
+        bytes: 1 << 30,
+        keys: 100_000,
+        segment_bytes: 64 << 20,
+        timeout: Duration::from_secs(300),
+    },
 };
 
 const QUICK: Sizes = Sizes {
@@ -142,10 +153,18 @@ const QUICK: Sizes = Sizes {
     latency_run: Duration::from_secs(2),
     idle_settle: Duration::from_secs(1),
     commits: 2_000,
+    compact: CompactSpec {
+        bytes: 8 << 20,
+        keys: 1_000,
+        segment_bytes: 1 << 20,
+        timeout: Duration::from_secs(60),
+    },
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 5] = ["produce", "consume", "latency", "group", "commit"];
+const SCENARIOS: [&str; 6] = [
+    "produce", "consume", "latency", "group", "commit", "compact",
+];
 
 impl Options {
     fn runs(&self, scenario: &str) -> bool {
@@ -179,6 +198,7 @@ fn produce_specs(sizes: Sizes) -> Vec<ProduceSpec> {
                     records,
                     acks,
                     partitions,
+                    keys: None,
                 });
             }
         }
@@ -318,6 +338,40 @@ fn metrics(sizes: Sizes) -> Vec<Metric> {
         Better::Lower,
         Target::Below(100.0),
     );
+    let c = sizes.compact;
+    add(
+        "compact_mib_per_s".into(),
+        format!(
+            "Compaction: first cleaning of {} MiB of 1 KiB records over {} keys (MiB of log \
+             read / s)",
+            c.bytes >> 20,
+            c.keys
+        ),
+        "MiB/s",
+        Better::Higher,
+        Target::RatioAtLeast(2.0),
+    );
+    add(
+        "compact_wall_s".into(),
+        "Compaction: log made compacted to cleaned segments swapped in".into(),
+        "s",
+        Better::Lower,
+        Target::None,
+    );
+    add(
+        "compact_cpu_s".into(),
+        "Compaction: broker CPU during the first cleaning".into(),
+        "s",
+        Better::Lower,
+        Target::None,
+    );
+    add(
+        "compact_after_mib".into(),
+        "Compaction: cleaned segments' size after the first cleaning".into(),
+        "MiB",
+        Better::Lower,
+        Target::None,
+    );
     m
 }
 
@@ -362,6 +416,12 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
             if let Err(e) = one_round(launcher, options, sizes, &mut samples, &mut pids) {
                 eprintln!("bench: round {round} {name} failed: {e:#}");
                 errors.push(format!("round {round} {name}: {e:#}"));
+            }
+            if options.runs("compact") {
+                if let Err(e) = compact_round(launcher, sizes, &mut samples, &mut pids) {
+                    eprintln!("bench: round {round} {name} compaction failed: {e:#}");
+                    errors.push(format!("round {round} {name} compaction: {e:#}"));
+                }
             }
             eprintln!(
                 "bench: round {round} {name} took {:.1} s",
@@ -413,11 +473,22 @@ fn workload_text(s: Sizes) -> String {
          fsync per write); Kafka with the 1 GiB heap of kafka-server-start.sh and G1; CPU is the \
          broker process's utime+stime, RSS its VmRSS/VmHWM (the java process for Kafka); VmHWM \
          counts the pages of memory-mapped files a process has read, so Gregor's includes the \
-         segments its consumers read, which RssAnon leaves out.",
+         segments its consumers read, which RssAnon leaves out. Compaction: a broker of its own \
+         per round with log.cleaner.backoff.ms=100 (otherwise defaults: one cleaner thread, \
+         128 MiB dedupe buffer); one partition, segment.bytes={} MiB, \
+         min.cleanable.dirty.ratio=0.5, min.compaction.lag.ms=0; {} MiB of 1 KiB values with \
+         8-byte keys drawn uniformly from {} (the same sequence on both brokers) written with \
+         cleanup.policy=delete, then switched to compact, so the whole log becomes cleanable at \
+         once; timed from the switch until the broker reports the cleaning done (its log line \
+         or cleaner-offset-checkpoint) and the segments below the active one hold under a third \
+         of their bytes; MiB/s is their bytes before over that time.",
         s.produce_1k,
         s.produce_100b,
         s.consume_bytes >> 20,
-        s.latency_run.as_secs()
+        s.latency_run.as_secs(),
+        s.compact.segment_bytes >> 20,
+        s.compact.bytes >> 20,
+        s.compact.keys,
     )
 }
 
@@ -474,6 +545,7 @@ fn one_round(
                 records: sizes.consume_bytes / 1024,
                 acks: "1",
                 partitions: 1,
+                keys: None,
             };
             let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
             let written = load::produce(&bootstrap, topic, fill).context("filling the topic")?;
@@ -555,6 +627,7 @@ fn one_round(
                 records: sizes.commits,
                 acks: "1",
                 partitions: 1,
+                keys: None,
             };
             load::produce(&bootstrap, topic, fill).context("filling the commit topic")?;
             let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
@@ -574,6 +647,38 @@ fn one_round(
     })();
     let stopped = broker.stop();
     result?;
+    stopped
+}
+
+/// The compaction scenario on a broker of its own, started with the cleaner settings, so every
+/// other scenario runs on the defaults.
+fn compact_round(
+    launcher: &Launcher,
+    sizes: Sizes,
+    samples: &mut Samples,
+    pids: &mut Vec<u32>,
+) -> anyhow::Result<()> {
+    let kind = launcher.kind();
+    let broker = launcher.start_with(&compact::BROKER_SETTINGS)?;
+    pids.push(broker.pid());
+    let result = compact::run(&broker, "compact", sizes.compact);
+    let stopped = broker.stop();
+    let c = result?;
+    eprintln!(
+        "bench:   compact: {:.1} MiB below the active segment cleaned to {:.1} MiB in {:.2} s \
+         ({:.1} MiB/s; end seen by {}); CPU s: broker {:.2}; the broker says: {}",
+        c.before as f64 / MIB,
+        c.after as f64 / MIB,
+        c.elapsed.as_secs_f64(),
+        c.mib_per_s(),
+        c.seen_by,
+        c.cpu_seconds,
+        c.broker_says
+    );
+    samples.add("compact_mib_per_s", kind, c.mib_per_s());
+    samples.add("compact_wall_s", kind, c.elapsed.as_secs_f64());
+    samples.add("compact_cpu_s", kind, c.cpu_seconds);
+    samples.add("compact_after_mib", kind, c.after as f64 / MIB);
     stopped
 }
 

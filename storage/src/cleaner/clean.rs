@@ -3,11 +3,11 @@
 //! 1. Map the dirty part, `[first dirty, first uncleanable)`, key by key to its latest offset,
 //!    as far as the map holds; that end is the new first dirty offset.
 //! 2. Rewrite every segment below that end, in groups that fit one segment, keeping a record
-//!    when no later record of its key is in the map, its key is not null, and, for a
-//!    tombstone, its batch's delete horizon has not passed. A tombstone cleaned for the first
-//!    time gets a horizon of now plus `delete.retention.ms`. A batch that is a producer's
-//!    newest stays, empty if need be, so the producer's sequence checks survive. Batches
-//!    whose records all stay are copied byte for byte; control batches are kept as they are.
+//!    when no later record of its key is in the map and, for a tombstone, its batch's delete
+//!    horizon has not passed. A tombstone cleaned for the first time gets a horizon of now
+//!    plus `delete.retention.ms`. Keyless records stay. A batch that is a producer's newest
+//!    stays, empty if need be, so the producer's sequence checks survive. Batches whose
+//!    records all stay are copied byte for byte; control batches are kept as they are.
 //! 3. Each group's cleaned segment is written as `.cleaned` files, synced, renamed to `.swap`
 //!    (the commit point) and swapped in by `PartitionLog::replace_segments`.
 
@@ -15,9 +15,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use gregor_record::batch::{self, BatchHeader};
-
-use crate::cleaner::batch_filter::{self, RawRecord};
 use crate::cleaner::offset_map::{key_hash, OffsetMap};
 use crate::cleaner::throttler::Throttler;
 use crate::config::LogConfig;
@@ -25,6 +22,40 @@ use crate::error::Result;
 use crate::file_names::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::{CleanerCheckpoint, PartitionLog};
 use crate::log_segment::LogSegment;
+use gregor_record::batch::{self, BatchHeader};
+use gregor_record::rebuild::{empty_batch, rebuild_batch};
+use gregor_record::record::{batch_records, BatchRecords, Record};
+
+/// The most a batch's records may take decompressed: a bound against decompression bombs, far
+/// above what a producer's batch (1 MiB by default) holds.
+const MAX_DECOMPRESSED: usize = 256 << 20;
+
+/// One record as the cleaner judges it.
+#[derive(Clone, Copy)]
+struct Judged<'a> {
+    record: Record<'a>,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    is_tombstone: bool,
+}
+
+/// The records of a batch with their offsets, keys and whether each is a tombstone.
+fn judge<'a>(records: &'a BatchRecords<'_>) -> Result<Vec<Judged<'a>>, gregor_record::BatchError> {
+    let header = records.header();
+    records
+        .iter()
+        .map(|record| {
+            let record = record?;
+            let (key, value) = record.key_value()?;
+            Ok(Judged {
+                record,
+                offset: header.base_offset.wrapping_add(record.offset_delta),
+                key,
+                is_tombstone: value.is_none(),
+            })
+        })
+        .collect()
+}
 
 /// The part of a log a cleaning may touch, as the cleaner manager measured it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,6 +172,8 @@ pub struct Cleaner<'a> {
     pub now_ms: i64,
     /// Shared I/O budget.
     pub throttler: &'a Throttler,
+    /// Makes the data dir's checkpoints durable.
+    pub checkpoint: &'a dyn Fn() -> crate::error::Result<()>,
 }
 
 /// How one batch comes out of a cleaning.
@@ -172,6 +205,14 @@ impl Cleaner<'_> {
         };
         stats.end_offset = end_offset;
         stats.keys = map.len();
+        if state.first_dirty_offset.is_none() {
+            // The first swap makes offset gaps, which a restart accepts only in a log the
+            // checkpoint names as cleaned: name it before anything is swapped.
+            let horizon = state.next_delete_horizon_ms;
+            self.log
+                .cleaned(state, to_clean.first_dirty_offset, horizon);
+            (self.checkpoint)()?;
+        }
         let producers = self.log.producer_last_offsets();
         let mut next_horizon = i64::MAX;
         let to_rewrite: Vec<Arc<LogSegment>> = segments
@@ -225,12 +266,8 @@ impl Cleaner<'_> {
                 self.throttler.spend(header.size as u64);
                 stats.map_bytes += header.size as u64;
                 if !header.is_control() {
-                    let section = batch_filter::records_section(bytes, &header);
-                    let records = section
-                        .as_ref()
-                        .map_err(Clone::clone)
-                        .and_then(|s| batch_filter::parse_records(s, &header));
-                    match records {
+                    let section = batch_records(bytes, &header, MAX_DECOMPRESSED);
+                    match section.as_ref().map_err(|e| *e).and_then(judge) {
                         Ok(records) => {
                             for record in records.iter().filter(|r| r.offset >= from) {
                                 if let Some(key) = record.key {
@@ -370,17 +407,17 @@ impl Cleaner<'_> {
             stats.records_written += header.record_count.max(0) as u64;
             Outcome::Keep
         };
-        let section = match batch_filter::records_section(bytes, header) {
+        let section = match batch_records(bytes, header, MAX_DECOMPRESSED) {
             Ok(section) => section,
             Err(e) => return unreadable(stats, &e),
         };
-        let records = match batch_filter::parse_records(&section, header) {
+        let records = match judge(&section) {
             Ok(records) => records,
             Err(e) => return unreadable(stats, &e),
         };
-        let existing_horizon = batch_filter::delete_horizon(header);
+        let existing_horizon = header.delete_horizon_ms();
         let horizon_passed = existing_horizon.is_some_and(|h| self.now_ms >= h);
-        let kept: Vec<RawRecord<'_>> = records
+        let kept: Vec<Judged<'_>> = records
             .iter()
             .filter(|r| self.retain(r, map, horizon_passed))
             .copied()
@@ -406,12 +443,13 @@ impl Cleaner<'_> {
             && producers.get(&header.producer_id) == Some(&header.last_offset());
         if kept.is_empty() {
             return if producers_last {
-                Outcome::Rewrite(batch_filter::empty_batch(bytes, header))
+                Outcome::Rewrite(empty_batch(header))
             } else {
                 Outcome::Drop
             };
         }
-        match batch_filter::rebuild(bytes, header, &kept, new_horizon) {
+        let kept: Vec<Record<'_>> = kept.iter().map(|j| j.record).collect();
+        match rebuild_batch(header, &kept, new_horizon) {
             Ok(batch) => Outcome::Rewrite(batch),
             Err(e) => {
                 tracing::debug!(log = %self.log.dir().display(), cause = %e, "batch kept as it was");
@@ -424,10 +462,12 @@ impl Cleaner<'_> {
 
     /// Whether a record survives: it has a key, no later record of its key is mapped, and it
     /// is not a tombstone whose horizon has passed.
-    fn retain(&self, record: &RawRecord<'_>, map: &OffsetMap, horizon_passed: bool) -> bool {
+    fn retain(&self, record: &Judged<'_>, map: &OffsetMap, horizon_passed: bool) -> bool {
         let Some(key) = record.key else {
-            // Kafka refuses keyless records on compacted topics and its cleaner drops them.
-            return false;
+            // Kafka refuses keyless records on compacted topics and its cleaner drops them;
+            // Gregor refuses them only in uncompressed batches, so the cleaner keeps them
+            // rather than lose records it acknowledged.
+            return true;
         };
         let latest = map.get(key_hash(key)).is_none_or(|o| record.offset >= o);
         latest && !(record.is_tombstone && horizon_passed)

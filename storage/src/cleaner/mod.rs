@@ -10,9 +10,7 @@
 //! closing the log aborts and waits for it. A log whose cleaning fails is left alone until the
 //! broker restarts (Kafka marks it uncleanable), since cleaning it again would fail again.
 
-pub mod batch_filter;
 pub mod clean;
-pub mod codec;
 pub mod offset_map;
 pub mod throttler;
 
@@ -60,12 +58,17 @@ pub(crate) fn failpoint(step: &'static str) {
     }
 }
 
+/// Writes the data dir's checkpoints; the cleaner calls it before it first swaps segments of a
+/// log, so that from then on a restart knows the log may have offset gaps.
+pub type Checkpointer = Arc<dyn Fn() -> Result<()> + Send + Sync>;
+
 /// The logs of a data dir, shared by the log manager and the cleaner threads.
 pub type SharedLogs = Arc<RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>>;
 
 /// State the cleaner threads share.
 struct Shared {
     logs: SharedLogs,
+    checkpoint: Checkpointer,
     config: CleanerConfig,
     throttler: Throttler,
     /// Set to stop the threads; the condvar wakes them from their back-off.
@@ -85,9 +88,10 @@ pub struct LogCleaner {
 
 impl LogCleaner {
     /// Starts `config.threads` cleaner threads over `logs`.
-    pub fn start(logs: SharedLogs, config: CleanerConfig) -> LogCleaner {
+    pub fn start(logs: SharedLogs, config: CleanerConfig, checkpoint: Checkpointer) -> LogCleaner {
         let shared = Arc::new(Shared {
             logs,
+            checkpoint,
             throttler: Throttler::new(config.max_io_bytes_per_second),
             config,
             stopped: Mutex::new(false),
@@ -205,7 +209,7 @@ fn clean_filthiest(shared: &Shared, map: &mut OffsetMap) -> bool {
     let Some((_, log)) = best else {
         return false;
     };
-    match clean_log(&log, now, map, &shared.throttler) {
+    match clean_log(&log, now, map, &shared.throttler, &*shared.checkpoint) {
         Ok(Some(_)) => {
             *shared.cleanings.lock().unwrap_or_else(|e| e.into_inner()) += 1;
             true
@@ -233,12 +237,14 @@ fn worth_cleaning(log: &PartitionLog, measured: &LogToClean) -> bool {
 }
 
 /// Cleans `log` once at `now_ms`, whatever its dirty ratio, waiting for a cleaning another
-/// thread has in progress. `Ok(None)` when there was nothing to do or the cleaning gave way.
+/// thread has in progress; `checkpoint` makes the data dir's checkpoints durable. `Ok(None)`
+/// when there was nothing to do or the cleaning gave way.
 pub fn clean_log(
     log: &PartitionLog,
     now_ms: i64,
     map: &mut OffsetMap,
     throttler: &Throttler,
+    checkpoint: &dyn Fn() -> Result<()>,
 ) -> Result<Option<CleanStats>> {
     let mut state = log.cleaner_state();
     if log.cleaning_aborted() {
@@ -254,6 +260,7 @@ pub fn clean_log(
         config: log.config(),
         now_ms,
         throttler,
+        checkpoint,
     };
     let stats = cleaner.clean(&to_clean, map, &mut state)?;
     if let Some(stats) = &stats {
