@@ -13,17 +13,10 @@ use std::time::{Duration, Instant};
 use gregor_itests::apps::{
     read_to_end, topic_config, wait_committed_to_end, JavaApp, LatestPerKey,
 };
-use gregor_itests::bench::brokers::Kind;
 use gregor_itests::clients::{produce_all, producer, Rec};
 use gregor_itests::raw::RawClient;
 use gregor_itests::reference::each_broker;
 use gregor_itests::TestBroker;
-
-/// Whether Gregor serves DeleteRecords (flip when it does): Streams then purges the
-/// repartition topic up to its committed offsets, as it does on Apache Kafka. Until then the
-/// admin client finds the API missing in ApiVersions, Streams logs the failure at DEBUG and the
-/// repartition topic keeps every record.
-const DELETE_RECORDS_SUPPORTED: bool = false;
 
 /// The few words every input line is made of, so each is counted many times.
 const WORDS: [&str; 5] = ["apple", "banana", "cherry", "damson", "elder"];
@@ -299,9 +292,7 @@ fn counts_survive_a_state_wipe_and_restore() -> anyhow::Result<()> {
         let mut output = LatestPerKey::new(b, OUTPUT, PARTITIONS)?;
         wait_counts(&mut output, "the first batch's counts", &expected)?;
         wait_all_committed(b, app_id)?;
-        if DELETE_RECORDS_SUPPORTED || broker.kind == Kind::Kafka {
-            wait_repartition_purged(b, app_id)?;
-        }
+        wait_repartition_purged(b, app_id)?;
         check_changelog(b, app_id, &expected)?;
         let updates = changelog_updates(b, app_id)?;
         let stopped = app.stop()?;
