@@ -278,24 +278,36 @@ impl LogSegment {
         Ok(next - 1)
     }
 
-    /// Appends one whole batch that already carries its offsets (the cleaner copies batches
-    /// with their offsets, leaving the gaps compaction made). Offsets must grow.
-    pub fn append_batch_as_is(&self, batch: &[u8], config: &LogConfig) -> Result<()> {
-        let header =
-            batch::parse_header(batch).map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
-        if header.base_offset < self.next_offset() || header.size != batch.len() {
-            return Err(StorageError::InvalidRecords(
-                "a cleaned batch does not follow the one before",
-            ));
+    /// Appends whole batches that already carry their offsets, with one write (the cleaner
+    /// copies batches with their offsets, leaving the gaps compaction made). Offsets must grow.
+    pub fn append_batches_as_is(&self, batches: &[u8], config: &LogConfig) -> Result<()> {
+        let headers = batch::headers(batches)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
+        let mut next = self.next_offset();
+        for (_, h) in &headers {
+            if h.base_offset < next {
+                return Err(StorageError::InvalidRecords(
+                    "a cleaned batch does not follow the one before",
+                ));
+            }
+            next = h.next_offset();
         }
         let mut state = self.state();
-        let position = self.log.append(batch)?;
-        self.track_batch(&mut state, position, header.base_offset, &header, config);
-        if state.rolling_timestamp.is_none() {
-            state.rolling_timestamp = Some(header.max_timestamp);
+        let position = self.log.append(batches)?;
+        for (at, header) in &headers {
+            self.track_batch(
+                &mut state,
+                position + *at as u64,
+                header.base_offset,
+                header,
+                config,
+            );
+            if state.rolling_timestamp.is_none() {
+                state.rolling_timestamp = Some(header.max_timestamp);
+            }
         }
-        self.next_offset
-            .store(header.next_offset(), Ordering::Release);
+        self.next_offset.store(next, Ordering::Release);
         Ok(())
     }
 

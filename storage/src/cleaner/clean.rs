@@ -30,6 +30,9 @@ use gregor_record::record::{batch_records, BatchRecords, Record};
 /// above what a producer's batch (1 MiB by default) holds.
 const MAX_DECOMPRESSED: usize = 256 << 20;
 
+/// Bytes of kept batches gathered before the cleaned segment is written.
+const WRITE_CHUNK: usize = 1 << 20;
+
 /// One record as the cleaner judges it.
 #[derive(Clone, Copy)]
 struct Judged<'a> {
@@ -317,6 +320,16 @@ impl Cleaner<'_> {
         };
         let mut horizon = i64::MAX;
         let mut last_modified = None;
+        // Kept batches are gathered and written a chunk at a time: one write per batch would
+        // cost a syscall for each of the many small batches a cleaning leaves.
+        let mut pending: Vec<u8> = Vec::with_capacity(WRITE_CHUNK + (1 << 16));
+        let flush = |pending: &mut Vec<u8>| -> Result<()> {
+            if !pending.is_empty() {
+                cleaned.append_batches_as_is(pending, &self.config)?;
+                pending.clear();
+            }
+            Ok(())
+        };
         for segment in group {
             last_modified = last_modified.max(segment.last_modified_ms());
             let data = segment.contents();
@@ -349,20 +362,28 @@ impl Cleaner<'_> {
                     Outcome::Rewrite(batch) => Some(batch.as_slice()),
                 };
                 if let Some(batch) = written {
-                    if let Err(e) = cleaned.append_batch_as_is(batch, &self.config) {
+                    pending.extend_from_slice(batch);
+                    stats.bytes_written += batch.len() as u64;
+                }
+                if pending.len() >= WRITE_CHUNK {
+                    if let Err(e) = flush(&mut pending) {
                         discard(&cleaned);
                         return Err(e);
                     }
-                    stats.bytes_written += batch.len() as u64;
                 }
             }
+        }
+        if let Err(e) = flush(&mut pending) {
+            discard(&cleaned);
+            return Err(e);
         }
         let finished = (|| {
             cleaned.seal()?;
             if let Some(ms) = last_modified {
                 cleaned.set_last_modified_ms(ms)?;
             }
-            cleaned.sync()?;
+            // Only the .log: indexes are rebuilt from it whenever a crash leaves them in doubt.
+            cleaned.sync_log()?;
             crate::cleaner::failpoint("cleaned_synced");
             cleaned.rename_files(dir, CLEANED_SUFFIX, SWAP_SUFFIX)?;
             crate::meta_files::sync_dir(dir)?;
