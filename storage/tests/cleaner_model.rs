@@ -257,6 +257,28 @@ fn a_cleaning_keeps_the_latest_record_of_each_key() {
         cleaned.len(),
         "one record per key below the active segment"
     );
+
+    // The tombstone, rolled out of the active segment, gets its delete horizon at the cleaning
+    // that first reaches it, stays until the horizon, and goes at the first cleaning after it.
+    let tombstone = |log: &PartitionLog| read_all(log).iter().any(|r| r.1 == 0 && r.2.is_none());
+    assert!(
+        log.roll_if_due(now + 1_000_000_000).unwrap(),
+        "the idle segment rolls"
+    );
+    cleaner::clean_log(&log, now, &mut map, &throttler, &|| Ok(())).unwrap();
+    assert!(
+        tombstone(&log),
+        "the tombstone stays for delete.retention.ms"
+    );
+    let later = now + DELETE_RETENTION_MS - 1;
+    cleaner::clean_log(&log, later, &mut map, &throttler, &|| Ok(())).unwrap();
+    assert!(tombstone(&log), "the tombstone stays until its horizon");
+    cleaner::clean_log(&log, later + 1, &mut map, &throttler, &|| Ok(()))
+        .unwrap()
+        .expect("a cleaning once the horizon has passed");
+    assert!(!tombstone(&log), "the tombstone is gone after its horizon");
+    let left: std::collections::BTreeSet<u8> = read_all(&log).iter().map(|r| r.1).collect();
+    assert_eq!(left, (1..4).collect(), "the other keys stay");
 }
 
 /// Readers racing cleanings (Fetch and ListOffsets while segments are swapped) always see a
