@@ -9,6 +9,7 @@ pub mod coordinator;
 pub mod data_dir;
 pub mod error;
 pub mod kafka_apis;
+pub mod log_levels;
 pub mod partition;
 pub mod producer_id_manager;
 pub mod replica_manager;

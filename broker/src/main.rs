@@ -83,23 +83,43 @@ fn main() -> ExitCode {
 }
 
 /// Text on stderr (coloured on a terminal unless NO_COLOR is set) or one JSON object a line;
-/// the level from RUST_LOG, `info` by default.
+/// the level from RUST_LOG, `info` by default, and changeable while the broker runs through
+/// the BROKER_LOGGER config resource (`log_levels`).
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let base = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| EnvFilter::try_new(v).is_ok())
+        .unwrap_or_else(|| "info".to_string());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(EnvFilter::new(&base));
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            )
             .init(),
         LogFormat::Text => {
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            builder.with_ansi(colour).init()
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(colour)
+                        .with_writer(std::io::stderr),
+                )
+                .init()
         }
     }
+    gregor::log_levels::install(&base, move |filter| {
+        if let Err(e) = handle.reload(filter) {
+            eprintln!("gregor: cannot change the log levels: {e}");
+        }
+    });
 }
 
 async fn run(config: Config, sources: String, started: Instant) -> anyhow::Result<()> {
@@ -187,7 +207,8 @@ fn describe_sources(settings: &std::collections::BTreeMap<String, (String, Origi
     let mut flags = BTreeSet::new();
     for (_, origin) in settings.values() {
         match origin {
-            Origin::Default => {}
+            // Dynamic settings come from the data dir, after this banner.
+            Origin::Default | Origin::Dynamic { .. } => {}
             Origin::File { path, .. } => {
                 files.insert(path.display().to_string());
             }
