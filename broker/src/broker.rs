@@ -73,7 +73,8 @@ impl Broker {
         bound: SocketAddr,
         data_format: u32,
     ) -> Result<Arc<Broker>, BrokerError> {
-        let dynamic = DynamicConfigs::load(&config.data_dir).map_err(|e| BrokerError::Metadata(e.to_string()))?;
+        let dynamic = DynamicConfigs::load(&config.data_dir)
+            .map_err(|e| BrokerError::Metadata(e.to_string()))?;
         let config = match config.with_dynamic(&dynamic.broker_default, &dynamic.broker) {
             Ok(with_dynamic) => with_dynamic,
             Err(e) => {
@@ -222,7 +223,10 @@ impl Broker {
     ) -> Result<(), DynamicConfigError> {
         dynamic.save(&self.config.data_dir)?;
         *stored = dynamic;
-        *self.live.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+        *self
+            .live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
         for topic in self.topics.all() {
             let config = self.log_config(&topic);
             for partition in 0..topic.partitions {

@@ -23,12 +23,17 @@ pub use listeners::Listener;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Default,
-    File { path: PathBuf, line: usize },
+    File {
+        path: PathBuf,
+        line: usize,
+    },
     Env(String),
     Flag(String),
     /// Set at runtime through IncrementalAlterConfigs or AlterConfigs (`kafka-configs
     /// --alter`), for this broker or (`default`) as the cluster-wide default.
-    Dynamic { default: bool },
+    Dynamic {
+        default: bool,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -554,7 +559,14 @@ impl Config {
         for (scope, layer, is_default) in [(default, 5, true), (node, 6, false)] {
             for (key, value) in scope {
                 if keys::find(key).is_some() {
-                    b.add(key, value, Origin::Dynamic { default: is_default }, layer)?;
+                    b.add(
+                        key,
+                        value,
+                        Origin::Dynamic {
+                            default: is_default,
+                        },
+                        layer,
+                    )?;
                 }
             }
         }

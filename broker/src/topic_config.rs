@@ -689,7 +689,10 @@ pub fn broker_synonyms(names: &[BrokerSynonym], from: &str, config: &Config) -> 
             source::DYNAMIC_DEFAULT_BROKER_CONFIG,
         ))
         .chain(layer(&config.static_settings, source::STATIC_BROKER_CONFIG))
-        .chain(layer(&config.ignored_settings, source::STATIC_BROKER_CONFIG));
+        .chain(layer(
+            &config.ignored_settings,
+            source::STATIC_BROKER_CONFIG,
+        ));
     let defaults = names.iter().filter_map(|s| {
         s.kafka_default.map(|v| Synonym {
             name: s.name.to_string(),

@@ -72,7 +72,10 @@ fn default_of(name: &str) -> Option<&'static str> {
 pub fn effective(config: &Config, name: &str) -> (Option<String>, i8) {
     [
         (&config.dynamic_broker, source::DYNAMIC_BROKER_CONFIG),
-        (&config.dynamic_default, source::DYNAMIC_DEFAULT_BROKER_CONFIG),
+        (
+            &config.dynamic_default,
+            source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+        ),
         (&config.static_settings, source::STATIC_BROKER_CONFIG),
         (&config.ignored_settings, source::STATIC_BROKER_CONFIG),
     ]
@@ -105,7 +108,10 @@ fn describe_key(name: &str, config: &Config, per_broker: bool) -> Entry {
         // A key Kafka does not know can only have been set dynamically.
         [
             (&config.dynamic_broker, source::DYNAMIC_BROKER_CONFIG),
-            (&config.dynamic_default, source::DYNAMIC_DEFAULT_BROKER_CONFIG),
+            (
+                &config.dynamic_default,
+                source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+            ),
         ]
         .into_iter()
         .filter_map(|(map, source)| {
@@ -281,9 +287,9 @@ pub fn alter(
     }
     let mut next = stored.clone();
     next.set(&scope, updated);
-    let config = broker.config_with(&next).map_err(|e| {
-        KafkaError::with_message(ResponseError::InvalidRequest, e.to_string())
-    })?;
+    let config = broker
+        .config_with(&next)
+        .map_err(|e| KafkaError::with_message(ResponseError::InvalidRequest, e.to_string()))?;
     if validate_only {
         return Ok(());
     }
@@ -313,7 +319,10 @@ mod tests {
     fn only_kafka_dynamic_keys_change_at_runtime() {
         assert!(check_dynamic("log.segment.bytes", "1048576").is_ok());
         assert_eq!(
-            check_dynamic("log.dirs", "/x").unwrap_err().message.as_deref(),
+            check_dynamic("log.dirs", "/x")
+                .unwrap_err()
+                .message
+                .as_deref(),
             Some("Cannot update these configs dynamically: [log.dirs]")
         );
         assert_eq!(

@@ -69,7 +69,10 @@ pub fn describe_configs(
                 GROUP => group_configs::describe(broker, name),
                 _ => Err(KafkaError::with_message(
                     ResponseError::InvalidRequest,
-                    format!("Unexpected resource type {} for resource {name}", r.resource_type),
+                    format!(
+                        "Unexpected resource type {} for resource {name}",
+                        r.resource_type
+                    ),
                 )),
             };
             let entries: Vec<Entry> = match entries {
@@ -220,18 +223,24 @@ pub fn alter_configs(broker: &Arc<Broker>, request: &AlterConfigsRequest) -> Alt
         .resources
         .iter()
         .map(|r| {
-            let outcome = alter(broker, r.resource_type, r.resource_name.as_str(), |_| {
-                let mut configs = BTreeMap::new();
-                for c in &r.configs {
-                    let name = c.name.as_str();
-                    if configs.contains_key(name) {
-                        return Err(duplicate_key(name));
+            let outcome = alter(
+                broker,
+                r.resource_type,
+                r.resource_name.as_str(),
+                |_| {
+                    let mut configs = BTreeMap::new();
+                    for c in &r.configs {
+                        let name = c.name.as_str();
+                        if configs.contains_key(name) {
+                            return Err(duplicate_key(name));
+                        }
+                        let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                        configs.insert(name.to_string(), value);
                     }
-                    let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                    configs.insert(name.to_string(), value);
-                }
-                Ok(configs)
-            }, request.validate_only);
+                    Ok(configs)
+                },
+                request.validate_only,
+            );
             let (code, message) = split(outcome);
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)

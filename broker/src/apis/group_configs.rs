@@ -89,8 +89,11 @@ fn check(config: &Config, name: &str, value: &str) -> Result<(), KafkaError> {
     let Some(key) = kafka_keys::group_key(name) else {
         return Err(invalid(format!("Unknown group config name: {name}")));
     };
-    kafka_keys::check_type(key.kind, value)
-        .map_err(|why| invalid(format!("Invalid value {value} for configuration {name}: {why}")))?;
+    kafka_keys::check_type(key.kind, value).map_err(|why| {
+        invalid(format!(
+            "Invalid value {value} for configuration {name}: {why}"
+        ))
+    })?;
     if let (Some((min, max)), Ok(n)) = (bounds(config, name), value.trim().parse::<i64>()) {
         if !(min..=max).contains(&n) {
             return Err(invalid(format!(

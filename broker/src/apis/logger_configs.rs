@@ -110,6 +110,9 @@ mod tests {
         assert_eq!(err.code, ResponseError::InvalidRequest);
         let err = alter("1", 1, &[("kafka.foo", SET, Some("DEBUG"))], true).unwrap_err();
         assert_eq!(err.code, ResponseError::InvalidConfig);
-        assert_eq!(err.message.as_deref(), Some("Logger kafka.foo does not exist!"));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("Logger kafka.foo does not exist!")
+        );
     }
 }

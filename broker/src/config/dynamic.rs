@@ -39,7 +39,10 @@ pub struct DynamicConfigs {
 #[derive(Debug, thiserror::Error)]
 pub enum DynamicConfigError {
     #[error("cannot read {path}: {cause}")]
-    Read { path: PathBuf, cause: std::io::Error },
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error("{path}:{line}: not a dynamic config line")]
     Malformed { path: PathBuf, line: usize },
     #[error("cannot write {path}: {cause}")]

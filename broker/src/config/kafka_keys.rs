@@ -141,7 +141,12 @@ mod tests {
         assert_eq!(broker_key("log.retention.ms").unwrap().default, None);
         let session = group_key("consumer.session.timeout.ms").unwrap();
         assert_eq!(session.broker_key, "group.consumer.session.timeout.ms");
-        assert_eq!(group_key("errors.deadletterqueue.topic.name").unwrap().default, "");
+        assert_eq!(
+            group_key("errors.deadletterqueue.topic.name")
+                .unwrap()
+                .default,
+            ""
+        );
     }
 
     #[test]
