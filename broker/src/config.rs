@@ -137,6 +137,8 @@ pub struct Config {
     pub cleaner: CleanerConfig,
     /// `log.format`.
     pub log_format: LogFormat,
+    /// `gregor.http.listeners`: where the live view listens; `None` when it is off.
+    pub http_listen: Option<SocketAddr>,
     /// The keys set explicitly (file, environment, flags) with their values as set: what
     /// DescribeConfigs reports as STATIC_BROKER_CONFIG, as Kafka reports its server.properties.
     pub static_settings: BTreeMap<String, String>,
@@ -475,6 +477,16 @@ impl Config {
                 format!("at most group.max.session.timeout.ms ({max_session})"),
             ));
         }
+        let http_value = b.get("gregor.http.listeners").map_or_else(
+            || {
+                keys::find("gregor.http.listeners")
+                    .map_or("", |k| k.default)
+                    .to_string()
+            },
+            |s| s.value.clone(),
+        );
+        let http_listen = parse_http_listener(&http_value)
+            .map_err(|e| invalid(&b, "gregor.http.listeners", e))?;
         let log_format = match b.get("log.format").map(|s| s.value.as_str()) {
             Some("json") => LogFormat::Json,
             _ => LogFormat::Text,
@@ -503,6 +515,7 @@ impl Config {
             log,
             cleaner,
             log_format,
+            http_listen,
             static_settings: b
                 .settings
                 .iter()
@@ -602,6 +615,26 @@ impl Config {
         };
         (host, i32::from(bound.port()))
     }
+}
+
+/// `gregor.http.listeners`: `http://HOST:PORT` (the scheme may be left out), or empty for none.
+fn parse_http_listener(value: &str) -> Result<Option<SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let address = value.strip_prefix("http://").unwrap_or(value);
+    let expected = || "http://HOST:PORT, or empty for no live view".to_string();
+    if address.contains("://") {
+        return Err(expected());
+    }
+    address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(Some)
+        .ok_or_else(expected)
 }
 
 /// The settings in force as a properties file, each after a comment naming its source.

@@ -122,6 +122,43 @@ fn init_logging(format: LogFormat) {
     });
 }
 
+/// Binds and starts the live view and /metrics (`gregor.http.listeners`), returning the banner
+/// line that says where. A port that cannot be bound does not stop the broker: the page is a
+/// view, and the Kafka listener is what clients came for.
+async fn start_live_view(broker: &std::sync::Arc<Broker>, shutdown: CancellationToken) -> String {
+    let Some(address) = broker.config.http_listen else {
+        return String::new();
+    };
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(e)
+            if !broker
+                .config
+                .static_settings
+                .contains_key("gregor.http.listeners") =>
+        {
+            // The default port is taken, by another Gregor most likely: not worth a warning.
+            tracing::info!(cause = %e, %address, "live view not started: its default address is in use (set --http-listen)");
+            return String::new();
+        }
+        Err(e) => {
+            tracing::warn!(cause = %e, %address, "live view not started: cannot listen (gregor.http.listeners, --http-listen)");
+            return String::new();
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(address);
+    if !bound.ip().is_loopback() {
+        tracing::warn!(%bound, "the live view listens beyond loopback and has no authentication: anyone who can reach it sees every topic and group");
+    }
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        if let Err(e) = gregor::http::serve(listener, broker, shutdown).await {
+            tracing::warn!(cause = %e, "the live view stopped");
+        }
+    });
+    format!("\n  live view: http://{bound}/ (metrics at /metrics)")
+}
+
 async fn run(config: Config, sources: String, started: Instant) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let format_existed = data_dir.join(data_dir::FORMAT_FILE).exists();
@@ -158,6 +195,7 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     );
+    let live_view = start_live_view(&broker, shutdown.clone()).await;
     tokio::spawn(signal_shutdown(signals, shutdown));
 
     let topics = broker
@@ -179,7 +217,7 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
     // The first line is what tests and scripts wait for (port 0 picks a free port): keep
     // "listening on ADDR" in it.
     println!(
-        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {topics} topics, started in {ms:.1} ms\n  recovery: {recovery}\n  config:   {sources} (`gregor --print-config` shows every setting and its source)",
+        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {topics} topics, started in {ms:.1} ms\n  recovery: {recovery}\n  config:   {sources} (`gregor --print-config` shows every setting and its source){live_view}",
         env!("CARGO_PKG_VERSION"),
         broker.config.data_dir.display(),
     );

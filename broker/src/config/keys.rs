@@ -119,6 +119,8 @@ pub const KEYS: &[Key] = &[
         help: "Longest metadata string an offset commit may carry (longer: OFFSET_METADATA_TOO_LARGE)" },
     Key { name: "offsets.retention.minutes", kind: int(1, I32), default: "10080",
         help: "How long committed offsets of an empty group are kept (accepted and kept; Gregor keeps offsets until the group is deleted)" },
+    Key { name: "gregor.http.listeners", kind: Kind::Text, default: "http://127.0.0.1:8092",
+        help: "The live view and /metrics: http://HOST:PORT, loopback by default; empty turns it off. It has no authentication. Not a Kafka key" },
     Key { name: "log.format", kind: Kind::Choice(&["text", "json"]), default: "text",
         help: "Gregor's own diagnostics on stderr: text (coloured on a terminal) or json (one object a line). Not a Kafka key" },
 ];
