@@ -98,7 +98,12 @@ pub fn snapshot(broker: &Broker, now_ms: i64, previous: Option<&Snapshot>) -> Sn
 }
 
 /// A per-partition metric family: name, type, help, and the value of a partition.
-type PartitionFamily = (&'static str, &'static str, &'static str, fn(&PartitionView) -> String);
+type PartitionFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&PartitionView) -> String,
+);
 
 /// The topic and partition metrics in Prometheus' text format, under the names of the Kafka
 /// ecosystem's exporters (danielqsj/kafka_exporter for offsets, the JMX exporter for log sizes).
