@@ -7,7 +7,9 @@
 //! passes, then reads again: nothing sleeps in a loop, and an append between a read and the
 //! wait still wakes it (the watches are subscribed before the first read). A partition that
 //! fails is answered at once with its error, as Kafka answers. Each partition reports its high
-//! watermark, last stable offset and log start offset as they were when it was read.
+//! watermark, last stable offset and log start offset as they were when it was read, and a
+//! read_committed read the aborted transactions that may hold its records (Kafka's
+//! `LocalLog.addAbortedTransactions`), so the consumer can skip them.
 
 use std::time::Duration;
 
@@ -61,6 +63,9 @@ pub struct FetchPartitionData {
     /// Whole batches; empty, never absent, when there is nothing (librdkafka 2.12 rejects a
     /// whole response with a null record set).
     pub records: Bytes,
+    /// For read_committed, the aborted transactions that may hold records of `records`, in
+    /// marker order; `None` for read_uncommitted.
+    pub aborted_transactions: Option<Vec<gregor_storage::AbortedTxn>>,
 }
 
 /// Reads `partitions` for one Fetch, waiting up to `max_wait_ms` for `min_bytes`. The answer
@@ -126,6 +131,7 @@ fn read_all(
                     last_stable_offset: -1,
                     log_start_offset: -1,
                     records: Bytes::new(),
+                    aborted_transactions: None,
                 }
             }
             Ok(partition) => {
@@ -144,6 +150,12 @@ fn read_all(
                                 .last_stable_offset()
                                 .min(read.high_watermark),
                             log_start_offset: read.log_start_offset,
+                            aborted_transactions: aborted_transactions(
+                                partition,
+                                isolation,
+                                p.fetch_offset,
+                                &read.records,
+                            ),
                             records: read.records,
                         }
                     }
@@ -155,6 +167,7 @@ fn read_all(
                             last_stable_offset: partition.last_stable_offset(),
                             log_start_offset: partition.log_start_offset(),
                             records: Bytes::new(),
+                            aborted_transactions: None,
                         }
                     }
                 }
@@ -163,6 +176,26 @@ fn read_all(
         out.push(data);
     }
     (out, total, errors)
+}
+
+/// The aborted transactions a read_committed reader of `records` (read from `fetch_offset`)
+/// must know: those with records between the fetch offset and the end of the last batch read.
+fn aborted_transactions(
+    partition: &Partition,
+    isolation: IsolationLevel,
+    fetch_offset: i64,
+    records: &[u8],
+) -> Option<Vec<gregor_storage::AbortedTxn>> {
+    if isolation != IsolationLevel::ReadCommitted {
+        return None;
+    }
+    let upper = gregor_storage::batch::headers(records)
+        .map_while(Result::ok)
+        .last()
+        .map(|(_, h)| h.next_offset());
+    Some(upper.map_or_else(Vec::new, |upper| {
+        partition.aborted_transactions(fetch_offset, upper)
+    }))
 }
 
 /// A partition read at one isolation level.
