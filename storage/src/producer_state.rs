@@ -733,6 +733,129 @@ mod tests {
         }
     }
 
+    fn txn_batch(pid: i64, epoch: i16, first: i32, last: i32) -> ProducerBatch {
+        ProducerBatch {
+            kind: BatchKind::Data {
+                transactional: true,
+            },
+            ..batch(pid, epoch, first, last)
+        }
+    }
+
+    fn marker(pid: i64, epoch: i16, result: TxnResult, coordinator_epoch: i32) -> ProducerBatch {
+        ProducerBatch {
+            producer_id: pid,
+            epoch,
+            first_seq: -1,
+            last_seq: -1,
+            kind: BatchKind::Marker(EndTxnMarker {
+                result,
+                coordinator_epoch,
+            }),
+        }
+    }
+
+    #[test]
+    fn transactions_stay_unstable_until_their_marker_is_committed() {
+        let mut s = ProducerStateManager::new();
+        assert_eq!(s.update(&txn_batch(1, 0, 0, 1), 10, 11, 1), None);
+        s.update(&txn_batch(2, 0, 0, 0), 12, 12, 1);
+        s.update(&txn_batch(1, 0, 2, 2), 13, 13, 1);
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        assert_eq!(s.get(1).unwrap().current_txn_first_offset, Some(10));
+        let ended = s.update(&marker(1, 0, TxnResult::Abort, 0), 14, 14, 2);
+        let txn = ended.unwrap();
+        assert_eq!(
+            txn,
+            CompletedTxn {
+                producer_id: 1,
+                first_offset: 10,
+                last_offset: 14,
+                aborted: true
+            }
+        );
+        // Producer 2's transaction begins at 12, so that is the index entry's stable offset.
+        assert_eq!(s.last_stable_offset_after(&txn), 12);
+        // Until the marker is below the high watermark the transaction is still unstable.
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        s.on_high_watermark(15);
+        assert_eq!(s.first_unstable_offset(), Some(12));
+        let txn = s
+            .update(&marker(2, 0, TxnResult::Commit, 0), 15, 15, 2)
+            .unwrap();
+        assert!(!txn.aborted);
+        assert_eq!(s.last_stable_offset_after(&txn), 16);
+        s.on_high_watermark(16);
+        assert_eq!(s.first_unstable_offset(), None);
+        // A marker of a producer with nothing open ends nothing.
+        assert_eq!(
+            s.update(&marker(3, 0, TxnResult::Abort, 0), 16, 16, 2),
+            None
+        );
+        assert_eq!(s.first_unstable_offset(), None);
+    }
+
+    #[test]
+    fn transactional_checks_are_kafkas() {
+        let mut s = ProducerStateManager::new();
+        s.update(&txn_batch(1, 2, 0, 1), 0, 1, 1);
+        assert_eq!(
+            s.check(&[batch(1, 2, 2, 2)], Origin::Client),
+            Err(SequenceError::InvalidTxnState { producer_id: 1 })
+        );
+        // Within one append too.
+        assert_eq!(
+            s.check(&[txn_batch(7, 0, 0, 0), batch(7, 0, 1, 1)], Origin::Client),
+            Err(SequenceError::InvalidTxnState { producer_id: 7 })
+        );
+        assert!(matches!(
+            s.check(&[marker(1, 1, TxnResult::Commit, 0)], Origin::Coordinator),
+            Err(SequenceError::InvalidProducerEpoch { current: 2, .. })
+        ));
+        s.update(&marker(1, 3, TxnResult::Commit, 5), 2, 2, 1);
+        let entry = s.get(1).unwrap();
+        assert_eq!((entry.epoch, entry.coordinator_epoch), (3, 5));
+        assert!(
+            entry.batches.is_empty(),
+            "a bumped epoch forgets the older batches"
+        );
+        assert_eq!(
+            s.check(&[marker(1, 3, TxnResult::Abort, 4)], Origin::Coordinator),
+            Err(SequenceError::CoordinatorFenced {
+                producer_id: 1,
+                coordinator_epoch: 4,
+                current: 5
+            })
+        );
+        // After the marker, plain writes are fine again; the new epoch starts at sequence 0.
+        assert_eq!(
+            s.check(&[batch(1, 3, 0, 0)], Origin::Client),
+            Ok(SequenceCheck::Append)
+        );
+        // A coordinator's transactional batch carries no sequence.
+        assert_eq!(
+            s.check(&[txn_batch(9, 0, -1, -1)], Origin::Coordinator),
+            Ok(SequenceCheck::Append)
+        );
+        assert!(s.check(&[txn_batch(9, 0, -1, -1)], Origin::Client).is_err());
+    }
+
+    #[test]
+    fn open_transactions_survive_snapshots_expiry_and_head_truncation() {
+        let mut s = ProducerStateManager::new();
+        s.update(&txn_batch(1, 0, 0, 0), 10, 10, 1_000);
+        s.update(&batch(2, 0, 0, 0), 11, 11, 1_000);
+        s.expire(1_000_000, 10);
+        assert!(s.get(1).is_some() && s.get(2).is_none());
+        s.truncate_head(50);
+        assert!(s.get(1).is_some());
+        let decoded = ProducerStateManager::decode_snapshot(&s.encode_snapshot()).unwrap();
+        assert_eq!(decoded.first_unstable_offset(), Some(10));
+        assert_eq!(decoded, s);
+        let described = decoded.active_producers();
+        assert_eq!(described[0].current_txn_start_offset, 10);
+    }
+
     #[test]
     fn retry_is_a_duplicate_with_the_first_offsets() {
         let mut s = ProducerStateManager::new();
@@ -855,6 +978,70 @@ mod tests {
                 s.update(&batch(pid, epoch, seq, seq + n), offset, offset + i64::from(n), offset);
             }
             prop_assert_eq!(ProducerStateManager::decode_snapshot(&s.encode_snapshot()), Some(s));
+        }
+
+        /// Random transactional and plain writes of three producers, markers and high
+        /// watermark moves, against a model: the checks refuse exactly the plain writes of a
+        /// producer with an open transaction, and the last stable offset is the high watermark
+        /// or the first offset of the earliest transaction not ended by a committed marker.
+        #[test]
+        fn last_stable_offset_follows_a_model(
+            ops in proptest::collection::vec((0i64..3, 0u8..6, 1i32..4), 1..80)
+        ) {
+            let mut s = ProducerStateManager::new();
+            let mut open: HashMap<i64, i64> = HashMap::new();
+            let mut ended: Vec<(i64, i64)> = Vec::new();
+            let mut seq: HashMap<i64, i32> = HashMap::new();
+            let (mut offset, mut hw) = (0i64, 0i64);
+            for (pid, kind, n) in ops {
+                match kind {
+                    0 | 1 => {
+                        let first = *seq.get(&pid).unwrap_or(&0);
+                        let mut b = batch(pid, 0, first, first + n - 1);
+                        b.kind = BatchKind::Data { transactional: kind == 0 };
+                        let refused = kind == 1 && open.contains_key(&pid);
+                        let checked = s.check(&[b], Origin::Client);
+                        prop_assert_eq!(checked.is_err(), refused, "{:?}", checked);
+                        if !refused {
+                            s.update(&b, offset, offset + i64::from(n) - 1, 1);
+                            if kind == 0 {
+                                open.entry(pid).or_insert(offset);
+                            }
+                            seq.insert(pid, first + n);
+                            offset += i64::from(n);
+                        }
+                    }
+                    2 | 3 => {
+                        let result = if kind == 2 { TxnResult::Commit } else { TxnResult::Abort };
+                        let m = marker(pid, 0, result, 0);
+                        prop_assert_eq!(s.check(&[m], Origin::Coordinator), Ok(SequenceCheck::Append));
+                        let completed = s.update(&m, offset, offset, 1);
+                        let expected = open.remove(&pid).map(|first| CompletedTxn {
+                            producer_id: pid,
+                            first_offset: first,
+                            last_offset: offset,
+                            aborted: kind == 3,
+                        });
+                        prop_assert_eq!(completed, expected);
+                        if let Some(first) = expected.map(|t| t.first_offset) {
+                            ended.push((first, offset));
+                        }
+                        offset += 1;
+                    }
+                    _ => {
+                        hw = offset;
+                        s.on_high_watermark(hw);
+                    }
+                }
+                ended.retain(|(_, marker)| *marker >= hw);
+                let unstable = open.values().chain(ended.iter().map(|(f, _)| f)).min().copied();
+                let model = unstable.map_or(hw, |u| u.min(hw));
+                let lso = s.first_unstable_offset().map_or(hw, |u| u.min(hw));
+                prop_assert_eq!(lso, model);
+            }
+            s.on_high_watermark(offset);
+            let decoded = ProducerStateManager::decode_snapshot(&s.encode_snapshot());
+            prop_assert_eq!(decoded.map(|d| d.ongoing_transactions()), Some(s.ongoing_transactions()));
         }
 
         #[test]

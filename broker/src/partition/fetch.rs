@@ -441,4 +441,53 @@ mod tests {
         let partitions = [(Batches(vec![]), 10), (Batches(vec![50, 5]), 10)];
         assert_eq!(fetch(&partitions, 10), vec![0, 50]);
     }
+
+    /// read_committed stops at the last stable offset and names the aborted transaction in
+    /// range; read_uncommitted reads on to the high watermark and names none.
+    #[test]
+    fn read_committed_stops_at_the_open_transaction_and_names_the_aborted_one() {
+        use gregor_storage::batch::{build_test_batch, build_test_txn_batch};
+        use gregor_storage::producer_state::Origin;
+        use gregor_storage::{EndTxnMarker, LogConfig, LogManager, TopicPartition, TxnResult};
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let log = logs.get_or_create(&tp, LogConfig::default()).unwrap();
+        log.append(&build_test_batch(2, 10, 0), 0).unwrap();
+        log.append(&build_test_txn_batch(1, 0, 0, 3, 0), 0).unwrap();
+        let abort = EndTxnMarker {
+            result: TxnResult::Abort,
+            coordinator_epoch: 0,
+        }
+        .batch(1, 0, 0);
+        log.append_as(&abort, 0, Origin::Coordinator).unwrap();
+        log.append(&build_test_txn_batch(2, 0, 0, 2, 0), 0).unwrap();
+        let partition = Partition::new(tp, log);
+        let wanted = [FetchPartition {
+            partition: Ok(partition),
+            fetch_offset: 0,
+            max_bytes: 1 << 20,
+        }];
+        let (committed, _, _) = read_all(&wanted, 1 << 20, IsolationLevel::ReadCommitted);
+        let committed = &committed[0];
+        assert_eq!(
+            (committed.high_watermark, committed.last_stable_offset),
+            (8, 6)
+        );
+        let batches: Vec<_> = gregor_storage::batch::headers(&committed.records)
+            .map(|h| h.unwrap().1.base_offset)
+            .collect();
+        assert_eq!(batches, vec![0, 2, 5], "nothing of the open transaction");
+        let aborted = committed.aborted_transactions.clone().unwrap();
+        assert_eq!(
+            aborted
+                .iter()
+                .map(|a| (a.producer_id, a.first_offset))
+                .collect::<Vec<_>>(),
+            vec![(1, 2)]
+        );
+        let (all, _, _) = read_all(&wanted, 1 << 20, IsolationLevel::ReadUncommitted);
+        assert_eq!(gregor_storage::batch::headers(&all[0].records).count(), 4);
+        assert_eq!(all[0].aborted_transactions, None);
+    }
 }

@@ -243,4 +243,43 @@ mod tests {
         let header = &parse_batches(&valid.records).unwrap()[0];
         assert_eq!(header.max_timestamp, NOW);
     }
+
+    #[test]
+    fn transactional_batches_pass_and_only_a_coordinator_writes_markers() {
+        let config = LogConfig::default();
+        let txn = Bytes::from(gregor_storage::batch::build_test_txn_batch(7, 0, 0, 2, NOW));
+        assert!(validate(AppendOrigin::Client, txn, 1 << 20, &config, NOW).is_ok());
+        // Transactional without a producer id is nonsense.
+        let orphan = Bytes::from(gregor_storage::batch::build_test_txn_batch(
+            -1, -1, -1, 1, NOW,
+        ));
+        assert_eq!(
+            code(validate(
+                AppendOrigin::Client,
+                orphan,
+                1 << 20,
+                &config,
+                NOW
+            )),
+            Some(ResponseError::InvalidRecord)
+        );
+        let marker = Bytes::from(
+            gregor_storage::EndTxnMarker {
+                result: gregor_storage::TxnResult::Abort,
+                coordinator_epoch: 0,
+            }
+            .batch(7, 0, NOW),
+        );
+        assert_eq!(
+            code(validate(
+                AppendOrigin::Client,
+                marker.clone(),
+                1 << 20,
+                &config,
+                NOW
+            )),
+            Some(ResponseError::InvalidRecord)
+        );
+        assert!(validate(AppendOrigin::Coordinator, marker, 1 << 20, &config, NOW).is_ok());
+    }
 }
