@@ -185,8 +185,11 @@ mod crash {
     }
 
     /// Open transactions (producer -> first offset), last stable offset and aborted
-    /// transactions (producer, first, marker) of `writes` at their offsets, up to `end`.
-    fn model(writes: &[(i64, Write)], end: i64) -> (BTreeMap<i64, i64>, i64, Vec<(i64, i64, i64)>) {
+    /// transactions (producer, first, marker).
+    type Expected = (BTreeMap<i64, i64>, i64, Vec<(i64, i64, i64)>);
+
+    /// What `writes` at their offsets, up to `end`, leave.
+    fn model(writes: &[(i64, Write)], end: i64) -> Expected {
         let mut open = BTreeMap::new();
         let mut aborted = Vec::new();
         for (offset, w) in writes.iter().filter(|(o, _)| *o < end) {
