@@ -163,7 +163,12 @@ async fn transactions_are_refused_clearly() -> anyhow::Result<()> {
     );
     let init = init_producer_id(&mut client, Some("my-tx"))?;
     assert_eq!(init.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-    // Produce takes transactional batches now (the data plane of transactions); see
-    // raw_transactional_produce.rs.
+    let request = produce_request("tx", 1, 0, 0, 1)
+        .with_transactional_id(Some(StrBytes::from_static_str("my-tx").into()));
+    assert_eq!(
+        produce(&mut client, &request)?.0,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+    assert_eq!(record_count(&b, "tx", 1)?, 0);
     Ok(())
 }
