@@ -24,6 +24,9 @@ pub mod snapshot;
 pub mod subscription_regex;
 pub mod topics;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
