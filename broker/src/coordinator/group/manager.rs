@@ -563,7 +563,7 @@ impl ConsumerGroupManager {
     }
 
     /// The assignor the group uses: the one most of its members ask for, else the default.
-    fn group_assignor(&self, group: &ConsumerGroup) -> Assignor {
+    pub fn group_assignor(&self, group: &ConsumerGroup) -> Assignor {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for m in group.members.values() {
             if let Some(a) = &m.metadata.server_assignor {
