@@ -108,6 +108,8 @@ fn start_gregor(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(dir.path().join("data"))
+        // The live view on a free port, so brokers running side by side do not compete.
+        .arg("--http-listen=127.0.0.1:0")
         .args(settings.iter().map(|(k, v)| format!("--set={k}={v}")))
         .env(
             "RUST_LOG",
