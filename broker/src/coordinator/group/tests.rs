@@ -919,3 +919,26 @@ fn offset_fetches_check_the_member_epoch() {
     assert_eq!(check(Some("a"), 0), Err(ResponseError::StaleMemberEpoch));
     assert_eq!(check(Some("zz"), 1), Err(ResponseError::UnknownMemberId));
 }
+
+#[test]
+fn a_static_member_that_does_not_come_back_goes_at_its_session_timeout() {
+    let mut h = Harness::new(&[("t", 2)]);
+    let static_req = |req: HeartbeatRequest| HeartbeatRequest {
+        instance_id: Some("i1".into()),
+        ..req
+    };
+    h.hb(static_req(join("a", &["t"]))).unwrap();
+    h.hb(join("b", &["t"])).unwrap();
+    h.hb(static_req(beat("a", -2, &parts("t", &[0, 1]))))
+        .unwrap();
+    // Its partitions stay with it while it may come back: b gets nothing yet.
+    let r = h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    assert_eq!(r.assignment, None);
+    h.advance(30_000);
+    h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    h.advance(15_000);
+    assert!(!h.group().members.contains_key("a"));
+    let r = h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    assert_eq!(r.assignment, Some(parts("t", &[0, 1])));
+    h.assert_exclusive();
+}
