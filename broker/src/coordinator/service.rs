@@ -64,6 +64,7 @@ impl CoordinatorShard for GroupCoordinator {
     type Response = ResponseKind;
     type Record = CoordinatorRecord;
     type Pending = Box<PendingSync>;
+    type Effect = ();
 
     fn keys_changed(request: &GroupRequest) -> Vec<String> {
         request
