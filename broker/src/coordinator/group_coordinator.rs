@@ -84,6 +84,8 @@ pub struct GroupCoordinator {
     pub groups: BTreeMap<String, ClassicGroup>,
     /// Committed offsets.
     pub offsets: OffsetStore,
+    /// Offsets of transactions not yet committed or aborted.
+    pub pending_txn_offsets: super::txn_offsets::PendingTxnOffsets,
     next_member: u64,
 }
 

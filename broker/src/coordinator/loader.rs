@@ -71,6 +71,24 @@ fn replay(
             offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
             let records =
                 decode_records(batch).map_err(|e| read_error(batch_offset, e.to_string()))?;
+            if h.is_control() {
+                // A transaction's marker: its pending offsets are committed or dropped.
+                let kind = records
+                    .first()
+                    .and_then(|(k, _)| k.as_deref())
+                    .and_then(gregor_record::control::ControlRecordType::parse);
+                match kind {
+                    Some(gregor_record::control::ControlRecordType::Commit) => {
+                        coordinator.complete_txn_offsets(h.producer_id, true)
+                    }
+                    Some(gregor_record::control::ControlRecordType::Abort) => {
+                        coordinator.complete_txn_offsets(h.producer_id, false)
+                    }
+                    _ => {}
+                }
+                read += records.len();
+                continue;
+            }
             for (key, value) in records {
                 read += 1;
                 // Kafka writes no keyless record here; nothing to apply.
@@ -82,6 +100,18 @@ fn replay(
                             offset: batch_offset,
                             cause,
                         })?;
+                let record = match record {
+                    // An offset of a transaction: pending until its marker.
+                    Some(CoordinatorRecord::Offset(key, Some(value))) if h.is_transactional() => {
+                        Some(CoordinatorRecord::TxnOffset {
+                            producer_id: h.producer_id,
+                            producer_epoch: h.producer_epoch,
+                            key,
+                            value,
+                        })
+                    }
+                    other => other,
+                };
                 match record {
                     // A group's last metadata: members, generation and assignment, as they
                     // were (the runtime's clock starts at 0 once replay is done).

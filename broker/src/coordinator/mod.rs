@@ -14,6 +14,8 @@ pub mod offsets;
 pub mod records;
 pub mod runtime;
 pub mod service;
+pub mod txn;
+pub mod txn_offsets;
 pub mod writer;
 
 pub use group_coordinator::{CoordinatorConfig, GroupCoordinator, Reply, ReplyId, Response};

@@ -65,6 +65,18 @@ pub enum CoordinatorRecord {
     Offset(OffsetKey, Option<CommittedOffset>),
     /// A group's metadata, or the group's deletion.
     Group(String, Option<GroupMetadata>),
+    /// An offset committed in a transaction (TxnOffsetCommit), pending until its marker;
+    /// written in the producer's transactional batch.
+    TxnOffset {
+        /// The transaction's producer.
+        producer_id: i64,
+        /// Its epoch.
+        producer_epoch: i16,
+        /// The partition.
+        key: OffsetKey,
+        /// The offset.
+        value: CommittedOffset,
+    },
 }
 
 /// How to read value version 1 of an offset commit.
@@ -109,6 +121,12 @@ impl CoordinatorRecord {
                 put_str(&mut key, group);
                 (key.freeze(), value.as_ref().map(encode_group_value))
             }
+            // The same record as a plain commit; its batch makes it transactional.
+            CoordinatorRecord::TxnOffset {
+                key: offset_key,
+                value,
+                ..
+            } => CoordinatorRecord::Offset(offset_key.clone(), Some(value.clone())).encode(),
         }
     }
 
@@ -146,6 +164,12 @@ impl CoordinatorRecord {
 pub fn encode_batch(records: &[CoordinatorRecord], timestamp: i64) -> Option<Vec<u8>> {
     if records.is_empty() {
         return None;
+    }
+    if records
+        .iter()
+        .any(|r| matches!(r, CoordinatorRecord::TxnOffset { .. }))
+    {
+        return Some(super::txn_offsets::encode_batches(records, timestamp));
     }
     let encoded: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
     let refs: Vec<RecordRef<'_>> = encoded

@@ -561,9 +561,7 @@ mod tests {
         rx
     }
 
-    fn commit_code(
-        rx: &mut oneshot::Receiver<ResponseKind>,
-    ) -> Option<i16> {
+    fn commit_code(rx: &mut oneshot::Receiver<ResponseKind>) -> Option<i16> {
         match rx.try_recv().ok()? {
             ResponseKind::OffsetCommit(r) => Some(r.topics[0].partitions[0].error_code),
             other => panic!("{other:?}"),

@@ -50,6 +50,7 @@ impl GroupRequest {
             RequestKind::LeaveGroup(r) => vec![r.group_id.as_str()],
             RequestKind::OffsetCommit(r) => vec![r.group_id.as_str()],
             RequestKind::OffsetDelete(r) => vec![r.group_id.as_str()],
+            RequestKind::TxnOffsetCommit(r) => vec![r.group_id.as_str()],
             RequestKind::DeleteGroups(r) => r.groups_names.iter().map(|g| g.as_str()).collect(),
             _ => Vec::new(),
         }
@@ -221,7 +222,34 @@ pub fn execute(
                 ResponseKind::OffsetCommit(failed),
             );
         }
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(fetch_offsets(coordinator, &r, v)),
+        RequestKind::OffsetFetch(r) => {
+            let mut response = fetch_offsets(coordinator, &r, v);
+            crate::apis::transactions::mark_unstable(coordinator, &r, &mut response);
+            ResponseKind::OffsetFetch(response)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            let (response, records) = coordinator.txn_commit_offsets(wall_now, &r);
+            let mut failed = response.clone();
+            for t in &mut failed.topics {
+                for p in &mut t.partitions {
+                    if p.error_code == 0 {
+                        p.error_code = WRITE_FAILED.code();
+                    }
+                }
+            }
+            return write(
+                records,
+                ResponseKind::TxnOffsetCommit(response),
+                ResponseKind::TxnOffsetCommit(failed),
+            );
+        }
+        // From the transaction coordinator, once a marker is in `__consumer_offsets`.
+        RequestKind::WriteTxnMarkers(r) => {
+            for marker in &r.markers {
+                coordinator.complete_txn_offsets(marker.producer_id.0, marker.transaction_result);
+            }
+            ResponseKind::WriteTxnMarkers(Default::default())
+        }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(coordinator.list_groups(&r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(
             coordinator.describe_groups(&r.groups, v, r.include_authorized_operations),
