@@ -100,6 +100,8 @@ pub fn storage_error_code(err: &StorageError) -> ResponseError {
             SequenceError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
             SequenceError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
             SequenceError::MissingSequence { .. } => ResponseError::InvalidRecord,
+            SequenceError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+            SequenceError::CoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
         },
         StorageError::Io { .. } | StorageError::LogOffline(_) | StorageError::Locked(_) => {
             ResponseError::KafkaStorageError

@@ -14,6 +14,13 @@
 //! - **Offsets**: the high watermark and the last stable offset are the partition's
 //!   (`Partition::high_watermark`, `Partition::last_stable_offset`); read_committed reads and
 //!   ListOffsets stop at the last stable offset, read_uncommitted at the high watermark.
+//! - **Transaction markers**: `write_txn_markers` writes a commit or abort control batch into
+//!   each partition of a transaction (Kafka's WriteTxnMarkers, which the broker does itself
+//!   here), through the same validation and log append as a coordinator's records; the log's
+//!   producer state ends the transaction and, for an abort, indexes it. Before a transactional
+//!   Produce is appended, the `TxnVerifier` the transaction coordinator installs checks the
+//!   partition is in the transaction (KIP-890 verification; everything passes until one is
+//!   installed).
 //! - **Fetch**: `fetch_messages` owns the read budget and the long poll (`partition::fetch`).
 //! - **Admin**: `delete_records` (DeleteRecords: internal topics refused, the work on the
 //!   blocking pool) and `describe_log_dir` (DescribeLogDirs: the one data dir, its file system's
@@ -22,13 +29,15 @@
 //!   requests and responses; they hold no partition logic.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use gregor_protocol::ResponseError;
 use gregor_storage::file_store::{self, FileStoreSpace};
-use gregor_storage::{LogManager, TopicPartition};
+use gregor_storage::{EndTxnMarker, LogManager, TopicPartition};
 
 use crate::broker::now_ms;
 use crate::error::KafkaError;
@@ -48,6 +57,49 @@ pub struct AppendResult {
     pub log_start_offset: i64,
     /// The LogAppendTime the batches got, or -1 on a CreateTime log.
     pub log_append_time: i64,
+}
+
+/// How a transaction ended, as its control batch says (Kafka's TransactionResult).
+pub use gregor_storage::TxnResult;
+
+/// A transactional Produce to one partition, as the transaction coordinator verifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnProduce<'a> {
+    /// The request's transactional id.
+    pub transactional_id: &'a str,
+    /// Producer id and epoch of the partition's first batch.
+    pub producer_id: i64,
+    /// See `producer_id`.
+    pub producer_epoch: i16,
+    /// The partition written.
+    pub topic: &'a str,
+    /// See `topic`.
+    pub partition: i32,
+    /// The Produce version: from 12 on (with `transaction.version` 2) the coordinator adds the
+    /// partition to the transaction itself; before, it only verifies it was added.
+    pub produce_version: i16,
+}
+
+/// A boxed future, for the object-safe verifier.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Checks, before a transactional batch is appended, that its partition belongs to the
+/// producer's ongoing transaction (KIP-890 part 1, `transaction.partition.verification.enable`;
+/// Kafka's `ReplicaManager.maybeStartTransactionVerificationForPartition`). The transaction
+/// coordinator installs one with `ReplicaManager::set_txn_verifier`; an error is the
+/// partition's answer (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, ...).
+pub trait TxnVerifier: Send + Sync {
+    /// Whether `produce` may be appended.
+    fn verify<'a>(&'a self, produce: TxnProduce<'a>) -> BoxFuture<'a, Result<(), KafkaError>>;
+}
+
+/// The verifier until a coordinator installs its own: every transactional write passes.
+struct AllowAll;
+
+impl TxnVerifier for AllowAll {
+    fn verify<'a>(&'a self, _: TxnProduce<'a>) -> BoxFuture<'a, Result<(), KafkaError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The one log dir as DescribeLogDirs reports it.
@@ -70,6 +122,8 @@ pub struct ReplicaManager {
     topics: Arc<TopicStore>,
     /// The broker's `message.max.bytes`, for topics without a `max.message.bytes` override.
     message_max_bytes: usize,
+    /// Verifies transactional Produce requests; the transaction coordinator replaces it.
+    txn_verifier: RwLock<Arc<dyn TxnVerifier>>,
 }
 
 impl ReplicaManager {
@@ -83,7 +137,66 @@ impl ReplicaManager {
             logs,
             topics,
             message_max_bytes,
+            txn_verifier: RwLock::new(Arc::new(AllowAll)),
         }
+    }
+
+    /// Installs the transaction coordinator's verifier of transactional Produce requests.
+    pub fn set_txn_verifier(&self, verifier: Arc<dyn TxnVerifier>) {
+        *self.txn_verifier.write().unwrap_or_else(|e| e.into_inner()) = verifier;
+    }
+
+    /// Asks the installed verifier whether `produce` may be appended.
+    pub async fn verify_txn_produce(&self, produce: TxnProduce<'_>) -> Result<(), KafkaError> {
+        let verifier = self
+            .txn_verifier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        verifier.verify(produce).await
+    }
+
+    /// Writes the commit or abort marker of `producer_id`'s transaction into each partition
+    /// (Kafka's WriteTxnMarkers, done by the broker itself), durably as the partition's flush
+    /// policy says; each partition's last stable offset then moves past the transaction.
+    /// Partitions are written concurrently; each gets its own outcome, in the order asked:
+    /// UNKNOWN_TOPIC_OR_PARTITION for one that does not exist, INVALID_PRODUCER_EPOCH for an
+    /// epoch older than the producer's in that log, TRANSACTION_COORDINATOR_FENCED for a
+    /// coordinator epoch older than the last marker's. A marker for a partition the producer
+    /// never wrote is written all the same (as Kafka does) and ends nothing.
+    pub async fn write_txn_markers(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        result: TxnResult,
+        partitions: &[(String, i32)],
+    ) -> Vec<((String, i32), Result<(), KafkaError>)> {
+        let now = now_ms();
+        let marker = Bytes::from(
+            EndTxnMarker {
+                result,
+                coordinator_epoch,
+            }
+            .batch(producer_id, producer_epoch, now),
+        );
+        let writes = partitions.iter().map(|(topic, index)| {
+            let marker = marker.clone();
+            async move {
+                let written = async {
+                    let topic = self.topic(topic)?;
+                    let (partition, valid) =
+                        self.prepare(AppendOrigin::Coordinator, &topic, *index, Some(marker), now)?;
+                    let appended = partition
+                        .append(valid.records, now, AppendOrigin::Coordinator)
+                        .await;
+                    finish(&partition, appended, valid.log_append_time).map(|_| ())
+                }
+                .await;
+                ((topic.clone(), *index), written)
+            }
+        });
+        futures_util::future::join_all(writes).await
     }
 
     /// The partition, if its topic and index exist.
@@ -120,7 +233,7 @@ impl ReplicaManager {
     ) -> Result<AppendResult, KafkaError> {
         let now = now_ms();
         let (partition, valid) = self.prepare(origin, topic, index, records, now)?;
-        let appended = partition.append(valid.records, now).await;
+        let appended = partition.append(valid.records, now, origin).await;
         finish(&partition, appended, valid.log_append_time)
     }
 
@@ -135,7 +248,7 @@ impl ReplicaManager {
     ) -> Result<AppendResult, KafkaError> {
         let now = now_ms();
         let (partition, valid) = self.prepare(origin, topic, index, records, now)?;
-        let appended = partition.append_blocking(&valid.records, now);
+        let appended = partition.append_blocking(&valid.records, now, origin);
         finish(&partition, appended, valid.log_append_time)
     }
 
@@ -305,6 +418,8 @@ fn is_producer_state_error(code: ResponseError) -> bool {
         ResponseError::OutOfOrderSequenceNumber
             | ResponseError::InvalidProducerEpoch
             | ResponseError::InvalidRecord
+            | ResponseError::InvalidTxnState
+            | ResponseError::TransactionCoordinatorFenced
     )
 }
 
@@ -406,5 +521,86 @@ mod tests {
         assert_eq!(partition.log().segment_count(), 4);
         assert_eq!(partition.high_watermark(), 20);
         assert_eq!(partition.last_stable_offset(), 20);
+    }
+
+    #[tokio::test]
+    async fn markers_end_transactions_and_move_the_last_stable_offset() {
+        use gregor_storage::batch::build_test_txn_batch;
+        let dir = tempfile::tempdir().unwrap();
+        let t = topic("t", &[]);
+        let rm = manager(dir.path(), &t, LogConfig::default());
+        let now = now_ms();
+        let produce = |records: Vec<u8>| {
+            rm.append_records(AppendOrigin::Client, &t, 0, Some(Bytes::from(records)))
+        };
+        produce(build_test_batch(2, 10, now)).await.unwrap();
+        let appended = produce(build_test_txn_batch(5, 0, 0, 3, now))
+            .await
+            .unwrap();
+        assert_eq!(appended.base_offset, 2);
+        let p = rm.partition("t", 0).unwrap();
+        assert_eq!((p.high_watermark(), p.last_stable_offset()), (5, 2));
+        // The open transaction holds read_committed readers and ListOffsets at its start.
+        let latest = p
+            .fetch_offset_for_timestamp(-1, crate::partition::IsolationLevel::ReadCommitted)
+            .unwrap();
+        assert_eq!(latest.map(|l| l.offset), Some(2));
+
+        let parts = [("t".to_string(), 0), ("missing".to_string(), 0)];
+        let written = rm
+            .write_txn_markers(5, 0, 3, TxnResult::Abort, &parts)
+            .await;
+        assert!(written[0].1.is_ok());
+        assert_eq!(
+            written[1].1.as_ref().map_err(|e| e.code),
+            Err(ResponseError::UnknownTopicOrPartition)
+        );
+        assert_eq!((p.high_watermark(), p.last_stable_offset()), (6, 6));
+        let aborted = p.aborted_transactions(0, 6);
+        assert_eq!(aborted.len(), 1);
+        assert_eq!(
+            (
+                aborted[0].producer_id,
+                aborted[0].first_offset,
+                aborted[0].last_offset
+            ),
+            (5, 2, 5)
+        );
+        assert!(p.aborted_transactions(6, 7).is_empty());
+
+        produce(build_test_txn_batch(5, 0, 3, 1, now))
+            .await
+            .unwrap();
+        let t0 = [("t".to_string(), 0)];
+        let code = |w: Vec<((String, i32), Result<(), KafkaError>)>| {
+            w[0].1.as_ref().map_err(|e| e.code).err()
+        };
+        let stale = rm.write_txn_markers(5, 0, 2, TxnResult::Commit, &t0).await;
+        assert_eq!(
+            code(stale),
+            Some(ResponseError::TransactionCoordinatorFenced)
+        );
+        // A non-transactional batch while the transaction is open.
+        let mut plain = build_test_batch(1, 10, now);
+        gregor_storage::batch::set_test_producer(&mut plain, 5, 0, 4);
+        assert_eq!(
+            produce(plain).await.map_err(|e| e.code),
+            Err(ResponseError::InvalidTxnState)
+        );
+        let commit = rm.write_txn_markers(5, 1, 3, TxnResult::Commit, &t0).await;
+        assert_eq!(code(commit), None);
+        assert_eq!((p.high_watermark(), p.last_stable_offset()), (8, 8));
+        let zombie = rm.write_txn_markers(5, 0, 3, TxnResult::Commit, &t0).await;
+        assert_eq!(code(zombie), Some(ResponseError::InvalidProducerEpoch));
+        // A client may not write a marker itself.
+        let marker = gregor_storage::EndTxnMarker {
+            result: TxnResult::Commit,
+            coordinator_epoch: 3,
+        }
+        .batch(5, 1, now);
+        assert_eq!(
+            produce(marker).await.map_err(|e| e.code),
+            Err(ResponseError::InvalidRecord)
+        );
     }
 }

@@ -23,7 +23,7 @@ pub mod varint;
 pub use batch::{BatchHeader, Compression, TimestampType};
 pub use builder::{encode_records, BatchBuilder};
 pub use compression::CompressionError;
-pub use control::ControlRecordType;
+pub use control::{ControlRecordType, EndTxnMarker, TxnResult};
 pub use error::BatchError;
 pub use rebuild::{empty_batch, rebuild_batch};
 pub use record::{

@@ -66,6 +66,23 @@ pub fn set_test_producer(batch: &mut [u8], producer_id: i64, epoch: i16, base_se
     gregor_record::batch::set_producer(batch, producer_id, epoch, base_sequence);
 }
 
+/// A test batch of `count` records from transactional producer `producer_id` at `epoch`,
+/// sequences from `base_sequence` (attributes bit 4 set, CRC fixed).
+pub fn build_test_txn_batch(
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    count: i32,
+    timestamp: i64,
+) -> Vec<u8> {
+    let mut batch = build_test_batch(count, 10, timestamp);
+    let attributes = i16::from_be_bytes([batch[ATTRIBUTES], batch[ATTRIBUTES + 1]])
+        | gregor_record::batch::TRANSACTIONAL_FLAG;
+    batch[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    set_test_producer(&mut batch, producer_id, epoch, base_sequence);
+    batch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

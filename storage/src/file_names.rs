@@ -8,6 +8,8 @@ pub const LOG_SUFFIX: &str = ".log";
 pub const INDEX_SUFFIX: &str = ".index";
 /// Suffix of a segment's time index.
 pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Suffix of a segment's aborted-transaction index (present once it has an entry).
+pub const TXN_INDEX_SUFFIX: &str = ".txnindex";
 /// Added to a segment's file names while the log cleaner writes its cleaned copy.
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// Added to a cleaned segment's file names once it is complete and synced: the commit point

@@ -26,6 +26,8 @@ pub mod timestamps;
 pub use cleaner::LogCleaner;
 pub use config::{CleanerConfig, CleanupPolicy, FsyncPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
+pub use gregor_record::control::{EndTxnMarker, TxnResult};
+pub use index::AbortedTxn;
 pub use log::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset};
 pub use log_manager::{LogManager, TopicPartition};
 pub use meta_files::write_atomically;

@@ -7,6 +7,12 @@
 //! they are equal with `FsyncPolicy::Os`; with `FsyncPolicy::Always` the high watermark moves
 //! only once an fsync covers the batch (Kafka with `flush.messages=1`), so no reader ever sees
 //! a record that a power cut could take back.
+//!
+//! The last stable offset (what read_committed readers are served up to) is the high watermark
+//! or, if lower, the first offset of the earliest transaction not yet ended by a marker below
+//! the high watermark (Kafka's `firstUnstableOffset`), which the producer state tracks under the
+//! append lock and publishes before the high watermark moves past the transaction's records.
+//! An abort marker's transaction goes into the segment's transaction index as it is appended.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +26,11 @@ use crate::batch;
 use crate::config::{FsyncPolicy, LogConfig};
 use crate::error::{Result, StorageError};
 use crate::file_names::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::index::{AbortedTxn, AbortedTxnSearch};
 use crate::log_segment::LogSegment;
-use crate::producer_state::{self, ProducerBatch, ProducerStateManager, SequenceCheck};
+use crate::producer_state::{
+    self, LastRecord, Origin, ProducerBatch, ProducerStateManager, SequenceCheck,
+};
 
 /// The leader epoch every appended batch is stamped with: one node leads every partition from
 /// its creation, so the epoch is 0 for good (Metadata and OffsetForLeaderEpoch say the same).
@@ -99,6 +108,10 @@ pub struct PartitionLog {
     /// What readers are served up to and the end-offset watch publishes; at most the log end
     /// offset, and with `FsyncPolicy::Always` at most the recovery point.
     high_watermark: AtomicI64,
+    /// The producer state's first unstable offset as of the last append or high-watermark move
+    /// (`i64::MAX`: none); stored before the high watermark moves past a new transaction's
+    /// records, so a reader that loads the high watermark first never sees past it.
+    first_unstable: AtomicI64,
     /// Everything below this offset is on disk.
     recovery_point: AtomicI64,
     /// Set when a write or fsync failed: the page cache may then hold data the disk lost, so
@@ -146,6 +159,7 @@ impl PartitionLog {
             log_end_offset: AtomicI64::new(end),
             // What a previous run appended survived the restart, so it is all readable.
             high_watermark: AtomicI64::new(end),
+            first_unstable: AtomicI64::new(i64::MAX),
             recovery_point: AtomicI64::new(recovery_point.min(end)),
             offline: AtomicBool::new(false),
             end_tx,
@@ -194,10 +208,33 @@ impl PartitionLog {
         self.high_watermark.load(Ordering::Acquire)
     }
 
+    /// The offset up to which read_committed readers are served: the high watermark, or the
+    /// first offset of the earliest transaction whose marker is not yet below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        // The high watermark first: the first unstable offset is published before it moves.
+        let high_watermark = self.high_watermark();
+        high_watermark.min(self.first_unstable.load(Ordering::Acquire))
+    }
+
+    /// Publishes the producer state's first unstable offset. Caller holds `append`.
+    fn publish_unstable(&self, producers: &ProducerStateManager) {
+        let first = producers.first_unstable_offset().unwrap_or(i64::MAX);
+        self.first_unstable.store(first, Ordering::Release);
+    }
+
     /// Moves the high watermark up to `offset` and tells waiting readers.
     fn advance_high_watermark(&self, offset: i64) {
+        let mut state = lock(&self.append);
+        self.advance_high_watermark_locked(offset, &mut state);
+    }
+
+    /// `advance_high_watermark` for a caller holding `append`: transactions whose markers are
+    /// now committed become stable before readers are woken.
+    fn advance_high_watermark_locked(&self, offset: i64, state: &mut AppendState) {
         let offset = offset.min(self.log_end_offset());
         if self.high_watermark.fetch_max(offset, Ordering::AcqRel) < offset {
+            state.producers.on_high_watermark(self.high_watermark());
+            self.publish_unstable(&state.producers);
             self.end_tx.send_if_modified(|published| {
                 let moved = *published < offset;
                 *published = (*published).max(offset);
@@ -267,7 +304,13 @@ impl PartitionLog {
     /// offsets (only each batch's base offset field is rewritten; records are never
     /// decompressed). With `FsyncPolicy::Always` it returns once an fsync covers the batches.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
-        self.append_inner(records, now_ms, true)
+        self.append_as(records, now_ms, Origin::Client)
+    }
+
+    /// `append` for `origin`: a coordinator's batches (its records, transaction markers) carry
+    /// no sequence numbers, so only their epochs are checked.
+    pub fn append_as(&self, records: &[u8], now_ms: i64, origin: Origin) -> Result<AppendInfo> {
+        self.append_inner(records, now_ms, true, origin)
             .map(|appended| appended.expect("a blocking append always appends"))
     }
 
@@ -281,7 +324,17 @@ impl PartitionLog {
         records: &[u8],
         now_ms: i64,
     ) -> Result<Option<AppendInfo>> {
-        self.append_inner(records, now_ms, false)
+        self.append_inner(records, now_ms, false, Origin::Client)
+    }
+
+    /// `try_append_nonblocking` for `origin` (see `append_as`).
+    pub fn try_append_nonblocking_as(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+        origin: Origin,
+    ) -> Result<Option<AppendInfo>> {
+        self.append_inner(records, now_ms, false, origin)
     }
 
     fn append_inner(
@@ -289,6 +342,7 @@ impl PartitionLog {
         records: &[u8],
         now_ms: i64,
         may_block: bool,
+        origin: Origin,
     ) -> Result<Option<AppendInfo>> {
         self.check_online()?;
         let headers = batch::headers(records)
@@ -297,8 +351,10 @@ impl PartitionLog {
         if headers.is_empty() {
             return Err(StorageError::InvalidRecords("no record batch"));
         }
-        let producer_batches: Vec<ProducerBatch> =
-            headers.iter().map(|(_, h)| ProducerBatch::of(h)).collect();
+        let producer_batches: Vec<ProducerBatch> = headers
+            .iter()
+            .map(|(at, h)| ProducerBatch::of(&records[*at..], h))
+            .collect();
         let config = self.config();
         if records.len() as u64 > config.segment_bytes {
             return Err(StorageError::RecordBatchTooLarge {
@@ -316,7 +372,7 @@ impl PartitionLog {
         }
         let mut state = lock(&self.append);
         self.check_online()?;
-        match state.producers.check(&producer_batches) {
+        match state.producers.check(&producer_batches, origin) {
             Ok(SequenceCheck::Append) => {}
             Ok(SequenceCheck::Duplicate(first)) => {
                 drop(state);
@@ -359,18 +415,39 @@ impl PartitionLog {
         // is an error for this produce only.
         active.append(records, &headers, base_offset, &config)?;
         let mut next = base_offset;
+        let mut completed = Vec::new();
         for ((_, header), batch) in headers.iter().zip(&producer_batches) {
             let last = next + i64::from(header.last_offset_delta);
-            state
-                .producers
-                .update(batch, next, last, header.max_timestamp);
+            completed.extend(
+                state
+                    .producers
+                    .update(batch, next, last, header.max_timestamp),
+            );
             next = last + 1;
         }
+        for txn in completed.iter().filter(|t| t.aborted) {
+            let entry = AbortedTxn {
+                producer_id: txn.producer_id,
+                first_offset: txn.first_offset,
+                last_offset: txn.last_offset,
+                last_stable_offset: state.producers.last_stable_offset_after(txn),
+            };
+            // Without its entry a read_committed reader would take the aborted records for
+            // committed ones: the log cannot go on without it.
+            if let Err(e) = active.append_aborted_txn(entry) {
+                drop(state);
+                self.offline.store(true, Ordering::Release);
+                tracing::error!(log = %self.dir.display(), cause = %e, "transaction index write failed; the log is now offline");
+                return Err(e);
+            }
+        }
+        // Before the high watermark passes the records of a transaction begun here.
+        self.publish_unstable(&state.producers);
         self.log_end_offset
             .store(last_offset + 1, Ordering::Release);
         let durable_first = config.fsync == FsyncPolicy::Always;
         if !durable_first {
-            self.advance_high_watermark(last_offset + 1);
+            self.advance_high_watermark_locked(last_offset + 1, &mut state);
         }
 
         state.unflushed_records += record_count as u64;
@@ -604,6 +681,7 @@ impl PartitionLog {
                 next_base.is_some_and(|n| n <= offset) && segment.next_offset() <= offset
             })?;
             writer.producers.truncate_head(offset);
+            self.publish_unstable(&writer.producers);
         }
         Ok(self.log_start_offset())
     }
@@ -653,6 +731,7 @@ impl PartitionLog {
         }
         if deleted > 0 {
             writer.producers.truncate_head(self.log_start_offset());
+            self.publish_unstable(&writer.producers);
         }
         Ok(deleted)
     }
@@ -791,8 +870,30 @@ impl PartitionLog {
 
     /// The last offset of each producer's newest batch: the cleaner keeps those batches (empty
     /// if need be) so an idempotent producer's sequence checks survive a cleaning.
-    pub(crate) fn producer_last_offsets(&self) -> std::collections::HashMap<i64, i64> {
-        lock(&self.append).producers.last_offsets()
+    pub(crate) fn producer_last_records(&self) -> std::collections::HashMap<i64, LastRecord> {
+        lock(&self.append).producers.last_records()
+    }
+
+    /// The aborted transactions that may hold records in `[fetch_offset, upper_bound)`, from
+    /// the transaction indexes of the segment holding `fetch_offset` on (Kafka's
+    /// `collectAbortedTransactions`): what a read_committed Fetch returns with its records.
+    pub fn aborted_transactions(&self, fetch_offset: i64, upper_bound: i64) -> Vec<AbortedTxn> {
+        let mut found = AbortedTxnSearch::default();
+        if upper_bound <= fetch_offset {
+            return found.aborted;
+        }
+        let segments = self.segments_read();
+        let first = segments
+            .range(..=fetch_offset)
+            .next_back()
+            .map_or(i64::MIN, |(base, _)| *base);
+        for segment in segments.range(first..).map(|(_, s)| s) {
+            segment.collect_aborted_txns(fetch_offset, upper_bound, &mut found);
+            if found.complete {
+                break;
+            }
+        }
+        found.aborted
     }
 
     /// Swaps `new` in for the consecutive segments `old` (Kafka's `replaceSegments`). `new`'s
@@ -891,11 +992,21 @@ impl PartitionLog {
     }
 
     /// Rebuilds the producer state after load: the newest readable snapshot at or below the log
-    /// end, then a replay of the batch headers after it (the whole log without a snapshot).
-    /// Snapshots past the log end (the recovery cut the log) are removed.
-    pub(crate) fn load_producer_state(&self) -> Result<()> {
+    /// end, then a replay of the batch headers (and markers) after it (the whole log without a
+    /// snapshot). Snapshots past the log end (the recovery cut the log) are removed. The
+    /// transaction indexes of the segments based at `rebuild_txn_index` (which recovery could
+    /// not trust) are emptied and rebuilt by the replay, which then starts at a snapshot no
+    /// later than the first of them.
+    pub(crate) fn load_producer_state(&self, rebuild_txn_index: &[i64]) -> Result<()> {
         let end = self.log_end_offset();
         let start = self.log_start_offset();
+        let rebuild: std::collections::BTreeSet<i64> = rebuild_txn_index.iter().copied().collect();
+        for base in &rebuild {
+            if let Some(segment) = self.segments_read().get(base) {
+                segment.reset_txn_index()?;
+            }
+        }
+        let latest_usable = rebuild.first().map_or(end, |first| (*first).min(end));
         let mut producers = None;
         let mut from = start;
         for offset in producer_state::list_snapshots(&self.dir)?.into_iter().rev() {
@@ -904,7 +1015,7 @@ impl PartitionLog {
                 remove_if_exists(&path)?;
                 continue;
             }
-            if producers.is_some() {
+            if producers.is_some() || offset > latest_usable {
                 continue;
             }
             let bytes =
@@ -928,21 +1039,46 @@ impl PartitionLog {
                 break;
             }
             for header in batch::headers(&read.records) {
-                let (_, header) = header.map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
+                let (at, header) = header.map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
                 if header.last_offset() < offset {
                     continue;
                 }
-                producers.update(
-                    &ProducerBatch::of(&header),
+                let completed = producers.update(
+                    &ProducerBatch::of(&read.records[at..], &header),
                     header.base_offset,
                     header.last_offset(),
                     header.max_timestamp,
                 );
+                if let Some(txn) = completed.filter(|t| t.aborted) {
+                    let segment = self
+                        .segments_read()
+                        .range(..=txn.last_offset)
+                        .next_back()
+                        .filter(|(base, _)| rebuild.contains(base))
+                        .map(|(_, s)| s.clone());
+                    if let Some(segment) = segment {
+                        segment.append_aborted_txn(AbortedTxn {
+                            producer_id: txn.producer_id,
+                            first_offset: txn.first_offset,
+                            last_offset: txn.last_offset,
+                            last_stable_offset: producers.last_stable_offset_after(&txn),
+                        })?;
+                    }
+                }
                 offset = header.next_offset();
             }
         }
+        for base in &rebuild {
+            if let Some(segment) = self.segments_read().get(base) {
+                segment.sync_log()?;
+            }
+        }
+        // Everything that survived the restart is committed: the high watermark is the end.
+        producers.on_high_watermark(end);
         producers.truncate_head(start);
-        lock(&self.append).producers = producers;
+        let mut state = lock(&self.append);
+        state.producers = producers;
+        self.publish_unstable(&state.producers);
         Ok(())
     }
 

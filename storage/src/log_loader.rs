@@ -5,6 +5,11 @@
 //! a sanity check and every batch holds; otherwise (and always after an unclean shutdown) the
 //! log is cut at the first torn, invalid or out-of-order batch, later segments are dropped, and
 //! the indexes are rebuilt. A damaged batch is truncated, never served.
+//!
+//! A segment's transaction index is rebuilt by the producer-state replay (see
+//! `PartitionLog::load_producer_state`) when recovery cannot trust it: the segment was
+//! recovered and reaches past the recovery point (its index may have missed entries the page
+//! cache lost), was cut, came out of a cleaner swap finished here, or its `.txnindex` is torn.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,7 +19,7 @@ use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::file_names::{
     parse_base_offset, segment_file, CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
-    SWAP_SUFFIX, TIME_INDEX_SUFFIX,
+    SWAP_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
 };
 use crate::log::PartitionLog;
 use crate::log_segment::{Gaps, LogSegment, SegmentRole};
@@ -38,7 +43,8 @@ pub fn load(
     checkpoints: Checkpoints,
     clean: bool,
 ) -> Result<PartitionLog> {
-    let bases = scan_files(dir)?;
+    let (bases, swapped) = scan_files(dir)?;
+    let mut rebuild_txn_index: Vec<i64> = swapped;
     let gaps = if checkpoints.cleaned.is_some() {
         Gaps::Allowed
     } else {
@@ -65,10 +71,16 @@ pub fn load(
             break;
         }
         let trusted = clean && segment.load_clean(gaps)?;
+        if !segment.txn_index_sane() {
+            rebuild_txn_index.push(segment.base_offset());
+        }
         if !trusted {
             let size = segment.size();
             let zeros = segment.zero_tail_len();
             let cut = segment.recover(true, &config, gaps)?;
+            if cut > 0 || segment.next_offset() > checkpoints.recovery_point.unwrap_or(0) {
+                rebuild_txn_index.push(segment.base_offset());
+            }
             if cut > 0 && cut <= zeros {
                 // Space preallocated ahead of the writer, never written: nothing was lost.
                 tracing::debug!(log = %dir.display(), segment = %segment.log_path().display(), bytes = cut, "released preallocated space after an unclean shutdown");
@@ -126,7 +138,7 @@ pub fn load(
     let map: BTreeMap<i64, Arc<LogSegment>> =
         segments.into_iter().map(|s| (s.base_offset(), s)).collect();
     let log = PartitionLog::from_parts(dir.to_path_buf(), config, map, log_start, recovery_point);
-    log.load_producer_state()?;
+    log.load_producer_state(&rebuild_txn_index)?;
     log.set_cleaner_checkpoint(checkpoints.cleaned);
     Ok(log)
 }
@@ -140,7 +152,8 @@ pub fn load(
 ///   `.log` whose base offset lies in the swap's offset range) is removed, then the swap is
 ///   renamed into place; its indexes are rebuilt;
 /// - `.deleted` files are replaced segments not yet removed.
-fn scan_files(dir: &Path) -> Result<Vec<i64>> {
+/// Returns the segments' base offsets and those of the segments a finished swap put in place.
+fn scan_files(dir: &Path) -> Result<(Vec<i64>, Vec<i64>)> {
     let mut swaps = Vec::new();
     for entry in read_dir(dir)? {
         let name = entry.file_name();
@@ -156,16 +169,21 @@ fn scan_files(dir: &Path) -> Result<Vec<i64>> {
         }
     }
     swaps.sort_unstable();
-    for base in swaps {
+    for &base in &swaps {
         let swap = segment_file(dir, base, &format!("{LOG_SUFFIX}{SWAP_SUFFIX}"));
         let end = swap_end_offset(&swap, base)?;
         for entry in read_dir(dir)? {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let replaced = [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
-                .iter()
-                .filter_map(|suffix| parse_base_offset(name, suffix))
-                .any(|b| b == base || (b > base && b < end));
+            let replaced = [
+                LOG_SUFFIX,
+                INDEX_SUFFIX,
+                TIME_INDEX_SUFFIX,
+                TXN_INDEX_SUFFIX,
+            ]
+            .iter()
+            .filter_map(|suffix| parse_base_offset(name, suffix))
+            .any(|b| b == base || (b > base && b < end));
             if replaced {
                 remove_if_exists(&entry.path())?;
             }
@@ -186,6 +204,7 @@ fn scan_files(dir: &Path) -> Result<Vec<i64>> {
             logs.push(base);
         } else if let Some(base) = parse_base_offset(name, INDEX_SUFFIX)
             .or_else(|| parse_base_offset(name, TIME_INDEX_SUFFIX))
+            .or_else(|| parse_base_offset(name, TXN_INDEX_SUFFIX))
         {
             indexes.push((base, entry.path()));
         } else if name.ends_with(".tmp") {
@@ -198,7 +217,7 @@ fn scan_files(dir: &Path) -> Result<Vec<i64>> {
             remove_if_exists(&path)?;
         }
     }
-    Ok(logs)
+    Ok((logs, swaps))
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {

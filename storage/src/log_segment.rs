@@ -1,8 +1,9 @@
 //! One segment of a partition log; Kafka's LogSegment.
 //!
-//! A segment is three files named after its base offset: the `.log` with record batches exactly
-//! as they travel on the wire (base offsets rewritten to their place in the log), the sparse
-//! `.index` and the `.timeindex`. Only the log's single writer appends; readers see batches once
+//! A segment is up to four files named after its base offset: the `.log` with record batches
+//! exactly as they travel on the wire (base offsets rewritten to their place in the log), the
+//! sparse `.index` and the `.timeindex`, and the `.txnindex` of aborted transactions once one
+//! of their markers lands here. Only the log's single writer appends; readers see batches once
 //! the segment's length is published.
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,10 @@ use bytes::Bytes;
 use crate::batch::{self, BatchHeader};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
-use crate::file_names::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use crate::index::{OffsetIndex, TimeIndex};
+use crate::file_names::{
+    segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX,
+};
+use crate::index::{AbortedTxn, AbortedTxnSearch, OffsetIndex, TimeIndex, TransactionIndex};
 use crate::log::TimestampOffset;
 
 /// Whether a log's batches may leave offsets out between them. Only the log cleaner makes
@@ -58,6 +61,10 @@ pub struct LogSegment {
     log: crate::mapped_file::MappedFile,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// Aborted transactions whose markers are in this segment.
+    txn_index: TransactionIndex,
+    /// Whether the `.txnindex` read at open held only whole, ordered entries.
+    txn_index_sane: bool,
     /// Offset after the last published batch; written after the log length, so a reader who
     /// sees it also sees the bytes.
     next_offset: AtomicI64,
@@ -119,7 +126,12 @@ impl LogSegment {
         capacity: u64,
         suffix: &str,
     ) -> Result<LogSegment> {
-        for name in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for name in [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ] {
             let path = segment_file(dir, base_offset, &format!("{name}{suffix}"));
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -151,11 +163,14 @@ impl LogSegment {
             None,
             index_capacity(config, 12),
         )?;
+        let (txn_index, txn_index_sane) = TransactionIndex::open(&path(TXN_INDEX_SUFFIX))?;
         Ok(LogSegment {
             base_offset,
             log,
             offset_index,
             time_index,
+            txn_index,
+            txn_index_sane,
             next_offset: AtomicI64::new(base_offset),
             created_ms: wall_clock_ms(),
             state: Mutex::new(WriterState::default()),
@@ -321,7 +336,39 @@ impl LogSegment {
         debug_assert_eq!(self.log.path(), path(LOG_SUFFIX, from));
         self.log.rename(&path(LOG_SUFFIX, to))?;
         self.offset_index.rename(&path(INDEX_SUFFIX, to))?;
-        self.time_index.rename(&path(TIME_INDEX_SUFFIX, to))
+        self.time_index.rename(&path(TIME_INDEX_SUFFIX, to))?;
+        self.txn_index.rename(&path(TXN_INDEX_SUFFIX, to))
+    }
+
+    /// Records an aborted transaction whose marker was just appended here.
+    pub fn append_aborted_txn(&self, txn: AbortedTxn) -> Result<()> {
+        self.txn_index.append(txn)
+    }
+
+    /// Adds to `into` the aborted transactions indexed here that may hold records in
+    /// `[fetch_offset, upper_bound)`.
+    pub fn collect_aborted_txns(
+        &self,
+        fetch_offset: i64,
+        upper_bound: i64,
+        into: &mut AbortedTxnSearch,
+    ) {
+        self.txn_index.collect(fetch_offset, upper_bound, into);
+    }
+
+    /// Every aborted transaction indexed here, in marker order.
+    pub fn aborted_txns(&self) -> Vec<AbortedTxn> {
+        self.txn_index.all()
+    }
+
+    /// Whether the `.txnindex` found at open could be read whole.
+    pub fn txn_index_sane(&self) -> bool {
+        self.txn_index_sane
+    }
+
+    /// Empties the transaction index, for a rebuild from the log.
+    pub fn reset_txn_index(&self) -> Result<()> {
+        self.txn_index.reset()
     }
 
     /// Sets the `.log` file's modification time.
@@ -625,20 +672,28 @@ impl LogSegment {
 
     /// Forces the segment's log and indexes to disk.
     pub fn sync(&self) -> Result<()> {
-        self.log.sync()?;
+        self.sync_log()?;
         self.offset_index.sync()?;
         self.time_index.sync()
     }
 
-    /// Forces only the `.log` to disk; indexes are rebuilt on recovery anyway.
+    /// Forces the `.log` and the `.txnindex` to disk. The offset and time indexes are rebuilt
+    /// on recovery anyway; the transaction index of a segment below the recovery point is
+    /// trusted, so it must be as durable as the markers it indexes.
     pub fn sync_log(&self) -> Result<()> {
-        self.log.sync()
+        self.log.sync()?;
+        self.txn_index.sync()
     }
 
-    /// The paths of the segment's three files.
-    pub fn files(&self, dir: &Path) -> [PathBuf; 3] {
-        [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
-            .map(|s| segment_file(dir, self.base_offset, s))
+    /// The paths of the segment's files (the `.txnindex` may not exist).
+    pub fn files(&self, dir: &Path) -> [PathBuf; 4] {
+        [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ]
+        .map(|s| segment_file(dir, self.base_offset, s))
     }
 }
 

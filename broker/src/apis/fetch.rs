@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use gregor_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use gregor_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use gregor_protocol::messages::ProducerId;
 use gregor_protocol::messages::{FetchRequest, FetchResponse};
 use gregor_protocol::ResponseError;
 
@@ -80,5 +83,18 @@ fn partition_data(index: i32, data: FetchPartitionData) -> PartitionData {
         .with_high_watermark(data.high_watermark)
         .with_last_stable_offset(data.last_stable_offset)
         .with_log_start_offset(data.log_start_offset)
+        // read_uncommitted keeps the empty list Gregor always sent (Kafka sends null; clients
+        // take either).
+        .with_aborted_transactions(Some(
+            data.aborted_transactions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(t.producer_id))
+                        .with_first_offset(t.first_offset)
+                })
+                .collect(),
+        ))
         .with_records(Some(data.records))
 }

@@ -1,5 +1,7 @@
 //! Produce: maps each partition's data to `ReplicaManager::append_records` (which validates
-//! and appends) and its outcome to the response; acks=0 gets no response at all.
+//! and appends) and its outcome to the response; acks=0 gets no response at all. A
+//! transactional request's partitions are first verified with the transaction coordinator
+//! (`ReplicaManager::verify_txn_produce`, Kafka's KIP-890 verification).
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use crate::apis::some_str;
 use crate::broker::Broker;
 use crate::error::KafkaError;
 use crate::partition::validation::AppendOrigin;
-use crate::replica_manager::{AppendResult, ReplicaManager};
+use crate::replica_manager::{AppendResult, ReplicaManager, TxnProduce};
 
 /// Handles a Produce request; `None` for acks=0, which gets no response at all.
 pub async fn handle(
@@ -37,24 +39,29 @@ pub async fn handle(
         for partition in &topic.partition_data {
             let result = match ReplicaManager::check_required_acks(acks) {
                 Err(e) => Err(e),
-                // As InitProducerId refuses transactional ids, so do their produce requests:
-                // Kafka's answer when the client may not use the transactional id.
-                Ok(()) if request.transactional_id.is_some() => Err(KafkaError::with_message(
-                    ResponseError::TransactionalIdAuthorizationFailed,
-                    "Gregor does not support transactions",
-                )),
                 Ok(()) => match &meta {
                     None => Err(KafkaError::new(unknown)),
                     Some(meta) => {
-                        broker
-                            .replica_manager
-                            .append_records(
-                                AppendOrigin::Client,
-                                meta,
-                                partition.index,
-                                partition.records.clone(),
-                            )
-                            .await
+                        let verified = match txn_produce(request, version, &meta.name, partition) {
+                            Some(produce) => {
+                                broker.replica_manager.verify_txn_produce(produce).await
+                            }
+                            None => Ok(()),
+                        };
+                        match verified {
+                            Err(e) => Err(e),
+                            Ok(()) => {
+                                broker
+                                    .replica_manager
+                                    .append_records(
+                                        AppendOrigin::Client,
+                                        meta,
+                                        partition.index,
+                                        partition.records.clone(),
+                                    )
+                                    .await
+                            }
+                        }
                     }
                 },
             };
@@ -68,6 +75,32 @@ pub async fn handle(
         );
     }
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// What the coordinator verifies for a transactional request's partition: the producer of its
+/// first transactional batch. `None` when there is nothing to verify (no transactional id, or
+/// no transactional batch; a batch that does not parse is refused by validation).
+fn txn_produce<'a>(
+    request: &'a ProduceRequest,
+    version: i16,
+    topic: &'a str,
+    partition: &'a gregor_protocol::messages::produce_request::PartitionProduceData,
+) -> Option<TxnProduce<'a>> {
+    let transactional_id = request.transactional_id.as_ref()?;
+    let records = partition.records.as_ref()?;
+    // Headers only: validation checks the CRCs once, after this.
+    let header = gregor_storage::batch::headers(records)
+        .map_while(Result::ok)
+        .map(|(_, h)| h)
+        .find(|h| h.is_transactional())?;
+    Some(TxnProduce {
+        transactional_id: transactional_id.as_str(),
+        producer_id: header.producer_id,
+        producer_epoch: header.producer_epoch,
+        topic,
+        partition: partition.index,
+        produce_version: version,
+    })
 }
 
 fn partition_response(

@@ -1,6 +1,6 @@
-//! DescribeProducers: per partition, the idempotent producers its log tracks (producer id,
-//! epoch, last sequence, last timestamp; coordinator epoch and transaction start -1, since no
-//! producer is transactional). Kafka's counterpart is `KafkaApis.handleDescribeProducersRequest`
+//! DescribeProducers: per partition, the producers its log tracks (producer id, epoch, last
+//! sequence, last timestamp, the coordinator epoch of its last marker, and the first offset of
+//! its ongoing transaction, -1 for none). Kafka's counterpart is `KafkaApis.handleDescribeProducersRequest`
 //! with `UnifiedLog.activeProducers`.
 
 use std::sync::Arc;
@@ -58,8 +58,8 @@ pub fn handle(
                                         .with_producer_epoch(i32::from(p.epoch))
                                         .with_last_sequence(p.last_sequence)
                                         .with_last_timestamp(p.last_timestamp)
-                                        .with_coordinator_epoch(-1)
-                                        .with_current_txn_start_offset(-1)
+                                        .with_coordinator_epoch(p.coordinator_epoch)
+                                        .with_current_txn_start_offset(p.current_txn_start_offset)
                                 })
                                 .collect(),
                         ),

@@ -7,7 +7,9 @@
 //! passes, then reads again: nothing sleeps in a loop, and an append between a read and the
 //! wait still wakes it (the watches are subscribed before the first read). A partition that
 //! fails is answered at once with its error, as Kafka answers. Each partition reports its high
-//! watermark, last stable offset and log start offset as they were when it was read.
+//! watermark, last stable offset and log start offset as they were when it was read, and a
+//! read_committed read the aborted transactions that may hold its records (Kafka's
+//! `LocalLog.addAbortedTransactions`), so the consumer can skip them.
 
 use std::time::Duration;
 
@@ -61,6 +63,9 @@ pub struct FetchPartitionData {
     /// Whole batches; empty, never absent, when there is nothing (librdkafka 2.12 rejects a
     /// whole response with a null record set).
     pub records: Bytes,
+    /// For read_committed, the aborted transactions that may hold records of `records`, in
+    /// marker order; `None` for read_uncommitted.
+    pub aborted_transactions: Option<Vec<gregor_storage::AbortedTxn>>,
 }
 
 /// Reads `partitions` for one Fetch, waiting up to `max_wait_ms` for `min_bytes`. The answer
@@ -126,6 +131,7 @@ fn read_all(
                     last_stable_offset: -1,
                     log_start_offset: -1,
                     records: Bytes::new(),
+                    aborted_transactions: None,
                 }
             }
             Ok(partition) => {
@@ -144,6 +150,12 @@ fn read_all(
                                 .last_stable_offset()
                                 .min(read.high_watermark),
                             log_start_offset: read.log_start_offset,
+                            aborted_transactions: aborted_transactions(
+                                partition,
+                                isolation,
+                                p.fetch_offset,
+                                &read.records,
+                            ),
                             records: read.records,
                         }
                     }
@@ -155,6 +167,7 @@ fn read_all(
                             last_stable_offset: partition.last_stable_offset(),
                             log_start_offset: partition.log_start_offset(),
                             records: Bytes::new(),
+                            aborted_transactions: None,
                         }
                     }
                 }
@@ -163,6 +176,26 @@ fn read_all(
         out.push(data);
     }
     (out, total, errors)
+}
+
+/// The aborted transactions a read_committed reader of `records` (read from `fetch_offset`)
+/// must know: those with records between the fetch offset and the end of the last batch read.
+fn aborted_transactions(
+    partition: &Partition,
+    isolation: IsolationLevel,
+    fetch_offset: i64,
+    records: &[u8],
+) -> Option<Vec<gregor_storage::AbortedTxn>> {
+    if isolation != IsolationLevel::ReadCommitted {
+        return None;
+    }
+    let upper = gregor_storage::batch::headers(records)
+        .map_while(Result::ok)
+        .last()
+        .map(|(_, h)| h.next_offset());
+    Some(upper.map_or_else(Vec::new, |upper| {
+        partition.aborted_transactions(fetch_offset, upper)
+    }))
 }
 
 /// A partition read at one isolation level.
@@ -407,5 +440,54 @@ mod tests {
     fn an_empty_first_partition_leaves_the_first_batch_free() {
         let partitions = [(Batches(vec![]), 10), (Batches(vec![50, 5]), 10)];
         assert_eq!(fetch(&partitions, 10), vec![0, 50]);
+    }
+
+    /// read_committed stops at the last stable offset and names the aborted transaction in
+    /// range; read_uncommitted reads on to the high watermark and names none.
+    #[test]
+    fn read_committed_stops_at_the_open_transaction_and_names_the_aborted_one() {
+        use gregor_storage::batch::{build_test_batch, build_test_txn_batch};
+        use gregor_storage::producer_state::Origin;
+        use gregor_storage::{EndTxnMarker, LogConfig, LogManager, TopicPartition, TxnResult};
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let log = logs.get_or_create(&tp, LogConfig::default()).unwrap();
+        log.append(&build_test_batch(2, 10, 0), 0).unwrap();
+        log.append(&build_test_txn_batch(1, 0, 0, 3, 0), 0).unwrap();
+        let abort = EndTxnMarker {
+            result: TxnResult::Abort,
+            coordinator_epoch: 0,
+        }
+        .batch(1, 0, 0);
+        log.append_as(&abort, 0, Origin::Coordinator).unwrap();
+        log.append(&build_test_txn_batch(2, 0, 0, 2, 0), 0).unwrap();
+        let partition = Partition::new(tp, log);
+        let wanted = [FetchPartition {
+            partition: Ok(partition),
+            fetch_offset: 0,
+            max_bytes: 1 << 20,
+        }];
+        let (committed, _, _) = read_all(&wanted, 1 << 20, IsolationLevel::ReadCommitted);
+        let committed = &committed[0];
+        assert_eq!(
+            (committed.high_watermark, committed.last_stable_offset),
+            (8, 6)
+        );
+        let batches: Vec<_> = gregor_storage::batch::headers(&committed.records)
+            .map(|h| h.unwrap().1.base_offset)
+            .collect();
+        assert_eq!(batches, vec![0, 2, 5], "nothing of the open transaction");
+        let aborted = committed.aborted_transactions.clone().unwrap();
+        assert_eq!(
+            aborted
+                .iter()
+                .map(|a| (a.producer_id, a.first_offset))
+                .collect::<Vec<_>>(),
+            vec![(1, 2)]
+        );
+        let (all, _, _) = read_all(&wanted, 1 << 20, IsolationLevel::ReadUncommitted);
+        assert_eq!(gregor_storage::batch::headers(&all[0].records).count(), 4);
+        assert_eq!(all[0].aborted_transactions, None);
     }
 }

@@ -7,9 +7,9 @@
 //!   single node it is the log end offset, and with `FsyncPolicy::Always` the part of it an
 //!   fsync covers (the log advances it only after the group-commit fsync).
 //! - **Last stable offset** (`last_stable_offset`): what read_committed readers are served up
-//!   to. Without transactions it is the high watermark; with them it becomes the first offset
-//!   of the oldest open transaction (which the log's producer state will track), and only this
-//!   method changes.
+//!   to: the high watermark, or the first offset of the oldest transaction whose marker is not
+//!   yet below it (the log's producer state tracks them). A read_committed read also gets the
+//!   aborted transactions in its range (`aborted_transactions`, from the transaction index).
 //! - **Blocking policy** (`append`): an append that may block on the disk (an fsync, a segment
 //!   roll with its seal, directory sync and producer snapshot) never runs on an async worker
 //!   thread. The log decides under its append lock whether this append would
@@ -34,6 +34,7 @@ use gregor_storage::{AppendInfo, PartitionLog, ReadInfo, TimestampOffset, TopicP
 use tokio::sync::watch;
 
 use crate::error::KafkaError;
+use validation::AppendOrigin;
 
 /// The leader epoch of every partition: one node, never a new leader. The log stamps it into
 /// every batch it appends.
@@ -118,10 +119,20 @@ impl Partition {
         self.log.high_watermark()
     }
 
-    /// The offset up to which read_committed readers are served: the high watermark until
-    /// transactions exist, then the first offset of the oldest open transaction.
+    /// The offset up to which read_committed readers are served: the high watermark, or the
+    /// first offset of the oldest transaction not yet ended by a committed marker.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        self.log.last_stable_offset()
+    }
+
+    /// The aborted transactions that may hold records in `[fetch_offset, upper_bound)`, in
+    /// marker order (a read_committed Fetch's `aborted_transactions`).
+    pub fn aborted_transactions(
+        &self,
+        fetch_offset: i64,
+        upper_bound: i64,
+    ) -> Vec<gregor_storage::AbortedTxn> {
+        self.log.aborted_transactions(fetch_offset, upper_bound)
     }
 
     /// The end of what a reader at `isolation` may see.
@@ -266,12 +277,17 @@ impl Partition {
         &self,
         records: bytes::Bytes,
         now_ms: i64,
+        origin: AppendOrigin,
     ) -> Result<AppendInfo, KafkaError> {
-        if let Some(info) = self.log.try_append_nonblocking(&records, now_ms)? {
+        let origin = validation::storage_origin(origin);
+        if let Some(info) = self
+            .log
+            .try_append_nonblocking_as(&records, now_ms, origin)?
+        {
             return Ok(info);
         }
         let log = self.log.clone();
-        match tokio::task::spawn_blocking(move || log.append(&records, now_ms)).await {
+        match tokio::task::spawn_blocking(move || log.append_as(&records, now_ms, origin)).await {
             Ok(appended) => Ok(appended?),
             Err(e) => {
                 tracing::error!(partition = %self.tp, cause = %e, "the blocking append task failed");
@@ -285,8 +301,15 @@ impl Partition {
 
     /// Appends already validated batches on the calling thread, which may block on the disk:
     /// for callers that are on a blocking thread already.
-    pub fn append_blocking(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, KafkaError> {
-        Ok(self.log.append(records, now_ms)?)
+    pub fn append_blocking(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, KafkaError> {
+        Ok(self
+            .log
+            .append_as(records, now_ms, validation::storage_origin(origin))?)
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The produce path never decompresses: every check reads the v2 batch headers (and the CRC over
 //! the rest, in `parse_batches`). In order, as Kafka runs them: the batches parse; a client
-//! sends no transactional or control batch (Gregor has no transactions; Kafka refuses control
+//! sends no control batch (transaction markers are the broker's own; Kafka refuses control
 //! batches from clients always); no batch is larger than `max.message.bytes`; CreateTime
 //! timestamps lie in the `message.timestamp.before/after.max.ms` window; a LogAppendTime log
 //! stamps each batch with the broker's clock; a compacted topic takes no keyless record (in
@@ -21,10 +21,10 @@ use crate::error::KafkaError;
 /// Who is appending (Kafka's `AppendOrigin`): it decides which topics and batches are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOrigin {
-    /// A Produce request. May not write internal topics, nor transactional or control batches.
+    /// A Produce request. May not write internal topics, nor control batches.
     Client,
-    /// A coordinator writing its own internal topic (`__consumer_offsets`; later
-    /// `__transaction_state` and transaction markers).
+    /// A coordinator writing its own internal topic (`__consumer_offsets`,
+    /// `__transaction_state`), or transaction markers into any partition.
     Coordinator,
     /// The broker itself, for anything that is neither a client's nor a coordinator's.
     Internal,
@@ -49,10 +49,22 @@ pub fn validate(
     now_ms: i64,
 ) -> Result<ValidRecords, KafkaError> {
     let headers = parse_batches(&records)?;
-    if origin == AppendOrigin::Client && headers.iter().any(needs_transactions) {
+    if origin == AppendOrigin::Client && headers.iter().any(BatchHeader::is_control) {
         return Err(KafkaError::with_message(
             ResponseError::InvalidRecord,
-            "transactional and control batches need transactions, which Gregor does not support",
+            "Clients are not allowed to write control records",
+        ));
+    }
+    if let Some(h) = headers
+        .iter()
+        .find(|h| h.is_transactional() && h.producer_id < 0)
+    {
+        return Err(KafkaError::with_message(
+            ResponseError::InvalidRecord,
+            format!(
+                "A transactional batch needs a producer id, not {}",
+                h.producer_id
+            ),
         ));
     }
     if origin == AppendOrigin::Client && config.cleanup.compact {
@@ -118,8 +130,14 @@ fn refuse_keyless(records: &[u8], headers: &[BatchHeader]) -> Result<(), KafkaEr
     Ok(())
 }
 
-fn needs_transactions(h: &BatchHeader) -> bool {
-    h.is_transactional() || h.is_control()
+/// The storage's origin of an append from `origin`: only a client's batches carry sequences.
+pub fn storage_origin(origin: AppendOrigin) -> gregor_storage::producer_state::Origin {
+    match origin {
+        AppendOrigin::Client => gregor_storage::producer_state::Origin::Client,
+        AppendOrigin::Coordinator | AppendOrigin::Internal => {
+            gregor_storage::producer_state::Origin::Coordinator
+        }
+    }
 }
 
 #[cfg(test)]
@@ -224,5 +242,44 @@ mod tests {
         assert_ne!(valid.records, records);
         let header = &parse_batches(&valid.records).unwrap()[0];
         assert_eq!(header.max_timestamp, NOW);
+    }
+
+    #[test]
+    fn transactional_batches_pass_and_only_a_coordinator_writes_markers() {
+        let config = LogConfig::default();
+        let txn = Bytes::from(gregor_storage::batch::build_test_txn_batch(7, 0, 0, 2, NOW));
+        assert!(validate(AppendOrigin::Client, txn, 1 << 20, &config, NOW).is_ok());
+        // Transactional without a producer id is nonsense.
+        let orphan = Bytes::from(gregor_storage::batch::build_test_txn_batch(
+            -1, -1, -1, 1, NOW,
+        ));
+        assert_eq!(
+            code(validate(
+                AppendOrigin::Client,
+                orphan,
+                1 << 20,
+                &config,
+                NOW
+            )),
+            Some(ResponseError::InvalidRecord)
+        );
+        let marker = Bytes::from(
+            gregor_storage::EndTxnMarker {
+                result: gregor_storage::TxnResult::Abort,
+                coordinator_epoch: 0,
+            }
+            .batch(7, 0, NOW),
+        );
+        assert_eq!(
+            code(validate(
+                AppendOrigin::Client,
+                marker.clone(),
+                1 << 20,
+                &config,
+                NOW
+            )),
+            Some(ResponseError::InvalidRecord)
+        );
+        assert!(validate(AppendOrigin::Coordinator, marker, 1 << 20, &config, NOW).is_ok());
     }
 }

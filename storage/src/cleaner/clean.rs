@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::file_names::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::{CleanerCheckpoint, PartitionLog};
 use crate::log_segment::LogSegment;
+use crate::producer_state::LastRecord;
 use gregor_record::batch::{self, BatchHeader};
 use gregor_record::rebuild::{empty_batch, rebuild_batch};
 use gregor_record::record::{batch_records, BatchRecords, Record};
@@ -216,7 +217,7 @@ impl Cleaner<'_> {
                 .cleaned(state, to_clean.first_dirty_offset, horizon);
             (self.checkpoint)()?;
         }
-        let producers = self.log.producer_last_offsets();
+        let producers = self.log.producer_last_records();
         let mut next_horizon = i64::MAX;
         let to_rewrite: Vec<Arc<LogSegment>> = segments
             .iter()
@@ -301,7 +302,7 @@ impl Cleaner<'_> {
         group: &[Arc<LogSegment>],
         end_offset: i64,
         map: &OffsetMap,
-        producers: &HashMap<i64, i64>,
+        producers: &HashMap<i64, LastRecord>,
         stats: &mut CleanStats,
     ) -> Result<Option<i64>> {
         let dir = self.log.dir();
@@ -412,7 +413,7 @@ impl Cleaner<'_> {
         header: &BatchHeader,
         end_offset: i64,
         map: &OffsetMap,
-        producers: &HashMap<i64, i64>,
+        producers: &HashMap<i64, LastRecord>,
         stats: &mut CleanStats,
         horizon: &mut i64,
     ) -> Outcome {
@@ -461,7 +462,9 @@ impl Cleaner<'_> {
             return Outcome::Keep;
         }
         let producers_last = header.producer_id >= 0
-            && producers.get(&header.producer_id) == Some(&header.last_offset());
+            && producers
+                .get(&header.producer_id)
+                .is_some_and(|r| r.last_data_offset == Some(header.last_offset()));
         if kept.is_empty() {
             return if producers_last {
                 Outcome::Rewrite(empty_batch(header))
