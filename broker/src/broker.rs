@@ -180,6 +180,11 @@ impl Broker {
                 .map(|appended| appended.base_offset)
                 .map_err(|e| e.to_string())
         });
+        self.replica_manager.set_txn_verifier(Arc::new(
+            crate::coordinator::txn::verifier::CoordinatorVerifier {
+                txn: self.txn_coordinator.clone(),
+            },
+        ));
         let effects = crate::coordinator::txn::markers::start(
             Arc::downgrade(self),
             self.txn_coordinator.clone(),

@@ -21,11 +21,11 @@ use gregor_protocol::ResponseError;
 use tokio::sync::mpsc;
 
 use super::coordinator::{MarkerJob, TxnEffect, TxnRequest, OFFSETS_TOPIC};
-use super::marker_stub::TxnResult;
 use super::shard::TxnShard;
 use crate::broker::Broker;
 use crate::coordinator::runtime::{CoordinatorHandle, EffectSink};
 use crate::coordinator::service::GroupRequest;
+use crate::replica_manager::TxnResult;
 
 /// The longest wait between two attempts at a partition that refuses its marker.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);

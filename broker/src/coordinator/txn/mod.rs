@@ -10,11 +10,11 @@
 //! the coordinator, which then writes CompleteCommit or CompleteAbort.
 
 pub mod coordinator;
-pub mod marker_stub;
 pub mod markers;
 pub mod metadata;
 pub mod records;
 pub mod shard;
+pub mod verifier;
 
 pub use coordinator::{
     MarkerJob, Step, TransactionCoordinator, TxnConfig, TxnEffect, TxnRequest, TxnResponse,
