@@ -23,6 +23,7 @@ use gregor_protocol::request::Request;
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::broker::Broker;
+use crate::coordinator::txn::metadata::TxnPartition;
 use crate::coordinator::txn::{TxnRequest, TxnResponse};
 use crate::coordinator::GroupCoordinator;
 
@@ -76,7 +77,7 @@ pub async fn init_producer_id(
 fn known_partitions(
     broker: &Broker,
     topics: &[AddPartitionsToTxnTopic],
-) -> (Vec<(String, i32)>, Vec<(String, i32)>) {
+) -> (Vec<TxnPartition>, Vec<TxnPartition>) {
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     for t in topics {
