@@ -259,7 +259,8 @@ impl Drop for JavaApp {
 
 /// A consumer with no group, assigned every partition of `topic` from the beginning.
 fn reader(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<BaseConsumer> {
-    reader_with(bootstrap, topic, partitions, "read_uncommitted")
+    // librdkafka's default isolation, as before read_committed readers were asked for.
+    reader_with(bootstrap, topic, partitions, "read_committed")
 }
 
 fn reader_with(
@@ -384,7 +385,7 @@ impl LatestPerKey {
         })
     }
 
-    /// Like `new`, reading committed records only (transactional output).
+    /// Like `new`, saying so: committed records only (transactional output).
     pub fn read_committed(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<Self> {
         Ok(LatestPerKey {
             topic: topic.to_string(),
