@@ -603,4 +603,32 @@ mod tests {
             Err(ResponseError::InvalidRecord)
         );
     }
+
+    /// The coordinator writes transactional offset commits and their marker into
+    /// `__consumer_offsets` through its own writer: without sequences, ended as markers
+    /// written through `write_txn_markers` end them.
+    #[tokio::test]
+    async fn the_coordinators_writer_appends_transactional_batches_and_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let offsets = topic("__consumer_offsets", &[]);
+        let rm = manager(dir.path(), &offsets, LogConfig::default());
+        let tp = TopicPartition::new("__consumer_offsets", 0);
+        rm.append_coordinator_records_blocking(&tp, batch())
+            .unwrap();
+        let commit = gregor_storage::batch::build_test_txn_batch(11, 2, -1, 1, now_ms());
+        let appended = rm
+            .append_coordinator_records_blocking(&tp, Bytes::from(commit))
+            .unwrap();
+        assert_eq!(appended.base_offset, 2);
+        let p = rm.partition("__consumer_offsets", 0).unwrap();
+        assert_eq!(p.last_stable_offset(), 2);
+        let marker = gregor_storage::EndTxnMarker {
+            result: TxnResult::Commit,
+            coordinator_epoch: 0,
+        }
+        .batch(11, 2, now_ms());
+        rm.append_coordinator_records_blocking(&tp, Bytes::from(marker))
+            .unwrap();
+        assert_eq!((p.high_watermark(), p.last_stable_offset()), (4, 4));
+    }
 }

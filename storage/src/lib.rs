@@ -1,7 +1,8 @@
 //! Gregor's storage: one append-only log per topic-partition, in Kafka's on-disk layout.
 //!
 //! A partition is a folder `{topic}-{partition}` of segments (`{base_offset:020}.log` with a
-//! sparse `.index` and `.timeindex`). Record batches are stored exactly as they arrive on the
+//! sparse `.index` and `.timeindex`, and a `.txnindex` of aborted transactions once one ends
+//! there), plus producer-state `.snapshot`s. Record batches are stored exactly as they arrive on the
 //! wire (Kafka's v2 format), so a fetch serves bytes straight from the segment mapping. This crate
 //! knows nothing about sockets or Kafka requests.
 

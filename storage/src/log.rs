@@ -1165,6 +1165,39 @@ mod tests {
         assert!(!log.read(3, 1 << 20).unwrap().records.is_empty());
     }
 
+    /// With fsync-always a transaction's marker is not yet committed while it awaits its
+    /// fsync: the transaction stays unstable until then, so a read_committed reader never
+    /// sees its records before the marker that says what became of them.
+    #[test]
+    fn a_marker_frees_the_last_stable_offset_only_once_durable() {
+        use crate::batch::build_test_txn_batch;
+        use gregor_record::control::{EndTxnMarker, TxnResult};
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(open_log(dir.path(), FsyncPolicy::Always));
+        log.append(&build_test_txn_batch(9, 0, 0, 3, 0), 0).unwrap();
+        assert_eq!((log.high_watermark(), log.last_stable_offset()), (3, 0));
+        let checked = Arc::new(AtomicUsize::new(0));
+        let seen = checked.clone();
+        *lock(&log.before_sync) = Some(Box::new(move |log: &PartitionLog| {
+            assert_eq!(log.log_end_offset(), 4, "the marker is written");
+            assert_eq!(
+                log.last_stable_offset(),
+                0,
+                "but the transaction is not stable yet"
+            );
+            seen.fetch_add(1, Ordering::SeqCst);
+        }));
+        let marker = EndTxnMarker {
+            result: TxnResult::Abort,
+            coordinator_epoch: 0,
+        }
+        .batch(9, 0, 0);
+        log.append_as(&marker, 0, Origin::Coordinator).unwrap();
+        assert_eq!(checked.load(Ordering::SeqCst), 1);
+        assert_eq!((log.high_watermark(), log.last_stable_offset()), (4, 4));
+        assert_eq!(log.aborted_transactions(0, 4).len(), 1);
+    }
+
     /// Without fsync-always the high watermark is the log end offset after every append.
     #[test]
     fn os_policy_commits_at_once() {

@@ -152,6 +152,7 @@ pub fn load(
 ///   `.log` whose base offset lies in the swap's offset range) is removed, then the swap is
 ///   renamed into place; its indexes are rebuilt;
 /// - `.deleted` files are replaced segments not yet removed.
+///
 /// Returns the segments' base offsets and those of the segments a finished swap put in place.
 fn scan_files(dir: &Path) -> Result<(Vec<i64>, Vec<i64>)> {
     let mut swaps = Vec::new();

@@ -43,10 +43,11 @@ pub async fn handle(
                     None => Err(KafkaError::new(unknown)),
                     Some(meta) => {
                         let verified = match txn_produce(request, version, &meta.name, partition) {
-                            Some(produce) => {
+                            Ok(Some(produce)) => {
                                 broker.replica_manager.verify_txn_produce(produce).await
                             }
-                            None => Ok(()),
+                            Ok(None) => Ok(()),
+                            Err(e) => Err(e),
                         };
                         match verified {
                             Err(e) => Err(e),
@@ -77,30 +78,41 @@ pub async fn handle(
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
-/// What the coordinator verifies for a transactional request's partition: the producer of its
-/// first transactional batch. `None` when there is nothing to verify (no transactional id, or
-/// no transactional batch; a batch that does not parse is refused by validation).
+/// What the coordinator verifies for a partition: the producer of its first transactional
+/// batch. `None` when there is nothing to verify (no transactional batch; a batch that does
+/// not parse is refused by validation). Transactional records without a transactional id are
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka answers them.
 fn txn_produce<'a>(
     request: &'a ProduceRequest,
     version: i16,
     topic: &'a str,
     partition: &'a gregor_protocol::messages::produce_request::PartitionProduceData,
-) -> Option<TxnProduce<'a>> {
-    let transactional_id = request.transactional_id.as_ref()?;
-    let records = partition.records.as_ref()?;
+) -> Result<Option<TxnProduce<'a>>, KafkaError> {
+    let Some(records) = partition.records.as_ref() else {
+        return Ok(None);
+    };
     // Headers only: validation checks the CRCs once, after this.
-    let header = gregor_storage::batch::headers(records)
+    let Some(header) = gregor_storage::batch::headers(records)
         .map_while(Result::ok)
         .map(|(_, h)| h)
-        .find(|h| h.is_transactional())?;
-    Some(TxnProduce {
+        .find(|h| h.is_transactional())
+    else {
+        return Ok(None);
+    };
+    let Some(transactional_id) = request.transactional_id.as_ref() else {
+        return Err(KafkaError::with_message(
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "Transactional records need the request's transactional id",
+        ));
+    };
+    Ok(Some(TxnProduce {
         transactional_id: transactional_id.as_str(),
         producer_id: header.producer_id,
         producer_epoch: header.producer_epoch,
         topic,
         partition: partition.index,
         produce_version: version,
-    })
+    }))
 }
 
 fn partition_response(

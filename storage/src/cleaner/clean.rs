@@ -7,7 +7,11 @@
 //!    horizon has not passed. A tombstone cleaned for the first time gets a horizon of now
 //!    plus `delete.retention.ms`. Keyless records stay. A batch that is a producer's newest
 //!    stays, empty if need be, so the producer's sequence checks survive. Batches whose
-//!    records all stay are copied byte for byte; control batches are kept as they are.
+//!    records all stay are copied byte for byte. Transactions as Kafka cleans them (see
+//!    [`super::transactions`]): an aborted transaction's records are neither mapped nor kept,
+//!    and a marker stays while its transaction has batches left, then gets a delete horizon
+//!    and goes once that has passed (unless it is its producer's last record). Nothing at or
+//!    past the last stable offset is cleaned.
 //! 3. Each group's cleaned segment is written as `.cleaned` files, synced, renamed to `.swap`
 //!    (the commit point) and swapped in by `PartitionLog::replace_segments`.
 
@@ -17,9 +21,11 @@ use std::time::Instant;
 
 use crate::cleaner::offset_map::{key_hash, OffsetMap};
 use crate::cleaner::throttler::Throttler;
+use crate::cleaner::transactions::CleanedTransactions;
 use crate::config::LogConfig;
 use crate::error::Result;
 use crate::file_names::{CLEANED_SUFFIX, SWAP_SUFFIX};
+use crate::index::AbortedTxn;
 use crate::log::{CleanerCheckpoint, PartitionLog};
 use crate::log_segment::LogSegment;
 use crate::producer_state::LastRecord;
@@ -101,7 +107,11 @@ pub fn measure(log: &PartitionLog, state: &CleanerCheckpoint, now_ms: i64) -> Lo
         _ => start,
     };
     let segments = log.segments();
-    let mut uncleanable = log.active_base_offset().min(log.high_watermark());
+    // Open transactions are not cleaned: whether their records stay is not known yet.
+    let mut uncleanable = log
+        .active_base_offset()
+        .min(log.high_watermark())
+        .min(log.last_stable_offset());
     if config.min_compaction_lag_ms > 0 {
         // The first dirty segment holding a record younger than the lag bounds the cleaning.
         if let Some(young) = segments.iter().find(|s| {
@@ -218,6 +228,7 @@ impl Cleaner<'_> {
             (self.checkpoint)()?;
         }
         let producers = self.log.producer_last_records();
+        let mut txns = CleanedTransactions::default();
         let mut next_horizon = i64::MAX;
         let to_rewrite: Vec<Arc<LogSegment>> = segments
             .iter()
@@ -225,7 +236,7 @@ impl Cleaner<'_> {
             .cloned()
             .collect();
         for group in group_by_size(&to_rewrite, self.config.segment_bytes) {
-            match self.clean_group(&group, end_offset, map, &producers, &mut stats)? {
+            match self.clean_group(&group, end_offset, map, &producers, &mut txns, &mut stats)? {
                 Some(horizon) => next_horizon = next_horizon.min(horizon),
                 None => return Ok(None),
             }
@@ -246,6 +257,8 @@ impl Cleaner<'_> {
         let from = to_clean.first_dirty_offset;
         let until = to_clean.first_uncleanable_offset;
         let mut reached = from;
+        let mut txns = CleanedTransactions::default();
+        txns.add_aborted(self.log.aborted_transactions(from, until));
         for segment in segments
             .iter()
             .filter(|s| s.next_offset() > from && s.base_offset() < until)
@@ -269,7 +282,9 @@ impl Cleaner<'_> {
                 }
                 self.throttler.spend(header.size as u64);
                 stats.map_bytes += header.size as u64;
-                if !header.is_control() {
+                if header.is_control() {
+                    txns.on_control_batch(bytes, &header);
+                } else if !txns.on_batch(&header) {
                     let section = batch_records(bytes, &header, MAX_DECOMPRESSED);
                     match section.as_ref().map_err(|e| *e).and_then(judge) {
                         Ok(records) => {
@@ -303,6 +318,7 @@ impl Cleaner<'_> {
         end_offset: i64,
         map: &OffsetMap,
         producers: &HashMap<i64, LastRecord>,
+        txns: &mut CleanedTransactions,
         stats: &mut CleanStats,
     ) -> Result<Option<i64>> {
         let dir = self.log.dir();
@@ -331,8 +347,19 @@ impl Cleaner<'_> {
             }
             Ok(())
         };
-        for segment in group {
+        let mut kept_aborts = Vec::new();
+        for (i, segment) in group.iter().enumerate() {
             last_modified = last_modified.max(segment.last_modified_ms());
+            // The whole segment's range: the cleaned segment's index is rebuilt from it.
+            let upper = group
+                .get(i + 1)
+                .map_or_else(|| segment.next_offset(), |next| next.base_offset());
+            txns.add_aborted(
+                self.log.aborted_transactions(
+                    segment.base_offset(),
+                    upper.max(segment.base_offset() + 1),
+                ),
+            );
             let data = segment.contents();
             let mut position = 0;
             while position < data.len() {
@@ -354,6 +381,8 @@ impl Cleaner<'_> {
                     end_offset,
                     map,
                     producers,
+                    txns,
+                    &mut kept_aborts,
                     stats,
                     &mut horizon,
                 );
@@ -379,6 +408,9 @@ impl Cleaner<'_> {
             return Err(e);
         }
         let finished = (|| {
+            for txn in kept_aborts {
+                cleaned.append_aborted_txn(txn)?;
+            }
             cleaned.seal()?;
             if let Some(ms) = last_modified {
                 cleaned.set_last_modified_ms(ms)?;
@@ -414,14 +446,76 @@ impl Cleaner<'_> {
         end_offset: i64,
         map: &OffsetMap,
         producers: &HashMap<i64, LastRecord>,
+        txns: &mut CleanedTransactions,
+        kept_aborts: &mut Vec<AbortedTxn>,
         stats: &mut CleanStats,
         horizon: &mut i64,
     ) -> Outcome {
-        // Transaction markers stay until transactions clean them; batches past the mapped part
-        // (a map that filled mid-segment) are not cleaned yet.
-        if header.is_control() || header.last_offset() >= end_offset {
+        // Batches past the mapped part (a map that filled mid-segment) are not cleaned yet,
+        // but the walk through their transactions goes on: an abort marker there keeps its
+        // index entry in the cleaned segment.
+        if header.last_offset() >= end_offset {
+            if header.is_control() {
+                kept_aborts.extend(txns.on_control_batch(bytes, header).1);
+            } else {
+                txns.on_batch(header);
+            }
             stats.records_written += header.record_count.max(0) as u64;
             return Outcome::Keep;
+        }
+        // Kafka's `isBatchLastRecordOfProducer`: a producer's newest data batch holds its last
+        // sequence; with none of its epoch, its marker holds the epoch fencing depends on.
+        let producers_last = header.producer_id >= 0
+            && producers
+                .get(&header.producer_id)
+                .is_some_and(|r| match r.last_data_offset {
+                    Some(offset) => header.last_offset() == offset,
+                    None => header.is_control() && header.producer_epoch == r.epoch,
+                });
+        // Every record goes: the batch too, unless it is its producer's last.
+        let emptied = || {
+            if !producers_last {
+                Outcome::Drop
+            } else if header.record_count == 0 {
+                Outcome::Keep
+            } else {
+                Outcome::Rewrite(empty_batch(header))
+            }
+        };
+        if header.is_control() {
+            let (removable, keep_entry) = txns.on_control_batch(bytes, header);
+            kept_aborts.extend(keep_entry);
+            if !removable {
+                stats.records_written += header.record_count.max(0) as u64;
+                return Outcome::Keep;
+            }
+            // A removable marker waits out `delete.retention.ms`, as a tombstone does, so a
+            // consumer reading slowly still sees its transaction end.
+            return match header.delete_horizon_ms() {
+                Some(h) if self.now_ms >= h => emptied(),
+                None if header.record_count == 0 => emptied(),
+                Some(h) => {
+                    *horizon = (*horizon).min(h);
+                    stats.records_written += header.record_count.max(0) as u64;
+                    Outcome::Keep
+                }
+                None => {
+                    let h = self.now_ms.saturating_add(self.config.delete_retention_ms);
+                    *horizon = (*horizon).min(h);
+                    stats.records_written += header.record_count.max(0) as u64;
+                    match self.with_horizon(bytes, header, h) {
+                        Ok(batch) => Outcome::Rewrite(batch),
+                        Err(e) => {
+                            tracing::debug!(log = %self.log.dir().display(), cause = %e, "marker kept as it was");
+                            Outcome::Keep
+                        }
+                    }
+                }
+            };
+        }
+        if txns.on_batch(header) {
+            // An aborted transaction's records: none stays.
+            return emptied();
         }
         let unreadable = |stats: &mut CleanStats, e: &dyn std::fmt::Display| {
             tracing::debug!(log = %self.log.dir().display(), cause = %e, "batch kept unread by the cleaner");
@@ -461,10 +555,6 @@ impl Cleaner<'_> {
         if kept.len() == records.len() && new_horizon == existing_horizon {
             return Outcome::Keep;
         }
-        let producers_last = header.producer_id >= 0
-            && producers
-                .get(&header.producer_id)
-                .is_some_and(|r| r.last_data_offset == Some(header.last_offset()));
         if kept.is_empty() {
             return if producers_last {
                 Outcome::Rewrite(empty_batch(header))
@@ -482,6 +572,18 @@ impl Cleaner<'_> {
                 Outcome::Keep
             }
         }
+    }
+
+    /// The control batch `bytes` again, with delete horizon `horizon_ms`.
+    fn with_horizon(
+        &self,
+        bytes: &[u8],
+        header: &BatchHeader,
+        horizon_ms: i64,
+    ) -> Result<Vec<u8>, gregor_record::BatchError> {
+        let section = batch_records(bytes, header, MAX_DECOMPRESSED)?;
+        let records: Vec<Record<'_>> = section.iter().collect::<Result<_, _>>()?;
+        rebuild_batch(header, &records, Some(horizon_ms))
     }
 
     /// Whether a record survives: it has a key, no later record of its key is mapped, and it

@@ -13,6 +13,7 @@
 pub mod clean;
 pub mod offset_map;
 pub mod throttler;
+pub mod transactions;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
