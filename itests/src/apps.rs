@@ -173,9 +173,9 @@ impl JavaApp {
     /// Kills the program with SIGKILL (no shutdown hook runs: a crash) and reaps it.
     pub fn kill9(mut self) -> anyhow::Result<()> {
         let mut child = self.child.take().expect("running");
-        child.kill()?;
+        let killed = child.kill();
         child.wait()?;
-        Ok(())
+        Ok(killed?)
     }
 
     /// The end of the program's stderr.
