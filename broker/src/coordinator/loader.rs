@@ -289,6 +289,44 @@ mod tests {
     }
 
     #[test]
+    fn transactional_offsets_replay_as_pending_until_their_marker() {
+        use gregor_record::control::{EndTxnMarker, TxnResult};
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, log) = offsets_log(dir.path());
+        let txn = |producer_id: i64, offset: i64| CoordinatorRecord::TxnOffset {
+            producer_id,
+            producer_epoch: 0,
+            key: ("g".into(), "t".into(), producer_id as i32),
+            value: crate::coordinator::offsets::CommittedOffset {
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_time_ms: 1_000,
+            },
+        };
+        // Producer 1 commits, producer 2 aborts, producer 3 is still open.
+        for (pid, offset) in [(1, 10), (2, 20), (3, 30)] {
+            log.append(&encode_batch(&[txn(pid, offset)], 1_000).unwrap(), 1_000)
+                .unwrap();
+        }
+        for (pid, result) in [(1, TxnResult::Commit), (2, TxnResult::Abort)] {
+            let marker = EndTxnMarker {
+                result,
+                coordinator_epoch: 0,
+            }
+            .batch(pid, 0, 1_000);
+            log.append(&marker, 1_000).unwrap();
+        }
+        let mut c = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut c, Legacy::None).unwrap();
+        assert_eq!(c.offsets.get("g", "t", 1).map(|o| o.offset), Some(10));
+        assert!(c.offsets.get("g", "t", 2).is_none(), "aborted");
+        assert!(c.offsets.get("g", "t", 3).is_none(), "still pending");
+        assert!(c.pending_txn_offsets.is_pending("g", "t", 3));
+        assert!(!c.pending_txn_offsets.is_pending("g", "t", 1));
+    }
+
+    #[test]
     fn an_unreadable_record_stops_the_replay_with_its_offset() {
         let dir = tempfile::tempdir().unwrap();
         let (_logs, log) = offsets_log(dir.path());

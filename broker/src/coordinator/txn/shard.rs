@@ -156,3 +156,113 @@ pub fn load(
     coordinator.recover();
     Ok(replayed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::txn::{MarkerJob, TransactionState, TxnConfig};
+    use gregor_storage::{LogConfig, LogManager, TopicPartition};
+
+    fn coordinator() -> TransactionCoordinator {
+        let mut next = 100;
+        TransactionCoordinator::new(
+            TxnConfig::default(),
+            Box::new(move || {
+                next += 1;
+                next
+            }),
+        )
+    }
+
+    #[test]
+    fn a_load_replays_the_log_and_rewrites_the_markers_of_prepared_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path(), LogConfig::default()).unwrap();
+        let log = logs
+            .get_or_create(
+                &TopicPartition::new("__transaction_state", 0),
+                LogConfig::default(),
+            )
+            .unwrap();
+        // What a coordinator writes for: a, committed and completed; b, prepared to commit
+        // when the broker died; c, expired.
+        let mut live = coordinator();
+        let mut written = Vec::new();
+        let mut run = |c: &mut TransactionCoordinator, r: TxnRequest, now| {
+            if let Step::Write { record, .. } = c.handle(r, now) {
+                written.push(record.clone());
+                c.apply(record);
+            }
+        };
+        for id in ["a", "b", "c"] {
+            run(
+                &mut live,
+                TxnRequest::InitProducerId {
+                    transactional_id: id.into(),
+                    timeout_ms: 60_000,
+                    expected: None,
+                },
+                1_000,
+            );
+        }
+        for id in ["a", "b"] {
+            let pid = live.txns[id].producer_id;
+            run(
+                &mut live,
+                TxnRequest::AddPartitions {
+                    transactional_id: id.into(),
+                    producer_id: pid,
+                    producer_epoch: 0,
+                    partitions: vec![("t".into(), 0)],
+                },
+                2_000,
+            );
+            run(
+                &mut live,
+                TxnRequest::EndTxn {
+                    transactional_id: id.into(),
+                    producer_id: pid,
+                    producer_epoch: 0,
+                    commit: true,
+                    bump_epoch: false,
+                },
+                3_000,
+            );
+        }
+        let a = live.txns["a"].producer_id;
+        run(
+            &mut live,
+            TxnRequest::MarkersWritten {
+                transactional_id: "a".into(),
+                producer_id: a,
+                producer_epoch: 0,
+                commit: true,
+            },
+            4_000,
+        );
+        written.push(TxnRecord {
+            transactional_id: "c".into(),
+            value: None,
+        });
+        log.append(&encode_batch(&written, 5_000).unwrap(), 5_000)
+            .unwrap();
+
+        let mut loaded = coordinator();
+        assert_eq!(load(&log, &mut loaded).unwrap(), written.len());
+        assert_eq!(loaded.txns["a"].state, TransactionState::CompleteCommit);
+        assert_eq!(loaded.txns["b"].state, TransactionState::PrepareCommit);
+        assert!(!loaded.txns.contains_key("c"));
+        let b = loaded.txns["b"].producer_id;
+        assert_eq!(
+            loaded.take_effects(),
+            vec![TxnEffect::WriteMarkers(MarkerJob {
+                transactional_id: "b".into(),
+                producer_id: b,
+                producer_epoch: 0,
+                commit: true,
+                partitions: vec![("t".into(), 0)],
+                coordinator_epoch: 0,
+            })]
+        );
+    }
+}
