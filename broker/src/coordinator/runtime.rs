@@ -694,4 +694,99 @@ mod tests {
         }
         assert!(rt.shard.groups["g"].members[&member].assignment.is_empty());
     }
+
+    mod txn {
+        use super::*;
+        use crate::coordinator::txn::records::TxnRecord;
+        use crate::coordinator::txn::{
+            TransactionCoordinator, TransactionState, TxnConfig, TxnEffect, TxnRequest,
+            TxnResponse, TxnShard,
+        };
+
+        #[derive(Clone, Default)]
+        struct TxnRecorder(Arc<Mutex<Vec<(WriteId, Vec<TxnRecord>)>>>);
+
+        impl WriteQueue<TxnRecord> for TxnRecorder {
+            fn submit(&mut self, id: WriteId, records: Vec<TxnRecord>) {
+                self.0.lock().unwrap().push((id, records));
+            }
+        }
+
+        fn runtime() -> (Runtime<TxnShard, TxnRecorder>, TxnRecorder) {
+            let writes = TxnRecorder::default();
+            let coordinator = TransactionCoordinator::new(TxnConfig::default(), Box::new(|| 7));
+            let shard = TxnShard::new(coordinator, || 1_000);
+            (Runtime::new(shard, writes.clone(), Box::new(|| 0)), writes)
+        }
+
+        fn call(
+            rt: &mut Runtime<TxnShard, TxnRecorder>,
+            request: TxnRequest,
+        ) -> oneshot::Receiver<TxnResponse> {
+            let (tx, rx) = oneshot::channel();
+            rt.on_call((request, tx));
+            rx
+        }
+
+        fn last_write(writes: &TxnRecorder) -> WriteId {
+            writes.0.lock().unwrap().last().unwrap().0
+        }
+
+        #[test]
+        fn markers_start_only_once_the_prepare_is_written_and_not_if_it_fails() {
+            let (mut rt, writes) = runtime();
+            let mut init = call(
+                &mut rt,
+                TxnRequest::InitProducerId {
+                    transactional_id: "tx".into(),
+                    timeout_ms: 60_000,
+                    expected: None,
+                },
+            );
+            rt.on_written(last_write(&writes), true);
+            assert_eq!(
+                init.try_recv().unwrap(),
+                TxnResponse::InitProducerId(Ok((7, 0)))
+            );
+            let mut add = call(
+                &mut rt,
+                TxnRequest::AddPartitions {
+                    transactional_id: "tx".into(),
+                    producer_id: 7,
+                    producer_epoch: 0,
+                    partitions: vec![("t".into(), 0)],
+                },
+            );
+            rt.on_written(last_write(&writes), true);
+            assert_eq!(add.try_recv().unwrap(), TxnResponse::Added(Ok(())));
+            let end = || TxnRequest::EndTxn {
+                transactional_id: "tx".into(),
+                producer_id: 7,
+                producer_epoch: 0,
+                commit: true,
+                bump_epoch: false,
+            };
+            // The PrepareCommit cannot be written: an error, no markers, still Ongoing.
+            let mut failed = call(&mut rt, end());
+            assert!(failed.try_recv().is_err(), "not answered before the write");
+            rt.on_written(last_write(&writes), false);
+            assert_eq!(
+                failed.try_recv().unwrap(),
+                TxnResponse::EndTxn(Err(gregor_protocol::ResponseError::CoordinatorNotAvailable))
+            );
+            assert!(rt.shard.take_effects().is_empty());
+            assert_eq!(
+                rt.shard.coordinator.txns["tx"].state,
+                TransactionState::Ongoing
+            );
+            // Retried and written: answered, and the markers are due.
+            let mut ok = call(&mut rt, end());
+            rt.on_written(last_write(&writes), true);
+            assert_eq!(ok.try_recv().unwrap(), TxnResponse::EndTxn(Ok((7, 0))));
+            assert!(matches!(
+                &rt.shard.take_effects()[..],
+                [TxnEffect::WriteMarkers(job)] if job.commit && job.partitions.len() == 1
+            ));
+        }
+    }
 }
