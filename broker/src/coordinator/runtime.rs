@@ -703,8 +703,11 @@ mod tests {
             TxnResponse, TxnShard,
         };
 
+        /// The writes submitted, in order.
+        type Submitted = Arc<Mutex<Vec<(WriteId, Vec<TxnRecord>)>>>;
+
         #[derive(Clone, Default)]
-        struct TxnRecorder(Arc<Mutex<Vec<(WriteId, Vec<TxnRecord>)>>>);
+        struct TxnRecorder(Submitted);
 
         impl WriteQueue<TxnRecord> for TxnRecorder {
             fn submit(&mut self, id: WriteId, records: Vec<TxnRecord>) {
