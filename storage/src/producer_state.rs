@@ -856,6 +856,30 @@ mod tests {
         assert_eq!(described[0].current_txn_start_offset, 10);
     }
 
+    /// A snapshot written before transactions (version 1) still loads.
+    #[test]
+    fn version_1_snapshots_are_read() {
+        let mut body = Vec::new();
+        body.extend_from_slice(&1u32.to_be_bytes());
+        body.extend_from_slice(&7i64.to_be_bytes());
+        body.extend_from_slice(&3i16.to_be_bytes());
+        body.push(1);
+        for v in [0i32, 4] {
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [100i64, 104, 5_000] {
+            body.extend_from_slice(&v.to_be_bytes());
+        }
+        let mut bytes = vec![1u8];
+        bytes.extend_from_slice(&crc32c::crc32c(&body).to_be_bytes());
+        bytes.extend_from_slice(&body);
+        let s = ProducerStateManager::decode_snapshot(&bytes).unwrap();
+        let entry = s.get(7).unwrap();
+        assert_eq!((entry.epoch, entry.last_timestamp), (3, 5_000));
+        assert_eq!(entry.current_txn_first_offset, None);
+        assert_eq!(entry.batches[0].last_offset, 104);
+    }
+
     #[test]
     fn retry_is_a_duplicate_with_the_first_offsets() {
         let mut s = ProducerStateManager::new();

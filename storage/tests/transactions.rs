@@ -335,3 +335,26 @@ mod crash {
         }
     }
 }
+
+/// A segment's `.txnindex` goes with it when DeleteRecords deletes the segment.
+#[test]
+fn deleting_a_segment_deletes_its_transaction_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = LogManager::open(dir.path(), config()).unwrap();
+    let log = manager.get_or_create(&tp(), config()).unwrap();
+    log.append(&build_test_txn_batch(1, 0, 0, 2, 1_000), 0)
+        .unwrap();
+    log.append_as(&marker(1, TxnResult::Abort), 0, Origin::Coordinator)
+        .unwrap();
+    let indexes = txn_index_files(dir.path());
+    assert_eq!(indexes.len(), 1);
+    while log.segment_count() < 3 {
+        log.append(&build_test_batch(3, 40, 1_000), 0).unwrap();
+    }
+    let second = log.segments()[1].base_offset();
+    manager.advance_log_start(&tp(), second).unwrap();
+    assert!(!indexes[0].exists(), "the index went with its segment");
+    assert!(log
+        .aborted_transactions(second, log.high_watermark())
+        .is_empty());
+}
