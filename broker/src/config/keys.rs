@@ -168,6 +168,12 @@ pub const IGNORED: &[(&str, &str)] = &[
         "transaction.partition.verification.enable",
         "partitions are verified by the transaction coordinator itself",
     ),
+    // After the specific entries: the other knobs of Kafka's coordinator (load buffers, lock
+    // timeouts, two-phase commit) have no counterpart here.
+    (
+        "transaction.",
+        "Gregor's transaction coordinator has no such setting",
+    ),
     ("share.", "Gregor does not implement share groups"),
     ("group.share.", "Gregor does not implement share groups"),
     (
