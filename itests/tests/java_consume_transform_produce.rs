@@ -6,9 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use gregor_itests::apps::JavaApp;
+use gregor_itests::apps::{end_offsets, JavaApp};
 use gregor_itests::clients::{consume_all_with, create_topic, produce_all, producer, Rec};
 use gregor_itests::TestBroker;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 const INPUT: &str = "in";
 const OUTPUT: &str = "out";
@@ -32,6 +35,41 @@ fn start(bootstrap: &str, dir: &std::path::Path, run: usize) -> anyhow::Result<J
     let mut app = JavaApp::start(&format!("copy-{run}"), "TxnCopy.java", &args, dir)?;
     app.wait_for("READY", APP_TIMEOUT, |l| l == "READY")?;
     Ok(app)
+}
+
+/// Every value of the output a read_committed consumer gets before its position reaches the
+/// high watermark of each partition (every transaction has ended, so nothing is held back).
+fn read_committed_to_end(bootstrap: &str) -> anyhow::Result<Vec<String>> {
+    let ends = end_offsets(bootstrap, OUTPUT, PARTITIONS)?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "copy-checker")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(OUTPUT, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut values = Vec::new();
+    let deadline = Instant::now() + APP_TIMEOUT;
+    loop {
+        let position = consumer.position()?;
+        let done = (0..PARTITIONS).all(|p| {
+            matches!(
+                position.find_partition(OUTPUT, p).map(|e| e.offset()),
+                Some(Offset::Offset(o)) if o >= ends[p as usize]
+            )
+        });
+        if done {
+            return Ok(values);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "output not read to {ends:?}");
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            values.push(String::from_utf8_lossy(m?.payload().unwrap_or_default()).into_owned());
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,19 +118,9 @@ async fn every_input_record_is_in_the_output_exactly_once_across_kill9s() -> any
             app.stop()?;
         }
     }
-    let got = consume_all_with(
-        &b,
-        OUTPUT,
-        PARTITIONS,
-        LINES + 1,
-        Duration::from_secs(5),
-        &[("isolation.level", "read_committed")],
-    )?;
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for r in got.values().flatten() {
-        *seen
-            .entry(String::from_utf8_lossy(&r.value).into_owned())
-            .or_default() += 1;
+    for value in read_committed_to_end(&b)? {
+        *seen.entry(value).or_default() += 1;
     }
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "output twice: {twice:?}");
