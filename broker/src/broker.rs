@@ -15,6 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::coordinator::group::topics::{TopicImage, TopicInfo, TopicSource};
 use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
+use crate::coordinator::txn::{TransactionCoordinator, TxnShard};
 use crate::coordinator::writer::AppendBatches;
 use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
@@ -49,9 +50,15 @@ pub struct Broker {
     pub apis: ApiTable,
     /// The group coordinator task, started once the logs are open, stopped before they close.
     pub coordinator: CoordinatorHandle,
-    /// The ids InitProducerId hands out.
-    pub producer_ids: ProducerIdManager,
+    /// The ids InitProducerId hands out (shared with the transaction coordinator).
+    pub producer_ids: Arc<ProducerIdManager>,
+    /// The transaction coordinator task, started with the group coordinator.
+    pub txn_coordinator: CoordinatorHandle<TxnShard>,
 }
+
+/// The transaction coordinator's internal topic (one partition on this node, as
+/// `__consumer_offsets`).
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
 /// The group coordinator's internal topic (one partition on this node).
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -86,11 +93,12 @@ impl Broker {
             }
         };
         let logs = Arc::new(LogManager::open(&config.data_dir, config.log.clone())?);
-        let producer_ids = ProducerIdManager::new(now_ms(), logs.max_producer_id());
+        let producer_ids = Arc::new(ProducerIdManager::new(now_ms(), logs.max_producer_id()));
         let topics = Arc::new(TopicStore::load(&config.data_dir)?);
         let meta = load_or_create_meta(&config.data_dir, config.node_id)?;
         let advertised = config.advertised(bound);
         let (coordinator, coordinator_starter) = runtime::channel();
+        let (txn_coordinator, txn_starter) = runtime::channel();
         let broker = Broker {
             cluster_id: meta.cluster_id,
             directory_id: meta.directory_id,
@@ -104,6 +112,7 @@ impl Broker {
             topics,
             apis: ApiTable::new(true),
             coordinator,
+            txn_coordinator,
             producer_ids,
             live: RwLock::new(Arc::new(config.clone())),
             dynamic: Mutex::new(dynamic),
@@ -132,6 +141,7 @@ impl Broker {
             }
         }
         let offsets_log = broker.offsets_log()?;
+        let txn_log = broker.internal_log(TRANSACTION_STATE_TOPIC)?;
         let broker = Arc::new(broker);
         let config = CoordinatorConfig {
             min_session_timeout_ms: broker.config.group_min_session_timeout_ms,
@@ -171,8 +181,66 @@ impl Broker {
                 .map_err(|e| e.to_string())
         });
         coordinator_starter.start(offsets_log, append, config, legacy)?;
+        broker.start_txn_coordinator(txn_starter, &txn_log)?;
         broker.logs.start_cleaner(broker.config.cleaner.clone());
         Ok(broker)
+    }
+
+    /// Loads the transaction coordinator from `__transaction_state` and starts it, with the
+    /// task that writes its markers.
+    fn start_txn_coordinator(
+        self: &Arc<Broker>,
+        starter: runtime::CoordinatorStarter<TxnShard>,
+        log: &Arc<PartitionLog>,
+    ) -> Result<(), BrokerError> {
+        let ids = self.producer_ids.clone();
+        let mut coordinator =
+            TransactionCoordinator::new(self.config.txn.clone(), Box::new(move || ids.allocate()));
+        let records = crate::coordinator::txn::shard::load(log, &mut coordinator)?;
+        tracing::info!(
+            records,
+            transactional_ids = coordinator.txns.len(),
+            "replayed __transaction_state"
+        );
+        let replica_manager = self.replica_manager.clone();
+        let partition = TopicPartition::new(TRANSACTION_STATE_TOPIC, 0);
+        let append: AppendBatches = Arc::new(move |batches| {
+            replica_manager
+                .append_coordinator_records_blocking(&partition, batches)
+                .map(|appended| appended.base_offset)
+                .map_err(|e| e.to_string())
+        });
+        self.replica_manager.set_txn_verifier(Arc::new(
+            crate::coordinator::txn::verifier::CoordinatorVerifier {
+                txn: self.txn_coordinator.clone(),
+            },
+        ));
+        let effects = crate::coordinator::txn::markers::start(
+            Arc::downgrade(self),
+            self.txn_coordinator.clone(),
+        );
+        starter
+            .start_shard(TxnShard::new(coordinator, now_ms), append, effects)
+            .map_err(|e| BrokerError::Io {
+                context: "starting the transaction coordinator's writer".into(),
+                source: e,
+            })
+    }
+
+    /// The log of an internal topic other than `__consumer_offsets`, created (one partition,
+    /// compacted as every internal topic) on first start.
+    fn internal_log(&self, topic: &str) -> Result<Arc<PartitionLog>, BrokerError> {
+        if self.topics.get(topic).is_none() {
+            let mut configs = BTreeMap::new();
+            configs.insert(
+                "segment.bytes".to_string(),
+                self.config.txn_log_segment_bytes.to_string(),
+            );
+            self.create_topic(topic, 1, configs, false)
+                .map_err(|e| BrokerError::Metadata(e.to_string()))?;
+        }
+        self.partition_log(topic, 0)
+            .ok_or_else(|| BrokerError::Metadata(format!("{topic} has no log")))
     }
 
     /// The internal log of group offsets, created on first start.

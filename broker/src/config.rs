@@ -129,6 +129,10 @@ pub struct Config {
     pub group_max_size: usize,
     /// The `group.consumer.*` settings of KIP-848 consumer groups.
     pub consumer_group: crate::coordinator::group::manager::ConsumerGroupConfig,
+    /// The transaction coordinator's settings (`transaction.max.timeout.ms`, ...).
+    pub txn: crate::coordinator::txn::TxnConfig,
+    /// `transaction.state.log.segment.bytes`.
+    pub txn_log_segment_bytes: i64,
     /// `offset.metadata.max.bytes`: the longest metadata an offset commit may carry.
     pub offset_metadata_max_bytes: usize,
     /// `offsets.retention.minutes` (kept; offsets are not expired yet).
@@ -515,6 +519,16 @@ impl Config {
             group_initial_rebalance_delay_ms: b.int_or_default("group.initial.rebalance.delay.ms"),
             group_max_size: b.int_or_default("group.max.size") as usize,
             consumer_group,
+            txn: crate::coordinator::txn::TxnConfig {
+                max_timeout_ms: b.int_or_default("transaction.max.timeout.ms") as i32,
+                id_expiration_ms: b.int_or_default("transactional.id.expiration.ms"),
+                abort_interval_ms: b
+                    .int_or_default("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+                expire_interval_ms: b
+                    .int_or_default("transaction.remove.expired.transaction.cleanup.interval.ms"),
+                offsets_partitions: 1,
+            },
+            txn_log_segment_bytes: b.int_or_default("transaction.state.log.segment.bytes"),
             offset_metadata_max_bytes: b.int_or_default("offset.metadata.max.bytes") as usize,
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,

@@ -41,7 +41,32 @@ pub async fn handle(
             ResponseKind::CreatePartitions(apis::topics::create_partitions(broker, r))
         }
         RequestKind::InitProducerId(r) => {
-            ResponseKind::InitProducerId(apis::producer_id::handle(broker, r))
+            ResponseKind::InitProducerId(apis::producer_id::handle(broker, r).await)
+        }
+        RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(
+            apis::transactions::add_partitions_to_txn(broker, r, v).await,
+        ),
+        RequestKind::AddOffsetsToTxn(r) => {
+            ResponseKind::AddOffsetsToTxn(apis::transactions::add_offsets_to_txn(broker, r).await)
+        }
+        RequestKind::EndTxn(r) => {
+            ResponseKind::EndTxn(apis::transactions::end_txn(broker, r, v).await)
+        }
+        RequestKind::DescribeTransactions(r) => ResponseKind::DescribeTransactions(
+            apis::transactions::describe_transactions(broker, r).await,
+        ),
+        RequestKind::ListTransactions(r) => ResponseKind::ListTransactions(
+            apis::transactions::list_transactions(broker, r, v).await,
+        ),
+        RequestKind::TxnOffsetCommit(r) => {
+            match apis::transactions::txn_offset_commit(broker, request, r, peer).await {
+                Some(response) => response,
+                None => {
+                    return Err(ProtocolError::Encode(
+                        "group coordinator unavailable".into(),
+                    ))
+                }
+            }
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(apis::cluster::describe_cluster(broker, r))

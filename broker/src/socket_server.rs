@@ -144,6 +144,7 @@ impl SocketServer {
         }
         let _ = upkeep.await;
         // The coordinator answers what it has under way and stops before its log closes.
+        self.broker.txn_coordinator.shutdown().await;
         self.broker.coordinator.shutdown().await;
         let broker = self.broker.clone();
         let closed = tokio::task::spawn_blocking(move || broker.logs.shutdown()).await;

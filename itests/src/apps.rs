@@ -170,6 +170,14 @@ impl JavaApp {
         Ok(std::mem::take(&mut self.seen))
     }
 
+    /// Kills the program with SIGKILL (no shutdown hook runs: a crash) and reaps it.
+    pub fn kill9(mut self) -> anyhow::Result<()> {
+        let mut child = self.child.take().expect("running");
+        let killed = child.kill();
+        child.wait()?;
+        Ok(killed?)
+    }
+
     /// The end of the program's stderr.
     pub fn stderr_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
@@ -251,8 +259,19 @@ impl Drop for JavaApp {
 
 /// A consumer with no group, assigned every partition of `topic` from the beginning.
 fn reader(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<BaseConsumer> {
+    // librdkafka's default isolation, as before read_committed readers were asked for.
+    reader_with(bootstrap, topic, partitions, "read_committed")
+}
+
+fn reader_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+) -> anyhow::Result<BaseConsumer> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        .set("isolation.level", isolation)
         .set("group.id", "itests-apps-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -360,6 +379,17 @@ impl LatestPerKey {
         Ok(LatestPerKey {
             topic: topic.to_string(),
             consumer: reader(bootstrap, topic, partitions)?,
+            latest: BTreeMap::new(),
+            next: vec![0; partitions as usize],
+            redelivered: 0,
+        })
+    }
+
+    /// Like `new`, saying so: committed records only (transactional output).
+    pub fn read_committed(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result<Self> {
+        Ok(LatestPerKey {
+            topic: topic.to_string(),
+            consumer: reader_with(bootstrap, topic, partitions, "read_committed")?,
             latest: BTreeMap::new(),
             next: vec![0; partitions as usize],
             redelivered: 0,

@@ -1,4 +1,5 @@
-//! A transactional batch produced on a raw socket, with no transaction coordinator involved:
+//! A transactional batch produced on a raw socket, its partition added to the transaction
+//! with AddPartitionsToTxn first (the coordinator verifies every transactional Produce):
 //! accepted with the request's transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //! without one, as Kafka answers), it holds read_committed readers at its first offset
 //! (ListOffsets and Fetch report that last stable offset and serve nothing past it), and
@@ -9,8 +10,10 @@ use gregor_itests::raw::messages::fetch_request::{FetchPartition, FetchTopic};
 use gregor_itests::raw::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use gregor_itests::raw::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use gregor_itests::raw::messages::{
-    ApiKey, DescribeProducersRequest, DescribeProducersResponse, FetchRequest, FetchResponse,
-    ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse,
+    AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, DescribeProducersRequest,
+    DescribeProducersResponse, FetchRequest, FetchResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
+    ProduceResponse,
 };
 use gregor_itests::raw::RawClient;
 use gregor_itests::TestBroker;
@@ -20,7 +23,6 @@ use gregor_storage::{EndTxnMarker, TxnResult};
 
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const INVALID_RECORD: i16 = 87;
-const PRODUCER_ID: i64 = 4_242;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -70,12 +72,38 @@ fn a_transactional_batch_holds_read_committed_readers_at_its_start() -> anyhow::
     assert_eq!(code, 0, "{message}");
     client.wait_for_topic("txn")?;
     let now = now_ms();
+    let init: InitProducerIdResponse = client.call(
+        ApiKey::InitProducerId,
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(StrBytes::from_static_str("raw-txn").into()))
+            .with_transaction_timeout_ms(600_000),
+    )?;
+    assert_eq!((init.error_code, init.producer_epoch), (0, 0));
+    let producer_id = init.producer_id.0;
+    let added: AddPartitionsToTxnResponse = client.call(
+        ApiKey::AddPartitionsToTxn,
+        3,
+        &AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(StrBytes::from_static_str("raw-txn").into())
+            .with_v3_and_below_producer_id(init.producer_id)
+            .with_v3_and_below_producer_epoch(0)
+            .with_v3_and_below_topics(vec![
+                gregor_itests::raw::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(StrBytes::from_static_str("txn").into())
+                    .with_partitions(vec![0]),
+            ]),
+    )?;
+    assert_eq!(
+        added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        0
+    );
 
     assert_eq!(
         produce(&mut client, None, build_test_batch(2, 10, now))?,
         (0, 0)
     );
-    let txn = build_test_txn_batch(PRODUCER_ID, 0, 0, 3, now);
+    let txn = build_test_txn_batch(producer_id, 0, 0, 3, now);
     assert_eq!(
         produce(&mut client, None, txn.clone())?.0,
         TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
@@ -86,7 +114,7 @@ fn a_transactional_batch_holds_read_committed_readers_at_its_start() -> anyhow::
         result: TxnResult::Commit,
         coordinator_epoch: 0,
     }
-    .batch(PRODUCER_ID, 0, now);
+    .batch(producer_id, 0, now);
     assert_eq!(
         produce(&mut client, Some("raw-txn"), marker)?.0,
         INVALID_RECORD,
@@ -142,7 +170,7 @@ fn a_transactional_batch_holds_read_committed_readers_at_its_start() -> anyhow::
             producers[0].producer_id.0,
             producers[0].current_txn_start_offset
         ),
-        (PRODUCER_ID, 2)
+        (producer_id, 2)
     );
     Ok(())
 }

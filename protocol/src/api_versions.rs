@@ -68,8 +68,11 @@ pub struct Feature {
 ///
 /// - `group.version` 1: KIP-848 consumer groups (ConsumerGroupHeartbeat and
 ///   ConsumerGroupDescribe); the Java consumer with `group.protocol=consumer` requires it.
+/// - `transaction.version` 1: transactions, with `__transaction_state` values in the flexible
+///   version 1. Not 2: KIP-890 part 2 needs Produce to add partitions to the transaction
+///   implicitly, which it does not, so clients keep sending AddPartitionsToTxn.
 ///
-/// Left out until the APIs behind them exist: `transaction.version` (transactions), `share.version`, `streams.version` and
+/// Left out until the APIs behind them exist: `share.version`, `streams.version` and
 /// `eligible.leader.replicas.version` (which only matters with replicas to elect from). Kafka
 /// leaves out a feature at level 0 the same way, so clients read them as off.
 pub const FEATURES: &[Feature] = &[
@@ -91,12 +94,28 @@ pub const FEATURES: &[Feature] = &[
         max_supported: 33,
         finalized: 33,
     },
+    Feature {
+        name: "transaction.version",
+        min_supported: 0,
+        max_supported: 1,
+        finalized: 1,
+    },
 ];
 
 /// The epoch of the finalized features: the metadata log offset they were read at, in Kafka.
 /// Gregor's features never change and it keeps no metadata log, so this is 0 (a client treats
 /// any epoch from 0 up as known features).
 pub const FINALIZED_FEATURES_EPOCH: i64 = 0;
+
+/// The transaction coordinator's APIs, at Apache Kafka 4.x's ranges.
+const TXN_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
+];
 
 /// The group coordinator's APIs.
 const GROUP_APIS: &[(ApiKey, i16, i16)] = &[
@@ -129,6 +148,7 @@ impl ApiTable {
             .iter()
             .chain(ADMIN_APIS)
             .chain(if with_groups { GROUP_APIS } else { &[] })
+            .chain(if with_groups { TXN_APIS } else { &[] })
             .map(|&(key, min, max)| {
                 let decodable = key.valid_versions();
                 (
@@ -242,10 +262,11 @@ mod tests {
             vec![
                 ("group.version".to_string(), 1, 1),
                 ("kraft.version".to_string(), 1, 1),
-                ("metadata.version".to_string(), 33, 33)
+                ("metadata.version".to_string(), 33, 33),
+                ("transaction.version".to_string(), 1, 1)
             ]
         );
-        assert_eq!(response.supported_features.len(), 3);
+        assert_eq!(response.supported_features.len(), 4);
         assert_eq!(response.finalized_features_epoch, 0);
     }
 }

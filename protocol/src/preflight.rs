@@ -269,6 +269,90 @@ fn shape(api: ApiKey) -> Option<&'static Shape> {
                 tags: &[],
             },
         },
+        AddPartitionsToTxn => &Shape {
+            flexible_from: 3,
+            body: Layout {
+                fields: &[
+                    (
+                        from!(4),
+                        Array(&st!(
+                            (ALL, Str),   // transactional id
+                            (ALL, Int64), // producer id
+                            (ALL, Int16), // producer epoch
+                            (ALL, BOOL),  // verify only
+                            (ALL, Array(&st!((ALL, Str), (ALL, I32_ARRAY)))),
+                        )),
+                    ),
+                    (upto!(3), Str),   // transactional id
+                    (upto!(3), Int64), // producer id
+                    (upto!(3), Int16), // producer epoch
+                    (upto!(3), Array(&st!((ALL, Str), (ALL, I32_ARRAY)))),
+                ],
+                tags: &[],
+            },
+        },
+        AddOffsetsToTxn => &Shape {
+            flexible_from: 3,
+            body: Layout {
+                fields: &[(ALL, Str), (ALL, Int64), (ALL, Int16), (ALL, Str)],
+                tags: &[],
+            },
+        },
+        EndTxn => &Shape {
+            flexible_from: 3,
+            body: Layout {
+                fields: &[(ALL, Str), (ALL, Int64), (ALL, Int16), (ALL, BOOL)],
+                tags: &[],
+            },
+        },
+        TxnOffsetCommit => &Shape {
+            flexible_from: 3,
+            body: Layout {
+                fields: &[
+                    (ALL, Str),        // transactional id
+                    (ALL, Str),        // group id
+                    (ALL, Int64),      // producer id
+                    (ALL, Int16),      // producer epoch
+                    (from!(3), Int32), // generation id
+                    (from!(3), Str),   // member id
+                    (from!(3), Str),   // group instance id
+                    (
+                        ALL,
+                        Array(&st!(
+                            (ALL, Str),
+                            (
+                                ALL,
+                                Array(&st!(
+                                    (ALL, Int32),      // partition
+                                    (ALL, Int64),      // offset
+                                    (from!(2), Int32), // leader epoch
+                                    (ALL, Str),        // metadata
+                                )),
+                            ),
+                        )),
+                    ),
+                ],
+                tags: &[],
+            },
+        },
+        DescribeTransactions => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[(ALL, STR_ARRAY)],
+                tags: &[],
+            },
+        },
+        ListTransactions => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[
+                    (ALL, STR_ARRAY),
+                    (ALL, Array(&Int64)),
+                    (from!(1), Int64), // duration filter
+                ],
+                tags: &[],
+            },
+        },
         DescribeCluster => &Shape {
             flexible_from: 0,
             body: Layout {

@@ -1,5 +1,5 @@
-//! The group APIs: FindCoordinator is answered here (this broker coordinates every group); the
-//! rest go to the coordinator task.
+//! The group APIs: FindCoordinator is answered here (this broker coordinates every group and
+//! every transactional id); the rest go to the coordinator task.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use crate::broker::Broker;
 use crate::coordinator::service::GroupRequest;
 use crate::error::KafkaError;
 
-/// FindCoordinator: ourselves for groups; transactions are not supported.
+/// FindCoordinator: ourselves for groups (key type 0) and transactional ids (1).
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     request: &FindCoordinatorRequest,
@@ -29,17 +29,10 @@ pub fn find_coordinator(
     let node = BrokerId(broker.config.node_id);
     let answer = |key_type: i8| -> Result<(), KafkaError> {
         match key_type {
-            0 => Ok(()),
-            // What Kafka answers when the client may not use the transactional id: not
-            // retriable, so a transactional producer fails at once with a clear error instead
-            // of retrying until its timeout (COORDINATOR_NOT_AVAILABLE would be retried).
-            1 => Err(KafkaError::with_message(
-                ResponseError::TransactionalIdAuthorizationFailed,
-                "Gregor does not support transactions",
-            )),
+            0 | 1 => Ok(()),
             _ => Err(KafkaError::with_message(
                 ResponseError::InvalidRequest,
-                "Gregor has group coordinators only",
+                "Gregor has group and transaction coordinators only",
             )),
         }
     };

@@ -21,6 +21,7 @@ pub mod quorum;
 pub mod quotas;
 pub mod reassignments;
 pub mod topics;
+pub mod transactions;
 
 use gregor_protocol::messages::TopicName;
 use gregor_protocol::StrBytes;

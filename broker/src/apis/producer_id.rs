@@ -1,20 +1,19 @@
-//! InitProducerId: ids for idempotent producers (the Java producer's default). Transactions are
-//! not supported: a transactional id is refused so the client fails clearly.
+//! InitProducerId: ids for idempotent producers (the Java producer's default) here, and for
+//! transactional ones from the transaction coordinator (`transactions`).
 
 use std::sync::Arc;
 
 use gregor_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
-use gregor_protocol::ResponseError;
 
 use crate::broker::Broker;
 
 /// Handles InitProducerId.
-pub fn handle(broker: &Arc<Broker>, request: &InitProducerIdRequest) -> InitProducerIdResponse {
-    if request.transactional_id.is_some() {
-        return InitProducerIdResponse::default()
-            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: &InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    if let Some(id) = &request.transactional_id {
+        return super::transactions::init_producer_id(broker, request, id.as_str()).await;
     }
     InitProducerIdResponse::default()
         .with_producer_id(ProducerId(broker.allocate_producer_id()))

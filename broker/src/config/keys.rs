@@ -113,6 +113,16 @@ pub const KEYS: &[Key] = &[
         help: "Shortest session timeout a consumer may ask for" },
     Key { name: "group.max.session.timeout.ms", kind: int(0, I32), default: "1800000",
         help: "Longest session timeout a consumer may ask for" },
+    Key { name: "transaction.max.timeout.ms", kind: int(1, I32), default: "900000",
+        help: "The longest transaction.timeout.ms a transactional producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond)" },
+    Key { name: "transactional.id.expiration.ms", kind: int(1, I32), default: "604800000",
+        help: "How long a transactional id without a transaction is kept" },
+    Key { name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", kind: int(1, I32), default: "10000",
+        help: "How often transactions past their timeout are looked for and aborted" },
+    Key { name: "transaction.remove.expired.transaction.cleanup.interval.ms", kind: int(1, I32), default: "3600000",
+        help: "How often expired transactional ids are removed" },
+    Key { name: "transaction.state.log.segment.bytes", kind: int(1, I32), default: "104857600",
+        help: "Segment size of __transaction_state" },
     Key { name: "group.max.size", kind: int(1, I32), default: "2147483647",
         help: "Most members of one consumer group" },
     Key { name: "group.consumer.session.timeout.ms", kind: int(1, I32), default: "45000",
@@ -170,8 +180,20 @@ pub const IGNORED: &[(&str, &str)] = &[
         "offsets.commit.",
         "offset commits are answered after their append",
     ),
-    ("transaction.", "Gregor does not implement transactions"),
-    ("transactional.", "Gregor does not implement transactions"),
+    (
+        "transaction.state.log.",
+        "__transaction_state has one partition on this node",
+    ),
+    (
+        "transaction.partition.verification.enable",
+        "partitions are verified by the transaction coordinator itself",
+    ),
+    // After the specific entries: the other knobs of Kafka's coordinator (load buffers, lock
+    // timeouts, two-phase commit) have no counterpart here.
+    (
+        "transaction.",
+        "Gregor's transaction coordinator has no such setting",
+    ),
     ("share.", "Gregor does not implement share groups"),
     ("group.share.", "Gregor does not implement share groups"),
     (

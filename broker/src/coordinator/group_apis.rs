@@ -42,7 +42,7 @@ fn s(v: impl Into<String>) -> StrBytes {
 impl GroupCoordinator {
     /// Checks who may commit to `group_id`: members of the current generation of a Stable group,
     /// or an admin client (generation -1, no member id) on an empty or unknown group.
-    fn commit_allowed(
+    pub(crate) fn commit_allowed(
         &self,
         group_id: &str,
         member_id: &str,
@@ -123,6 +123,12 @@ impl GroupCoordinator {
                 CoordinatorRecord::Group(id, None) => {
                     self.groups.remove(&id);
                 }
+                CoordinatorRecord::TxnOffset {
+                    producer_id,
+                    key,
+                    value,
+                    ..
+                } => self.pending_txn_offsets.add(producer_id, key, value),
             }
         }
     }

@@ -94,6 +94,8 @@ pub struct GroupCoordinator {
     pub offsets: OffsetStore,
     /// KIP-848 consumer groups (a group id is either here or in `groups`, never both).
     pub consumer: ConsumerGroupManager,
+    /// Offsets of transactions not yet committed or aborted.
+    pub pending_txn_offsets: super::txn_offsets::PendingTxnOffsets,
     next_member: u64,
 }
 

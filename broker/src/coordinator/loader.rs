@@ -71,6 +71,24 @@ fn replay(
             offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
             let records =
                 decode_records(batch).map_err(|e| read_error(batch_offset, e.to_string()))?;
+            if h.is_control() {
+                // A transaction's marker: its pending offsets are committed or dropped.
+                let kind = records
+                    .first()
+                    .and_then(|(k, _)| k.as_deref())
+                    .and_then(gregor_record::control::ControlRecordType::parse);
+                match kind {
+                    Some(gregor_record::control::ControlRecordType::Commit) => {
+                        coordinator.complete_txn_offsets(h.producer_id, true)
+                    }
+                    Some(gregor_record::control::ControlRecordType::Abort) => {
+                        coordinator.complete_txn_offsets(h.producer_id, false)
+                    }
+                    _ => {}
+                }
+                read += records.len();
+                continue;
+            }
             for (key, value) in records {
                 read += 1;
                 // Kafka writes no keyless record here; nothing to apply.
@@ -82,6 +100,18 @@ fn replay(
                             offset: batch_offset,
                             cause,
                         })?;
+                let record = match record {
+                    // An offset of a transaction: pending until its marker.
+                    Some(CoordinatorRecord::Offset(key, Some(value))) if h.is_transactional() => {
+                        Some(CoordinatorRecord::TxnOffset {
+                            producer_id: h.producer_id,
+                            producer_epoch: h.producer_epoch,
+                            key,
+                            value,
+                        })
+                    }
+                    other => other,
+                };
                 match record {
                     // A group's last metadata: members, generation and assignment, as they
                     // were (the runtime's clock starts at 0 once replay is done).
@@ -259,6 +289,44 @@ mod tests {
         let mut again = GroupCoordinator::new(CoordinatorConfig::default());
         replay(&log, &mut again, Legacy::Format1).unwrap();
         assert_eq!(offsets_of(&again), expected);
+    }
+
+    #[test]
+    fn transactional_offsets_replay_as_pending_until_their_marker() {
+        use gregor_record::control::{EndTxnMarker, TxnResult};
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, log) = offsets_log(dir.path());
+        let txn = |producer_id: i64, offset: i64| CoordinatorRecord::TxnOffset {
+            producer_id,
+            producer_epoch: 0,
+            key: ("g".into(), "t".into(), producer_id as i32),
+            value: crate::coordinator::offsets::CommittedOffset {
+                offset,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_time_ms: 1_000,
+            },
+        };
+        // Producer 1 commits, producer 2 aborts, producer 3 is still open.
+        for (pid, offset) in [(1, 10), (2, 20), (3, 30)] {
+            log.append(&encode_batch(&[txn(pid, offset)], 1_000).unwrap(), 1_000)
+                .unwrap();
+        }
+        for (pid, result) in [(1, TxnResult::Commit), (2, TxnResult::Abort)] {
+            let marker = EndTxnMarker {
+                result,
+                coordinator_epoch: 0,
+            }
+            .batch(pid, 0, 1_000);
+            log.append(&marker, 1_000).unwrap();
+        }
+        let mut c = GroupCoordinator::new(CoordinatorConfig::default());
+        replay(&log, &mut c, Legacy::None).unwrap();
+        assert_eq!(c.offsets.get("g", "t", 1).map(|o| o.offset), Some(10));
+        assert!(c.offsets.get("g", "t", 2).is_none(), "aborted");
+        assert!(c.offsets.get("g", "t", 3).is_none(), "still pending");
+        assert!(c.pending_txn_offsets.is_pending("g", "t", 3));
+        assert!(!c.pending_txn_offsets.is_pending("g", "t", 1));
     }
 
     #[test]

@@ -69,6 +69,18 @@ pub enum CoordinatorRecord {
     Group(String, Option<GroupMetadata>),
     /// A KIP-848 consumer group's record (key types 3 to 8).
     Consumer(ConsumerRecord),
+    /// An offset committed in a transaction (TxnOffsetCommit), pending until its marker;
+    /// written in the producer's transactional batch.
+    TxnOffset {
+        /// The transaction's producer.
+        producer_id: i64,
+        /// Its epoch.
+        producer_epoch: i16,
+        /// The partition.
+        key: OffsetKey,
+        /// The offset.
+        value: CommittedOffset,
+    },
 }
 
 /// How to read value version 1 of an offset commit.
@@ -114,6 +126,12 @@ impl CoordinatorRecord {
                 (key.freeze(), value.as_ref().map(encode_group_value))
             }
             CoordinatorRecord::Consumer(record) => record.encode(),
+            // The same record as a plain commit; its batch makes it transactional.
+            CoordinatorRecord::TxnOffset {
+                key: offset_key,
+                value,
+                ..
+            } => CoordinatorRecord::Offset(offset_key.clone(), Some(value.clone())).encode(),
         }
     }
 
@@ -154,6 +172,12 @@ impl CoordinatorRecord {
 pub fn encode_batch(records: &[CoordinatorRecord], timestamp: i64) -> Option<Vec<u8>> {
     if records.is_empty() {
         return None;
+    }
+    if records
+        .iter()
+        .any(|r| matches!(r, CoordinatorRecord::TxnOffset { .. }))
+    {
+        return Some(super::txn_offsets::encode_batches(records, timestamp));
     }
     let encoded: Vec<(Bytes, Option<Bytes>)> = records.iter().map(|r| r.encode()).collect();
     let refs: Vec<RecordRef<'_>> = encoded

@@ -1,6 +1,6 @@
-//! Drives a coordinator's state machine; Kafka's CoordinatorRuntime, for one node. The group
-//! coordinator runs on it today (`service` makes `GroupCoordinator` a `CoordinatorShard`); a
-//! transaction coordinator is meant to run on it the same way.
+//! Drives a coordinator's state machine; Kafka's CoordinatorRuntime, for one node. Two shards
+//! run on it: the group coordinator (`service` makes `GroupCoordinator` a `CoordinatorShard`)
+//! and the transaction coordinator (`txn::shard`); each has its own task, writer and log.
 //!
 //! The contract:
 //! - One task owns the state machine (a `CoordinatorShard`: pure, no tokio inside, time passed
@@ -15,6 +15,9 @@
 //!   same key (a group, later a transactional id) wait, in order, until it is done, so each sees
 //!   the state the write leaves; requests for other keys, and reads, go ahead. A commit's fsync
 //!   thus holds up only its own group, and writes queued meanwhile share the next append.
+//! - Work a shard starts outside itself (the transaction coordinator's markers) comes back
+//!   from `CoordinatorShard::take_effects` after each event and goes to the sink the shard was
+//!   started with; what that work finds comes back as ordinary requests.
 //! - Stopping (the handle's `shutdown`): no new requests are taken, the writes under way are
 //!   finished and answered, then the task ends; the broker closes the logs after that.
 
@@ -27,12 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::group_coordinator::{CoordinatorConfig, ReplyId};
+use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, ReplyId};
 use super::loader::{self, ReplayError};
-use super::records::{encode_batch, Legacy};
-use super::service::GroupRequest;
+use super::records::Legacy;
 use super::writer::{AppendBatches, LogWriter, WriteId, WriteQueue, Written};
-use gregor_protocol::messages::ResponseKind;
 
 /// A coordinator's state machine, as the runtime drives it (Kafka's CoordinatorShard).
 pub trait CoordinatorShard: Send + 'static {
@@ -44,6 +45,8 @@ pub trait CoordinatorShard: Send + 'static {
     type Record: Clone + Send + 'static;
     /// What waits for its records to be written before it can finish (a leader's SyncGroup).
     type Pending: Send + 'static;
+    /// Work the shard asks of the world outside it (transaction markers to write).
+    type Effect: Send + 'static;
 
     /// The keys whose durable state `request` may change; reads name none.
     fn keys_changed(request: &Self::Request) -> Vec<String>;
@@ -71,7 +74,14 @@ pub trait CoordinatorShard: Send + 'static {
     fn take_background_records(&mut self) -> Vec<Self::Record>;
     /// Records as batches to append, stamped `timestamp`; `None` for none.
     fn encode(records: &[Self::Record], timestamp: i64) -> Option<Vec<u8>>;
+    /// Effects due now, taken after every event; none by default.
+    fn take_effects(&mut self) -> Vec<Self::Effect> {
+        Vec::new()
+    }
 }
+
+/// Where a shard's effects go (a channel to the task that carries them out).
+pub type EffectSink<E> = Box<dyn FnMut(E) + Send>;
 
 /// What a request comes to.
 #[derive(Debug)]
@@ -110,23 +120,48 @@ type Call<S> = (
     oneshot::Sender<<S as CoordinatorShard>::Response>,
 );
 
-/// Sends requests to the group coordinator's task, and stops it.
-#[derive(Clone, Debug)]
-pub struct CoordinatorHandle {
-    tx: mpsc::UnboundedSender<(GroupRequest, oneshot::Sender<ResponseKind>)>,
+/// Sends requests to a coordinator's task, and stops it. `S` defaults to the group
+/// coordinator, so `CoordinatorHandle` alone is the group coordinator's handle.
+pub struct CoordinatorHandle<S: CoordinatorShard = GroupCoordinator> {
+    tx: mpsc::UnboundedSender<Call<S>>,
     /// Cancelled to stop the task.
     stop: CancellationToken,
     /// The task, so `shutdown` can wait for it.
     tasks: TaskTracker,
 }
 
-impl CoordinatorHandle {
+impl<S: CoordinatorShard> Clone for CoordinatorHandle<S> {
+    fn clone(&self) -> Self {
+        CoordinatorHandle {
+            tx: self.tx.clone(),
+            stop: self.stop.clone(),
+            tasks: self.tasks.clone(),
+        }
+    }
+}
+
+impl<S: CoordinatorShard> std::fmt::Debug for CoordinatorHandle<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorHandle")
+            .field("stopped", &self.stop.is_cancelled())
+            .finish()
+    }
+}
+
+impl<S: CoordinatorShard> CoordinatorHandle<S> {
     /// Hands a request to the coordinator and waits for its answer (which may take a whole
     /// rebalance). `None` if the coordinator has stopped.
-    pub async fn call(&self, request: GroupRequest) -> Option<ResponseKind> {
+    pub async fn call(&self, request: S::Request) -> Option<S::Response> {
         let (tx, rx) = oneshot::channel();
         self.tx.send((request, tx)).ok()?;
         rx.await.ok()
+    }
+
+    /// Hands a request to the coordinator without waiting for its answer (work a coordinator
+    /// sends itself, such as its markers being written). `false` if it has stopped.
+    pub fn send(&self, request: S::Request) -> bool {
+        let (tx, _rx) = oneshot::channel();
+        self.tx.send((request, tx)).is_ok()
     }
 
     /// Stops the coordinator once the writes under way are done and answered.
@@ -139,7 +174,7 @@ impl CoordinatorHandle {
 
 /// A coordinator's handle and what starts its task: the broker holds the handle from its
 /// construction, and starts the task once its internal log is open.
-pub fn channel() -> (CoordinatorHandle, CoordinatorStarter) {
+pub fn channel<S: CoordinatorShard>() -> (CoordinatorHandle<S>, CoordinatorStarter<S>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -152,13 +187,37 @@ pub fn channel() -> (CoordinatorHandle, CoordinatorStarter) {
 }
 
 /// Starts the coordinator task of a `channel`.
-pub struct CoordinatorStarter {
-    rx: mpsc::UnboundedReceiver<(GroupRequest, oneshot::Sender<ResponseKind>)>,
+pub struct CoordinatorStarter<S: CoordinatorShard = GroupCoordinator> {
+    rx: mpsc::UnboundedReceiver<Call<S>>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
 
-impl CoordinatorStarter {
+impl<S: CoordinatorShard> CoordinatorStarter<S> {
+    /// Starts the task of `shard` (already loaded from its log) and its writer on the current
+    /// tokio runtime. Writes go through `append`, effects to `effects`. Requests sent before
+    /// this wait in the channel.
+    pub fn start_shard(
+        self,
+        shard: S,
+        append: AppendBatches,
+        effects: EffectSink<S::Effect>,
+    ) -> std::io::Result<()> {
+        let (written_tx, written_rx) = mpsc::unbounded_channel();
+        let writer = LogWriter::start(append, S::encode, written_tx)?;
+        let started = Instant::now();
+        let clock: Clock = Box::new(move || started.elapsed().as_millis() as i64);
+        let mut runtime = Runtime::new(shard, writer, clock);
+        runtime.effects = Some(effects);
+        // Effects the load left (markers of transactions caught half-way).
+        runtime.send_effects();
+        self.tasks
+            .spawn(runtime.run(self.rx, written_rx, self.stop));
+        Ok(())
+    }
+}
+
+impl CoordinatorStarter<GroupCoordinator> {
     /// Loads the group coordinator's state from `log` (offset values of version 1 read as
     /// `legacy` says), then starts its task and writer on the current tokio runtime. Writes go
     /// through `append` (the partition layer's coordinator append). Requests sent before this
@@ -171,19 +230,12 @@ impl CoordinatorStarter {
         legacy: Legacy,
     ) -> Result<(), ReplayError> {
         let coordinator = loader::load(&log, &append, config, legacy)?;
-        let (written_tx, written_rx) = mpsc::unbounded_channel();
-        let writer =
-            LogWriter::start(append, encode_batch, written_tx).map_err(|e| ReplayError::Read {
+        self.start_shard(coordinator, append, Box::new(|_| {}))
+            .map_err(|e| ReplayError::Read {
                 log: log.dir().display().to_string(),
                 offset: log.log_end_offset(),
                 cause: format!("starting the writer thread: {e}"),
-            })?;
-        let started = Instant::now();
-        let clock: Clock = Box::new(move || started.elapsed().as_millis() as i64);
-        let runtime = Runtime::new(coordinator, writer, clock);
-        self.tasks
-            .spawn(runtime.run(self.rx, written_rx, self.stop));
-        Ok(())
+            })
     }
 }
 
@@ -224,6 +276,8 @@ struct Runtime<S: CoordinatorShard, W: WriteQueue<S::Record>> {
     busy: HashMap<String, usize>,
     /// Requests waiting for a write of their key, in arrival order.
     waiting: VecDeque<Call<S>>,
+    /// Where the shard's effects go; `None` in tests, which take them from the shard.
+    effects: Option<EffectSink<S::Effect>>,
 }
 
 impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
@@ -238,6 +292,16 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
             next_write: 0,
             busy: HashMap::new(),
             waiting: VecDeque::new(),
+            effects: None,
+        }
+    }
+
+    /// Hands the shard's due effects to the sink.
+    fn send_effects(&mut self) {
+        if let Some(sink) = self.effects.as_mut() {
+            for effect in self.shard.take_effects() {
+                sink(effect);
+            }
         }
     }
 
@@ -405,11 +469,13 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
         }
     }
 
+    /// After every event: records no request waits for go to the writer, effects to the sink.
     fn write_background(&mut self) {
         let records = self.shard.take_background_records();
         if !records.is_empty() {
             self.submit(records, InFlight::Background);
         }
+        self.send_effects();
     }
 }
 
@@ -422,7 +488,7 @@ mod tests {
         OffsetCommitRequestPartition, OffsetCommitRequestTopic,
     };
     use gregor_protocol::messages::{
-        GroupId, OffsetCommitRequest, OffsetFetchRequest, RequestKind, TopicName,
+        GroupId, OffsetCommitRequest, OffsetFetchRequest, RequestKind, ResponseKind, TopicName,
     };
     use gregor_protocol::StrBytes;
 
@@ -430,7 +496,7 @@ mod tests {
     use crate::coordinator::group_apis::Changes;
     use crate::coordinator::group_coordinator::GroupCoordinator;
     use crate::coordinator::records::CoordinatorRecord;
-    use crate::coordinator::service::WRITE_FAILED;
+    use crate::coordinator::service::{GroupRequest, WRITE_FAILED};
 
     /// A writer that only records what it was given: the test says when a write is done.
     #[derive(Clone, Default)]
@@ -627,5 +693,103 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(rt.shard.groups["g"].members[&member].assignment.is_empty());
+    }
+
+    mod txn {
+        use super::*;
+        use crate::coordinator::txn::records::TxnRecord;
+        use crate::coordinator::txn::{
+            TransactionCoordinator, TransactionState, TxnConfig, TxnEffect, TxnRequest,
+            TxnResponse, TxnShard,
+        };
+
+        /// The writes submitted, in order.
+        type Submitted = Arc<Mutex<Vec<(WriteId, Vec<TxnRecord>)>>>;
+
+        #[derive(Clone, Default)]
+        struct TxnRecorder(Submitted);
+
+        impl WriteQueue<TxnRecord> for TxnRecorder {
+            fn submit(&mut self, id: WriteId, records: Vec<TxnRecord>) {
+                self.0.lock().unwrap().push((id, records));
+            }
+        }
+
+        fn runtime() -> (Runtime<TxnShard, TxnRecorder>, TxnRecorder) {
+            let writes = TxnRecorder::default();
+            let coordinator = TransactionCoordinator::new(TxnConfig::default(), Box::new(|| 7));
+            let shard = TxnShard::new(coordinator, || 1_000);
+            (Runtime::new(shard, writes.clone(), Box::new(|| 0)), writes)
+        }
+
+        fn call(
+            rt: &mut Runtime<TxnShard, TxnRecorder>,
+            request: TxnRequest,
+        ) -> oneshot::Receiver<TxnResponse> {
+            let (tx, rx) = oneshot::channel();
+            rt.on_call((request, tx));
+            rx
+        }
+
+        fn last_write(writes: &TxnRecorder) -> WriteId {
+            writes.0.lock().unwrap().last().unwrap().0
+        }
+
+        #[test]
+        fn markers_start_only_once_the_prepare_is_written_and_not_if_it_fails() {
+            let (mut rt, writes) = runtime();
+            let mut init = call(
+                &mut rt,
+                TxnRequest::InitProducerId {
+                    transactional_id: "tx".into(),
+                    timeout_ms: 60_000,
+                    expected: None,
+                },
+            );
+            rt.on_written(last_write(&writes), true);
+            assert_eq!(
+                init.try_recv().unwrap(),
+                TxnResponse::InitProducerId(Ok((7, 0)))
+            );
+            let mut add = call(
+                &mut rt,
+                TxnRequest::AddPartitions {
+                    transactional_id: "tx".into(),
+                    producer_id: 7,
+                    producer_epoch: 0,
+                    partitions: vec![("t".into(), 0)],
+                },
+            );
+            rt.on_written(last_write(&writes), true);
+            assert_eq!(add.try_recv().unwrap(), TxnResponse::Added(Ok(())));
+            let end = || TxnRequest::EndTxn {
+                transactional_id: "tx".into(),
+                producer_id: 7,
+                producer_epoch: 0,
+                commit: true,
+                bump_epoch: false,
+            };
+            // The PrepareCommit cannot be written: an error, no markers, still Ongoing.
+            let mut failed = call(&mut rt, end());
+            assert!(failed.try_recv().is_err(), "not answered before the write");
+            rt.on_written(last_write(&writes), false);
+            assert_eq!(
+                failed.try_recv().unwrap(),
+                TxnResponse::EndTxn(Err(gregor_protocol::ResponseError::CoordinatorNotAvailable))
+            );
+            assert!(rt.shard.take_effects().is_empty());
+            assert_eq!(
+                rt.shard.coordinator.txns["tx"].state,
+                TransactionState::Ongoing
+            );
+            // Retried and written: answered, and the markers are due.
+            let mut ok = call(&mut rt, end());
+            rt.on_written(last_write(&writes), true);
+            assert_eq!(ok.try_recv().unwrap(), TxnResponse::EndTxn(Ok((7, 0))));
+            assert!(matches!(
+                &rt.shard.take_effects()[..],
+                [TxnEffect::WriteMarkers(job)] if job.commit && job.partitions.len() == 1
+            ));
+        }
     }
 }

@@ -52,6 +52,7 @@ impl GroupRequest {
             RequestKind::OffsetCommit(r) => vec![r.group_id.as_str()],
             RequestKind::OffsetDelete(r) => vec![r.group_id.as_str()],
             RequestKind::ConsumerGroupHeartbeat(r) => vec![r.group_id.as_str()],
+            RequestKind::TxnOffsetCommit(r) => vec![r.group_id.as_str()],
             RequestKind::DeleteGroups(r) => r.groups_names.iter().map(|g| g.as_str()).collect(),
             _ => Vec::new(),
         }
@@ -66,6 +67,7 @@ impl CoordinatorShard for GroupCoordinator {
     type Response = ResponseKind;
     type Record = CoordinatorRecord;
     type Pending = Box<PendingSync>;
+    type Effect = ();
 
     fn keys_changed(request: &GroupRequest) -> Vec<String> {
         request
@@ -229,7 +231,6 @@ pub fn execute(
                 ResponseKind::OffsetCommit(failed),
             );
         }
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(fetch_offsets(coordinator, &r, v)),
         RequestKind::ConsumerGroupHeartbeat(r) => {
             let call = heartbeat_request(&r, v, &request.client_id, &request.client_host);
             let (response, records) = coordinator.consumer_group_heartbeat(now, &call);
@@ -244,6 +245,34 @@ pub fn execute(
         }
         RequestKind::ConsumerGroupDescribe(r) => {
             ResponseKind::ConsumerGroupDescribe(coordinator.consumer_group_describe(&r))
+        }
+        RequestKind::OffsetFetch(r) => {
+            let mut response = fetch_offsets(coordinator, &r, v);
+            crate::apis::transactions::mark_unstable(coordinator, &r, &mut response);
+            ResponseKind::OffsetFetch(response)
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            let (response, records) = coordinator.txn_commit_offsets(wall_now, &r);
+            let mut failed = response.clone();
+            for t in &mut failed.topics {
+                for p in &mut t.partitions {
+                    if p.error_code == 0 {
+                        p.error_code = WRITE_FAILED.code();
+                    }
+                }
+            }
+            return write(
+                records,
+                ResponseKind::TxnOffsetCommit(response),
+                ResponseKind::TxnOffsetCommit(failed),
+            );
+        }
+        // From the transaction coordinator, once a marker is in `__consumer_offsets`.
+        RequestKind::WriteTxnMarkers(r) => {
+            for marker in &r.markers {
+                coordinator.complete_txn_offsets(marker.producer_id.0, marker.transaction_result);
+            }
+            ResponseKind::WriteTxnMarkers(Default::default())
         }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(coordinator.list_groups(&r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(

@@ -86,7 +86,7 @@ fn write_loop<R>(
             || match append(Bytes::from(batches)) {
                 Ok(_) => true,
                 Err(e) => {
-                    tracing::warn!(cause = %e, writes = jobs.len(), "could not write to __consumer_offsets");
+                    tracing::warn!(cause = %e, writes = jobs.len(), "could not write to a coordinator log");
                     false
                 }
             };

@@ -43,6 +43,7 @@ public class WordCount {
     public static void main(String[] args) throws Exception {
         String bootstrap = null, appId = null, stateDir = null, input = null, output = null;
         boolean cleanUp = false;
+        String guarantee = StreamsConfig.AT_LEAST_ONCE;
         String commitIntervalMs = "100";
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -52,6 +53,7 @@ public class WordCount {
                 case "--input": input = args[++i]; break;
                 case "--output": output = args[++i]; break;
                 case "--clean-up": cleanUp = true; break;
+                case "--exactly-once": guarantee = StreamsConfig.EXACTLY_ONCE_V2; break;
                 case "--commit-interval-ms": commitIntervalMs = args[++i]; break;
                 default: throw new IllegalArgumentException("unknown argument " + args[i]);
             }
@@ -65,7 +67,7 @@ public class WordCount {
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
         props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
-        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.AT_LEAST_ONCE);
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         // Commits often, so the test's committed-offset checks and restarts do not wait 30 s.
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, commitIntervalMs);
         // Purges the repartition topic (DeleteRecords up to the committed offsets) every second

@@ -357,6 +357,61 @@ pub fn sample(api: ApiKey, v: i16) -> RequestKind {
                 .with_group_ids(two(s("g").into()))
                 .with_include_authorized_operations(true),
         ),
+        ApiKey::AddPartitionsToTxn => {
+            use kafka_protocol::messages::add_partitions_to_txn_request as apt;
+            let topics = two(apt::AddPartitionsToTxnTopic::default()
+                .with_name(s("t").into())
+                .with_partitions(vec![0, 1]));
+            RequestKind::AddPartitionsToTxn(if v >= 4 {
+                AddPartitionsToTxnRequest::default().with_transactions(two(
+                    apt::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(s("tx").into())
+                        .with_verify_only(true)
+                        .with_topics(topics),
+                ))
+            } else {
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(s("tx").into())
+                    .with_v3_and_below_topics(topics)
+            })
+        }
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(s("tx").into())
+                .with_group_id(s("g").into()),
+        ),
+        ApiKey::EndTxn => RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(s("tx").into())
+                .with_committed(true),
+        ),
+        ApiKey::TxnOffsetCommit => {
+            use kafka_protocol::messages::txn_offset_commit_request as toc;
+            RequestKind::TxnOffsetCommit(
+                TxnOffsetCommitRequest::default()
+                    .with_transactional_id(s("tx").into())
+                    .with_group_id(s("g").into())
+                    .with_member_id(if v >= 3 { s("m") } else { s("") })
+                    .with_group_instance_id(if v >= 3 { Some(s("i")) } else { None })
+                    .with_topics(two(toc::TxnOffsetCommitRequestTopic::default()
+                        .with_name(s("t").into())
+                        .with_partitions(two(
+                            toc::TxnOffsetCommitRequestPartition::default()
+                                .with_committed_offset(5)
+                                .with_committed_metadata(Some(s("md"))),
+                        )))),
+            )
+        }
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![s("a").into(), s("b").into()]),
+        ),
+        ApiKey::ListTransactions => RequestKind::ListTransactions(
+            ListTransactionsRequest::default()
+                .with_state_filters(two(s("Ongoing")))
+                .with_producer_id_filters(vec![ProducerId(1), ProducerId(2)])
+                .with_duration_filter(if v >= 1 { 5 } else { -1 }),
+        ),
         other => panic!("no sample for {other:?}"),
     }
 }
