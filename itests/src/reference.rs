@@ -45,8 +45,9 @@ pub fn each_broker_mut(
         let mut broker = launcher.start_with(settings)?;
         let outcome = scenario(&mut broker);
         let log = log_tail(&broker);
-        broker.stop()?;
+        let stopped = broker.stop();
         outcome.with_context(|| format!("against {}; end of its log:\n{log}", kind.name()))?;
+        stopped?;
     }
     Ok(())
 }

@@ -67,7 +67,7 @@ impl Spawned {
 
     /// Asks the process to stop (SIGTERM), waits up to `grace`, then kills its group.
     pub fn terminate(mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
-        let mut child = self.child.take().expect("running");
+        let mut child = self.child.take().context("no process to stop")?;
         signal_group(child.id() as i32, libc::SIGTERM);
         let deadline = Instant::now() + grace;
         let status = loop {

@@ -121,6 +121,9 @@ fn main() -> anyhow::Result<()> {
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "100")
+        // Back within a second of a broker restart, as the Java client is (librdkafka's
+        // default backs off up to 10 s, longer than the tests' session timeouts).
+        .set("reconnect.backoff.max.ms", "1000")
         // A regex subscription learns of a new topic from metadata too.
         .set("topic.metadata.refresh.interval.ms", "1000");
     for (option, key) in [
