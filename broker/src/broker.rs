@@ -11,6 +11,7 @@ use gregor_protocol::api_versions::ApiTable;
 use gregor_storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 
 use crate::config::Config;
+use crate::coordinator::group::topics::{TopicImage, TopicInfo, TopicSource};
 use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
 use crate::coordinator::writer::AppendBatches;
@@ -125,6 +126,22 @@ impl Broker {
             initial_rebalance_delay_ms: broker.config.group_initial_rebalance_delay_ms,
             max_group_size: broker.config.group_max_size,
             offset_metadata_max_bytes: broker.config.offset_metadata_max_bytes,
+            consumer: broker.config.consumer_group.clone(),
+            topics: {
+                // Weak: the coordinator must not keep the broker alive.
+                let weak = Arc::downgrade(&broker);
+                TopicSource::new(move || {
+                    weak.upgrade()
+                        .map(|b| {
+                            TopicImage::new(b.topics.all().into_iter().map(|t| TopicInfo {
+                                id: t.id,
+                                name: t.name,
+                                partitions: t.partitions,
+                            }))
+                        })
+                        .unwrap_or_default()
+                })
+            },
         };
         // Format 1 kept offset values in Gregor's own layout.
         let legacy = if data_format < 2 {

@@ -115,6 +115,8 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: i64,
     /// `group.max.size`.
     pub group_max_size: usize,
+    /// The `group.consumer.*` settings of KIP-848 consumer groups.
+    pub consumer_group: crate::coordinator::group::manager::ConsumerGroupConfig,
     /// `offset.metadata.max.bytes`: the longest metadata an offset commit may carry.
     pub offset_metadata_max_bytes: usize,
     /// `offsets.retention.minutes` (kept; offsets are not expired yet).
@@ -452,6 +454,8 @@ impl Config {
                 format!("at most group.max.session.timeout.ms ({max_session})"),
             ));
         }
+        let consumer_group =
+            consumer_group_config(&b).map_err(|(key, expected)| invalid(&b, key, expected))?;
         let log_format = match b.get("log.format").map(|s| s.value.as_str()) {
             Some("json") => LogFormat::Json,
             _ => LogFormat::Text,
@@ -475,6 +479,7 @@ impl Config {
             group_max_session_timeout_ms: max_session,
             group_initial_rebalance_delay_ms: b.int_or_default("group.initial.rebalance.delay.ms"),
             group_max_size: b.int_or_default("group.max.size") as usize,
+            consumer_group,
             offset_metadata_max_bytes: b.int_or_default("offset.metadata.max.bytes") as usize,
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,
@@ -542,3 +547,71 @@ pub fn render_settings(settings: &BTreeMap<String, (String, Origin)>) -> String 
 
 #[cfg(test)]
 mod tests;
+
+/// The `group.consumer.*` settings, checked as Kafka checks them at start: each value within its
+/// bounds, the heartbeat interval below the session timeout, only known assignors. An error is
+/// the key and what it should be.
+fn consumer_group_config(
+    b: &Builder,
+) -> Result<crate::coordinator::group::manager::ConsumerGroupConfig, (&'static str, String)> {
+    use crate::coordinator::group::assignors::Assignor;
+    let int = |key| b.int_or_default(key);
+    let session = int("group.consumer.session.timeout.ms");
+    let (min_session, max_session) = (
+        int("group.consumer.min.session.timeout.ms"),
+        int("group.consumer.max.session.timeout.ms"),
+    );
+    if session < min_session || session > max_session {
+        return Err((
+            "group.consumer.session.timeout.ms",
+            format!("between group.consumer.min.session.timeout.ms ({min_session}) and group.consumer.max.session.timeout.ms ({max_session})"),
+        ));
+    }
+    let heartbeat = int("group.consumer.heartbeat.interval.ms");
+    let (min_hb, max_hb) = (
+        int("group.consumer.min.heartbeat.interval.ms"),
+        int("group.consumer.max.heartbeat.interval.ms"),
+    );
+    if heartbeat < min_hb || heartbeat > max_hb {
+        return Err((
+            "group.consumer.heartbeat.interval.ms",
+            format!("between group.consumer.min.heartbeat.interval.ms ({min_hb}) and group.consumer.max.heartbeat.interval.ms ({max_hb})"),
+        ));
+    }
+    if heartbeat >= session {
+        return Err((
+            "group.consumer.heartbeat.interval.ms",
+            format!("less than group.consumer.session.timeout.ms ({session})"),
+        ));
+    }
+    let names = b
+        .get("group.consumer.assignors")
+        .map(|s| s.value.clone())
+        .or_else(|| keys::find("group.consumer.assignors").map(|k| k.default.to_string()))
+        .unwrap_or_default();
+    let mut assignors = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match Assignor::from_name(name) {
+            Some(a) if !assignors.contains(&a) => assignors.push(a),
+            Some(_) => {}
+            None => {
+                return Err((
+                    "group.consumer.assignors",
+                    format!("a list of uniform and range (not {name})"),
+                ))
+            }
+        }
+    }
+    if assignors.is_empty() {
+        return Err((
+            "group.consumer.assignors",
+            "at least one of uniform and range".into(),
+        ));
+    }
+    Ok(crate::coordinator::group::manager::ConsumerGroupConfig {
+        session_timeout_ms: session as i32,
+        heartbeat_interval_ms: heartbeat as i32,
+        max_size: int("group.consumer.max.size") as usize,
+        assignors,
+    })
+}

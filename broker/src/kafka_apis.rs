@@ -103,15 +103,19 @@ pub async fn handle(
         | RequestKind::DescribeGroups(_)
         | RequestKind::ListGroups(_)
         | RequestKind::DeleteGroups(_)
-        | RequestKind::OffsetDelete(_) => match apis::groups::handle(broker, request, peer).await {
-            Some(response) => response,
-            // The coordinator stopped (shutdown): close, and the client reconnects elsewhere.
-            None => {
-                return Err(ProtocolError::Encode(
-                    "group coordinator unavailable".into(),
-                ))
+        | RequestKind::OffsetDelete(_)
+        | RequestKind::ConsumerGroupHeartbeat(_)
+        | RequestKind::ConsumerGroupDescribe(_) => {
+            match apis::groups::handle(broker, request, peer).await {
+                Some(response) => response,
+                // The coordinator stopped (shutdown): close, and the client reconnects elsewhere.
+                None => {
+                    return Err(ProtocolError::Encode(
+                        "group coordinator unavailable".into(),
+                    ))
+                }
             }
-        },
+        }
         // The API table only lets through what is listed above; anything else is a bug in the
         // table, answered the way Kafka answers an unknown request: by closing.
         _ => {

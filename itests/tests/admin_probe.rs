@@ -35,9 +35,9 @@ const DEVIATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "describeFeatures",
-        "finalized={kraft.version=1..1, metadata.version=33..33} \
-         supported={kraft.version=0..1, metadata.version=7..33} epoch=set",
-        "group.version, transaction.version, share.version, streams.version and \
+        "finalized={group.version=1..1, kraft.version=1..1, metadata.version=33..33} \
+         supported={group.version=0..1, kraft.version=0..1, metadata.version=7..33} epoch=set",
+        "transaction.version, share.version, streams.version and \
          eligible.leader.replicas.version come with the APIs behind them",
     ),
     (

@@ -100,12 +100,13 @@ fn check_log_dirs(out: &ToolOutput, size: u64) -> anyhow::Result<()> {
 }
 
 fn check_features(out: &ToolOutput) {
-    // Kafka lists more features (group.version, transaction.version, ...); both list these.
+    // Kafka lists more features (transaction.version, ...); both list these.
     let lines: Vec<String> = words(&out.stdout)
         .into_iter()
         .map(|l| l.split(" Epoch:").next().unwrap_or_default().to_string())
         .collect();
     for expected in [
+        "Feature: group.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1",
         "Feature: kraft.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1",
         "Feature: metadata.version SupportedMinVersion: 3.3-IV3 SupportedMaxVersion: 4.4-IV2 FinalizedVersionLevel: 4.4-IV2",
     ] {

@@ -66,11 +66,19 @@ pub struct Feature {
 /// - `kraft.version` 1: DescribeQuorum answers as a KIP-853 quorum of one voter, with its
 ///   directory id and endpoint.
 ///
-/// Left out until the APIs behind them exist: `group.version` (KIP-848 consumer groups),
-/// `transaction.version` (transactions), `share.version`, `streams.version` and
+/// - `group.version` 1: KIP-848 consumer groups (ConsumerGroupHeartbeat and
+///   ConsumerGroupDescribe); the Java consumer with `group.protocol=consumer` requires it.
+///
+/// Left out until the APIs behind them exist: `transaction.version` (transactions), `share.version`, `streams.version` and
 /// `eligible.leader.replicas.version` (which only matters with replicas to elect from). Kafka
 /// leaves out a feature at level 0 the same way, so clients read them as off.
 pub const FEATURES: &[Feature] = &[
+    Feature {
+        name: "group.version",
+        min_supported: 0,
+        max_supported: 1,
+        finalized: 1,
+    },
     Feature {
         name: "kraft.version",
         min_supported: 0,
@@ -103,6 +111,9 @@ const GROUP_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // KIP-848, at Kafka 4.x's ranges (which kafka-protocol 0.18 decodes whole).
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The supported APIs and their version ranges.
@@ -229,11 +240,12 @@ mod tests {
         assert_eq!(
             finalized,
             vec![
+                ("group.version".to_string(), 1, 1),
                 ("kraft.version".to_string(), 1, 1),
                 ("metadata.version".to_string(), 33, 33)
             ]
         );
-        assert_eq!(response.supported_features.len(), 2);
+        assert_eq!(response.supported_features.len(), 3);
         assert_eq!(response.finalized_features_epoch, 0);
     }
 }

@@ -33,7 +33,7 @@ pub type Changes = Vec<CoordinatorRecord>;
 /// The authorized operations of a group when there is no authorizer: every operation Kafka 4
 /// supports on a group (READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11:
 /// groups have configs since KIP-848), as a bit field. Measured against Kafka 4.4: 3400.
-const GROUP_AUTHORIZED_OPERATIONS: i32 = 1 << 3 | 1 << 6 | 1 << 8 | 1 << 10 | 1 << 11;
+pub(crate) const GROUP_AUTHORIZED_OPERATIONS: i32 = 1 << 3 | 1 << 6 | 1 << 8 | 1 << 10 | 1 << 11;
 
 fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
@@ -47,8 +47,21 @@ impl GroupCoordinator {
         group_id: &str,
         member_id: &str,
         generation: i32,
+        version: i16,
     ) -> Option<ResponseError> {
+        if let Some(group) = self.consumer.groups.get(group_id) {
+            return self
+                .consumer
+                .validate_offset_commit(group, member_id, generation, version >= 9)
+                .err()
+                .map(|e| e.code);
+        }
         let Some(group) = self.groups.get(group_id) else {
+            // As Kafka 4: a member's commit (v9+, which KIP-848 members use) to a group that
+            // does not exist names the group as the problem.
+            if generation >= 0 && version >= 9 {
+                return Some(ResponseError::GroupIdNotFound);
+            }
             // An admin commit to an unknown group creates it, empty, once the commit is written.
             if generation < 0 && member_id.is_empty() {
                 return None;
@@ -83,8 +96,21 @@ impl GroupCoordinator {
     pub fn apply(&mut self, changes: Changes) {
         for record in changes {
             match record {
+                CoordinatorRecord::Consumer(record) => {
+                    if let Some(classic) = self.groups.get(record.group_id()) {
+                        // An empty classic group (offsets only) becomes a consumer group.
+                        if classic.members.is_empty() {
+                            let id = record.group_id().to_string();
+                            self.groups.remove(&id);
+                        }
+                    }
+                    self.consumer.replay(record);
+                }
                 CoordinatorRecord::Offset(key, value) => {
-                    if value.is_some() && !self.groups.contains_key(&key.0) {
+                    if value.is_some()
+                        && !self.groups.contains_key(&key.0)
+                        && !self.consumer.groups.contains_key(&key.0)
+                    {
                         self.groups.insert(key.0.clone(), ClassicGroup::new(&key.0));
                     }
                     self.offsets.apply(key, value);
@@ -118,7 +144,7 @@ impl GroupCoordinator {
         let error = if group_id.is_empty() {
             Some(ResponseError::InvalidGroupId)
         } else {
-            self.commit_allowed(group_id, req.member_id.as_str(), generation)
+            self.commit_allowed(group_id, req.member_id.as_str(), generation, version)
         };
         let mut records = Vec::new();
         let topics = req
@@ -238,8 +264,34 @@ impl GroupCoordinator {
                     .with_protocol_type(s(g.protocol_type.clone().unwrap_or_default()))
                     .with_group_state(s(g.state.as_str()))
                     .with_group_type(s("classic"))
+            });
+        let consumer = self
+            .consumer
+            .groups
+            .values()
+            .filter(|g| {
+                req.states_filter.is_empty()
+                    || req
+                        .states_filter
+                        .iter()
+                        .any(|f| f.as_str().eq_ignore_ascii_case(g.state().as_str()))
             })
-            .collect();
+            .filter(|_| {
+                req.types_filter.is_empty()
+                    || req
+                        .types_filter
+                        .iter()
+                        .any(|f| f.as_str().eq_ignore_ascii_case("consumer"))
+            })
+            .map(|g| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(s(g.id.clone())))
+                    .with_protocol_type(s("consumer"))
+                    .with_group_state(s(g.state().as_str()))
+                    .with_group_type(s("consumer"))
+            });
+        let mut groups: Vec<ListedGroup> = groups.chain(consumer).collect();
+        groups.sort_by(|a, b| a.group_id.as_str().cmp(b.group_id.as_str()));
         ListGroupsResponse::default().with_groups(groups)
     }
 
@@ -272,6 +324,20 @@ impl GroupCoordinator {
             .iter()
             .map(|id| {
                 let base = DescribedGroup::default().with_group_id(id.clone());
+                if self.consumer.groups.contains_key(id.as_str()) {
+                    // As Kafka 4's DescribeGroups: a consumer group is not a classic group
+                    // (tools describe it with ConsumerGroupDescribe).
+                    let dead = base.with_group_state(s("Dead"));
+                    return if version >= 6 {
+                        dead.with_error_code(ResponseError::GroupIdNotFound.code())
+                            .with_error_message(Some(s(format!(
+                                "Group {} is not a classic group.",
+                                id.as_str()
+                            ))))
+                    } else {
+                        dead
+                    };
+                }
                 let Some(g) = self.groups.get(id.as_str()) else {
                     let dead = base.with_group_state(s("Dead"));
                     // From v6 an unknown group is an error; before, a Dead group.
@@ -326,8 +392,26 @@ impl GroupCoordinator {
                 let already = changes
                     .iter()
                     .any(|r| matches!(r, CoordinatorRecord::Group(g, None) if g == name));
+                let consumer = self.consumer.groups.get(name);
                 let code = match self.groups.get(name) {
                     _ if already => Some(ResponseError::GroupIdNotFound),
+                    _ if consumer.is_some_and(|g| !g.members.is_empty()) => {
+                        Some(ResponseError::NonEmptyGroup)
+                    }
+                    _ if consumer.is_some() => {
+                        for key in self.offsets.keys_of_group(name) {
+                            changes.push(CoordinatorRecord::Offset(key, None));
+                        }
+                        changes.extend(
+                            self.consumer
+                                .delete_group_records(name)
+                                .into_iter()
+                                .map(CoordinatorRecord::Consumer),
+                        );
+                        // Marks the id as deleted for a repeat in the same request.
+                        changes.push(CoordinatorRecord::Group(name.to_string(), None));
+                        None
+                    }
                     None if !self.offsets.has_group(name) => Some(ResponseError::GroupIdNotFound),
                     Some(g) if !g.members.is_empty() => Some(ResponseError::NonEmptyGroup),
                     _ => {
@@ -355,7 +439,8 @@ impl GroupCoordinator {
     pub fn delete_offsets(&self, req: &OffsetDeleteRequest) -> (OffsetDeleteResponse, Changes) {
         let group_id = req.group_id.as_str();
         let group = self.groups.get(group_id);
-        if group.is_none() && !self.offsets.has_group(group_id) {
+        let consumer = self.consumer.groups.get(group_id);
+        if group.is_none() && consumer.is_none() && !self.offsets.has_group(group_id) {
             return (
                 OffsetDeleteResponse::default()
                     .with_error_code(ResponseError::GroupIdNotFound.code()),
@@ -374,7 +459,9 @@ impl GroupCoordinator {
                     .map(|p| {
                         let base = OffsetDeleteResponsePartition::default()
                             .with_partition_index(p.partition_index);
-                        if busy {
+                        let subscribed = consumer
+                            .is_some_and(|g| self.consumer.is_subscribed_to(g, t.name.as_str()));
+                        if busy || subscribed {
                             return base
                                 .with_error_code(ResponseError::GroupSubscribedToTopic.code());
                         }

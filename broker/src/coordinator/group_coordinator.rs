@@ -11,6 +11,8 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ResponseError, StrBytes};
 
 use super::classic_group::{ClassicGroup, GroupState, Member, ParkedJoin};
+use super::group::manager::{ConsumerGroupConfig, ConsumerGroupManager};
+use super::group::topics::TopicSource;
 use super::offsets::OffsetStore;
 use super::records::CoordinatorRecord;
 
@@ -61,6 +63,10 @@ pub struct CoordinatorConfig {
     pub max_group_size: usize,
     /// `offset.metadata.max.bytes`, counted as Kafka counts it (UTF-16 code units).
     pub offset_metadata_max_bytes: usize,
+    /// The `group.consumer.*` settings of KIP-848 consumer groups.
+    pub consumer: ConsumerGroupConfig,
+    /// Where consumer groups read the topics they assign from.
+    pub topics: TopicSource,
 }
 
 impl Default for CoordinatorConfig {
@@ -71,6 +77,8 @@ impl Default for CoordinatorConfig {
             initial_rebalance_delay_ms: 0,
             max_group_size: usize::MAX,
             offset_metadata_max_bytes: 4096,
+            consumer: ConsumerGroupConfig::default(),
+            topics: TopicSource::default(),
         }
     }
 }
@@ -84,6 +92,8 @@ pub struct GroupCoordinator {
     pub groups: BTreeMap<String, ClassicGroup>,
     /// Committed offsets.
     pub offsets: OffsetStore,
+    /// KIP-848 consumer groups (a group id is either here or in `groups`, never both).
+    pub consumer: ConsumerGroupManager,
     next_member: u64,
 }
 
@@ -106,6 +116,7 @@ impl GroupCoordinator {
     /// A coordinator with `config` and no groups.
     pub fn new(config: CoordinatorConfig) -> GroupCoordinator {
         GroupCoordinator {
+            consumer: ConsumerGroupManager::new(config.consumer.clone()),
             config,
             ..GroupCoordinator::default()
         }
@@ -163,6 +174,18 @@ impl GroupCoordinator {
                 ResponseError::InconsistentGroupProtocol,
                 &member_id,
             ));
+        }
+        if let Some(group) = self.consumer.groups.get(&group_id) {
+            // Kafka lets classic members into a consumer group (KIP-848 migration); Gregor
+            // does not: a consumer group with members refuses them, as Kafka refuses a protocol
+            // the group cannot run. An empty one becomes a classic group, as in Kafka.
+            if !group.members.is_empty() {
+                return reply(join_error(
+                    ResponseError::InconsistentGroupProtocol,
+                    &member_id,
+                ));
+            }
+            self.consumer.remove_empty_group(&group_id);
         }
         if !self.groups.contains_key(&group_id) {
             if !member_id.is_empty() {
@@ -641,6 +664,10 @@ impl GroupCoordinator {
 
     /// Expires members, pending ids and rebalance waits whose time has come.
     pub fn tick(&mut self, now: i64) -> Vec<Reply> {
+        if self.consumer.next_deadline().is_some_and(|d| d <= now) {
+            let topics = self.config.topics.image();
+            self.consumer.tick(now, &topics);
+        }
         let mut replies = Vec::new();
         for group in self.groups.values_mut() {
             group.pending.retain(|_, deadline| *deadline > now);
@@ -682,6 +709,7 @@ impl GroupCoordinator {
                     .chain(g.rebalance_deadline)
                     .chain(g.initial_join_until)
             })
+            .chain(self.consumer.next_deadline())
             .min()
     }
 }

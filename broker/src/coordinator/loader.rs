@@ -157,9 +157,12 @@ pub fn load(
 ) -> Result<GroupCoordinator, ReplayError> {
     let mut coordinator = GroupCoordinator::new(config);
     let (records, _) = replay(log, &mut coordinator, legacy)?;
+    // Members restored from the log get a full session to heartbeat again.
+    coordinator.consumer.on_loaded(0);
     tracing::info!(
         records,
         groups = coordinator.groups.len(),
+        consumer_groups = coordinator.consumer.groups.len(),
         committed_partitions = coordinator.offsets.len(),
         "replayed __consumer_offsets"
     );

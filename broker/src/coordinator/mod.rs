@@ -7,6 +7,7 @@
 //! `runtime` drives it from one task, with a real clock, and makes offsets durable.
 
 pub mod classic_group;
+pub mod group;
 pub mod group_apis;
 pub mod group_coordinator;
 pub mod loader;

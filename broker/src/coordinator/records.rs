@@ -4,8 +4,9 @@
 //! log Gregor writes, and Gregor reads what Kafka's versions write.
 //!
 //! A record key starts with an int16 record type: 0 and 1 are an offset commit (group, topic,
-//! partition), 2 is a group's metadata (group); Kafka's other types (KIP-848 and share groups)
-//! are skipped on replay. A value starts with its int16 schema version. Gregor writes what
+//! partition), 2 is a group's metadata (group), 3 to 8 a KIP-848 consumer group's records
+//! (`group::records`); Kafka's other types (share groups, resolved regexes) are skipped on
+//! replay. A value starts with its int16 schema version. Gregor writes what
 //! Kafka 4 writes: key type 1, `OffsetCommitValue` v3 and `GroupMetadataValue` v3; it reads
 //! versions 0-3. Version 4 (the first flexible one, which no Kafka 4.x writes: KIP-915 keeps
 //! them on v3) is refused loudly rather than guessed at. A record without a value is a
@@ -18,6 +19,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::record_batch::{encode_records, RecordRef};
 
+use super::group::records::ConsumerRecord;
 use super::offsets::{CommittedOffset, OffsetKey};
 
 /// One member as a group's metadata record keeps it.
@@ -65,6 +67,8 @@ pub enum CoordinatorRecord {
     Offset(OffsetKey, Option<CommittedOffset>),
     /// A group's metadata, or the group's deletion.
     Group(String, Option<GroupMetadata>),
+    /// A KIP-848 consumer group's record (key types 3 to 8).
+    Consumer(ConsumerRecord),
 }
 
 /// How to read value version 1 of an offset commit.
@@ -109,10 +113,12 @@ impl CoordinatorRecord {
                 put_str(&mut key, group);
                 (key.freeze(), value.as_ref().map(encode_group_value))
             }
+            CoordinatorRecord::Consumer(record) => record.encode(),
         }
     }
 
-    /// Reads a record; `Ok(None)` for record types that are not a classic group's.
+    /// Reads a record; `Ok(None)` for record types Gregor does not keep (share groups, resolved
+    /// regular expressions).
     pub fn decode(
         key: Bytes,
         value: Option<Bytes>,
@@ -137,6 +143,8 @@ impl CoordinatorRecord {
                 let value = value.map(decode_group_value).transpose()?;
                 Ok(Some(CoordinatorRecord::Group(group, value)))
             }
+            3..=8 => ConsumerRecord::decode(kind, key, value)
+                .map(|r| Some(CoordinatorRecord::Consumer(r))),
             _ => Ok(None),
         }
     }
@@ -492,7 +500,7 @@ mod tests {
     #[test]
     fn other_record_types_are_skipped() {
         let mut key = BytesMut::new();
-        key.put_i16(3); // ConsumerGroupMetadataKey (KIP-848)
+        key.put_i16(9); // ShareGroupPartitionMetadataKey
         put_str(&mut key, "g");
         assert_eq!(
             CoordinatorRecord::decode(key.freeze(), None, Legacy::None),

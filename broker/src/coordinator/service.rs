@@ -10,11 +10,12 @@ use gregor_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopics,
 };
 use gregor_protocol::messages::{
-    HeartbeatResponse, LeaveGroupResponse, OffsetDeleteResponse, OffsetFetchRequest,
-    OffsetFetchResponse, RequestKind, ResponseKind,
+    ConsumerGroupHeartbeatResponse, HeartbeatResponse, LeaveGroupResponse, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, RequestKind, ResponseKind,
 };
 use gregor_protocol::ResponseError;
 
+use super::group::api::heartbeat_request;
 use super::group_apis::Changes;
 use super::group_coordinator::{GroupCoordinator, PendingSync, Reply, ReplyId, Response};
 use super::records::{encode_batch, CoordinatorRecord};
@@ -50,6 +51,7 @@ impl GroupRequest {
             RequestKind::LeaveGroup(r) => vec![r.group_id.as_str()],
             RequestKind::OffsetCommit(r) => vec![r.group_id.as_str()],
             RequestKind::OffsetDelete(r) => vec![r.group_id.as_str()],
+            RequestKind::ConsumerGroupHeartbeat(r) => vec![r.group_id.as_str()],
             RequestKind::DeleteGroups(r) => r.groups_names.iter().map(|g| g.as_str()).collect(),
             _ => Vec::new(),
         }
@@ -99,7 +101,14 @@ impl CoordinatorShard for GroupCoordinator {
     }
 
     fn take_background_records(&mut self) -> Changes {
-        self.take_emptied_group_records()
+        let mut records = self.take_emptied_group_records();
+        records.extend(
+            self.consumer
+                .take_background_records()
+                .into_iter()
+                .map(CoordinatorRecord::Consumer),
+        );
+        records
     }
 
     fn encode(records: &[CoordinatorRecord], timestamp: i64) -> Option<Vec<u8>> {
@@ -221,6 +230,21 @@ pub fn execute(
             );
         }
         RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(fetch_offsets(coordinator, &r, v)),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let call = heartbeat_request(&r, v, &request.client_id, &request.client_host);
+            let (response, records) = coordinator.consumer_group_heartbeat(now, &call);
+            let failed = ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(WRITE_FAILED.code())
+                .with_member_id(None);
+            return write(
+                records,
+                ResponseKind::ConsumerGroupHeartbeat(response),
+                ResponseKind::ConsumerGroupHeartbeat(failed),
+            );
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ResponseKind::ConsumerGroupDescribe(coordinator.consumer_group_describe(&r))
+        }
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(coordinator.list_groups(&r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(
             coordinator.describe_groups(&r.groups, v, r.include_authorized_operations),
@@ -270,6 +294,19 @@ fn fetch_offsets(
                         .map(|t| (t.name.0.clone(), t.partition_indexes.clone()))
                         .collect()
                 });
+                // KIP-848 members fetch with their member id and epoch (v9).
+                if let Some(group) = coordinator.consumer.groups.get(g.group_id.as_str()) {
+                    let check = coordinator.consumer.validate_offset_fetch(
+                        group,
+                        g.member_id.as_deref(),
+                        g.member_epoch,
+                    );
+                    if let Err(e) = check {
+                        return OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id.clone())
+                            .with_error_code(e.code());
+                    }
+                }
                 let topics = coordinator
                     .fetch_offsets(g.group_id.as_str(), wanted)
                     .into_iter()

@@ -1,0 +1,157 @@
+//! A read-only view of every group, for the live view: kind, state, epochs and members with
+//! their subscription and assignments, as plain structs (no wire types). Classic groups show
+//! their generation as the epoch and their members' raw protocol metadata is not decoded.
+
+use super::topics::TopicImage;
+use super::Assignment;
+use crate::coordinator::GroupCoordinator;
+
+/// Which protocol a group runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// JoinGroup/SyncGroup.
+    Classic,
+    /// KIP-848 ConsumerGroupHeartbeat.
+    Consumer,
+}
+
+/// Partitions of one topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPartitions {
+    /// Topic name (the id, as text, for a topic deleted meanwhile).
+    pub topic: String,
+    /// Partition numbers, ascending.
+    pub partitions: Vec<i32>,
+}
+
+/// One member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSnapshot {
+    /// Member id.
+    pub member_id: String,
+    /// `group.instance.id`.
+    pub instance_id: Option<String>,
+    /// The client's `client.id`.
+    pub client_id: String,
+    /// The client's address.
+    pub client_host: String,
+    /// Subscribed topic names (consumer groups).
+    pub subscribed_topics: Vec<String>,
+    /// Subscribed regex (consumer groups).
+    pub subscribed_regex: Option<String>,
+    /// Member epoch (consumer) or the group's generation (classic).
+    pub epoch: i32,
+    /// Reconciliation state (consumer groups), Kafka's names.
+    pub state: Option<&'static str>,
+    /// What it owns.
+    pub assigned: Vec<TopicPartitions>,
+    /// What it must revoke.
+    pub pending_revocation: Vec<TopicPartitions>,
+    /// Its target (consumer groups).
+    pub target: Vec<TopicPartitions>,
+}
+
+/// One group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    /// Group id.
+    pub group_id: String,
+    /// Protocol.
+    pub kind: GroupKind,
+    /// State, as Kafka's tools print it.
+    pub state: &'static str,
+    /// Group epoch (consumer) or generation (classic).
+    pub group_epoch: i32,
+    /// Target assignment epoch (consumer groups).
+    pub assignment_epoch: Option<i32>,
+    /// Assignor or classic protocol name.
+    pub protocol: Option<String>,
+    /// Members by id.
+    pub members: Vec<MemberSnapshot>,
+}
+
+fn named(a: &Assignment, topics: &TopicImage) -> Vec<TopicPartitions> {
+    let mut out: Vec<TopicPartitions> = a
+        .iter()
+        .map(|(id, ps)| TopicPartitions {
+            topic: topics
+                .by_id(*id)
+                .map_or_else(|| id.to_string(), |t| t.name.clone()),
+            partitions: ps.iter().copied().collect(),
+        })
+        .collect();
+    out.sort_by(|x, y| x.topic.cmp(&y.topic));
+    out
+}
+
+impl GroupCoordinator {
+    /// Every group as it is now, by group id.
+    pub fn snapshot(&self, topics: &TopicImage) -> Vec<GroupSnapshot> {
+        let classic = self.groups.values().map(|g| GroupSnapshot {
+            group_id: g.id.clone(),
+            kind: GroupKind::Classic,
+            state: g.state.as_str(),
+            group_epoch: g.generation,
+            assignment_epoch: None,
+            protocol: g.protocol.clone(),
+            members: g
+                .members
+                .values()
+                .map(|m| MemberSnapshot {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    subscribed_topics: Vec::new(),
+                    subscribed_regex: None,
+                    epoch: g.generation,
+                    state: None,
+                    assigned: Vec::new(),
+                    pending_revocation: Vec::new(),
+                    target: Vec::new(),
+                })
+                .collect(),
+        });
+        let consumer = self.consumer.groups.values().map(|g| GroupSnapshot {
+            group_id: g.id.clone(),
+            kind: GroupKind::Consumer,
+            state: g.state().as_str(),
+            group_epoch: g.group_epoch,
+            assignment_epoch: Some(g.assignment_epoch),
+            protocol: g
+                .members
+                .values()
+                .find_map(|m| m.metadata.server_assignor.clone())
+                .or_else(|| {
+                    self.consumer
+                        .config
+                        .assignors
+                        .first()
+                        .map(|a| a.name().into())
+                }),
+            members: g
+                .members
+                .values()
+                .map(|m| MemberSnapshot {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.metadata.instance_id.clone(),
+                    client_id: m.metadata.client_id.clone(),
+                    client_host: m.metadata.client_host.clone(),
+                    subscribed_topics: m.metadata.subscribed_topic_names.clone(),
+                    subscribed_regex: m.metadata.subscribed_topic_regex.clone(),
+                    epoch: m.current.member_epoch,
+                    state: Some(m.current.state.as_str()),
+                    assigned: named(&m.current.assigned, topics),
+                    pending_revocation: named(&m.current.pending_revocation, topics),
+                    target: named(
+                        g.target.get(&m.member_id).unwrap_or(&Assignment::new()),
+                        topics,
+                    ),
+                })
+                .collect(),
+        });
+        let mut all: Vec<GroupSnapshot> = classic.chain(consumer).collect();
+        all.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        all
+    }
+}

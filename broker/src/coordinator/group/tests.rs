@@ -1,0 +1,678 @@
+//! The consumer group state machine driven through heartbeats, with a virtual clock: each
+//! transition and error code, restart by replay, and a property test of safety and convergence.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gregor_protocol::ResponseError;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+use super::consumer_group::ConsumerGroupState;
+use super::current_assignment::MemberState;
+use super::manager::{
+    ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResponse,
+};
+use super::records::ConsumerRecord;
+use super::topics::{TopicImage, TopicInfo};
+use super::{partition_count, Assignment};
+use crate::error::KafkaError;
+
+fn topic_id(name: &str) -> Uuid {
+    Uuid::from_u128(name.bytes().fold(7u128, |h, b| h * 31 + u128::from(b)))
+}
+
+fn image(topics: &[(&str, i32)]) -> TopicImage {
+    TopicImage::new(topics.iter().map(|(name, partitions)| TopicInfo {
+        id: topic_id(name),
+        name: name.to_string(),
+        partitions: *partitions,
+    }))
+}
+
+/// A manager whose records are applied as soon as they are made (every write succeeds).
+struct Harness {
+    m: ConsumerGroupManager,
+    topics: TopicImage,
+    now: i64,
+    log: Vec<ConsumerRecord>,
+}
+
+impl Harness {
+    fn new(topics: &[(&str, i32)]) -> Harness {
+        Harness {
+            m: ConsumerGroupManager::new(ConsumerGroupConfig::default()),
+            topics: image(topics),
+            now: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn hb(&mut self, req: HeartbeatRequest) -> Result<HeartbeatResponse, KafkaError> {
+        let (response, records) = self
+            .m
+            .heartbeat(self.now, &req, &self.topics, || "generated".into())?;
+        for r in records {
+            self.log.push(r.clone());
+            self.m.replay(r);
+        }
+        Ok(response)
+    }
+
+    fn code(&mut self, req: HeartbeatRequest) -> ResponseError {
+        match self.hb(req) {
+            Ok(r) => panic!("expected an error, got {r:?}"),
+            Err(e) => e.code,
+        }
+    }
+
+    fn advance(&mut self, ms: i64) {
+        self.now += ms;
+        self.m.tick(self.now, &self.topics);
+        self.log.extend(self.m.take_background_records());
+    }
+
+    fn group(&self) -> &super::consumer_group::ConsumerGroup {
+        &self.m.groups["g"]
+    }
+
+    /// No partition is held (assigned or pending revocation) by two members.
+    fn assert_exclusive(&self) {
+        for g in self.m.groups.values() {
+            let mut seen = BTreeSet::new();
+            for m in g.members.values() {
+                for a in [&m.current.assigned, &m.current.pending_revocation] {
+                    for (t, ps) in a {
+                        for p in ps {
+                            assert!(seen.insert((*t, *p)), "{t} {p} held twice in {g:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn join(member: &str, topics: &[&str]) -> HeartbeatRequest {
+    HeartbeatRequest {
+        group_id: "g".into(),
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 10_000,
+        subscribed_topic_names: Some(topics.iter().map(|t| t.to_string()).collect()),
+        owned: Some(Assignment::new()),
+        client_id: "client".into(),
+        client_host: "/127.0.0.1".into(),
+        member_id_required: true,
+        ..HeartbeatRequest::default()
+    }
+}
+
+fn beat(member: &str, epoch: i32, owned: &Assignment) -> HeartbeatRequest {
+    HeartbeatRequest {
+        group_id: "g".into(),
+        member_id: member.into(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: -1,
+        owned: Some(owned.clone()),
+        member_id_required: true,
+        ..HeartbeatRequest::default()
+    }
+}
+
+fn parts(topic: &str, ps: &[i32]) -> Assignment {
+    [(topic_id(topic), ps.iter().copied().collect())].into()
+}
+
+#[test]
+fn a_lone_member_gets_every_partition_and_the_group_is_stable() {
+    let mut h = Harness::new(&[("t", 3)]);
+    let r = h.hb(join("a", &["t"])).unwrap();
+    assert_eq!(r.member_epoch, 1);
+    assert_eq!(r.heartbeat_interval_ms, 5_000);
+    assert_eq!(r.assignment, Some(parts("t", &[0, 1, 2])));
+    assert_eq!(h.group().state(), ConsumerGroupState::Stable);
+    assert_eq!((h.group().group_epoch, h.group().assignment_epoch), (1, 1));
+    // A heartbeat that changes nothing carries no assignment.
+    let r = h.hb(beat("a", 1, &parts("t", &[0, 1, 2]))).unwrap();
+    assert_eq!((r.member_epoch, r.assignment), (1, None));
+}
+
+#[test]
+fn a_second_member_gets_a_partition_only_after_the_first_revokes_it() {
+    let mut h = Harness::new(&[("t", 3)]);
+    h.hb(join("a", &["t"])).unwrap();
+    let r = h.hb(join("b", &["t"])).unwrap();
+    assert_eq!(r.member_epoch, 2);
+    assert_eq!(
+        r.assignment,
+        Some(Assignment::new()),
+        "a still owns b's partition"
+    );
+    assert_eq!(
+        h.group().members["b"].current.state,
+        MemberState::UnreleasedPartitions
+    );
+    assert_eq!(h.group().state(), ConsumerGroupState::Reconciling);
+    // a is told to give one up, and stays at epoch 1 until it has.
+    let r = h.hb(beat("a", 1, &parts("t", &[0, 1, 2]))).unwrap();
+    assert_eq!(r.member_epoch, 1);
+    let kept = r.assignment.clone().unwrap();
+    assert_eq!(partition_count(&kept), 2);
+    assert_eq!(
+        h.group().members["a"].current.state,
+        MemberState::UnrevokedPartitions
+    );
+    h.assert_exclusive();
+    // Still reporting it: nothing moves.
+    let r = h.hb(beat("a", 1, &parts("t", &[0, 1, 2]))).unwrap();
+    assert_eq!((r.member_epoch, r.assignment), (1, None));
+    let r = h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    assert_eq!(r.assignment, None);
+    // Revoked: a moves to epoch 2, then b gets the partition.
+    let r = h.hb(beat("a", 1, &kept)).unwrap();
+    assert_eq!(r.member_epoch, 2);
+    let r = h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    assert_eq!(partition_count(&r.assignment.unwrap()), 1);
+    assert_eq!(h.group().state(), ConsumerGroupState::Stable);
+    h.assert_exclusive();
+}
+
+#[test]
+fn leaving_releases_partitions_and_bumps_the_group_epoch() {
+    let mut h = Harness::new(&[("t", 2)]);
+    h.hb(join("a", &["t"])).unwrap();
+    h.hb(join("b", &["t"])).unwrap();
+    let r = h.hb(beat("a", 1, &parts("t", &[0, 1]))).unwrap();
+    let kept = r.assignment.unwrap();
+    h.hb(beat("a", 1, &kept)).unwrap();
+    h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    let epoch = h.group().group_epoch;
+    let r = h.hb(beat("b", -1, &Assignment::new())).unwrap();
+    assert_eq!((r.member_id.as_str(), r.member_epoch), ("b", -1));
+    assert!(!h.group().members.contains_key("b"));
+    assert_eq!(h.group().group_epoch, epoch + 1);
+    let r = h.hb(beat("a", 3 - 1, &kept)).unwrap();
+    assert_eq!(r.assignment, Some(parts("t", &[0, 1])));
+    // Leaving twice: unknown.
+    assert_eq!(
+        h.code(beat("b", -1, &Assignment::new())),
+        ResponseError::UnknownMemberId
+    );
+}
+
+#[test]
+fn the_session_timeout_fences_a_silent_member() {
+    let mut h = Harness::new(&[("t", 2)]);
+    h.hb(join("a", &["t"])).unwrap();
+    h.advance(44_999);
+    assert!(h.group().members.contains_key("a"));
+    h.advance(1);
+    assert!(h.group().members.is_empty());
+    assert_eq!(h.group().state(), ConsumerGroupState::Empty);
+    assert!(h
+        .log
+        .iter()
+        .any(|r| matches!(r, ConsumerRecord::Member(_, m, None) if m == "a")));
+    assert_eq!(
+        h.code(beat("a", 1, &Assignment::new())),
+        ResponseError::UnknownMemberId
+    );
+    assert_eq!(h.m.next_deadline(), None);
+}
+
+#[test]
+fn the_rebalance_timeout_fences_a_member_that_does_not_revoke() {
+    let mut h = Harness::new(&[("t", 2)]);
+    h.hb(join("a", &["t"])).unwrap();
+    h.hb(join("b", &["t"])).unwrap();
+    h.hb(beat("a", 1, &parts("t", &[0, 1]))).unwrap();
+    assert_eq!(
+        h.group().members["a"].current.state,
+        MemberState::UnrevokedPartitions
+    );
+    h.advance(5_000);
+    h.hb(beat("a", 1, &parts("t", &[0, 1]))).unwrap();
+    h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    h.advance(5_000);
+    assert!(
+        !h.group().members.contains_key("a"),
+        "fenced 10 s after it was asked"
+    );
+    let r = h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    assert_eq!(r.assignment, Some(parts("t", &[0, 1])));
+    assert_eq!(
+        h.code(beat("a", 1, &parts("t", &[0, 1]))),
+        ResponseError::UnknownMemberId
+    );
+}
+
+#[test]
+fn member_epochs_are_checked_as_kafka_checks_them() {
+    let mut h = Harness::new(&[("t", 2)]);
+    h.hb(join("a", &["t"])).unwrap();
+    assert_eq!(
+        h.code(beat("a", 2, &Assignment::new())),
+        ResponseError::FencedMemberEpoch
+    );
+    h.hb(join("b", &["t"])).unwrap();
+    h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    let r = h.hb(beat("a", 1, &parts("t", &[0]))).unwrap();
+    assert_eq!(
+        r.member_epoch, 2,
+        "a had already dropped what it must revoke"
+    );
+    // The previous epoch is accepted with a subset of the assignment (a lost answer)...
+    let owned = h.group().members["a"].current.assigned.clone();
+    assert!(h.hb(beat("a", 1, &owned)).is_ok());
+    // ...not with partitions outside it, and not an older one.
+    assert_eq!(
+        h.code(beat("a", 1, &parts("t", &[0, 1]))),
+        ResponseError::FencedMemberEpoch
+    );
+    assert_eq!(
+        h.code(beat("a", -3, &Assignment::new())),
+        ResponseError::InvalidRequest
+    );
+    assert_eq!(
+        h.code(beat("zz", 2, &Assignment::new())),
+        ResponseError::UnknownMemberId
+    );
+    assert_eq!(
+        h.code(HeartbeatRequest {
+            group_id: "nope".into(),
+            ..beat("a", 1, &Assignment::new())
+        }),
+        ResponseError::GroupIdNotFound
+    );
+}
+
+#[test]
+fn invalid_requests_get_kafkas_messages() {
+    let mut h = Harness::new(&[("t", 1)]);
+    let message = |h: &mut Harness, req| h.hb(req).unwrap_err().message.unwrap_or_default();
+    assert_eq!(
+        message(
+            &mut h,
+            HeartbeatRequest {
+                group_id: "".into(),
+                ..join("a", &["t"])
+            }
+        ),
+        "GroupId can't be empty."
+    );
+    assert_eq!(
+        message(&mut h, join("", &["t"])),
+        "MemberId can't be empty."
+    );
+    assert_eq!(
+        message(
+            &mut h,
+            HeartbeatRequest {
+                rebalance_timeout_ms: -1,
+                ..join("a", &["t"])
+            }
+        ),
+        "RebalanceTimeoutMs must be provided in first request."
+    );
+    assert_eq!(
+        message(
+            &mut h,
+            HeartbeatRequest {
+                owned: Some(parts("t", &[0])),
+                ..join("a", &["t"])
+            }
+        ),
+        "TopicPartitions must be empty when (re-)joining."
+    );
+    assert_eq!(
+        message(
+            &mut h,
+            HeartbeatRequest {
+                subscribed_topic_names: None,
+                ..join("a", &["t"])
+            }
+        ),
+        "SubscribedTopicNames or SubscribedTopicRegex must be set in first request."
+    );
+    assert_eq!(
+        message(&mut h, beat("a", -3, &Assignment::new())),
+        "MemberEpoch is invalid."
+    );
+    assert_eq!(
+        message(&mut h, beat("a", -2, &Assignment::new())),
+        "InstanceId can't be null."
+    );
+    let e = h
+        .hb(HeartbeatRequest {
+            server_assignor: Some("sticky".into()),
+            ..join("a", &["t"])
+        })
+        .unwrap_err();
+    assert_eq!(e.code, ResponseError::UnsupportedAssignor);
+    assert_eq!(
+        e.message.unwrap(),
+        "ServerAssignor sticky is not supported. Supported assignors: uniform, range."
+    );
+    let e = h
+        .hb(HeartbeatRequest {
+            subscribed_topic_regex: Some("orders-[".into()),
+            ..join("a", &[])
+        })
+        .unwrap_err();
+    assert_eq!(e.code, ResponseError::InvalidRegularExpression);
+    // v0: the coordinator names the member.
+    let r = h
+        .hb(HeartbeatRequest {
+            member_id_required: false,
+            ..join("", &["t"])
+        })
+        .unwrap();
+    assert_eq!(r.member_id, "generated");
+}
+
+#[test]
+fn a_full_group_refuses_new_members_only() {
+    let mut h = Harness::new(&[("t", 1)]);
+    h.m.config.max_size = 1;
+    h.hb(join("a", &["t"])).unwrap();
+    let e = h.hb(join("b", &["t"])).unwrap_err();
+    assert_eq!(e.code, ResponseError::GroupMaxSizeReached);
+    assert_eq!(
+        e.message.unwrap(),
+        "The consumer group has reached its maximum capacity of 1 members."
+    );
+    assert!(h.hb(beat("a", 1, &parts("t", &[0]))).is_ok());
+}
+
+#[test]
+fn static_members_keep_their_partitions_across_a_restart() {
+    let mut h = Harness::new(&[("t", 2)]);
+    let static_join = |m: &str| HeartbeatRequest {
+        instance_id: Some("i1".into()),
+        ..join(m, &["t"])
+    };
+    h.hb(static_join("a")).unwrap();
+    h.hb(join("b", &["t"])).unwrap();
+    let kept = h
+        .hb(HeartbeatRequest {
+            instance_id: Some("i1".into()),
+            ..beat("a", 1, &parts("t", &[0, 1]))
+        })
+        .unwrap()
+        .assignment
+        .unwrap();
+    h.hb(HeartbeatRequest {
+        instance_id: Some("i1".into()),
+        ..beat("a", 1, &kept)
+    })
+    .unwrap();
+    h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    // A new process with the same instance id cannot join while the old one is there.
+    assert_eq!(
+        h.code(static_join("a2")),
+        ResponseError::UnreleasedInstanceId
+    );
+    // The wrong member id for the instance is fenced.
+    assert_eq!(
+        h.code(HeartbeatRequest {
+            instance_id: Some("i1".into()),
+            ..beat("zz", 2, &kept)
+        }),
+        ResponseError::FencedInstanceId
+    );
+    // Leaving for now (-2) keeps the partitions and bumps nothing.
+    let epoch = h.group().group_epoch;
+    let r = h
+        .hb(HeartbeatRequest {
+            instance_id: Some("i1".into()),
+            ..beat("a", -2, &kept)
+        })
+        .unwrap();
+    assert_eq!(r.member_epoch, -2);
+    assert_eq!(h.group().group_epoch, epoch);
+    assert_eq!(h.group().members["a"].current.assigned, kept);
+    // The restarted instance takes over at once, with the same partitions.
+    let r = h.hb(static_join("a2")).unwrap();
+    assert_eq!(r.assignment, Some(kept.clone()));
+    assert!(!h.group().members.contains_key("a"));
+    assert_eq!(h.group().members["a2"].current.state, MemberState::Stable);
+    h.assert_exclusive();
+}
+
+#[test]
+fn regex_subscriptions_pick_up_new_topics() {
+    let mut h = Harness::new(&[("orders-eu", 1), ("other", 1)]);
+    let r = h
+        .hb(HeartbeatRequest {
+            subscribed_topic_names: None,
+            subscribed_topic_regex: Some("orders-.*".into()),
+            ..join("a", &[])
+        })
+        .unwrap();
+    assert_eq!(r.assignment, Some(parts("orders-eu", &[0])));
+    h.topics = image(&[("orders-eu", 1), ("other", 1), ("orders-us", 2)]);
+    let r = h.hb(beat("a", 1, &parts("orders-eu", &[0]))).unwrap();
+    assert_eq!(r.member_epoch, 2);
+    let mut expected = parts("orders-eu", &[0]);
+    expected.extend(parts("orders-us", &[0, 1]));
+    assert_eq!(r.assignment, Some(expected));
+}
+
+#[test]
+fn added_partitions_and_deleted_topics_change_the_target() {
+    let mut h = Harness::new(&[("t", 1), ("u", 1)]);
+    h.hb(join("a", &["t", "u"])).unwrap();
+    h.topics = image(&[("t", 3), ("u", 1)]);
+    let r = h.hb(beat("a", 1, &parts("t", &[0]))).unwrap();
+    assert_eq!(r.member_epoch, 2);
+    assert_eq!(partition_count(&r.assignment.unwrap()), 4);
+    h.topics = image(&[("t", 3)]);
+    let mut owned = parts("t", &[0, 1, 2]);
+    owned.extend(parts("u", &[0]));
+    let r = h.hb(beat("a", 2, &owned)).unwrap();
+    assert_eq!(r.assignment, Some(parts("t", &[0, 1, 2])));
+}
+
+#[test]
+fn the_range_assignor_can_be_chosen_by_members() {
+    let mut h = Harness::new(&[("t", 4)]);
+    let range = |m: &str| HeartbeatRequest {
+        server_assignor: Some("range".into()),
+        ..join(m, &["t"])
+    };
+    h.hb(range("a")).unwrap();
+    h.hb(range("b")).unwrap();
+    assert_eq!(h.group().target["a"], parts("t", &[0, 1]));
+    assert_eq!(h.group().target["b"], parts("t", &[2, 3]));
+}
+
+#[test]
+fn replaying_the_records_restores_groups_members_and_epochs() {
+    let mut h = Harness::new(&[("t", 3)]);
+    h.hb(join("a", &["t"])).unwrap();
+    h.hb(join("b", &["t"])).unwrap();
+    h.hb(beat("a", 1, &parts("t", &[0, 1, 2]))).unwrap();
+    let mut restarted = ConsumerGroupManager::new(ConsumerGroupConfig::default());
+    for r in &h.log {
+        let (mut key, value) = r.encode();
+        let kind = bytes::Buf::get_i16(&mut key);
+        restarted.replay(ConsumerRecord::decode(kind, key, value).unwrap());
+    }
+    assert_eq!(restarted.groups, h.m.groups);
+    restarted.on_loaded(0);
+    // a must still revoke: its rebalance timeout runs again, before any session's.
+    assert_eq!(
+        restarted.groups["g"].members["a"].current.state,
+        MemberState::UnrevokedPartitions
+    );
+    assert_eq!(restarted.next_deadline(), Some(10_000));
+    // Deleting the group: its tombstones leave nothing behind.
+    for r in h.m.delete_group_records("g") {
+        restarted.replay(r);
+    }
+    assert!(restarted.groups.is_empty());
+}
+
+/// A simulated consumer.
+#[derive(Debug, Clone, Default)]
+struct Client {
+    joined: bool,
+    epoch: i32,
+    /// What the client consumes from.
+    owned: Assignment,
+    /// The last assignment it was given.
+    latest: Assignment,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Join(usize),
+    Leave(usize),
+    /// A heartbeat; a lazy one still reports partitions it was told to give up.
+    Heartbeat(usize, bool),
+    Subscribe(usize, bool),
+    AddPartition(bool),
+    Advance(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0usize..4).prop_map(Op::Join),
+        1 => (0usize..4).prop_map(Op::Leave),
+        6 => (0usize..4, any::<bool>()).prop_map(|(m, c)| Op::Heartbeat(m, c)),
+        1 => (0usize..4, any::<bool>()).prop_map(|(m, both)| Op::Subscribe(m, both)),
+        1 => any::<bool>().prop_map(Op::AddPartition),
+        2 => (0i64..20_000).prop_map(Op::Advance),
+    ]
+}
+
+fn heartbeat(
+    h: &mut Harness,
+    clients: &mut [Client],
+    i: usize,
+    cooperate: bool,
+    names: Option<Vec<String>>,
+) {
+    let id = format!("m{i}");
+    let c = &mut clients[i];
+    if cooperate {
+        c.owned = c.latest.clone();
+    }
+    let req = if c.joined {
+        HeartbeatRequest {
+            subscribed_topic_names: names,
+            ..beat(&id, c.epoch, &c.owned)
+        }
+    } else {
+        c.owned.clear();
+        c.latest.clear();
+        let names = names.unwrap_or_else(|| vec!["t".into()]);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        join(&id, &names)
+    };
+    match h.hb(req) {
+        Ok(r) => {
+            c.joined = true;
+            c.epoch = r.member_epoch;
+            if let Some(a) = r.assignment {
+                for (t, ps) in &a {
+                    c.owned.entry(*t).or_default().extend(ps.iter().copied());
+                }
+                c.latest = a;
+            }
+        }
+        Err(e) => {
+            assert!(
+                matches!(
+                    e.code,
+                    ResponseError::FencedMemberEpoch | ResponseError::UnknownMemberId
+                ),
+                "{e:?}"
+            );
+            *c = Client::default();
+        }
+    }
+}
+
+/// Members the coordinator knows never hold a partition twice, and what clients it knows
+/// consume never overlaps.
+fn check_safety(h: &Harness, clients: &[Client]) {
+    h.assert_exclusive();
+    let Some(g) = h.m.groups.get("g") else { return };
+    let mut seen = BTreeMap::new();
+    for (i, c) in clients.iter().enumerate() {
+        if !g.members.contains_key(&format!("m{i}")) {
+            continue;
+        }
+        for (t, ps) in &c.owned {
+            for p in ps {
+                if let Some(other) = seen.insert((*t, *p), i) {
+                    panic!("m{other} and m{i} both consume {t} {p}: {clients:?} {g:?}");
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #[test]
+    fn no_partition_has_two_owners_and_cooperating_members_converge(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut h = Harness::new(&[("t", 3), ("u", 2)]);
+        let mut clients = vec![Client::default(); 4];
+        let mut counts = [3, 2];
+        for op in ops {
+            match op {
+                Op::Join(i) if !clients[i].joined => heartbeat(&mut h, &mut clients, i, true, None),
+                Op::Join(_) => {}
+                Op::Leave(i) if clients[i].joined => {
+                    let _ = h.hb(beat(&format!("m{i}"), -1, &Assignment::new()));
+                    clients[i] = Client::default();
+                }
+                Op::Leave(_) => {}
+                Op::Heartbeat(i, cooperate) => {
+                    if clients[i].joined {
+                        heartbeat(&mut h, &mut clients, i, cooperate, None);
+                    }
+                }
+                Op::Subscribe(i, both) => {
+                    if clients[i].joined {
+                        let names = if both { vec!["t".into(), "u".into()] } else { vec!["t".into()] };
+                        heartbeat(&mut h, &mut clients, i, true, Some(names));
+                    }
+                }
+                Op::AddPartition(first) => {
+                    counts[usize::from(!first)] += 1;
+                    h.topics = image(&[("t", counts[0]), ("u", counts[1])]);
+                }
+                Op::Advance(ms) => {
+                    h.advance(ms);
+                    // A member the coordinator fenced finds out at its next heartbeat.
+                }
+            }
+            check_safety(&h, &clients);
+        }
+        // Everyone cooperates, heartbeating well within the session timeout.
+        for _ in 0..12 {
+            for i in 0..clients.len() {
+                if clients[i].joined {
+                    heartbeat(&mut h, &mut clients, i, true, None);
+                    check_safety(&h, &clients);
+                }
+            }
+            h.advance(1_000);
+        }
+        if let Some(g) = h.m.groups.get("g") {
+            prop_assert!(
+                matches!(g.state(), ConsumerGroupState::Stable | ConsumerGroupState::Empty),
+                "{:?}", g
+            );
+            for (id, m) in &g.members {
+                let target = g.target.get(id).cloned().unwrap_or_default();
+                prop_assert_eq!(&m.current.assigned, &target);
+                let i: usize = id[1..].parse().unwrap();
+                prop_assert_eq!(&clients[i].owned, &target);
+            }
+        }
+    }
+}
