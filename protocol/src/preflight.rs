@@ -463,6 +463,31 @@ fn shape(api: ApiKey) -> Option<&'static Shape> {
                 tags: &[],
             },
         },
+        ConsumerGroupHeartbeat => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[
+                    (ALL, Str),   // group id
+                    (ALL, Str),   // member id
+                    (ALL, Int32), // member epoch
+                    (ALL, Str),   // instance id
+                    (ALL, Str),   // rack id
+                    (ALL, Int32), // rebalance timeout
+                    (ALL, STR_ARRAY),
+                    (from!(1), Str), // subscribed topic regex
+                    (ALL, Str),      // server assignor
+                    (ALL, Array(&st!((ALL, Uuid), (ALL, I32_ARRAY)))),
+                ],
+                tags: &[],
+            },
+        },
+        ConsumerGroupDescribe => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[(ALL, STR_ARRAY), (ALL, BOOL)],
+                tags: &[],
+            },
+        },
         DeleteRecords => &Shape {
             flexible_from: 2,
             body: Layout {

@@ -230,3 +230,42 @@ fn print_config_round_trips_through_the_parser() {
     assert_eq!(again.config.num_partitions, 3);
     assert!(text.contains("# environment variable GREGOR_NUM_PARTITIONS\nnum.partitions=3\n"));
 }
+
+#[test]
+fn consumer_group_settings_have_kafkas_defaults_and_bounds() {
+    use crate::coordinator::group::assignors::Assignor;
+    let c = Config::load(&Cli::default(), env(&[])).unwrap().config;
+    let g = &c.consumer_group;
+    assert_eq!(
+        (g.session_timeout_ms, g.heartbeat_interval_ms),
+        (45_000, 5_000)
+    );
+    assert_eq!(g.max_size, i32::MAX as usize);
+    assert_eq!(g.assignors, vec![Assignor::Uniform, Assignor::Range]);
+    // A lesson sets them low: the bounds first, in a server.properties file.
+    let f = file(
+        "group.consumer.min.session.timeout.ms=1000\ngroup.consumer.session.timeout.ms=6000\n\
+         group.consumer.min.heartbeat.interval.ms=100\ngroup.consumer.heartbeat.interval.ms=500\n\
+         group.consumer.assignors=range,uniform\ngroup.consumer.max.size=3\n",
+    );
+    let g = Config::load(&cli_with_file(&f), env(&[]))
+        .unwrap()
+        .config
+        .consumer_group;
+    assert_eq!(
+        (g.session_timeout_ms, g.heartbeat_interval_ms, g.max_size),
+        (6_000, 500, 3)
+    );
+    assert_eq!(g.assignors, vec![Assignor::Range, Assignor::Uniform]);
+    // Below the default minimum of 45 s: refused, naming the key.
+    let f = file("group.consumer.session.timeout.ms=6000\n");
+    let err = Config::load(&cli_with_file(&f), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("group.consumer.session.timeout.ms"), "{err}");
+    let f = file("group.consumer.assignors=sticky\n");
+    let err = Config::load(&cli_with_file(&f), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("group.consumer.assignors"), "{err}");
+}

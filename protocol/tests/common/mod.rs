@@ -338,6 +338,25 @@ pub fn sample(api: ApiKey, v: i16) -> RequestKind {
                         .with_unknown_tagged_fields(tagged(true)),
                 )),
         ),
+        ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(s("g").into())
+                .with_member_id(s("m"))
+                .with_instance_id(Some(s("i")))
+                .with_subscribed_topic_names(Some(two(s("t").into())))
+                .with_subscribed_topic_regex(if v >= 1 { Some(s("t.*")) } else { None })
+                .with_server_assignor(Some(s("uniform")))
+                .with_topic_partitions(Some(two(
+                    kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions::default()
+                        .with_topic_id(Uuid::from_u128(1))
+                        .with_partitions(vec![0, 1]),
+                ))),
+        ),
+        ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+            ConsumerGroupDescribeRequest::default()
+                .with_group_ids(two(s("g").into()))
+                .with_include_authorized_operations(true),
+        ),
         other => panic!("no sample for {other:?}"),
     }
 }

@@ -676,3 +676,231 @@ proptest! {
         }
     }
 }
+
+mod coordinator {
+    //! The consumer group through `GroupCoordinator`: offsets, listing, describing, deleting,
+    //! classic/consumer conflicts and the snapshot.
+    use gregor_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use gregor_protocol::messages::{
+        ConsumerGroupDescribeRequest, GroupId, ListGroupsRequest, OffsetCommitRequest, TopicName,
+    };
+    use gregor_protocol::{ResponseError, StrBytes};
+
+    use super::{beat, image, join, parts};
+    use crate::coordinator::group::snapshot::GroupKind;
+    use crate::coordinator::group::topics::TopicSource;
+    use crate::coordinator::group::Assignment;
+    use crate::coordinator::{CoordinatorConfig, GroupCoordinator};
+
+    fn s(v: &str) -> StrBytes {
+        StrBytes::from_string(v.to_string())
+    }
+
+    fn coordinator() -> GroupCoordinator {
+        GroupCoordinator::new(CoordinatorConfig {
+            topics: TopicSource::new(|| image(&[("t", 2)])),
+            ..CoordinatorConfig::default()
+        })
+    }
+
+    fn heartbeat(c: &mut GroupCoordinator, req: super::HeartbeatRequest) -> (i16, i32) {
+        let (response, records) = c.consumer_group_heartbeat(0, &req);
+        c.apply(records);
+        (response.error_code, response.member_epoch)
+    }
+
+    fn commit(c: &GroupCoordinator, member: &str, epoch: i32, version: i16) -> i16 {
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_generation_id_or_member_epoch(epoch)
+            .with_member_id(s(member))
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(5)])]);
+        c.commit_offsets(0, version, &req).0.topics[0].partitions[0].error_code
+    }
+
+    #[test]
+    fn offset_commits_check_the_member_epoch() {
+        let mut c = coordinator();
+        assert_eq!(heartbeat(&mut c, join("a", &["t"])), (0, 1));
+        assert_eq!(commit(&c, "a", 1, 9), 0);
+        assert_eq!(
+            commit(&c, "a", 0, 9),
+            ResponseError::StaleMemberEpoch.code()
+        );
+        assert_eq!(
+            commit(&c, "zz", 1, 9),
+            ResponseError::UnknownMemberId.code()
+        );
+        assert_eq!(
+            commit(&c, "a", 1, 8),
+            ResponseError::UnsupportedVersion.code()
+        );
+        assert_eq!(
+            commit(&c, "", -1, 9),
+            ResponseError::UnknownMemberId.code(),
+            "not while it has members"
+        );
+        heartbeat(&mut c, beat("a", -1, &Assignment::new()));
+        assert_eq!(
+            commit(&c, "", -1, 9),
+            0,
+            "an admin commit to the empty group"
+        );
+    }
+
+    #[test]
+    fn groups_are_listed_described_and_deleted_by_kind() {
+        let mut c = coordinator();
+        heartbeat(&mut c, join("a", &["t"]));
+        let listed = c.list_groups(&ListGroupsRequest::default());
+        let g = &listed.groups[0];
+        assert_eq!(
+            (
+                g.group_type.as_str(),
+                g.protocol_type.as_str(),
+                g.group_state.as_str()
+            ),
+            ("consumer", "consumer", "Stable")
+        );
+        let classic_only =
+            c.list_groups(&ListGroupsRequest::default().with_types_filter(vec![s("classic")]));
+        assert!(classic_only.groups.is_empty());
+        let described = c.describe_groups(&[GroupId(s("g"))], 6, false);
+        assert_eq!(
+            described.groups[0].error_code,
+            ResponseError::GroupIdNotFound.code()
+        );
+        let d = c.consumer_group_describe(
+            &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("g"))]),
+        );
+        let g = &d.groups[0];
+        assert_eq!(
+            (
+                g.error_code,
+                g.group_epoch,
+                g.assignment_epoch,
+                g.assignor_name.as_str()
+            ),
+            (0, 1, 1, "uniform")
+        );
+        assert_eq!(
+            g.members[0].assignment.topic_partitions[0]
+                .topic_name
+                .as_str(),
+            "t"
+        );
+        // Not while it has members; then the group and its offsets go.
+        let (r, _) = c.delete_groups(&[GroupId(s("g"))]);
+        assert_eq!(r.results[0].error_code, ResponseError::NonEmptyGroup.code());
+        heartbeat(&mut c, beat("a", -1, &Assignment::new()));
+        let (r, records) = c.delete_groups(&[GroupId(s("g"))]);
+        assert_eq!(r.results[0].error_code, 0);
+        c.apply(records);
+        assert!(c.consumer.groups.is_empty() && c.groups.is_empty());
+    }
+
+    #[test]
+    fn a_group_has_one_kind_at_a_time() {
+        use gregor_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+        use gregor_protocol::messages::JoinGroupRequest;
+        let mut c = coordinator();
+        heartbeat(&mut c, join("a", &["t"]));
+        let join_classic = JoinGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_session_timeout_ms(10_000)
+            .with_member_id(s(""))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default().with_name(s("range"))
+            ]);
+        let replies = c.join_group(0, 1, 9, &join_classic, "c", "/h");
+        let crate::coordinator::Response::Join(r) = &replies[0].response else {
+            panic!()
+        };
+        assert_eq!(
+            r.error_code,
+            ResponseError::InconsistentGroupProtocol.code()
+        );
+        // A classic group with members refuses consumer-protocol members.
+        let replies = c.join_group(
+            0,
+            2,
+            9,
+            &join_classic.clone().with_group_id(GroupId(s("classic"))),
+            "c",
+            "/h",
+        );
+        let crate::coordinator::Response::Join(r) = &replies[0].response else {
+            panic!()
+        };
+        let id = r.member_id.to_string();
+        c.join_group(
+            0,
+            3,
+            9,
+            &join_classic
+                .clone()
+                .with_group_id(GroupId(s("classic")))
+                .with_member_id(s(&id)),
+            "c",
+            "/h",
+        );
+        let req = super::HeartbeatRequest {
+            group_id: "classic".into(),
+            ..join("x", &["t"])
+        };
+        assert_eq!(
+            heartbeat(&mut c, req).0,
+            ResponseError::GroupIdNotFound.code()
+        );
+        // An empty classic group (offsets only) becomes a consumer group.
+        assert_eq!(commit(&c, "", -1, 9), ResponseError::UnknownMemberId.code());
+        let mut c = coordinator();
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default().with_committed_offset(3)
+                ])]);
+        let (_, records) = c.commit_offsets(0, 9, &req);
+        c.apply(records);
+        assert!(c.groups.contains_key("g"));
+        assert_eq!(heartbeat(&mut c, join("a", &["t"])), (0, 1));
+        assert!(!c.groups.contains_key("g") && c.consumer.groups.contains_key("g"));
+        assert_eq!(
+            c.offsets.get("g", "t", 0).map(|o| o.offset),
+            Some(3),
+            "offsets stay"
+        );
+    }
+
+    #[test]
+    fn the_snapshot_shows_every_group() {
+        let mut c = coordinator();
+        heartbeat(&mut c, join("a", &["t"]));
+        let snap = c.snapshot(&image(&[("t", 2)]));
+        assert_eq!(snap.len(), 1);
+        let g = &snap[0];
+        assert_eq!(
+            (g.kind, g.state, g.group_epoch, g.assignment_epoch),
+            (GroupKind::Consumer, "Stable", 1, Some(1))
+        );
+        let m = &g.members[0];
+        assert_eq!(
+            (m.member_id.as_str(), m.client_id.as_str(), m.epoch, m.state),
+            ("a", "client", 1, Some("STABLE"))
+        );
+        assert_eq!(m.subscribed_topics, vec!["t".to_string()]);
+        assert_eq!(m.assigned, m.target);
+        assert_eq!(m.assigned[0].partitions, vec![0, 1]);
+        let _ = parts("t", &[0]);
+    }
+}
