@@ -363,7 +363,9 @@ impl Running {
         } else {
             let status = old.terminate(STOP_GRACE)?;
             // The JVM exits with 143 (128 + SIGTERM) once its shutdown hooks have run.
-            if !status.success() && !(self.kind == Kind::Kafka && status.code() == Some(143)) {
+            let clean =
+                status.success() || (self.kind == Kind::Kafka && status.code() == Some(143));
+            if !clean {
                 bail!("{} exited with {status} after SIGTERM", self.kind.name());
             }
         }

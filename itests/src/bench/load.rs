@@ -581,9 +581,9 @@ pub fn group_join(
             GroupProtocol::Consumer => config.set("group.protocol", "consumer"),
         };
         let consumer: BaseConsumer<Member> = config.create_with_context(Member {
-                index,
-                assignments: assignments.clone(),
-            })?;
+            index,
+            assignments: assignments.clone(),
+        })?;
         // Connected and bootstrapped before the clock starts.
         consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let (barrier, stop) = (barrier.clone(), stop.clone());
