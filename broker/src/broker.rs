@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use gregor_protocol::api_versions::ApiTable;
 use gregor_storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 
-use crate::config::Config;
+use crate::config::dynamic::{DynamicConfigError, DynamicConfigs};
+use crate::config::{Config, ConfigError};
 use crate::coordinator::group::topics::{TopicImage, TopicInfo, TopicSource};
 use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
@@ -24,8 +25,14 @@ use crate::topics::{is_internal_topic, load_or_create_meta, TopicMeta, TopicStor
 
 /// Everything connections share.
 pub struct Broker {
-    /// The configuration (defaults, file, environment and flags).
+    /// The configuration in force since start-up: defaults, file, environment and flags, with
+    /// the dynamic configs stored at that time on top.
     pub config: Config,
+    /// The dynamic configs as stored in the data dir; holding the lock serializes alters.
+    pub dynamic: Mutex<DynamicConfigs>,
+    /// `config` with the dynamic configs as they stand now: what DescribeConfigs shows and
+    /// what the logs' settings are derived from.
+    live: RwLock<Arc<Config>>,
     /// Stable id of this single-node cluster (in `meta.properties`).
     pub cluster_id: String,
     /// Stable id of the data dir (`directory.id` in `meta.properties`).
@@ -40,8 +47,6 @@ pub struct Broker {
     pub replica_manager: Arc<ReplicaManager>,
     /// Supported APIs and versions.
     pub apis: ApiTable,
-    /// Settings of logs without overrides.
-    pub default_log_config: LogConfig,
     /// The group coordinator task, started once the logs are open, stopped before they close.
     pub coordinator: CoordinatorHandle,
     /// The ids InitProducerId hands out.
@@ -69,11 +74,18 @@ impl Broker {
         bound: SocketAddr,
         data_format: u32,
     ) -> Result<Arc<Broker>, BrokerError> {
-        let default_log_config = config.log.clone();
-        let logs = Arc::new(LogManager::open(
-            &config.data_dir,
-            default_log_config.clone(),
-        )?);
+        let dynamic = DynamicConfigs::load(&config.data_dir)
+            .map_err(|e| BrokerError::Metadata(e.to_string()))?;
+        let config = match config.with_dynamic(&dynamic.broker_default, &dynamic.broker) {
+            Ok(with_dynamic) => with_dynamic,
+            Err(e) => {
+                // A static setting changed under a dynamic one so that they no longer fit:
+                // start on the static ones, which are valid, rather than not at all.
+                tracing::warn!(cause = %e, "ignoring the dynamic broker configs in {}", crate::config::dynamic::FILE);
+                config
+            }
+        };
+        let logs = Arc::new(LogManager::open(&config.data_dir, config.log.clone())?);
         let producer_ids = ProducerIdManager::new(now_ms(), logs.max_producer_id());
         let topics = Arc::new(TopicStore::load(&config.data_dir)?);
         let meta = load_or_create_meta(&config.data_dir, config.node_id)?;
@@ -92,8 +104,9 @@ impl Broker {
             topics,
             apis: ApiTable::new(true),
             coordinator,
-            default_log_config,
             producer_ids,
+            live: RwLock::new(Arc::new(config.clone())),
+            dynamic: Mutex::new(dynamic),
             config,
         };
         // Topics are saved before their logs are created and removed before their logs are
@@ -186,7 +199,7 @@ impl Broker {
 
     /// The log settings of topic `name` with the parsed overrides `configs`.
     pub fn log_config_of(&self, name: &str, configs: &TopicConfig) -> LogConfig {
-        let mut config = configs.log_config(&self.default_log_config);
+        let mut config = configs.log_config(&self.live_config().log);
         if is_internal_topic(name) {
             // Kafka's internal topics are compacted, so retention never deletes from them and
             // Kafka accepts a retention override there without effect; the coordinator's log
@@ -199,6 +212,47 @@ impl Broker {
             config.segment_bytes = config.segment_bytes.min(OFFSETS_TOPIC_SEGMENT_BYTES);
         }
         config
+    }
+
+    /// The configuration with the dynamic configs as they stand now.
+    pub fn live_config(&self) -> Arc<Config> {
+        self.live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The configuration `dynamic` would give, checked as start-up checks it.
+    pub fn config_with(&self, dynamic: &DynamicConfigs) -> Result<Config, ConfigError> {
+        let base = self.live_config();
+        base.with_dynamic(&dynamic.broker_default, &dynamic.broker)
+    }
+
+    /// Stores `dynamic` (the caller holds `self.dynamic`'s lock, given as `stored`) and puts
+    /// `config`, made from it by `config_with`, in force: every log without a topic override
+    /// takes the new broker defaults at once, as in Kafka; other settings apply from the next
+    /// start (DescribeConfigs shows them as set meanwhile).
+    pub fn put_dynamic(
+        &self,
+        stored: &mut DynamicConfigs,
+        dynamic: DynamicConfigs,
+        config: Config,
+    ) -> Result<(), DynamicConfigError> {
+        dynamic.save(&self.config.data_dir)?;
+        *stored = dynamic;
+        *self
+            .live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
+        for topic in self.topics.all() {
+            let config = self.log_config(&topic);
+            for partition in 0..topic.partitions {
+                if let Some(log) = self.partition_log(&topic.name, partition) {
+                    log.set_config(config.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The log of a partition, if the topic and partition exist.

@@ -3,6 +3,8 @@
 //! command-line flags, each overriding the one before. Kafka counterpart: `KafkaConfig`.
 
 mod cli;
+pub mod dynamic;
+pub mod kafka_keys;
 pub mod keys;
 mod listeners;
 pub mod properties;
@@ -21,9 +23,17 @@ pub use listeners::Listener;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     Default,
-    File { path: PathBuf, line: usize },
+    File {
+        path: PathBuf,
+        line: usize,
+    },
     Env(String),
     Flag(String),
+    /// Set at runtime through IncrementalAlterConfigs or AlterConfigs (`kafka-configs
+    /// --alter`), for this broker or (`default`) as the cluster-wide default.
+    Dynamic {
+        default: bool,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -33,6 +43,8 @@ impl fmt::Display for Origin {
             Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
             Origin::Env(name) => write!(f, "environment variable {name}"),
             Origin::Flag(flag) => write!(f, "command-line flag {flag}"),
+            Origin::Dynamic { default: false } => write!(f, "dynamic broker config"),
+            Origin::Dynamic { default: true } => write!(f, "dynamic default broker config"),
         }
     }
 }
@@ -127,9 +139,21 @@ pub struct Config {
     pub cleaner: CleanerConfig,
     /// `log.format`.
     pub log_format: LogFormat,
+    /// `gregor.http.listeners`: where the live view listens; `None` when it is off.
+    pub http_listen: Option<SocketAddr>,
     /// The keys set explicitly (file, environment, flags) with their values as set: what
     /// DescribeConfigs reports as STATIC_BROKER_CONFIG, as Kafka reports its server.properties.
     pub static_settings: BTreeMap<String, String>,
+    /// Kafka keys Gregor accepts without acting on them, as set statically: DescribeConfigs
+    /// reports them as STATIC_BROKER_CONFIG too.
+    pub ignored_settings: BTreeMap<String, String>,
+    /// Dynamic overrides of this broker (DYNAMIC_BROKER_CONFIG), Kafka keys Gregor ignores
+    /// included; the values above already reflect the ones Gregor acts on.
+    pub dynamic_broker: BTreeMap<String, String>,
+    /// Dynamic cluster-wide defaults (DYNAMIC_DEFAULT_BROKER_CONFIG), below `dynamic_broker`.
+    pub dynamic_default: BTreeMap<String, String>,
+    /// The static settings with their layers, so `with_dynamic` resolves the same sources again.
+    layered: BTreeMap<String, Setting>,
 }
 
 /// A configuration with what was noticed while reading it.
@@ -167,7 +191,7 @@ const KAFKA_ENV_NOT_KEYS: &[&str] = &[
 #[derive(Default)]
 struct Builder {
     settings: BTreeMap<String, Setting>,
-    ignored: BTreeMap<String, (Origin, &'static str)>,
+    ignored: BTreeMap<String, (Origin, &'static str, String)>,
     warnings: Vec<String>,
 }
 
@@ -197,7 +221,8 @@ impl Builder {
             );
             Ok(())
         } else if let Some(why) = keys::ignored(key) {
-            self.ignored.insert(key.to_string(), (origin, why));
+            self.ignored
+                .insert(key.to_string(), (origin, why, value.trim().to_string()));
             Ok(())
         } else if layer == 2 {
             // KAFKA_* is Kafka's namespace (its scripts read KAFKA_OPTS, KAFKA_HEAP_OPTS, ...):
@@ -456,6 +481,16 @@ impl Config {
         }
         let consumer_group =
             consumer_group_config(&b).map_err(|(key, expected)| invalid(&b, key, expected))?;
+        let http_value = b.get("gregor.http.listeners").map_or_else(
+            || {
+                keys::find("gregor.http.listeners")
+                    .map_or("", |k| k.default)
+                    .to_string()
+            },
+            |s| s.value.clone(),
+        );
+        let http_listen = parse_http_listener(&http_value)
+            .map_err(|e| invalid(&b, "gregor.http.listeners", e))?;
         let log_format = match b.get("log.format").map(|s| s.value.as_str()) {
             Some("json") => LogFormat::Json,
             _ => LogFormat::Text,
@@ -485,15 +520,30 @@ impl Config {
             log,
             cleaner,
             log_format,
+            http_listen,
             static_settings: b
                 .settings
                 .iter()
+                .filter(|(_, s)| !matches!(s.origin, Origin::Dynamic { .. }))
                 .map(|(k, s)| (k.clone(), s.value.clone()))
+                .collect(),
+            ignored_settings: b
+                .ignored
+                .iter()
+                .map(|(k, (_, _, v))| (k.clone(), v.clone()))
+                .collect(),
+            dynamic_broker: BTreeMap::new(),
+            dynamic_default: BTreeMap::new(),
+            layered: b
+                .settings
+                .iter()
+                .filter(|(_, s)| !matches!(s.origin, Origin::Dynamic { .. }))
+                .map(|(k, s)| (k.clone(), s.clone()))
                 .collect(),
         };
 
         let mut warnings = std::mem::take(&mut b.warnings);
-        for (key, (origin, why)) in &b.ignored {
+        for (key, (origin, why, _)) in &b.ignored {
             warnings.push(format!("ignoring {key} ({origin}): {why}"));
         }
         let mut settings: BTreeMap<String, (String, Origin)> = keys::KEYS
@@ -509,6 +559,42 @@ impl Config {
             warnings,
             settings,
         })
+    }
+
+    /// This configuration with dynamic overrides on top (Kafka's `DynamicBrokerConfig`): the
+    /// cluster-wide `default`s above every static source, this broker's `node` ones above those.
+    /// Keys Gregor does not act on are kept for DescribeConfigs only. Fails as start-up would
+    /// fail on the same values, naming the key.
+    pub fn with_dynamic(
+        &self,
+        default: &BTreeMap<String, String>,
+        node: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut b = Builder {
+            settings: self.layered.clone(),
+            ..Builder::default()
+        };
+        for (scope, layer, is_default) in [(default, 5, true), (node, 6, false)] {
+            for (key, value) in scope {
+                if keys::find(key).is_some() {
+                    b.add(
+                        key,
+                        value,
+                        Origin::Dynamic {
+                            default: is_default,
+                        },
+                        layer,
+                    )?;
+                }
+            }
+        }
+        let mut config = Config::resolve(b)?.config;
+        config.static_settings = self.static_settings.clone();
+        config.ignored_settings = self.ignored_settings.clone();
+        config.layered = self.layered.clone();
+        config.dynamic_default = default.clone();
+        config.dynamic_broker = node.clone();
+        Ok(config)
     }
 
     /// The host and port clients should use, given the address actually bound. An advertised
@@ -534,6 +620,26 @@ impl Config {
         };
         (host, i32::from(bound.port()))
     }
+}
+
+/// `gregor.http.listeners`: `http://HOST:PORT` (the scheme may be left out), or empty for none.
+fn parse_http_listener(value: &str) -> Result<Option<SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let address = value.strip_prefix("http://").unwrap_or(value);
+    let expected = || "http://HOST:PORT, or empty for no live view".to_string();
+    if address.contains("://") {
+        return Err(expected());
+    }
+    address
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(Some)
+        .ok_or_else(expected)
 }
 
 /// The settings in force as a properties file, each after a comment naming its source.

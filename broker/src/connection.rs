@@ -204,7 +204,10 @@ impl Connection {
     /// broker shuts down.
     pub async fn run(mut self) {
         let span = tracing::debug_span!("connection", peer = %self.peer);
-        match self.serve().instrument(span).await {
+        crate::http::metrics::METRICS.connection_opened();
+        let served = self.serve().instrument(span).await;
+        crate::http::metrics::METRICS.connection_closed();
+        match served {
             Ok(()) => tracing::debug!(peer = %self.peer, "connection closed"),
             Err(e) => tracing::debug!(peer = %self.peer, cause = %e, "closing connection"),
         }
@@ -276,8 +279,11 @@ impl Connection {
             }
             // The request's bytes (the frame it points into) count against the budget until its
             // answer is written.
+            let api_key = request.api_key as i16;
             drop(request);
             drop(permit);
+            crate::http::metrics::METRICS
+                .record_request(api_key, started.elapsed().as_micros() as u64);
             span.in_scope(|| log_handled(started, response.as_ref()));
         }
     }

@@ -83,23 +83,80 @@ fn main() -> ExitCode {
 }
 
 /// Text on stderr (coloured on a terminal unless NO_COLOR is set) or one JSON object a line;
-/// the level from RUST_LOG, `info` by default.
+/// the level from RUST_LOG, `info` by default, and changeable while the broker runs through
+/// the BROKER_LOGGER config resource (`log_levels`).
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let base = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| EnvFilter::try_new(v).is_ok())
+        .unwrap_or_else(|| "info".to_string());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(EnvFilter::new(&base));
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
+            )
             .init(),
         LogFormat::Text => {
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            builder.with_ansi(colour).init()
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(colour)
+                        .with_writer(std::io::stderr),
+                )
+                .init()
         }
     }
+    gregor::log_levels::install(&base, move |filter| {
+        if let Err(e) = handle.reload(filter) {
+            eprintln!("gregor: cannot change the log levels: {e}");
+        }
+    });
+}
+
+/// Binds and starts the live view and /metrics (`gregor.http.listeners`), returning the banner
+/// line that says where. A port that cannot be bound does not stop the broker: the page is a
+/// view, and the Kafka listener is what clients came for.
+async fn start_live_view(broker: &std::sync::Arc<Broker>, shutdown: CancellationToken) -> String {
+    let Some(address) = broker.config.http_listen else {
+        return String::new();
+    };
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(e)
+            if !broker
+                .config
+                .static_settings
+                .contains_key("gregor.http.listeners") =>
+        {
+            // The default port is taken, by another Gregor most likely: not worth a warning.
+            tracing::info!(cause = %e, %address, "live view not started: its default address is in use (set --http-listen)");
+            return String::new();
+        }
+        Err(e) => {
+            tracing::warn!(cause = %e, %address, "live view not started: cannot listen (gregor.http.listeners, --http-listen)");
+            return String::new();
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(address);
+    if !bound.ip().is_loopback() {
+        tracing::warn!(%bound, "the live view listens beyond loopback and has no authentication: anyone who can reach it sees every topic and group");
+    }
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        if let Err(e) = gregor::http::serve(listener, broker, shutdown).await {
+            tracing::warn!(cause = %e, "the live view stopped");
+        }
+    });
+    format!("\n  live view: http://{bound}/ (metrics at /metrics)")
 }
 
 async fn run(config: Config, sources: String, started: Instant) -> anyhow::Result<()> {
@@ -138,6 +195,7 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     );
+    let live_view = start_live_view(&broker, shutdown.clone()).await;
     tokio::spawn(signal_shutdown(signals, shutdown));
 
     let topics = broker
@@ -159,7 +217,7 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
     // The first line is what tests and scripts wait for (port 0 picks a free port): keep
     // "listening on ADDR" in it.
     println!(
-        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {topics} topics, started in {ms:.1} ms\n  recovery: {recovery}\n  config:   {sources} (`gregor --print-config` shows every setting and its source)",
+        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {topics} topics, started in {ms:.1} ms\n  recovery: {recovery}\n  config:   {sources} (`gregor --print-config` shows every setting and its source){live_view}",
         env!("CARGO_PKG_VERSION"),
         broker.config.data_dir.display(),
     );
@@ -187,7 +245,8 @@ fn describe_sources(settings: &std::collections::BTreeMap<String, (String, Origi
     let mut flags = BTreeSet::new();
     for (_, origin) in settings.values() {
         match origin {
-            Origin::Default => {}
+            // Dynamic settings come from the data dir, after this banner.
+            Origin::Default | Origin::Dynamic { .. } => {}
             Origin::File { path, .. } => {
                 files.insert(path.display().to_string());
             }

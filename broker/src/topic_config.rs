@@ -595,6 +595,10 @@ pub fn topic_config_default(config: &Config, key: &TopicConfigKey) -> String {
 pub mod source {
     /// A topic override.
     pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    /// A dynamic setting of this broker (`kafka-configs --entity-name 1 --alter`).
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    /// A dynamic cluster-wide broker default (`kafka-configs --entity-default --alter`).
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     /// A broker setting from its configuration file, environment or command line.
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     /// A default.
@@ -660,18 +664,35 @@ pub fn describe(
     }
 }
 
-/// Kafka's `ConfigHelper.configSynonyms` for Gregor's static configuration: the broker keys of
-/// `names` set explicitly (STATIC_BROKER_CONFIG), then those with a default (DEFAULT_CONFIG),
-/// from the first entry named `from` on (Kafka's `dropWhile`, which drops a higher-priority
-/// unit set when `from` is not: measured, not a Gregor choice).
+/// Kafka's `ConfigHelper.configSynonyms`: the broker keys of `names` set dynamically for this
+/// broker (DYNAMIC_BROKER_CONFIG), then as cluster defaults (DYNAMIC_DEFAULT_BROKER_CONFIG),
+/// then statically (STATIC_BROKER_CONFIG), then those with a default (DEFAULT_CONFIG), from
+/// the first entry named `from` on (Kafka's `dropWhile`, which drops a higher-priority unit set
+/// when `from` is not: measured, not a Gregor choice).
 pub fn broker_synonyms(names: &[BrokerSynonym], from: &str, config: &Config) -> Vec<Synonym> {
-    let set = names.iter().filter_map(|s| {
-        config.static_settings.get(s.name).map(|v| Synonym {
-            name: s.name.to_string(),
-            value: Some(v.clone()),
-            source: source::STATIC_BROKER_CONFIG,
-        })
-    });
+    let layer = |map: &'_ BTreeMap<String, String>, source: i8| {
+        names
+            .iter()
+            .filter_map(|s| {
+                map.get(s.name).map(|v| Synonym {
+                    name: s.name.to_string(),
+                    value: Some(v.clone()),
+                    source,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let set = layer(&config.dynamic_broker, source::DYNAMIC_BROKER_CONFIG)
+        .into_iter()
+        .chain(layer(
+            &config.dynamic_default,
+            source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+        ))
+        .chain(layer(&config.static_settings, source::STATIC_BROKER_CONFIG))
+        .chain(layer(
+            &config.ignored_settings,
+            source::STATIC_BROKER_CONFIG,
+        ));
     let defaults = names.iter().filter_map(|s| {
         s.kafka_default.map(|v| Synonym {
             name: s.name.to_string(),

@@ -115,6 +115,7 @@ impl TestBroker {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--data-dir")
             .arg(self.data_dir())
+            .args(self.http_args())
             .args(&self.extra_args)
             .env(
                 "RUST_LOG",
@@ -179,6 +180,37 @@ impl TestBroker {
     /// The port the broker listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Each test broker's live view on a port of its own (the banner says which), unless the
+    /// test chose.
+    fn http_args(&self) -> Vec<&'static str> {
+        let chosen = self
+            .extra_args
+            .iter()
+            .any(|a| a.starts_with("--http-listen") || a == "--no-http");
+        if chosen {
+            Vec::new()
+        } else {
+            vec!["--http-listen", "127.0.0.1:0"]
+        }
+    }
+
+    /// `host:port` of the live view, as the banner announced it.
+    pub fn http_address(&self) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if let Some(rest) = log.split("live view: http://").nth(1) {
+                if let Some(address) = rest.split('/').next() {
+                    return Ok(address.to_string());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no live view in the banner:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The broker's stderr so far.

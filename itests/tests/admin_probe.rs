@@ -27,13 +27,6 @@ const DEVIATIONS: &[(&str, &str, &str)] = &[
          keeps it until producer.id.expiration.ms",
     ),
     (
-        "describeConfigs.broker",
-        "[log.retention.hours=168 DEFAULT_CONFIG ro, auto.create.topics.enable=true \
-         DEFAULT_CONFIG ro, log.segment.bytes=1073741824 DEFAULT_CONFIG ro]",
-        "dynamic broker configs (log.segment.bytes) are not served yet (issue 18, DescribeConfigs \
-         in full)",
-    ),
-    (
         "describeFeatures",
         "finalized={group.version=1..1, kraft.version=1..1, metadata.version=33..33} \
          supported={group.version=0..1, kraft.version=0..1, metadata.version=7..33} epoch=set",

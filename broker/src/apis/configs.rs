@@ -1,7 +1,8 @@
-//! DescribeConfigs for topics (overrides, broker settings and defaults, with Kafka's sources
-//! and synonyms) and for the broker; AlterConfigs and IncrementalAlterConfigs for topic
-//! overrides. Kafka counterparts: `ConfigHelper` and `ConfigAdminManager`. What a topic config
-//! key is lives in `topic_config`.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs: the request and response shapes
+//! and the topic resource (overrides, broker settings and defaults, with Kafka's sources and
+//! synonyms); the broker, broker logger and group resources are in `broker_configs`,
+//! `logger_configs` and `group_configs`. Kafka counterparts: `ConfigHelper` and
+//! `ConfigAdminManager`. What a topic config key is lives in `topic_config`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,32 +17,30 @@ use gregor_protocol::messages::{
 };
 use gregor_protocol::{ResponseError, StrBytes};
 
-use crate::apis::some_str;
+use super::{broker_configs, group_configs, logger_configs};
 use crate::broker::Broker;
-use crate::config::Config;
+use crate::config::kafka_keys;
 use crate::error::KafkaError;
-use crate::topic_config::{self, broker_synonyms, source, BrokerSynonym, Synonym, TopicConfig};
+use crate::topic_config::{self, Synonym, TopicConfig};
 use crate::topic_config::{topic_config_key, TOPIC_CONFIGS};
 
+/// Config resource types, as Kafka numbers them.
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
-/// Config types, as DescribeConfigs v3+ numbers them.
-const BOOLEAN: i8 = 1;
-const STRING: i8 = 2;
-const INT: i8 = 3;
-const LONG: i8 = 5;
-const DOUBLE: i8 = 6;
-const LIST: i8 = 7;
+const BROKER_LOGGER: i8 = 8;
+const GROUP: i8 = 32;
 
 /// A config as the response carries it.
-struct Entry {
-    name: String,
-    value: Option<String>,
-    source: i8,
-    config_type: i8,
-    read_only: bool,
-    synonyms: Vec<Synonym>,
-    doc: &'static str,
+#[derive(Debug)]
+pub struct Entry {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: i8,
+    pub config_type: i8,
+    pub read_only: bool,
+    pub sensitive: bool,
+    pub synonyms: Vec<Synonym>,
+    pub doc: &'static str,
 }
 
 /// Handles DescribeConfigs.
@@ -62,44 +61,26 @@ pub fn describe_configs(
                     .as_ref()
                     .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == key))
             };
-            let entries: Vec<Entry> = match r.resource_type {
-                TOPIC => match broker.topics.get(r.resource_name.as_str()) {
-                    None => {
-                        return base
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_error_message(some_str(format!(
-                                "Topic '{}' does not exist.",
-                                r.resource_name.as_str()
-                            )))
-                    }
-                    Some(topic) => TOPIC_CONFIGS
-                        .iter()
-                        .filter(|k| wanted(k.name))
-                        .map(|k| {
-                            let d = topic_config::describe(k, &topic.configs, &broker.config);
-                            Entry {
-                                name: d.name.to_string(),
-                                value: Some(d.value),
-                                source: d.source,
-                                config_type: d.config_type,
-                                read_only: false,
-                                synonyms: d.synonyms,
-                                doc: d.doc,
-                            }
-                        })
-                        .collect(),
-                },
-                BROKER => BROKER_CONFIGS
-                    .iter()
-                    .filter(|k| wanted(k.name))
-                    .map(|k| describe_broker_key(k, &broker.config))
-                    .collect(),
-                _ => {
+            let name = r.resource_name.as_str();
+            let entries = match r.resource_type {
+                TOPIC => describe_topic(broker, name),
+                BROKER => broker_configs::describe(broker, name),
+                BROKER_LOGGER => logger_configs::describe(name, broker.config.node_id),
+                GROUP => group_configs::describe(broker, name),
+                _ => Err(KafkaError::with_message(
+                    ResponseError::InvalidRequest,
+                    format!(
+                        "Unexpected resource type {} for resource {name}",
+                        r.resource_type
+                    ),
+                )),
+            };
+            let entries: Vec<Entry> = match entries {
+                Ok(entries) => entries.into_iter().filter(|e| wanted(&e.name)).collect(),
+                Err(e) => {
                     return base
-                        .with_error_code(ResponseError::InvalidRequest.code())
-                        .with_error_message(some_str(
-                            "Gregor describes topic and broker configs only",
-                        ))
+                        .with_error_code(e.code())
+                        .with_error_message(e.message.map(StrBytes::from_string))
                 }
             };
             let configs = entries
@@ -128,6 +109,7 @@ pub fn describe_configs(
                         .with_value(e.value.map(StrBytes::from_string))
                         .with_config_source(e.source)
                         .with_read_only(e.read_only)
+                        .with_is_sensitive(e.sensitive)
                         .with_config_type(e.config_type)
                         .with_synonyms(synonyms)
                         .with_documentation(doc)
@@ -139,280 +121,31 @@ pub fn describe_configs(
     DescribeConfigsResponse::default().with_results(results)
 }
 
-/// A broker key DescribeConfigs shows for the broker resource.
-struct BrokerKey {
-    name: &'static str,
-    config_type: i8,
-    /// The keys Kafka lists as this one's synonyms (`DynamicBrokerConfig.brokerConfigSynonyms`),
-    /// this key first, each with Kafka's default.
-    synonyms: &'static [BrokerSynonym],
-    doc: &'static str,
-}
-
-const fn syn(name: &'static str, default: Option<&'static str>) -> BrokerSynonym {
-    BrokerSynonym {
-        name,
-        kafka_default: default,
-    }
-}
-
-const RETENTION: &[BrokerSynonym] = &[
-    syn("log.retention.ms", None),
-    syn("log.retention.minutes", None),
-    syn("log.retention.hours", Some("168")),
-];
-const ROLL: &[BrokerSynonym] = &[syn("log.roll.ms", None), syn("log.roll.hours", Some("168"))];
-const I64_MAX: Option<&str> = Some("9223372036854775807");
-
-const fn key(
-    name: &'static str,
-    config_type: i8,
-    synonyms: &'static [BrokerSynonym],
-    doc: &'static str,
-) -> BrokerKey {
-    BrokerKey {
-        name,
-        config_type,
-        synonyms,
-        doc,
-    }
-}
-
-/// The broker keys DescribeConfigs shows: the ones Gregor acts on that Kafka names the same,
-/// with Kafka 4.4's types and defaults. `node.id` has Gregor's default 1 (Kafka requires it).
-const BROKER_CONFIGS: &[BrokerKey] = &[
-    key(
-        "auto.create.topics.enable",
-        BOOLEAN,
-        &[syn("auto.create.topics.enable", Some("true"))],
-        "Create a topic when a producer or a metadata request first names it.",
-    ),
-    key(
-        "broker.id",
-        INT,
-        &[syn("broker.id", Some("-1"))],
-        "This broker's id; node.id when unset.",
-    ),
-    key(
-        "log.cleaner.backoff.ms",
-        LONG,
-        &[syn("log.cleaner.backoff.ms", Some("15000"))],
-        "How long a cleaner thread sleeps when no log needs cleaning.",
-    ),
-    key(
-        "log.cleaner.dedupe.buffer.size",
-        LONG,
-        &[syn("log.cleaner.dedupe.buffer.size", Some("134217728"))],
-        "Memory for the cleaners' key maps, all threads together.",
-    ),
-    key(
-        "log.cleaner.delete.retention.ms",
-        LONG,
-        &[syn("log.cleaner.delete.retention.ms", Some("86400000"))],
-        "The default delete.retention.ms of topics.",
-    ),
-    key(
-        "log.cleaner.enable",
-        BOOLEAN,
-        &[syn("log.cleaner.enable", Some("true"))],
-        "Run the log cleaner, which compacts topics with cleanup.policy compact.",
-    ),
-    key(
-        "log.cleaner.io.max.bytes.per.second",
-        DOUBLE,
-        &[syn(
-            "log.cleaner.io.max.bytes.per.second",
-            Some("1.7976931348623157E308"),
-        )],
-        "Bytes the cleaners read and write per second, all threads together.",
-    ),
-    key(
-        "log.cleaner.max.compaction.lag.ms",
-        LONG,
-        &[syn("log.cleaner.max.compaction.lag.ms", I64_MAX)],
-        "The default max.compaction.lag.ms of topics.",
-    ),
-    key(
-        "log.cleaner.min.cleanable.ratio",
-        DOUBLE,
-        &[syn("log.cleaner.min.cleanable.ratio", Some("0.5"))],
-        "The default min.cleanable.dirty.ratio of topics.",
-    ),
-    key(
-        "log.cleaner.min.compaction.lag.ms",
-        LONG,
-        &[syn("log.cleaner.min.compaction.lag.ms", Some("0"))],
-        "The default min.compaction.lag.ms of topics.",
-    ),
-    key(
-        "log.cleaner.threads",
-        INT,
-        &[syn("log.cleaner.threads", Some("1"))],
-        "Threads cleaning logs.",
-    ),
-    key(
-        "log.cleanup.policy",
-        LIST,
-        &[syn("log.cleanup.policy", Some("delete"))],
-        "The default cleanup policy of topics.",
-    ),
-    key(
-        "log.dirs",
-        LIST,
-        &[syn("log.dirs", None)],
-        "The data directory.",
-    ),
-    key(
-        "log.flush.interval.messages",
-        LONG,
-        &[syn("log.flush.interval.messages", I64_MAX)],
-        "Fsync a log after this many records.",
-    ),
-    key(
-        "log.flush.interval.ms",
-        LONG,
-        &[
-            syn("log.flush.interval.ms", None),
-            syn("log.flush.scheduler.interval.ms", I64_MAX),
-        ],
-        "Fsync a log when its oldest unflushed record is this old.",
-    ),
-    key(
-        "log.index.interval.bytes",
-        INT,
-        &[syn("log.index.interval.bytes", Some("4096"))],
-        "Bytes of log between two offset index entries.",
-    ),
-    key(
-        "log.index.size.max.bytes",
-        INT,
-        &[syn("log.index.size.max.bytes", Some("10485760"))],
-        "The largest size of an offset or time index.",
-    ),
-    key(
-        "log.message.timestamp.after.max.ms",
-        LONG,
-        &[syn("log.message.timestamp.after.max.ms", Some("3600000"))],
-        "How far in the future a CreateTime timestamp may lie.",
-    ),
-    key(
-        "log.message.timestamp.before.max.ms",
-        LONG,
-        &[syn("log.message.timestamp.before.max.ms", I64_MAX)],
-        "How far in the past a CreateTime timestamp may lie.",
-    ),
-    key(
-        "log.message.timestamp.type",
-        STRING,
-        &[syn("log.message.timestamp.type", Some("CreateTime"))],
-        "The default message.timestamp.type of topics.",
-    ),
-    key(
-        "log.retention.bytes",
-        LONG,
-        &[syn("log.retention.bytes", Some("-1"))],
-        "Delete the oldest segments while a partition is larger than this; -1 means no limit.",
-    ),
-    key(
-        "log.retention.hours",
-        INT,
-        RETENTION,
-        "Retention time in hours (log.retention.ms and log.retention.minutes win).",
-    ),
-    key(
-        "log.retention.minutes",
-        INT,
-        RETENTION,
-        "Retention time in minutes (log.retention.ms wins).",
-    ),
-    key(
-        "log.retention.ms",
-        LONG,
-        RETENTION,
-        "Retention time in ms; -1 keeps records forever.",
-    ),
-    key(
-        "log.roll.hours",
-        INT,
-        ROLL,
-        "Roll to a new segment once the active one is this old (log.roll.ms wins).",
-    ),
-    key("log.roll.ms", LONG, ROLL, "Segment age limit in ms."),
-    key(
-        "log.segment.bytes",
-        INT,
-        &[syn("log.segment.bytes", Some("1073741824"))],
-        "Roll to a new segment at this size.",
-    ),
-    key(
-        "message.max.bytes",
-        INT,
-        &[syn("message.max.bytes", Some("1048588"))],
-        "The largest record batch a topic accepts unless it sets max.message.bytes.",
-    ),
-    key(
-        "node.id",
-        INT,
-        &[syn("node.id", Some("1"))],
-        "This broker's id, as clients see it.",
-    ),
-    key(
-        "num.partitions",
-        INT,
-        &[syn("num.partitions", Some("1"))],
-        "Partitions of a topic created without a count.",
-    ),
-    key(
-        "socket.request.max.bytes",
-        INT,
-        &[syn("socket.request.max.bytes", Some("104857600"))],
-        "The largest request accepted.",
-    ),
-];
-
-/// A broker key as Kafka's `ConfigHelper.createBrokerConfigEntry` describes it: the value set
-/// (or the default), the synonyms from this key on, and read-only, as every Gregor broker
-/// setting is (AlterConfigs refuses them, where Kafka can change some of these dynamically).
-fn describe_broker_key(key: &BrokerKey, config: &Config) -> Entry {
-    let mut synonyms = broker_synonyms(key.synonyms, key.name, config);
-    let own = key.synonyms.iter().find(|s| s.name == key.name);
-    let mut value = config
-        .static_settings
-        .get(key.name)
-        .cloned()
-        .or_else(|| own.and_then(|s| s.kafka_default.map(str::to_string)));
-    match key.name {
-        // Kafka sets `broker.id` from `node.id`, so a `node.id` set makes it static too.
-        "broker.id" => {
-            value = Some(config.node_id.to_string());
-            if !config.static_settings.contains_key("broker.id")
-                && config.static_settings.contains_key("node.id")
-            {
-                synonyms.insert(
-                    0,
-                    Synonym {
-                        name: key.name.to_string(),
-                        value: value.clone(),
-                        source: source::STATIC_BROKER_CONFIG,
-                    },
-                );
+/// Every config of topic `name`, as Kafka's `ConfigHelper.createTopicConfigEntry` shows it.
+fn describe_topic(broker: &Arc<Broker>, name: &str) -> Result<Vec<Entry>, KafkaError> {
+    let Some(topic) = broker.topics.get(name) else {
+        return Err(KafkaError::with_message(
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' does not exist."),
+        ));
+    };
+    let config = broker.live_config();
+    Ok(TOPIC_CONFIGS
+        .iter()
+        .map(|k| {
+            let d = topic_config::describe(k, &topic.configs, &config);
+            Entry {
+                name: d.name.to_string(),
+                value: Some(d.value),
+                source: d.source,
+                config_type: d.config_type,
+                read_only: false,
+                sensitive: false,
+                synonyms: d.synonyms,
+                doc: d.doc,
             }
-        }
-        "node.id" => value = Some(config.node_id.to_string()),
-        "log.dirs" => value = Some(config.data_dir.display().to_string()),
-        _ => {}
-    }
-    Entry {
-        name: key.name.to_string(),
-        value,
-        source: synonyms
-            .first()
-            .map_or(source::DEFAULT_CONFIG, |s| s.source),
-        config_type: key.config_type,
-        read_only: true,
-        synonyms,
-        doc: key.doc,
-    }
+        })
+        .collect())
 }
 
 /// IncrementalAlterConfigs operations, as Kafka numbers them.
@@ -421,14 +154,25 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-/// Whether a topic config's value is a comma-separated list (APPEND and SUBTRACT apply only
-/// to those, as in Kafka).
-fn is_list_config(name: &str) -> bool {
-    topic_config_key(name).is_some_and(|k| k.kind.is_list())
+/// The default of a config whose value is a comma-separated list, for the resource type (APPEND
+/// and SUBTRACT apply only to those, as in Kafka); `None` for other configs.
+fn list_default(resource_type: i8, name: &str) -> Option<&'static str> {
+    match resource_type {
+        TOPIC => topic_config_key(name)
+            .filter(|k| k.kind.is_list())
+            .map(|k| k.default),
+        BROKER => kafka_keys::broker_key(name)
+            .filter(|k| k.kind == "LIST")
+            .map(|k| k.default.unwrap_or_default()),
+        GROUP => kafka_keys::group_key(name)
+            .filter(|k| k.kind == "LIST")
+            .map(|k| k.default),
+        _ => None,
+    }
 }
 
-/// One resource's requested change: the new override map, or the error for the resource.
-type Altered = Result<BTreeMap<String, String>, KafkaError>;
+/// One resource's requested change: the new config map, or the error for the resource.
+pub type Altered = Result<BTreeMap<String, String>, KafkaError>;
 
 /// Handles IncrementalAlterConfigs (kafka-configs --alter in Kafka 2.3 and later).
 pub fn incremental_alter_configs(
@@ -450,10 +194,18 @@ pub fn incremental_alter_configs(
                     )
                 })
                 .collect();
-            let outcome = alter_resource(broker, r.resource_type, &r.resource_name, |current| {
-                apply_incremental(current, &ops)
-            })
-            .and_then(|(name, configs)| commit(broker, &name, configs, request.validate_only));
+            let name = r.resource_name.as_str();
+            let outcome = if r.resource_type == BROKER_LOGGER {
+                logger_configs::alter(name, broker.config.node_id, &ops, request.validate_only)
+            } else {
+                alter(
+                    broker,
+                    r.resource_type,
+                    name,
+                    |current| apply_incremental(r.resource_type, current, &ops),
+                    request.validate_only,
+                )
+            };
             let (code, message) = split(outcome);
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
@@ -471,19 +223,24 @@ pub fn alter_configs(broker: &Arc<Broker>, request: &AlterConfigsRequest) -> Alt
         .resources
         .iter()
         .map(|r| {
-            let outcome = alter_resource(broker, r.resource_type, &r.resource_name, |_| {
-                let mut configs = BTreeMap::new();
-                for c in &r.configs {
-                    let name = c.name.as_str();
-                    if configs.contains_key(name) {
-                        return Err(duplicate_key(name));
+            let outcome = alter(
+                broker,
+                r.resource_type,
+                r.resource_name.as_str(),
+                |_| {
+                    let mut configs = BTreeMap::new();
+                    for c in &r.configs {
+                        let name = c.name.as_str();
+                        if configs.contains_key(name) {
+                            return Err(duplicate_key(name));
+                        }
+                        let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                        configs.insert(name.to_string(), value);
                     }
-                    let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                    configs.insert(name.to_string(), value);
-                }
-                Ok(configs)
-            })
-            .and_then(|(name, configs)| commit(broker, &name, configs, request.validate_only));
+                    Ok(configs)
+                },
+                request.validate_only,
+            );
             let (code, message) = split(outcome);
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
@@ -495,36 +252,45 @@ pub fn alter_configs(broker: &Arc<Broker>, request: &AlterConfigsRequest) -> Alt
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-/// Looks the resource up and computes its new overrides with `change`.
-fn alter_resource(
+/// Computes the new configs of a resource with `change` from its current ones, checks them and
+/// (unless `validate_only`) stores and applies them.
+fn alter(
     broker: &Arc<Broker>,
     resource_type: i8,
-    name: &StrBytes,
+    name: &str,
     change: impl FnOnce(&BTreeMap<String, String>) -> Altered,
-) -> Result<(String, BTreeMap<String, String>), KafkaError> {
+    validate_only: bool,
+) -> Result<(), KafkaError> {
     match resource_type {
         TOPIC => {
-            let Some(topic) = broker.topics.get(name.as_str()) else {
+            let Some(topic) = broker.topics.get(name) else {
                 return Err(KafkaError::with_message(
                     ResponseError::UnknownTopicOrPartition,
-                    format!("The topic '{}' does not exist.", name.as_str()),
+                    format!("The topic '{name}' does not exist."),
                 ));
             };
-            change(&topic.configs).map(|configs| (topic.name.clone(), configs))
+            let configs = TopicConfig::parse(&change(&topic.configs)?)?;
+            if !validate_only {
+                broker.set_topic_configs(&topic.name, &configs)?;
+            }
+            Ok(())
         }
-        BROKER => Err(KafkaError::with_message(
+        BROKER => broker_configs::alter(broker, name, change, validate_only),
+        GROUP => group_configs::alter(broker, name, change, validate_only),
+        BROKER_LOGGER => Err(KafkaError::with_message(
             ResponseError::InvalidRequest,
-            "Gregor's broker settings are static: set them at start-up",
+            "Broker loggers are changed with IncrementalAlterConfigs only",
         )),
         _ => Err(KafkaError::with_message(
             ResponseError::InvalidRequest,
-            "Gregor alters topic configs only",
+            format!("Unexpected resource type {resource_type} for resource {name}"),
         )),
     }
 }
 
 /// SET, DELETE, APPEND and SUBTRACT applied to a copy of `current`, as Kafka applies them.
 fn apply_incremental(
+    resource_type: i8,
     current: &BTreeMap<String, String>,
     ops: &[(&str, i8, Option<&str>)],
 ) -> Altered {
@@ -544,14 +310,13 @@ fn apply_incremental(
                 configs.remove(name);
             }
             APPEND | SUBTRACT => {
-                if !is_list_config(name) {
+                let Some(default) = list_default(resource_type, name) else {
                     let verb = if op == APPEND { "append" } else { "subtract" };
                     return Err(KafkaError::with_message(
                         ResponseError::InvalidConfig,
                         format!("Config value {verb} is not allowed for config key: {name}"),
                     ));
-                }
-                let default = topic_config_key(name).map_or("", |k| k.default);
+                };
                 let old = configs.get(name).map_or(default, String::as_str);
                 let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
                 for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -572,21 +337,6 @@ fn apply_incremental(
         }
     }
     Ok(configs)
-}
-
-/// Parses every override and, unless `validate_only`, stores them and applies them to the
-/// topic's logs.
-fn commit(
-    broker: &Arc<Broker>,
-    topic: &str,
-    configs: BTreeMap<String, String>,
-    validate_only: bool,
-) -> Result<(), KafkaError> {
-    let configs = TopicConfig::parse(&configs)?;
-    if !validate_only {
-        broker.set_topic_configs(topic, &configs)?;
-    }
-    Ok(())
 }
 
 fn duplicate_key(name: &str) -> KafkaError {

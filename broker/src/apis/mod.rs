@@ -1,14 +1,17 @@
 //! One module per API family.
 
 pub mod acls;
+pub mod broker_configs;
 pub mod cluster;
 pub mod configs;
 pub mod delete_records;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod group_configs;
 pub mod groups;
 pub mod list_offsets;
 pub mod log_dirs;
+pub mod logger_configs;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;

@@ -68,6 +68,12 @@ pub struct Cli {
     #[arg(long, action = ArgAction::SetTrue)]
     pub fsync_always: bool,
     /// Format of the diagnostics on stderr (`log.format`) [default: text].
+    /// Where the live view and /metrics listen (`gregor.http.listeners`) [default: 127.0.0.1:8092].
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_http")]
+    pub http_listen: Option<String>,
+    /// Do not serve the live view and /metrics (`gregor.http.listeners` empty).
+    #[arg(long, action = ArgAction::SetTrue)]
+    pub no_http: bool,
     #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
     /// Sets any key, as in the config file; repeatable (`--override` as in kafka-server-start).
@@ -131,6 +137,10 @@ impl Cli {
             &self.group_min_session_timeout_ms,
         );
         put("log-format", "log.format", &self.log_format);
+        put("http-listen", "gregor.http.listeners", &self.http_listen);
+        if self.no_http {
+            out.push(("--no-http".into(), "gregor.http.listeners", String::new()));
+        }
         if self.fsync_always {
             out.push((
                 "--fsync-always".into(),

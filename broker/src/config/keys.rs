@@ -129,7 +129,7 @@ pub const KEYS: &[Key] = &[
         help: "Upper bound of group.consumer.heartbeat.interval.ms" },
     Key { name: "group.consumer.max.size", kind: int(1, I32), default: "2147483647",
         help: "Most members of one KIP-848 consumer group" },
-    Key { name: "group.consumer.assignors", kind: Kind::Text, default: "org.apache.kafka.coordinator.group.assignor.UniformAssignor,org.apache.kafka.coordinator.group.assignor.RangeAssignor",
+    Key { name: "group.consumer.assignors", kind: Kind::Text, default: "uniform,range",
         help: "Server-side assignors of consumer groups, the first the default: uniform and range (short names or Kafka's class names)" },
     Key { name: "group.consumer.migration.policy", kind: Kind::Choice(&["disabled"]), default: "disabled",
         help: "Gregor converts no group between the classic and the consumer protocol (Kafka's default is bidirectional): a group with members refuses the other protocol; an empty one changes kind" },
@@ -137,6 +137,8 @@ pub const KEYS: &[Key] = &[
         help: "Longest metadata string an offset commit may carry (longer: OFFSET_METADATA_TOO_LARGE)" },
     Key { name: "offsets.retention.minutes", kind: int(1, I32), default: "10080",
         help: "How long committed offsets of an empty group are kept (accepted and kept; Gregor keeps offsets until the group is deleted)" },
+    Key { name: "gregor.http.listeners", kind: Kind::Text, default: "http://127.0.0.1:8092",
+        help: "The live view and /metrics: http://HOST:PORT, loopback by default; empty turns it off. It has no authentication. Not a Kafka key" },
     Key { name: "log.format", kind: Kind::Choice(&["text", "json"]), default: "text",
         help: "Gregor's own diagnostics on stderr: text (coloured on a terminal) or json (one object a line). Not a Kafka key" },
 ];

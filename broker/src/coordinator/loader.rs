@@ -280,4 +280,51 @@ mod tests {
         );
         assert!(err.to_string().contains("__consumer_offsets-0"), "{err}");
     }
+
+    #[test]
+    fn consumer_groups_come_back_with_members_epochs_and_assignments() {
+        use crate::coordinator::group::manager::HeartbeatRequest;
+        use crate::coordinator::group::topics::{TopicImage, TopicInfo, TopicSource};
+        let dir = tempfile::tempdir().unwrap();
+        let (_logs, log) = offsets_log(dir.path());
+        let topics = || {
+            TopicImage::new([TopicInfo {
+                id: uuid::Uuid::from_u128(1),
+                name: "t".into(),
+                partitions: 3,
+            }])
+        };
+        let config = CoordinatorConfig {
+            topics: TopicSource::new(topics),
+            ..CoordinatorConfig::default()
+        };
+        let mut before = GroupCoordinator::new(config.clone());
+        for member in ["a", "b"] {
+            let req = HeartbeatRequest {
+                group_id: "g".into(),
+                member_id: member.into(),
+                rebalance_timeout_ms: 10_000,
+                subscribed_topic_names: Some(vec!["t".into()]),
+                owned: Some(Default::default()),
+                member_id_required: true,
+                ..HeartbeatRequest::default()
+            };
+            let (response, records) = before.consumer_group_heartbeat(0, &req);
+            assert_eq!(response.error_code, 0);
+            log.append(&encode_batch(&records, 1_000).unwrap(), 1_000)
+                .unwrap();
+            before.apply(records);
+        }
+        let after = load(&log, &log_appender(&log), config, Legacy::None).unwrap();
+        assert_eq!(after.consumer.groups, before.consumer.groups);
+        let g = &after.consumer.groups["g"];
+        assert_eq!(
+            (g.group_epoch, g.assignment_epoch, g.members.len()),
+            (2, 2, 2)
+        );
+        assert!(
+            after.groups.is_empty(),
+            "no classic group made up from the records"
+        );
+    }
 }

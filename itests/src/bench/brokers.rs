@@ -142,6 +142,8 @@ fn launch(how: &Relaunch, dir: &ScratchDir) -> anyhow::Result<(Spawned, Instant)
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("--data-dir")
                 .arg(dir.path().join("data"))
+                // The live view on a free port, so brokers running side by side do not compete.
+                .arg("--http-listen=127.0.0.1:0")
                 .args(settings.iter().map(|(k, v)| format!("--set={k}={v}")))
                 .env(
                     "RUST_LOG",

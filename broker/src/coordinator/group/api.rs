@@ -126,12 +126,6 @@ impl GroupCoordinator {
         req: &ConsumerGroupDescribeRequest,
     ) -> ConsumerGroupDescribeResponse {
         let topics = self.config.topics.image();
-        let default_assignor = self
-            .consumer
-            .config
-            .assignors
-            .first()
-            .map_or("uniform", |a| a.name());
         let groups = req
             .group_ids
             .iter()
@@ -152,12 +146,7 @@ impl GroupCoordinator {
                     }
                     return not_found(format!("Group {} not found.", id.as_str()));
                 };
-                let assignor = g
-                    .members
-                    .values()
-                    .filter_map(|m| m.metadata.server_assignor.clone())
-                    .next()
-                    .unwrap_or_else(|| default_assignor.to_string());
+                let assignor = self.consumer.group_assignor(g).name();
                 let members = g
                     .members
                     .values()

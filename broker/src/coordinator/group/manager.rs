@@ -386,7 +386,7 @@ impl ConsumerGroupManager {
                     }
                     Some(old) if joining => {
                         if old.current.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
-                            return Err(err(ResponseError::UnreleasedInstanceId, format!("Static member {} with instance id {instance} is not released yet: it has not left the group.", old.member_id)));
+                            return Err(err(ResponseError::UnreleasedInstanceId, format!("Static member {member_id} with instance id {instance} cannot join the group because the instance id is owned by {} member.", old.member_id)));
                         }
                         // The returning instance takes over its predecessor's partitions.
                         let target = change.group.target.get(&old.member_id).cloned();
@@ -418,7 +418,7 @@ impl ConsumerGroupManager {
                     }
                     Some(old) => {
                         if old.member_id != member_id {
-                            return Err(err(ResponseError::FencedInstanceId, format!("Static member {member_id} with instance id {instance} is fenced by member {}.", old.member_id)));
+                            return Err(err(ResponseError::FencedInstanceId, format!("Static member {member_id} with instance id {instance} was fenced by member {}.", old.member_id)));
                         }
                         check_member_epoch(&old, req.member_epoch, owned)?;
                         let start = old.current.clone();
@@ -563,7 +563,7 @@ impl ConsumerGroupManager {
     }
 
     /// The assignor the group uses: the one most of its members ask for, else the default.
-    fn group_assignor(&self, group: &ConsumerGroup) -> Assignor {
+    pub fn group_assignor(&self, group: &ConsumerGroup) -> Assignor {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for m in group.members.values() {
             if let Some(a) = &m.metadata.server_assignor {
@@ -693,7 +693,7 @@ impl ConsumerGroupManager {
                     return Err(err(
                         ResponseError::FencedInstanceId,
                         format!(
-                            "Static member {} with instance id {instance} is fenced by member {}.",
+                            "Static member {} with instance id {instance} was fenced by member {}.",
                             req.member_id, m.member_id
                         ),
                     ));
@@ -914,7 +914,7 @@ impl ConsumerGroupManager {
             }
             return Err(err(
                 ResponseError::UnknownMemberId,
-                format!("Member  is not a member of group {}.", group.id),
+                format!("Member null is not a member of group {}.", group.id),
             ));
         };
         let Some(member) = group.members.get(member_id) else {

@@ -118,17 +118,7 @@ impl GroupCoordinator {
             state: g.state().as_str(),
             group_epoch: g.group_epoch,
             assignment_epoch: Some(g.assignment_epoch),
-            protocol: g
-                .members
-                .values()
-                .find_map(|m| m.metadata.server_assignor.clone())
-                .or_else(|| {
-                    self.consumer
-                        .config
-                        .assignors
-                        .first()
-                        .map(|a| a.name().into())
-                }),
+            protocol: Some(self.consumer.group_assignor(g).name().to_string()),
             members: g
                 .members
                 .values()

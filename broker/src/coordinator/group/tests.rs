@@ -904,3 +904,18 @@ mod coordinator {
         let _ = parts("t", &[0]);
     }
 }
+
+#[test]
+fn offset_fetches_check_the_member_epoch() {
+    let mut h = Harness::new(&[("t", 1)]);
+    h.hb(join("a", &["t"])).unwrap();
+    let g = h.group();
+    let check = |member: Option<&str>, epoch| {
+        h.m.validate_offset_fetch(g, member, epoch)
+            .map_err(|e| e.code)
+    };
+    assert_eq!(check(None, -1), Ok(()), "an admin client's fetch");
+    assert_eq!(check(Some("a"), 1), Ok(()));
+    assert_eq!(check(Some("a"), 0), Err(ResponseError::StaleMemberEpoch));
+    assert_eq!(check(Some("zz"), 1), Err(ResponseError::UnknownMemberId));
+}

@@ -1,0 +1,138 @@
+//! The live view: an HTTP listener beside the Kafka one (`gregor.http.listeners`, loopback
+//! by default) serving a page compiled into the binary, its JSON API (`/api/*`), a live stream
+//! of snapshots (Server-Sent Events at `/api/events`) and Prometheus metrics (`/metrics`).
+//! Kafka has no counterpart; a Kafka user runs a separate UI and a JMX exporter for this.
+//!
+//! It runs on the broker's tokio runtime but shares nothing with the Kafka listener beyond
+//! reads of the broker's state (snapshots are taken on the blocking pool), so a slow or hostile
+//! HTTP client cannot hold up a Kafka request. Requests have no body to speak of: anything
+//! but GET is refused, and hyper answers malformed or oversized requests with a 4xx.
+
+pub mod metrics;
+pub mod views;
+
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream};
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{now_ms, Broker};
+
+/// How often the event stream sends a snapshot.
+const STREAM_INTERVAL: Duration = Duration::from_secs(1);
+
+const INDEX_HTML: &str = include_str!("assets/index.html");
+const APP_JS: &str = include_str!("assets/app.js");
+const STYLE_CSS: &str = include_str!("assets/style.css");
+
+/// Serves the live view on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    broker: Arc<Broker>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route("/api/topics", get(topics))
+        .route("/api/events", get(events))
+        .route("/metrics", get(prometheus))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(broker);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// A snapshot taken off the async threads: it walks every partition.
+async fn take_snapshot(
+    broker: Arc<Broker>,
+    previous: Option<views::Snapshot>,
+) -> Option<views::Snapshot> {
+    tokio::task::spawn_blocking(move || views::snapshot(&broker, now_ms(), previous.as_ref()))
+        .await
+        .ok()
+}
+
+/// `GET /api/topics`: every topic with its partitions.
+async fn topics(State(broker): State<Arc<Broker>>) -> Response {
+    match take_snapshot(broker, None).await {
+        Some(s) => Json(s.topics).into_response(),
+        None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// `GET /api/events`: a `snapshot` event every second, with the rates since the one before.
+async fn events(
+    State(broker): State<Arc<Broker>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let start = (broker, None::<views::Snapshot>, true);
+    let stream = stream::unfold(start, |(broker, previous, first)| async move {
+        if !first {
+            tokio::time::sleep(STREAM_INTERVAL).await;
+        }
+        let snapshot = take_snapshot(broker.clone(), previous).await?;
+        let event = Event::default()
+            .event("snapshot")
+            .json_data(&snapshot)
+            .unwrap_or_default();
+        Some((Ok(event), (broker, Some(snapshot), false)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `GET /metrics`: Prometheus' text exposition format.
+async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
+    let Some(snapshot) = take_snapshot(broker, None).await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let mut out = String::new();
+    metrics::METRICS.write(&mut out, api_name);
+    views::write_topic_metrics(&mut out, &snapshot);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// The name Kafka's request metrics give an API key (`Produce`, `Fetch`, ...).
+fn api_name(key: i16) -> Option<&'static str> {
+    static NAMES: OnceLock<Vec<Option<&'static str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        (0..=i16::from(u8::MAX))
+            .map(|k| {
+                gregor_protocol::messages::ApiKey::try_from(k)
+                    .ok()
+                    // Built once per API key for the life of the process.
+                    .map(|api| &*Box::leak(format!("{api:?}").into_boxed_str()))
+            })
+            .collect()
+    });
+    names.get(usize::try_from(key).ok()?).copied().flatten()
+}
