@@ -104,12 +104,35 @@ pub fn command_with(
 }
 
 /// Runs the single-file Java program `itests/java/src/{name}.java` (class `name`) with `args`
-/// on the tools' jars, as `java -cp 'target/lib/*' {name}.java ARGS` would. It is compiled once
-/// per version of its source into `itests/java/target/classes` (the source launcher compiles
-/// on every run, some seconds more each time); test processes racing to compile it each write
-/// their own folder and the first rename wins.
+/// on the tools' jars, as `java -cp 'target/lib/*' {name}.java ARGS` would, compiled once by
+/// `compiled_program`.
 pub fn run_java_program(name: &str, args: &[&str]) -> anyhow::Result<ToolOutput> {
     let lib = lib_dir()?;
+    let classes = compiled_program(name)?;
+    let mut cmd = Command::new("java");
+    cmd.arg("-Xmx256M")
+        .arg("-XX:+UseSerialGC")
+        .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+        .arg("-cp")
+        .arg(format!("{}:{}/*", classes.display(), lib.display()))
+        .arg(name)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().context("starting java")?;
+    wait(child, name)
+}
+
+/// The folder of classes of the single-file program `itests/java/src/{name}.java`, compiled
+/// once per version of its source into `itests/java/target/classes` (the source launcher
+/// compiles on every run, some seconds more each time); test processes racing to compile it
+/// each write their own folder and the first rename wins.
+pub fn compiled_program(name: &str) -> anyhow::Result<PathBuf> {
+    // The scratch folder is per process: threads of one test binary take turns.
+    static COMPILE: Mutex<()> = Mutex::new(());
+    let lib = lib_dir()?;
+    let _once = COMPILE.lock().unwrap_or_else(|e| e.into_inner());
     let source = java_dir().join("src").join(format!("{name}.java"));
     let text = std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
     let version = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -142,19 +165,7 @@ pub fn run_java_program(name: &str, args: &[&str]) -> anyhow::Result<ToolOutput>
             let _ = std::fs::remove_dir_all(&scratch);
         }
     }
-    let mut cmd = Command::new("java");
-    cmd.arg("-Xmx256M")
-        .arg("-XX:+UseSerialGC")
-        .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
-        .arg("-cp")
-        .arg(format!("{}:{}/*", classes.display(), lib.display()))
-        .arg(name)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().context("starting java")?;
-    wait(child, name)
+    Ok(classes)
 }
 
 /// What a finished tool printed.

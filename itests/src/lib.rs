@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 pub mod apps;
 pub mod bench;
 pub mod clients;
+pub mod consumer_protocol;
 pub mod group;
 pub mod kafka_tools;
 pub mod kcat;

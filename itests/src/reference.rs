@@ -1,6 +1,8 @@
 //! Runs a scenario against Gregor, and against Apache Kafka too when `GREGOR_VS_KAFKA=1`, so a
 //! regression test's expectations are checked to be Kafka's own (the Kafka the benchmark starts:
 //! 4.4.0, single-node KRaft, jars from Maven Central on first use; needs Java and Maven).
+//! `GREGOR_VS_KAFKA=only` runs the scenarios against Kafka alone: a test written ahead of the
+//! feature it checks is validated that way before Gregor can pass it.
 
 use anyhow::Context;
 
@@ -8,7 +10,12 @@ use crate::bench::brokers::{kafka_lib_dir, Kind, Launcher, Running};
 
 /// Whether this run also checks scenarios against Apache Kafka.
 pub fn vs_kafka() -> bool {
-    std::env::var("GREGOR_VS_KAFKA").is_ok_and(|v| v == "1")
+    std::env::var("GREGOR_VS_KAFKA").is_ok_and(|v| v == "1" || v == "only")
+}
+
+/// Whether this run checks scenarios against Apache Kafka alone (`GREGOR_VS_KAFKA=only`).
+pub fn kafka_only() -> bool {
+    std::env::var("GREGOR_VS_KAFKA").is_ok_and(|v| v == "only")
 }
 
 /// Runs `scenario` against a fresh Gregor started with `settings` (Kafka's broker keys), then,
@@ -18,17 +25,29 @@ pub fn each_broker(
     settings: &[(&str, &str)],
     scenario: impl Fn(&Running) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut launchers = vec![Launcher::Gregor(crate::gregor_bin())];
+    each_broker_mut(settings, |broker| scenario(broker))
+}
+
+/// `each_broker` for a scenario that restarts the broker (`Running::restart`).
+pub fn each_broker_mut(
+    settings: &[(&str, &str)],
+    mut scenario: impl FnMut(&mut Running) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut launchers = Vec::new();
+    if !kafka_only() {
+        launchers.push(Launcher::Gregor(crate::gregor_bin()));
+    }
     if vs_kafka() {
         launchers.push(Launcher::Kafka(kafka_lib_dir()?));
     }
     for launcher in launchers {
         let kind = launcher.kind();
-        let broker = launcher.start_with(settings)?;
-        let outcome = scenario(&broker);
+        let mut broker = launcher.start_with(settings)?;
+        let outcome = scenario(&mut broker);
         let log = log_tail(&broker);
-        broker.stop()?;
+        let stopped = broker.stop();
         outcome.with_context(|| format!("against {}; end of its log:\n{log}", kind.name()))?;
+        stopped?;
     }
     Ok(())
 }

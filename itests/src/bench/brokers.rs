@@ -51,8 +51,23 @@ pub struct Running {
     log: &'static str,
     /// Declared before `dir`, so the process is gone before its data dir is removed.
     process: Spawned,
+    /// How to start the same broker again on the same data dir and port (`restart`).
+    relaunch: Relaunch,
     /// Data dir, config and log of this round.
     dir: ScratchDir,
+}
+
+/// What `Running::restart` needs to start a broker again as it was started.
+enum Relaunch {
+    Gregor {
+        bin: PathBuf,
+        port: u16,
+        settings: Vec<(String, String)>,
+    },
+    Kafka {
+        lib: PathBuf,
+        port: u16,
+    },
 }
 
 /// Longest a broker may take to answer Metadata after it starts.
@@ -100,28 +115,74 @@ impl Launcher {
 
 fn start_gregor(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
     let dir = ScratchDir::new("gregor")?;
-    let port = free_port()?;
-    let mut cmd = Command::new(bin);
-    // Both brokers run on their defaults, whatever this shell's GREGOR_* variables say.
-    crate::without_broker_settings(&mut cmd)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        // The live view on a free port, so brokers running side by side do not compete.
-        .arg("--http-listen=127.0.0.1:0")
-        .args(settings.iter().map(|(k, v)| format!("--set={k}={v}")))
-        .env(
-            "RUST_LOG",
-            std::env::var("GREGOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(dir.file("stdout.log")?)
-        .stderr(dir.file("broker.log")?);
-    let started = Instant::now();
-    let process = cleanup::spawn(&mut cmd, "gregor")?;
-    finish_start(Kind::Gregor, process, dir, port, started, "broker.log")
+    let relaunch = Relaunch::Gregor {
+        bin: bin.to_path_buf(),
+        port: free_port()?,
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let (process, started) = launch(&relaunch, &dir)?;
+    finish_start(Kind::Gregor, process, relaunch, dir, started, "broker.log")
+}
+
+/// Spawns the broker process `how` describes, in `dir` (already formatted, for Kafka).
+fn launch(how: &Relaunch, dir: &ScratchDir) -> anyhow::Result<(Spawned, Instant)> {
+    match how {
+        Relaunch::Gregor {
+            bin,
+            port,
+            settings,
+        } => {
+            let mut cmd = Command::new(bin);
+            // Both brokers run on their defaults, whatever this shell's GREGOR_* variables say.
+            crate::without_broker_settings(&mut cmd)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                // The live view on a free port, so brokers running side by side do not compete.
+                .arg("--http-listen=127.0.0.1:0")
+                .args(settings.iter().map(|(k, v)| format!("--set={k}={v}")))
+                .env(
+                    "RUST_LOG",
+                    std::env::var("GREGOR_TEST_LOG").unwrap_or_else(|_| "info".into()),
+                )
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .stdout(dir.append("stdout.log")?)
+                .stderr(dir.append("broker.log")?);
+            let started = Instant::now();
+            Ok((cleanup::spawn(&mut cmd, "gregor")?, started))
+        }
+        Relaunch::Kafka { lib, .. } => {
+            let mut cmd = kafka_java(lib, dir, "kafka.Kafka");
+            cmd.arg(dir.path().join("server.properties"))
+                .stdout(dir.append("stdout.log")?)
+                .stderr(dir.append("stderr.log")?);
+            let started = Instant::now();
+            Ok((cleanup::spawn(&mut cmd, "kafka")?, started))
+        }
+    }
+}
+
+/// A `java` command running `class` of Kafka's jars with the broker's JVM options and the
+/// log4j config in `dir`.
+fn kafka_java(lib: &Path, dir: &ScratchDir, class: &str) -> Command {
+    let mut cmd = Command::new("java");
+    cmd.args(KAFKA_HEAP)
+        .args(KAFKA_JVM_OPTS)
+        .arg(format!(
+            "-Dlog4j2.configurationFile={}",
+            dir.path().join("log4j2.properties").display()
+        ))
+        .arg(format!("-Dkafka.logs.dir={}", dir.path().display()))
+        .arg("-cp")
+        .arg(format!("{}/*", lib.display()))
+        .arg(class)
+        .stdin(Stdio::null());
+    cmd
 }
 
 fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
@@ -174,20 +235,8 @@ fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running>
             dir.path().join("server.log").display()
         ),
     )?;
-    let java = |class: &str| {
-        let mut cmd = Command::new("java");
-        cmd.args(KAFKA_HEAP)
-            .args(KAFKA_JVM_OPTS)
-            .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
-            .arg(format!("-Dkafka.logs.dir={}", dir.path().display()))
-            .arg("-cp")
-            .arg(format!("{}/*", lib.display()))
-            .arg(class)
-            .stdin(Stdio::null());
-        cmd
-    };
     // bin/kafka-storage.sh format --standalone: a one-voter controller quorum.
-    let format = java("kafka.tools.StorageTool")
+    let format = kafka_java(lib, &dir, "kafka.tools.StorageTool")
         // `--cluster-id=ID` in one word: a random id may start with '-', which the tool's
         // argument parser would take for an option.
         .arg("format")
@@ -205,24 +254,27 @@ fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running>
             String::from_utf8_lossy(&format.stderr)
         );
     }
-    let mut cmd = java("kafka.Kafka");
-    cmd.arg(&properties)
-        .stdout(dir.file("stdout.log")?)
-        .stderr(dir.file("stderr.log")?);
-    let started = Instant::now();
-    let process = cleanup::spawn(&mut cmd, "kafka")?;
-    finish_start(Kind::Kafka, process, dir, port, started, "server.log")
+    let relaunch = Relaunch::Kafka {
+        lib: lib.to_path_buf(),
+        port,
+    };
+    let (process, started) = launch(&relaunch, &dir)?;
+    finish_start(Kind::Kafka, process, relaunch, dir, started, "server.log")
 }
 
 fn finish_start(
     kind: Kind,
-    mut process: Spawned,
+    process: Spawned,
+    relaunch: Relaunch,
     dir: ScratchDir,
-    port: u16,
     started: Instant,
     log: &'static str,
 ) -> anyhow::Result<Running> {
+    let port = match relaunch {
+        Relaunch::Gregor { port, .. } | Relaunch::Kafka { port, .. } => port,
+    };
     let bootstrap = format!("127.0.0.1:{port}");
+    let mut process = process;
     let fail = |why: String, dir: &ScratchDir| {
         let mut text = String::new();
         for name in [log, "stdout.log", "stderr.log"] {
@@ -242,6 +294,7 @@ fn finish_start(
                 startup: started.elapsed(),
                 log,
                 process,
+                relaunch,
                 dir,
             });
         }
@@ -299,6 +352,37 @@ impl Running {
     /// The file it logs to (INFO and up).
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join(self.log)
+    }
+
+    /// Stops the process, with SIGTERM (then SIGKILL after a grace period) or, when `kill9`,
+    /// with SIGKILL at once, and starts it again on the same data dir and port; waits for its
+    /// first Metadata response, as at the first start.
+    pub fn restart(&mut self, kill9: bool) -> anyhow::Result<()> {
+        // A placeholder takes the stopped process's place while the new one starts.
+        let old = std::mem::replace(&mut self.process, Spawned::none());
+        if kill9 {
+            old.kill()?;
+        } else {
+            let status = old.terminate(STOP_GRACE)?;
+            // The JVM exits with 143 (128 + SIGTERM) once its shutdown hooks have run.
+            let clean =
+                status.success() || (self.kind == Kind::Kafka && status.code() == Some(143));
+            if !clean {
+                bail!("{} exited with {status} after SIGTERM", self.kind.name());
+            }
+        }
+        let (process, started) = launch(&self.relaunch, &self.dir)?;
+        let relaunch = std::mem::replace(
+            &mut self.relaunch,
+            Relaunch::Kafka {
+                lib: PathBuf::new(),
+                port: 0,
+            },
+        );
+        let dir = std::mem::replace(&mut self.dir, ScratchDir::none());
+        let running = finish_start(self.kind, process, relaunch, dir, started, self.log)?;
+        *self = running;
+        Ok(())
     }
 
     /// Stops it (SIGTERM, then SIGKILL after a grace period) and removes its folder.

@@ -38,6 +38,23 @@ pub fn spawn(cmd: &mut Command, name: &str) -> anyhow::Result<Spawned> {
 }
 
 impl Spawned {
+    /// A guard with no process, standing in for one being replaced.
+    pub fn none() -> Spawned {
+        Spawned {
+            child: None,
+            name: String::new(),
+        }
+    }
+
+    /// Kills the process group with SIGKILL at once (a crash) and reaps the process.
+    pub fn kill(mut self) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.take().context("no process")?;
+        signal_group(child.id() as i32, libc::SIGKILL);
+        let status = child.wait()?;
+        unregister(child.id() as i32);
+        Ok(status)
+    }
+
     /// The OS process id (also its process group id).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
@@ -50,7 +67,7 @@ impl Spawned {
 
     /// Asks the process to stop (SIGTERM), waits up to `grace`, then kills its group.
     pub fn terminate(mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
-        let mut child = self.child.take().expect("running");
+        let mut child = self.child.take().context("no process to stop")?;
         signal_group(child.id() as i32, libc::SIGTERM);
         let deadline = Instant::now() + grace;
         let status = loop {
@@ -116,9 +133,23 @@ impl ScratchDir {
         Ok(ScratchDir { dir: Some(dir) })
     }
 
+    /// A guard with no folder, standing in for one being moved.
+    pub fn none() -> ScratchDir {
+        ScratchDir { dir: None }
+    }
+
     /// Where it is.
     pub fn path(&self) -> &Path {
         self.dir.as_ref().expect("present").path()
+    }
+
+    /// Opens a file in it for appending (created if missing), for a child's stdout or stderr
+    /// that a restarted child goes on writing.
+    pub fn append(&self, name: &str) -> anyhow::Result<File> {
+        Ok(std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join(name))?)
     }
 
     /// Creates (truncates) a file in it, for a child's stdout or stderr.

@@ -537,36 +537,53 @@ impl ConsumerContext for Member {
     }
 }
 
+/// Which group protocol the members of `group_join` speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupProtocol {
+    /// JoinGroup and SyncGroup, the client's assignor (librdkafka's default, range).
+    Classic,
+    /// KIP-848's ConsumerGroupHeartbeat, the broker's default assignor (uniform).
+    Consumer,
+}
+
 /// `members` consumers subscribe to `topic` (with `partitions`) in `group` at the same moment,
 /// each polling on its own thread. Returns the time from the last subscribe to the moment the
 /// last member received its share, once every member holds at least one partition and the
 /// shares add up to all partitions (the group is stable).
 ///
-/// `heartbeat.interval.ms=100`: a member already in the group learns of the rebalance the others
-/// start from its next heartbeat, so librdkafka's default (3 s) would measure mostly that.
+/// Classic: `heartbeat.interval.ms=100`: a member already in the group learns of the rebalance
+/// the others start from its next heartbeat, so librdkafka's default (3 s) would measure mostly
+/// that. Consumer: the broker sets the heartbeat interval (`group.consumer.heartbeat.interval.ms`,
+/// which the benchmark's brokers run at the same 100 ms; the client may not set it).
 pub fn group_join(
     bootstrap: &str,
     topic: &str,
     partitions: i32,
     group: &str,
     members: usize,
+    protocol: GroupProtocol,
 ) -> anyhow::Result<Duration> {
     let assignments: Assignments = Arc::default();
     let barrier = Arc::new(Barrier::new(members + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for index in 0..members {
-        let consumer: BaseConsumer<Member> = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", bootstrap)
             .set("group.id", group)
             .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "100")
-            .create_with_context(Member {
-                index,
-                assignments: assignments.clone(),
-            })?;
+            .set("auto.offset.reset", "earliest");
+        match protocol {
+            GroupProtocol::Classic => config
+                .set("session.timeout.ms", "10000")
+                .set("heartbeat.interval.ms", "100"),
+            GroupProtocol::Consumer => config.set("group.protocol", "consumer"),
+        };
+        let consumer: BaseConsumer<Member> = config.create_with_context(Member {
+            index,
+            assignments: assignments.clone(),
+        })?;
         // Connected and bootstrapped before the clock starts.
         consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let (barrier, stop) = (barrier.clone(), stop.clone());
