@@ -551,11 +551,19 @@ impl ConsumerGroupManager {
                 && req.owned.is_some());
         let assignment = (full || before_assigned.as_ref() != Some(&next.assigned))
             .then(|| next.assigned.clone());
+        let heartbeat_interval_ms = heartbeat_interval(
+            self.config.heartbeat_interval_ms,
+            assignment.is_some() || next.state != MemberState::Stable,
+            change.group.members.values().any(|m| {
+                m.current.state != MemberState::Stable
+                    || m.current.member_epoch != change.group.assignment_epoch
+            }),
+        );
         Ok((
             HeartbeatResponse {
                 member_id,
                 member_epoch: next.member_epoch,
-                heartbeat_interval_ms: self.config.heartbeat_interval_ms,
+                heartbeat_interval_ms,
                 assignment,
             },
             change.records,
@@ -939,5 +947,19 @@ impl ConsumerGroupManager {
     pub fn is_subscribed_to(&self, group: &ConsumerGroup, topic: &str) -> bool {
         group.subscription_metadata.contains_key(topic)
             || group.subscribed_topic_names().contains(topic)
+    }
+}
+
+/// How long a member waits before its next heartbeat. While a partition is on its way from one
+/// member to another (this member was just given a new assignment or has partitions to revoke
+/// or to receive, or another member has not reached the target yet), members are asked a fifth
+/// of the configured interval, so a move takes a few round trips rather than up to two whole
+/// intervals; a stable group heartbeats at the configured interval. The interval is the
+/// broker's to give in every response, and Kafka's clients (Java, librdkafka) follow it.
+pub fn heartbeat_interval(configured_ms: i32, member_moving: bool, group_moving: bool) -> i32 {
+    if member_moving || group_moving {
+        (configured_ms / 5).max(1)
+    } else {
+        configured_ms
     }
 }

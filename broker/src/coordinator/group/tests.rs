@@ -128,13 +128,36 @@ fn a_lone_member_gets_every_partition_and_the_group_is_stable() {
     let mut h = Harness::new(&[("t", 3)]);
     let r = h.hb(join("a", &["t"])).unwrap();
     assert_eq!(r.member_epoch, 1);
-    assert_eq!(r.heartbeat_interval_ms, 5_000);
+    // An answer that moves partitions asks for the next heartbeat sooner.
+    assert_eq!(r.heartbeat_interval_ms, 1_000);
     assert_eq!(r.assignment, Some(parts("t", &[0, 1, 2])));
     assert_eq!(h.group().state(), ConsumerGroupState::Stable);
     assert_eq!((h.group().group_epoch, h.group().assignment_epoch), (1, 1));
-    // A heartbeat that changes nothing carries no assignment.
+    // A heartbeat that changes nothing carries no assignment, and a stable group heartbeats
+    // at the configured interval.
     let r = h.hb(beat("a", 1, &parts("t", &[0, 1, 2]))).unwrap();
     assert_eq!((r.member_epoch, r.assignment), (1, None));
+    assert_eq!(r.heartbeat_interval_ms, 5_000);
+}
+
+#[test]
+fn members_heartbeat_faster_while_a_partition_moves() {
+    let mut h = Harness::new(&[("t", 2)]);
+    h.hb(join("a", &["t"])).unwrap();
+    h.hb(beat("a", 1, &parts("t", &[0, 1]))).unwrap();
+    // b joins: it waits for a partition a still owns, a is yet to hear it must give one up.
+    let r = h.hb(join("b", &["t"])).unwrap();
+    assert_eq!(r.heartbeat_interval_ms, 1_000, "b waits for a partition");
+    let r = h.hb(beat("a", 1, &parts("t", &[0, 1]))).unwrap();
+    assert_eq!(r.heartbeat_interval_ms, 1_000, "a must revoke");
+    let revoked = r.assignment.expect("a's new assignment");
+    let r = h.hb(beat("a", r.member_epoch, &revoked)).unwrap();
+    assert_eq!(r.heartbeat_interval_ms, 1_000, "b has not taken its partition yet");
+    let r = h.hb(beat("b", 2, &Assignment::new())).unwrap();
+    let given = r.assignment.expect("b's partition");
+    let r = h.hb(beat("b", r.member_epoch, &given)).unwrap();
+    assert_eq!(r.heartbeat_interval_ms, 5_000, "the group is stable again");
+    assert_eq!(h.group().state(), ConsumerGroupState::Stable);
 }
 
 #[test]
