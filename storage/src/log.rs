@@ -588,12 +588,10 @@ impl PartitionLog {
     /// `read`, serving no batch that reaches `max_offset` or beyond (a read_committed Fetch
     /// passes the last stable offset). The offset is still checked against the high watermark.
     pub fn read_up_to(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadInfo> {
-        // The bounds are read under the segments guard, so no swap falls between them and the
-        // segments read: with the high watermark read first, a cleaning in between could drop
-        // every batch in [offset, high watermark) as superseded by records written after it,
-        // and the read came back empty before the log end (a reader stopping there missed
-        // keys). The cleaner only drops records superseded below the high watermark it saw, so
-        // under the guard the latest record of every key below this one is still there.
+        // Bounds under the segments guard: a swap landing between a high watermark read first
+        // and the segments could drop every batch in [offset, watermark) as superseded by
+        // later records, and the read came back empty before the log end. The cleaner drops
+        // only records superseded below the watermark it saw, so this one keeps them.
         let segments = self.segments_read();
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
