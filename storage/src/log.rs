@@ -588,6 +588,11 @@ impl PartitionLog {
     /// `read`, serving no batch that reaches `max_offset` or beyond (a read_committed Fetch
     /// passes the last stable offset). The offset is still checked against the high watermark.
     pub fn read_up_to(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadInfo> {
+        // Bounds under the segments guard: a swap landing between a high watermark read first
+        // and the segments could drop every batch in [offset, watermark) as superseded by
+        // later records, and the read came back empty before the log end. The cleaner drops
+        // only records superseded below the watermark it saw, so this one keeps them.
+        let segments = self.segments_read();
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > high_watermark {
@@ -600,7 +605,6 @@ impl PartitionLog {
         let mut records = Bytes::new();
         let upper = high_watermark.min(max_offset);
         if offset < upper {
-            let segments = self.segments_read();
             let first = segments
                 .range(..=offset)
                 .next_back()
@@ -622,9 +626,10 @@ impl PartitionLog {
     /// The first record whose timestamp is at least `timestamp` (Kafka's ListOffsets by time),
     /// among those below the high watermark.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        // Bounds after the segments, for the reason `read_up_to` gives.
+        let segments: Vec<_> = self.segments_read().values().cloned().collect();
         let high_watermark = self.high_watermark();
         let start = self.log_start_offset();
-        let segments: Vec<_> = self.segments_read().values().cloned().collect();
         for segment in segments {
             if segment.next_offset() <= start
                 || segment

@@ -304,7 +304,7 @@ fn readers_racing_cleanings_see_a_consistent_log() {
                     let keys: std::collections::BTreeSet<u8> =
                         records.iter().map(|r| r.1).collect();
                     if !records.is_empty() {
-                        assert_eq!(keys.len(), 8, "a key vanished mid-swap");
+                        assert_eq!(keys.len(), 8, "a key vanished mid-swap: read {records:?}");
                     }
                     log.offset_for_timestamp(now).unwrap();
                     reads += 1;
