@@ -40,6 +40,23 @@ fn s(v: impl Into<String>) -> StrBytes {
 }
 
 impl GroupCoordinator {
+    /// `error` for a partition's commit, or OFFSET_METADATA_TOO_LARGE when there is none and
+    /// `metadata` is too long. Kafka counts a Java string's length: UTF-16 code units. Whatever
+    /// the limit is set to, the record's string holds at most i16::MAX bytes: longer metadata
+    /// is refused, never cut.
+    pub(crate) fn offset_metadata_error(
+        &self,
+        metadata: &str,
+        error: Option<ResponseError>,
+    ) -> Option<ResponseError> {
+        let too_large = metadata.encode_utf16().count() > self.config.offset_metadata_max_bytes
+            || metadata.len() > i16::MAX as usize;
+        match error {
+            None if too_large => Some(ResponseError::OffsetMetadataTooLarge),
+            other => other,
+        }
+    }
+
     /// Checks who may commit to `group_id`: members of the current generation of a Stable group,
     /// or an admin client (generation -1, no member id) on an empty or unknown group.
     pub(crate) fn commit_allowed(
@@ -162,16 +179,7 @@ impl GroupCoordinator {
                     .iter()
                     .map(|p| {
                         let metadata = p.committed_metadata.as_deref().unwrap_or("");
-                        // Kafka counts a Java string's length: UTF-16 code units. Whatever the
-                        // limit is set to, the record's string holds at most i16::MAX bytes:
-                        // longer metadata is refused, never cut.
-                        let too_large = metadata.encode_utf16().count()
-                            > self.config.offset_metadata_max_bytes
-                            || metadata.len() > i16::MAX as usize;
-                        let error = match error {
-                            None if too_large => Some(ResponseError::OffsetMetadataTooLarge),
-                            other => other,
-                        };
+                        let error = self.offset_metadata_error(metadata, error);
                         if error.is_none() {
                             let value = CommittedOffset {
                                 offset: p.committed_offset,

@@ -91,13 +91,7 @@ impl GroupCoordinator {
                     .iter()
                     .map(|p| {
                         let metadata = p.committed_metadata.as_deref().unwrap_or("");
-                        let too_large = metadata.encode_utf16().count()
-                            > self.config.offset_metadata_max_bytes
-                            || metadata.len() > i16::MAX as usize;
-                        let error = match error {
-                            None if too_large => Some(ResponseError::OffsetMetadataTooLarge),
-                            other => other,
-                        };
+                        let error = self.offset_metadata_error(metadata, error);
                         if error.is_none() {
                             records.push(CoordinatorRecord::TxnOffset {
                                 producer_id: req.producer_id.0,

@@ -152,7 +152,10 @@ fn members_heartbeat_faster_while_a_partition_moves() {
     assert_eq!(r.heartbeat_interval_ms, 1_000, "a must revoke");
     let revoked = r.assignment.expect("a's new assignment");
     let r = h.hb(beat("a", r.member_epoch, &revoked)).unwrap();
-    assert_eq!(r.heartbeat_interval_ms, 1_000, "b has not taken its partition yet");
+    assert_eq!(
+        r.heartbeat_interval_ms, 1_000,
+        "b has not taken its partition yet"
+    );
     let r = h.hb(beat("b", 2, &Assignment::new())).unwrap();
     let given = r.assignment.expect("b's partition");
     let r = h.hb(beat("b", r.member_epoch, &given)).unwrap();
