@@ -141,12 +141,13 @@ fn invalid_topic_names_are_refused() -> anyhow::Result<()> {
         );
     }
     let all = consumer.fetch_metadata(None, Duration::from_secs(10))?;
-    // All-topics Metadata lists the internal __consumer_offsets too, as Kafka does.
+    // All-topics Metadata lists the internal topics too, as Kafka does (Gregor has
+    // __consumer_offsets and __transaction_state from the start, Kafka from first use).
     let names: Vec<_> = all
         .topics()
         .iter()
         .map(|t| t.name().to_string())
-        .filter(|n| n != "__consumer_offsets")
+        .filter(|n| n != "__consumer_offsets" && n != "__transaction_state")
         .collect();
     assert!(
         names.is_empty(),
