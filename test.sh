@@ -28,8 +28,8 @@ echo "== installing the Python clients into .venv (itests/python/requirements.tx
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r itests/python/requirements.txt
 
-echo "== building the gregor binary the end-to-end tests start"
-cargo build -p gregor --bins
+echo "== building the gregor and gregor-lesson binaries the end-to-end tests start"
+cargo build -p gregor -p gregor-lesson --bins
 
 echo "== running the tests"
 # The benchmark's quick mode against Apache Kafka too, so neither half of the harness rots.

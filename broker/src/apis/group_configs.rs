@@ -13,6 +13,7 @@ use super::configs::{Altered, Entry};
 use crate::broker::Broker;
 use crate::config::dynamic::Scope;
 use crate::config::{kafka_keys, Config};
+use crate::coordinator::group::manager::GroupConfigOverrides;
 use crate::error::KafkaError;
 use crate::topic_config::Synonym;
 
@@ -64,11 +65,39 @@ pub fn describe(broker: &Arc<Broker>, group: &str) -> Result<Vec<Entry>, KafkaEr
                 read_only: false,
                 sensitive: false,
                 synonyms,
-                doc: "A group config of Apache Kafka 4.4, kept and described; Gregor's group \
-                      coordinator reads the broker-wide group.* settings.",
+                doc: doc_of(k.name),
             }
         })
         .collect())
+}
+
+/// What DescribeConfigs documents for a group config: whether Gregor acts on it.
+fn doc_of(name: &str) -> &'static str {
+    match name {
+        "consumer.session.timeout.ms" | "consumer.heartbeat.interval.ms" => {
+            "A group config of Apache Kafka 4.4; Gregor's consumer group coordinator reads it \
+             at each heartbeat, as Kafka's does."
+        }
+        _ => {
+            "A group config of Apache Kafka 4.4, kept and described; Gregor's group \
+             coordinator does not act on it."
+        }
+    }
+}
+
+/// The values set for `group` of the group configs the consumer group coordinator reads;
+/// the rest fall back to the broker's `group.consumer.*` inside the coordinator.
+pub fn coordinator_overrides(broker: &Broker, group: &str) -> GroupConfigOverrides {
+    let set = broker
+        .dynamic
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .of(&Scope::Group(group.to_string()));
+    let int = |name: &str| set.get(name).and_then(|v| v.trim().parse::<i32>().ok());
+    GroupConfigOverrides {
+        session_timeout_ms: int("consumer.session.timeout.ms"),
+        heartbeat_interval_ms: int("consumer.heartbeat.interval.ms"),
+    }
 }
 
 /// The bounds a group config must respect: `group.X.min.Y` and `group.X.max.Y` for `X.Y`,

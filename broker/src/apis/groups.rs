@@ -162,7 +162,14 @@ async fn call_coordinator(
     peer: SocketAddr,
 ) -> Option<ResponseKind> {
     let coordinator = &broker.coordinator;
+    let group_config = match &body {
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            super::group_configs::coordinator_overrides(broker, r.group_id.as_str())
+        }
+        _ => Default::default(),
+    };
     let call = GroupRequest {
+        group_config,
         body,
         version: request.version,
         client_id: request

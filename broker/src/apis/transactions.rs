@@ -396,6 +396,7 @@ pub async fn txn_offset_commit(
                 .unwrap_or("")
                 .to_string(),
             client_host: format!("/{}", peer.ip()),
+            group_config: Default::default(),
         };
         match broker.coordinator.call(call).await? {
             ResponseKind::TxnOffsetCommit(r) => r,

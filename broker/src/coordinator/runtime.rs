@@ -535,6 +535,7 @@ mod tests {
             version: 8,
             client_id: "c".into(),
             client_host: "/127.0.0.1".into(),
+            group_config: Default::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use gregor_protocol::messages::{
 use gregor_protocol::ResponseError;
 
 use super::group::api::heartbeat_request;
+use super::group::manager::{GroupConfigOverrides, HeartbeatRequest};
 use super::group_apis::Changes;
 use super::group_coordinator::{GroupCoordinator, PendingSync, Reply, ReplyId, Response};
 use super::records::{encode_batch, CoordinatorRecord};
@@ -37,6 +38,8 @@ pub struct GroupRequest {
     pub client_id: String,
     /// The client's address.
     pub client_host: String,
+    /// The group's config values, for a ConsumerGroupHeartbeat (default elsewhere).
+    pub group_config: GroupConfigOverrides,
 }
 
 impl GroupRequest {
@@ -232,7 +235,10 @@ pub fn execute(
             );
         }
         RequestKind::ConsumerGroupHeartbeat(r) => {
-            let call = heartbeat_request(&r, v, &request.client_id, &request.client_host);
+            let call = HeartbeatRequest {
+                group_config: request.group_config,
+                ..heartbeat_request(&r, v, &request.client_id, &request.client_host)
+            };
             let (response, records) = coordinator.consumer_group_heartbeat(now, &call);
             let failed = ConsumerGroupHeartbeatResponse::default()
                 .with_error_code(WRITE_FAILED.code())

@@ -16,7 +16,7 @@ use gregor_protocol::messages::{
 };
 use gregor_protocol::{ResponseError, StrBytes};
 
-use super::manager::HeartbeatRequest;
+use super::manager::{GroupConfigOverrides, HeartbeatRequest};
 use super::topics::TopicImage;
 use super::Assignment;
 use crate::coordinator::group_apis::{Changes, GROUP_AUTHORIZED_OPERATIONS};
@@ -60,6 +60,7 @@ pub fn heartbeat_request(
         client_id: client_id.to_string(),
         client_host: client_host.to_string(),
         member_id_required: version >= 1,
+        group_config: GroupConfigOverrides::default(),
     }
 }
 

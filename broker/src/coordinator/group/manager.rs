@@ -49,6 +49,17 @@ impl Default for ConsumerGroupConfig {
     }
 }
 
+/// The group's own values of the group configs the coordinator reads (KIP-848's
+/// `kafka-configs --entity-type groups`); None falls back to the broker's `group.consumer.*`.
+/// They come with each heartbeat, as Kafka's `GroupConfigManager` is read at each heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupConfigOverrides {
+    /// `consumer.session.timeout.ms`.
+    pub session_timeout_ms: Option<i32>,
+    /// `consumer.heartbeat.interval.ms`.
+    pub heartbeat_interval_ms: Option<i32>,
+}
+
 /// A ConsumerGroupHeartbeat, as the state machine takes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeartbeatRequest {
@@ -78,6 +89,8 @@ pub struct HeartbeatRequest {
     pub client_host: String,
     /// Whether the member must bring its own member id (ConsumerGroupHeartbeat v1, KIP-1082).
     pub member_id_required: bool,
+    /// The group's config values, where set for the group.
+    pub group_config: GroupConfigOverrides,
 }
 
 /// The answer to a heartbeat.
@@ -542,8 +555,12 @@ impl ConsumerGroupManager {
         } else {
             self.rebalances.remove(&key);
         }
+        let session_timeout_ms = req
+            .group_config
+            .session_timeout_ms
+            .unwrap_or(self.config.session_timeout_ms);
         self.sessions
-            .insert(key, now + i64::from(self.config.session_timeout_ms));
+            .insert(key, now + i64::from(session_timeout_ms));
 
         let full = joining
             || (req.rebalance_timeout_ms != -1
@@ -552,7 +569,9 @@ impl ConsumerGroupManager {
         let assignment = (full || before_assigned.as_ref() != Some(&next.assigned))
             .then(|| next.assigned.clone());
         let heartbeat_interval_ms = heartbeat_interval(
-            self.config.heartbeat_interval_ms,
+            req.group_config
+                .heartbeat_interval_ms
+                .unwrap_or(self.config.heartbeat_interval_ms),
             assignment.is_some() || next.state != MemberState::Stable,
             change.group.members.values().any(|m| {
                 m.current.state != MemberState::Stable

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::consumer_group::ConsumerGroupState;
 use super::current_assignment::MemberState;
 use super::manager::{
-    ConsumerGroupConfig, ConsumerGroupManager, HeartbeatRequest, HeartbeatResponse,
+    ConsumerGroupConfig, ConsumerGroupManager, GroupConfigOverrides, HeartbeatRequest,
+    HeartbeatResponse,
 };
 use super::records::ConsumerRecord;
 use super::topics::{TopicImage, TopicInfo};
@@ -244,6 +245,32 @@ fn the_session_timeout_fences_a_silent_member() {
         ResponseError::UnknownMemberId
     );
     assert_eq!(h.m.next_deadline(), None);
+}
+
+#[test]
+fn a_groups_own_session_timeout_and_heartbeat_interval_win_over_the_brokers() {
+    let mut h = Harness::new(&[("t", 2)]);
+    let own = GroupConfigOverrides {
+        session_timeout_ms: Some(50_000),
+        heartbeat_interval_ms: Some(2_000),
+    };
+    h.hb(HeartbeatRequest {
+        group_config: own,
+        ..join("a", &["t"])
+    })
+    .unwrap();
+    let r = h
+        .hb(HeartbeatRequest {
+            group_config: own,
+            ..beat("a", 1, &parts("t", &[0, 1]))
+        })
+        .unwrap();
+    assert_eq!(r.heartbeat_interval_ms, 2_000);
+    // Past the broker's 45 s, within the group's 50 s.
+    h.advance(49_999);
+    assert!(h.group().members.contains_key("a"));
+    h.advance(1);
+    assert!(h.group().members.is_empty());
 }
 
 #[test]
@@ -542,6 +569,11 @@ fn replaying_the_records_restores_groups_members_and_epochs() {
 /// A simulated consumer.
 #[derive(Debug, Clone, Default)]
 struct Client {
+    /// Its member id: the same for the life of the process (KIP-1082); a static member
+    /// that comes back is a new process with a new id and the same instance id.
+    member_id: String,
+    /// `group.instance.id` of a static member.
+    instance: Option<String>,
     joined: bool,
     epoch: i32,
     /// What the client consumes from.
@@ -554,6 +586,8 @@ struct Client {
 enum Op {
     Join(usize),
     Leave(usize),
+    /// A static member leaves for now (epoch -2), keeping its partitions for its return.
+    StaticLeave(usize),
     /// A heartbeat; a lazy one still reports partitions it was told to give up.
     Heartbeat(usize, bool),
     Subscribe(usize, bool),
@@ -565,6 +599,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (0usize..4).prop_map(Op::Join),
         1 => (0usize..4).prop_map(Op::Leave),
+        1 => (0usize..4).prop_map(Op::StaticLeave),
         6 => (0usize..4, any::<bool>()).prop_map(|(m, c)| Op::Heartbeat(m, c)),
         1 => (0usize..4, any::<bool>()).prop_map(|(m, both)| Op::Subscribe(m, both)),
         1 => any::<bool>().prop_map(Op::AddPartition),
@@ -579,14 +614,15 @@ fn heartbeat(
     cooperate: bool,
     names: Option<Vec<String>>,
 ) {
-    let id = format!("m{i}");
     let c = &mut clients[i];
+    let id = c.member_id.clone();
     if cooperate {
         c.owned = c.latest.clone();
     }
     let req = if c.joined {
         HeartbeatRequest {
             subscribed_topic_names: names,
+            instance_id: c.instance.clone(),
             ..beat(&id, c.epoch, &c.owned)
         }
     } else {
@@ -594,7 +630,10 @@ fn heartbeat(
         c.latest.clear();
         let names = names.unwrap_or_else(|| vec!["t".into()]);
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        join(&id, &names)
+        HeartbeatRequest {
+            instance_id: c.instance.clone(),
+            ..join(&id, &names)
+        }
     };
     match h.hb(req) {
         Ok(r) => {
@@ -615,7 +654,37 @@ fn heartbeat(
                 ),
                 "{e:?}"
             );
-            *c = Client::default();
+            *c = c.rejoining();
+        }
+    }
+}
+
+impl Client {
+    /// Clients 2 and 3 are static members.
+    fn new(i: usize) -> Client {
+        Client {
+            member_id: format!("m{i}.0"),
+            instance: (i >= 2).then(|| format!("i{i}")),
+            ..Client::default()
+        }
+    }
+
+    /// The same process, out of the group, joining again with its member id.
+    fn rejoining(&self) -> Client {
+        Client {
+            member_id: self.member_id.clone(),
+            instance: self.instance.clone(),
+            ..Client::default()
+        }
+    }
+
+    /// A new process of the same static member: a new member id, the same instance id.
+    fn restarted(&self) -> Client {
+        let (base, n) = self.member_id.split_once('.').unwrap();
+        let n: u32 = n.parse().unwrap();
+        Client {
+            member_id: format!("{base}.{}", n + 1),
+            ..self.rejoining()
         }
     }
 }
@@ -627,7 +696,7 @@ fn check_safety(h: &Harness, clients: &[Client]) {
     let Some(g) = h.m.groups.get("g") else { return };
     let mut seen = BTreeMap::new();
     for (i, c) in clients.iter().enumerate() {
-        if !g.members.contains_key(&format!("m{i}")) {
+        if !c.joined || !g.members.contains_key(&c.member_id) {
             continue;
         }
         for (t, ps) in &c.owned {
@@ -645,17 +714,28 @@ proptest! {
     #[test]
     fn no_partition_has_two_owners_and_cooperating_members_converge(ops in proptest::collection::vec(op(), 1..60)) {
         let mut h = Harness::new(&[("t", 3), ("u", 2)]);
-        let mut clients = vec![Client::default(); 4];
+        let mut clients: Vec<Client> = (0..4).map(Client::new).collect();
         let mut counts = [3, 2];
         for op in ops {
             match op {
                 Op::Join(i) if !clients[i].joined => heartbeat(&mut h, &mut clients, i, true, None),
                 Op::Join(_) => {}
                 Op::Leave(i) if clients[i].joined => {
-                    let _ = h.hb(beat(&format!("m{i}"), -1, &Assignment::new()));
-                    clients[i] = Client::default();
+                    let _ = h.hb(HeartbeatRequest {
+                        instance_id: clients[i].instance.clone(),
+                        ..beat(&clients[i].member_id, -1, &Assignment::new())
+                    });
+                    clients[i] = clients[i].restarted();
                 }
                 Op::Leave(_) => {}
+                Op::StaticLeave(i) if clients[i].joined && clients[i].instance.is_some() => {
+                    let _ = h.hb(HeartbeatRequest {
+                        instance_id: clients[i].instance.clone(),
+                        ..beat(&clients[i].member_id, -2, &Assignment::new())
+                    });
+                    clients[i] = clients[i].restarted();
+                }
+                Op::StaticLeave(_) => {}
                 Op::Heartbeat(i, cooperate) => {
                     if clients[i].joined {
                         heartbeat(&mut h, &mut clients, i, cooperate, None);
@@ -679,9 +759,10 @@ proptest! {
             check_safety(&h, &clients);
         }
         // Everyone cooperates, heartbeating well within the session timeout.
+        // Static members that left for now come back.
         for _ in 0..12 {
             for i in 0..clients.len() {
-                if clients[i].joined {
+                if clients[i].joined || clients[i].instance.is_some() {
                     heartbeat(&mut h, &mut clients, i, true, None);
                     check_safety(&h, &clients);
                 }
@@ -696,8 +777,9 @@ proptest! {
             for (id, m) in &g.members {
                 let target = g.target.get(id).cloned().unwrap_or_default();
                 prop_assert_eq!(&m.current.assigned, &target);
-                let i: usize = id[1..].parse().unwrap();
-                prop_assert_eq!(&clients[i].owned, &target);
+                let client = clients.iter().find(|c| &c.member_id == id);
+                prop_assert!(client.is_some_and(|c| c.joined), "{} is no live client: {:?}", id, g);
+                prop_assert_eq!(&client.unwrap().owned, &target);
             }
         }
     }

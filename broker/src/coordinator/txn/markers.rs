@@ -134,6 +134,7 @@ async fn complete_offsets(broker: &Broker, job: &MarkerJob, partition: i32) -> b
         version: 1,
         client_id: String::new(),
         client_host: String::new(),
+        group_config: Default::default(),
     };
     broker.coordinator.call(request).await.is_some()
 }
