@@ -20,7 +20,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::ClientContext;
 
 use crate::group_view::{Coordinator, GroupView, Protocol};
-use crate::member::MemberSpec;
+use crate::member::{MemberEvent, MemberSpec};
 use crate::narration::{self, Owners};
 
 /// How the lesson runs.
@@ -466,31 +466,18 @@ impl Drop for Lesson {
 /// Reads one member's JSON lines into the shared reports.
 fn read_reports(name: &str, stdout: std::process::ChildStdout, reports: &Shared) {
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+        let Ok(event) = serde_json::from_str::<MemberEvent>(&line) else {
             continue;
         };
         let (lock, changed) = &**reports;
         let mut r = lock.lock().unwrap();
-        match event["event"].as_str() {
-            Some("assigned") => {
-                let ps = event["partitions"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|p| p.as_i64())
-                            .map(|p| p as i32)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                r.assigned.insert(name.to_string(), ps);
+        match event {
+            MemberEvent::Assigned { partitions } => {
+                r.assigned.insert(name.to_string(), partitions);
             }
-            Some("record") => {
-                if let (Some(p), Some(o)) = (event["partition"].as_i64(), event["offset"].as_i64())
-                {
-                    r.processed.push((p as i32, o, name.to_string()));
-                }
+            MemberEvent::Record { partition, offset } => {
+                r.processed.push((partition, offset, name.to_string()));
             }
-            _ => {}
         }
         changed.notify_all();
     }

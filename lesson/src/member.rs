@@ -19,6 +19,24 @@ use rdkafka::ClientContext;
 
 use crate::group_view::Protocol;
 
+/// One line a member prints, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+pub enum MemberEvent {
+    /// Its whole assignment, after every change.
+    Assigned {
+        /// Partitions of the topic, sorted.
+        partitions: Vec<i32>,
+    },
+    /// An order it processed.
+    Record {
+        /// Its partition.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+    },
+}
+
 /// What a member is told to be.
 #[derive(Debug, Clone)]
 pub struct MemberSpec {
@@ -49,11 +67,14 @@ impl ConsumerContext for Reporter {
             .map(|a| a.elements().iter().map(|e| e.partition()).collect())
             .unwrap_or_default();
         partitions.sort_unstable();
-        emit(serde_json::json!({"event": "assigned", "partitions": partitions}));
+        emit(&MemberEvent::Assigned { partitions });
     }
 }
 
-fn emit(line: serde_json::Value) {
+fn emit(event: &MemberEvent) {
+    let Ok(line) = serde_json::to_string(event) else {
+        return;
+    };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -97,11 +118,10 @@ pub fn run(spec: &MemberSpec) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                emit(serde_json::json!({
-                    "event": "record",
-                    "partition": m.partition(),
-                    "offset": m.offset(),
-                }));
+                emit(&MemberEvent::Record {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                });
                 consumer.commit_message(&m, CommitMode::Sync)?;
             }
             Some(Err(e)) => eprintln!("{}: {e}", spec.name),
