@@ -147,7 +147,9 @@ impl GroupCoordinator {
                 let after = ConsumerView::of(group);
                 let consumer = &self.consumer;
                 let assignor = || {
-                    group.map_or_else(String::new, |g| consumer.group_assignor(g).name().to_string())
+                    group.map_or_else(String::new, |g| {
+                        consumer.group_assignor(g).name().to_string()
+                    })
                 };
                 consumer_events(
                     &group_id,

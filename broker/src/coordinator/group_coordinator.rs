@@ -12,12 +12,12 @@ use gregor_protocol::{ResponseError, StrBytes};
 
 use super::classic_group::{ClassicGroup, GroupState, Member, ParkedJoin};
 use super::group::manager::{ConsumerGroupConfig, ConsumerGroupManager};
+use super::group::snapshot::decode_consumer_assignment;
 use super::group::topics::TopicSource;
 use super::group_events::{
     consumer_events, ConsumerView, GroupEventKind, GroupEvents, MemberPartitions,
 };
 use super::offsets::OffsetStore;
-use super::group::snapshot::decode_consumer_assignment;
 use super::records::CoordinatorRecord;
 
 /// Caller-chosen handle of a request whose answer may come later.
@@ -812,7 +812,11 @@ impl GroupCoordinator {
             let group = self.consumer.groups.get(group_id);
             let new = ConsumerView::of(group);
             let consumer = &self.consumer;
-            let assignor = || group.map_or_else(String::new, |g| consumer.group_assignor(g).name().to_string());
+            let assignor = || {
+                group.map_or_else(String::new, |g| {
+                    consumer.group_assignor(g).name().to_string()
+                })
+            };
             consumer_events(
                 group_id,
                 old,

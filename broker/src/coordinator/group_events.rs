@@ -146,11 +146,21 @@ pub struct GroupEvents {
     ready: Vec<GroupEvent>,
     /// Commits counted per group, reported once their window is over.
     commits: BTreeMap<String, CommitWindow>,
+    /// Rebalances started per group since the broker started (for `/metrics`).
+    rebalances: BTreeMap<String, u64>,
 }
 
 impl GroupEvents {
     /// Adds an event of `group_id`.
     pub fn push(&mut self, group_id: &str, kind: GroupEventKind) {
+        if let GroupEventKind::RebalanceStarted { .. } = kind {
+            match self.rebalances.get_mut(group_id) {
+                Some(n) => *n += 1,
+                None => {
+                    self.rebalances.insert(group_id.to_string(), 1);
+                }
+            }
+        }
         self.ready.push(GroupEvent {
             group_id: group_id.to_string(),
             kind,
@@ -213,6 +223,12 @@ impl GroupEvents {
     pub fn clear(&mut self) {
         self.ready.clear();
         self.commits.clear();
+        self.rebalances.clear();
+    }
+
+    /// Rebalances `group_id` started since the broker started.
+    pub fn rebalances(&self, group_id: &str) -> u64 {
+        self.rebalances.get(group_id).copied().unwrap_or(0)
     }
 }
 
@@ -355,7 +371,8 @@ pub fn consumer_events(
         };
         out.push(group_id, GroupEventKind::RebalanceStarted { reason });
     }
-    if after.assignment_epoch > before.map_or(0, |v| v.assignment_epoch) && !after.members.is_empty()
+    if after.assignment_epoch > before.map_or(0, |v| v.assignment_epoch)
+        && !after.members.is_empty()
     {
         out.push(
             group_id,

@@ -30,10 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::events::EventLog;
 use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, ReplyId};
 use super::loader::{self, ReplayError};
 use super::records::Legacy;
-use super::events::EventLog;
 use super::writer::{AppendBatches, LogWriter, WriteId, WriteQueue, Written};
 
 /// A coordinator's state machine, as the runtime drives it (Kafka's CoordinatorShard).

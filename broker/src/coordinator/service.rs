@@ -17,8 +17,8 @@ use gregor_protocol::ResponseError;
 
 use super::group::api::heartbeat_request;
 use super::group_apis::Changes;
-use super::group_events::GroupEvent;
 use super::group_coordinator::{GroupCoordinator, PendingSync, Reply, ReplyId, Response};
+use super::group_events::GroupEvent;
 use super::records::{encode_batch, CoordinatorRecord};
 use super::runtime::{CoordinatorShard, Outcome};
 use crate::broker::now_ms;

@@ -141,34 +141,35 @@ impl GroupCoordinator {
         let classic = self.groups.values().map(|g| {
             let consumer = g.protocol_type.as_deref() == Some("consumer");
             GroupSnapshot {
-            group_id: g.id.clone(),
-            kind: GroupKind::Classic,
-            state: g.state.as_str(),
-            group_epoch: g.generation,
-            assignment_epoch: None,
-            protocol: g.protocol.clone(),
-            members: g
-                .members
-                .values()
-                .map(|m| MemberSnapshot {
-                    member_id: m.id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    subscribed_topics: Vec::new(),
-                    subscribed_regex: None,
-                    epoch: g.generation,
-                    state: None,
-                    assigned: if consumer {
-                        decode_consumer_assignment(&m.assignment).unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    },
-                    pending_revocation: Vec::new(),
-                    target: Vec::new(),
-                })
-                .collect(),
-        }});
+                group_id: g.id.clone(),
+                kind: GroupKind::Classic,
+                state: g.state.as_str(),
+                group_epoch: g.generation,
+                assignment_epoch: None,
+                protocol: g.protocol.clone(),
+                members: g
+                    .members
+                    .values()
+                    .map(|m| MemberSnapshot {
+                        member_id: m.id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        subscribed_topics: Vec::new(),
+                        subscribed_regex: None,
+                        epoch: g.generation,
+                        state: None,
+                        assigned: if consumer {
+                            decode_consumer_assignment(&m.assignment).unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        },
+                        pending_revocation: Vec::new(),
+                        target: Vec::new(),
+                    })
+                    .collect(),
+            }
+        });
         let consumer = self.consumer.groups.values().map(|g| GroupSnapshot {
             group_id: g.id.clone(),
             kind: GroupKind::Consumer,
