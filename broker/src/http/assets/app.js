@@ -196,7 +196,7 @@ function renderGroup(g) {
   }
   const rows = g.offsets.map((o) => el("tr", { "data-tp": o.topic + "-" + o.partition },
     el("td", {}, o.topic + "-" + o.partition),
-    el("td", {}, o.member_id ? (members.get(o.member_id) || o.member_id) : "–"),
+    el("td", { title: o.member_id ? who(o.member_id) : "No member owns it now." }, o.member_id || "–"),
     el("td", { class: "committed" }, o.committed_offset === null ? "–" : String(o.committed_offset)),
     el("td", {}, o.end_offset === null ? "–" : String(o.end_offset)),
     el("td", { class: "lag" }, o.lag === null ? "–" : String(o.lag))));
