@@ -171,6 +171,7 @@ async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
     };
     let mut out = String::new();
     metrics::METRICS.write(&mut out, api_name);
+    metrics::TRAFFIC.write(&mut out);
     views::write_topic_metrics(&mut out, &snapshot);
     if let Some(g) = groups::groups(&broker).await {
         groups::write_group_metrics(&mut out, &g);
