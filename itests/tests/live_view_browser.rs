@@ -49,6 +49,11 @@ fn npm_install() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Member id to the partitions the page draws under it.
+type Owners = BTreeMap<String, Vec<String>>;
+/// The page's timeline entries of the group: (type, text), oldest first.
+type Timeline = Vec<(String, String)>;
+
 /// The node process driving chromium, spoken to one JSON line at a time.
 struct Browser {
     child: Child,
@@ -99,7 +104,7 @@ impl Browser {
     }
 
     /// The group as the page draws it: member id to partitions, and the timeline.
-    fn group(&mut self) -> anyhow::Result<(BTreeMap<String, Vec<String>>, Vec<(String, String)>)> {
+    fn group(&mut self) -> anyhow::Result<(Owners, Timeline)> {
         let v = self.ask(json!({"cmd": "group", "group": GROUP}))?;
         let members = serde_json::from_value(v["members"].clone())?;
         let timeline = v["timeline"]
@@ -122,8 +127,8 @@ impl Browser {
     fn wait_for(
         &mut self,
         what: &str,
-        done: impl Fn(&BTreeMap<String, Vec<String>>, &[(String, String)]) -> bool,
-    ) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+        done: impl Fn(&Owners, &[(String, String)]) -> bool,
+    ) -> anyhow::Result<Owners> {
         let deadline = Instant::now() + WAIT;
         loop {
             let (members, timeline) = self.group()?;
@@ -154,7 +159,7 @@ impl Drop for Browser {
 }
 
 /// Partitions per member, largest first.
-fn split(members: &BTreeMap<String, Vec<String>>) -> Vec<usize> {
+fn split(members: &Owners) -> Vec<usize> {
     let mut sizes: Vec<usize> = members.values().map(Vec::len).collect();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
     sizes

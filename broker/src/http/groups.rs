@@ -114,6 +114,9 @@ fn view(
     }
 }
 
+/// A per-partition group metric family: name, help, and the value of a partition (if any).
+type OffsetFamily = (&'static str, &'static str, fn(&OffsetView) -> Option<i64>);
+
 /// The group metrics in Prometheus' text format, under danielqsj/kafka_exporter's names
 /// where it has one (`kafka_consumergroup_*`, label `consumergroup`).
 pub fn write_group_metrics(out: &mut String, groups: &[GroupView]) {
@@ -145,7 +148,7 @@ pub fn write_group_metrics(out: &mut String, groups: &[GroupView]) {
             g.rebalances
         );
     }
-    let families: [(&str, &str, fn(&OffsetView) -> Option<i64>); 2] = [
+    let families: [OffsetFamily; 2] = [
         (
             "kafka_consumergroup_current_offset",
             "The offset the group committed for the partition (the next it will consume).",

@@ -173,6 +173,9 @@ struct TopicCounters {
     bytes_out: AtomicU64,
 }
 
+/// A per-topic counter family: name, help, and the value of a topic.
+type TrafficFamily = (&'static str, &'static str, fn(&TopicCounters) -> u64);
+
 /// Traffic per topic.
 #[derive(Default)]
 pub struct TopicTraffic {
@@ -249,7 +252,7 @@ impl TopicTraffic {
         let topics = self.topics.read().unwrap_or_else(|e| e.into_inner());
         let mut names: Vec<&String> = topics.keys().collect();
         names.sort();
-        let families: [(&str, &str, fn(&TopicCounters) -> u64); 4] = [
+        let families: [TrafficFamily; 4] = [
             (
                 "kafka_server_brokertopicmetrics_messagesin_total",
                 "Records producers appended to the topic.",
