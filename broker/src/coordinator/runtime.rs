@@ -18,6 +18,10 @@
 //! - Work a shard starts outside itself (the transaction coordinator's markers) comes back
 //!   from `CoordinatorShard::take_effects` after each event and goes to the sink the shard was
 //!   started with; what that work finds comes back as ordinary requests.
+//! - Reads from outside (the live view) go through the same channel as a closure run on the
+//!   task between two events (`CoordinatorHandle::read`): a consistent view, no lock.
+//! - Events the shard reports (`CoordinatorShard::take_events`, taken after every event) go to
+//!   the handle's `EventLog`: a ring of recent ones and a bounded broadcast channel.
 //! - Stopping (the handle's `shutdown`): no new requests are taken, the writes under way are
 //!   finished and answered, then the task ends; the broker closes the logs after that.
 

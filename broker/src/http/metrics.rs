@@ -335,8 +335,10 @@ mod tests {
         all.extend(batch(1, true));
         all.extend(batch(5, false));
         assert_eq!(records_in_batches(&all), 8);
-        // A cut-off last batch still counts (a fetch may end inside one; clients skip it).
-        assert_eq!(records_in_batches(&all[..150]), 8);
+        // A last batch cut off after its header still counts (a fetch may end inside one);
+        // one cut off inside its header does not.
+        assert_eq!(records_in_batches(&all[..205]), 8);
+        assert_eq!(records_in_batches(&all[..150]), 3);
         assert_eq!(records_in_batches(&all[..40]), 0);
         let t = TopicTraffic::default();
         t.produced("a", 2, 100);
