@@ -5,6 +5,9 @@
 //! consumers, each its own OS process. Every assertion reads the DOM; a screenshot per step
 //! goes to target/live-view-screenshots/ (printed) for CI to keep.
 //!
+//! A second run watches a consumer-protocol (KIP-848) group: the page shows its kind and the
+//! revoke and assign steps a partition takes from one member to another.
+//!
 //! Skipped, with a message, only where chromium is missing and CI is not set; under CI=true a
 //! missing chromium fails the test.
 
@@ -56,6 +59,8 @@ type Timeline = Vec<(String, String)>;
 
 /// The node process driving chromium, spoken to one JSON line at a time.
 struct Browser {
+    /// The group the page is asked about.
+    group: String,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -74,6 +79,7 @@ impl Browser {
         let stdin = child.stdin.take().context("stdin")?;
         let stdout = BufReader::new(child.stdout.take().context("stdout")?);
         let mut b = Browser {
+            group: GROUP.to_string(),
             child,
             stdin,
             stdout,
@@ -105,7 +111,7 @@ impl Browser {
 
     /// The group as the page draws it: member id to partitions, and the timeline.
     fn group(&mut self) -> anyhow::Result<(Owners, Timeline)> {
-        let v = self.ask(json!({"cmd": "group", "group": GROUP}))?;
+        let v = self.ask(json!({"cmd": "group", "group": self.group}))?;
         let members = serde_json::from_value(v["members"].clone())?;
         let timeline = v["timeline"]
             .as_array()
@@ -165,29 +171,38 @@ fn split(members: &Owners) -> Vec<usize> {
     sizes
 }
 
-fn screenshot_dir() -> anyhow::Result<PathBuf> {
+fn screenshot_dir(name: &str) -> anyhow::Result<PathBuf> {
     // itests/ -> the workspace's target/.
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("live-view-screenshots");
+    let dir = target.join("live-view-screenshots").join(name);
     std::fs::create_dir_all(&dir)?;
     let dir = dir.canonicalize()?;
     println!("screenshots in {}", dir.display());
     Ok(dir)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_page_shows_experiments_1_and_3_as_they_happen() -> anyhow::Result<()> {
+/// Whether the browser tests can run: chromium is there (then playwright-core is installed),
+/// or it is not and this is no CI run (then the test skips). In CI a missing chromium fails.
+fn browser_ready() -> anyhow::Result<bool> {
     if !Path::new(CHROMIUM).exists() {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             bail!("{CHROMIUM} is missing and CI=true: install Debian's chromium (test.sh does)");
         }
         eprintln!("SKIPPED: {CHROMIUM} is missing (apt-get install chromium, or run test.sh)");
-        return Ok(());
+        return Ok(false);
     }
     npm_install()?;
-    let shots = screenshot_dir()?;
+    Ok(true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_experiments_1_and_3_as_they_happen() -> anyhow::Result<()> {
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let shots = screenshot_dir("classic")?;
     let broker = TestBroker::start(&["--group-min-session-timeout-ms", "1000"])?;
     let b = broker.bootstrap();
     create_topic(&b, TOPIC, 3).await?;
@@ -273,5 +288,67 @@ async fn the_page_shows_experiments_1_and_3_as_they_happen() -> anyhow::Result<(
     assert_eq!(checks["errors"], json!([]), "no script error");
     drop(m1);
     drop(m2);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_shows_a_consumer_protocol_groups_reconciliation_steps() -> anyhow::Result<()> {
+    use gregor_itests::consumer_protocol::{
+        partitions, wait_balanced, Client, Member, MemberConfig, BROKER_SETTINGS,
+    };
+    if !browser_ready()? {
+        return Ok(());
+    }
+    let shots = screenshot_dir("consumer")?;
+    let settings: Vec<String> = BROKER_SETTINGS
+        .iter()
+        .map(|(k, v)| format!("--set={k}={v}"))
+        .collect();
+    let args: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let broker = TestBroker::start(&args)?;
+    let b = broker.bootstrap();
+    create_topic(&b, TOPIC, 3).await?;
+    let mut browser = Browser::open(&format!("http://{}/", broker.http_address()?), &shots)?;
+    let config = MemberConfig::new(Client::Rdkafka, GROUP, TOPIC, Some("range"));
+    let first = Member::start(&b, "consumer-1", &config)?;
+    wait_balanced(&[&first], &partitions(TOPIC, 3), WAIT)?;
+    browser.wait_for("one member with every partition", |m, _| split(m) == [3])?;
+    browser.screenshot("1-one-member")?;
+    let second = Member::start(&b, "consumer-2", &config)?;
+    wait_balanced(&[&first, &second], &partitions(TOPIC, 3), WAIT)?;
+    let owners = browser.wait_for("two members with 2 + 1 partitions", |m, _| {
+        split(m) == [2, 1]
+    })?;
+    browser.screenshot("2-two-members")?;
+    // The moved partition: revoked from the first member, then assigned to the second.
+    let (_, timeline) = browser
+        .wait_for("the revoke and the assign", |_, t| {
+            t.iter()
+                .any(|(ty, _)| ty == "partitions_assigned" && t.len() > 4)
+                && t.iter().any(|(ty, _)| ty == "partitions_revoked")
+        })
+        .and_then(|_| browser.group())?;
+    let newcomer = owners
+        .iter()
+        .find(|(_, ps)| ps.len() == 1)
+        .map(|(id, _)| id.clone())
+        .context("the member with one partition")?;
+    let revoked = timeline
+        .iter()
+        .position(|(ty, _)| ty == "partitions_revoked")
+        .context("a revoke")?;
+    let assigned = timeline
+        .iter()
+        .rposition(|(ty, text)| ty == "partitions_assigned" && text.contains(&newcomer))
+        .context("the newcomer's assign")?;
+    let target = timeline
+        .iter()
+        .rposition(|(ty, _)| ty == "target_assignment")
+        .context("a new target assignment")?;
+    assert!(target < revoked && revoked < assigned, "{timeline:#?}");
+    let checks = browser.ask(json!({"cmd": "group", "group": GROUP}))?;
+    assert_eq!(checks["state"], "Stable", "{checks}");
+    browser.screenshot("3-timeline")?;
+    drop((first, second));
     Ok(())
 }
