@@ -275,6 +275,17 @@ async fn the_page_shows_experiments_1_and_3_as_they_happen() -> anyhow::Result<(
     assert!(joined < expired && expired < generation, "{timeline:#?}");
     browser.screenshot("4-timeline")?;
 
+    // A page opened now shows the same history (the broker keeps the recent events).
+    let mut late = Browser::open(&format!("http://{}/", broker.http_address()?), &shots)?;
+    late.wait_for("the history on a page opened late", |_, t| {
+        t.iter()
+            .any(|(ty, text)| ty == "member_joined" && text.contains(&newcomer))
+            && t.iter()
+                .any(|(ty, text)| ty == "session_timeout" && text.contains(&newcomer))
+    })?;
+    late.screenshot("5-opened-late")?;
+    drop(late);
+
     // Keyboard: Tab reaches the members and the timeline's entries.
     let reached = browser.ask(json!({"cmd": "keyboard"}))?;
     let reached: Vec<String> = serde_json::from_value(reached["reached"].clone())?;
