@@ -213,6 +213,23 @@ async fn prometheus_scrapes_the_lag_kafka_consumer_groups_describes() -> anyhow:
     );
     let (status, _) = get(&http, "/api/groups/no-such-group")?;
     assert!(status.contains(" 404"), "{status}");
+    // The three commits come back as one summary event, once its window is over.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = get(&http, "/api/group-events")?;
+        let events: Vec<Value> = serde_json::from_str(&body).context(body.clone())?;
+        let commits: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["group_id"] == GROUP && e["type"] == "offsets_committed")
+            .collect();
+        if let Some(e) = commits.first() {
+            assert_eq!(commits.len(), 1, "one summary: {events:?}");
+            assert_eq!(e["partitions"], 3, "{e}");
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no commit summary: {events:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A real Prometheus scrapes Gregor and answers the same lag.
     let dir = tempfile::tempdir()?;
