@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing what the tests need first.
-# Needs: a Rust toolchain, Python 3, root or sudo for apt-get (kcat; Java and Maven if missing),
-# network access to the registries (crates, Maven Central, PyPI, Debian); rustup's nightly
-# toolchain for the fuzz targets (installed when missing).
+# Needs: a Rust toolchain, Python 3, root or sudo for apt-get (kcat, chromium, prometheus, npm;
+# Java and Maven if missing), network access to the registries (crates, Maven Central, PyPI,
+# npm, Debian); rustup's nightly toolchain for the fuzz targets (installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +12,19 @@ if ! command -v kcat >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat
 fi
+
+# The live view's tests: a browser (driven by playwright-core from npm) and Prometheus with
+# promtool. Debian's prometheus package may start its own server on :9090; the test's runs on a
+# free port of its own.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1 \
+    || ! command -v prometheus >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "== installing chromium, prometheus and npm (Debian packages)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus npm
+fi
+echo "== installing playwright-core from npm (itests/browser/package-lock.json)"
+(cd itests/browser && npm ci --no-audit --no-fund --silent)
 
 echo "== fetching Apache Kafka's tools from Maven Central (itests/java/pom.xml)"
 # javac too: the Streams program runs on the JDK's source launcher, and the Connect test

@@ -67,6 +67,7 @@ pub async fn handle(broker: &Arc<Broker>, request: &FetchRequest, version: i16) 
     };
     let read = broker.replica_manager.fetch_messages(params, &wanted).await;
     for ((topic_index, index), data) in topic_of.into_iter().zip(read) {
+        crate::http::metrics::TRAFFIC.fetched(topics[topic_index].topic.as_str(), &data.records);
         topics[topic_index]
             .partitions
             .push(partition_data(index, data));

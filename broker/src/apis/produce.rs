@@ -66,6 +66,13 @@ pub async fn handle(
                     }
                 },
             };
+            if let (Ok(appended), Some(meta)) = (&result, &meta) {
+                crate::http::metrics::TRAFFIC.produced(
+                    &meta.name,
+                    (appended.last_offset - appended.base_offset + 1).max(0) as u64,
+                    partition.records.as_ref().map_or(0, |r| r.len() as u64),
+                );
+            }
             partitions.push(partition_response(partition.index, result));
         }
         responses.push(

@@ -5,6 +5,8 @@
 //! (`GroupCoordinator::apply`) only once the append succeeded. A failed append so leaves the
 //! coordinator exactly as it was, and the request is answered with an error.
 
+use std::collections::BTreeMap;
+
 use gregor_protocol::messages::delete_groups_response::DeletableGroupResult;
 use gregor_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use gregor_protocol::messages::list_groups_response::ListedGroup;
@@ -23,6 +25,7 @@ use gregor_protocol::{ResponseError, StrBytes};
 
 use super::classic_group::{ClassicGroup, GroupState};
 use super::group_coordinator::GroupCoordinator;
+use super::group_events::{consumer_events, ConsumerView};
 use super::offsets::CommittedOffset;
 use super::records::CoordinatorRecord;
 
@@ -111,6 +114,59 @@ impl GroupCoordinator {
     /// or metadata for a group the coordinator does not know yet creates the group, empty (an
     /// admin commit, or a record replayed at start).
     pub fn apply(&mut self, changes: Changes) {
+        // The consumer groups these records touch, as they were: their events are the
+        // difference. Heartbeats that change nothing write no records, so this is rare.
+        let mut touched: BTreeMap<String, Option<ConsumerView>> = BTreeMap::new();
+        let mut commits: Option<(&str, u64)> = None;
+        for record in &changes {
+            match record {
+                CoordinatorRecord::Consumer(r) if !touched.contains_key(r.group_id()) => {
+                    let view = ConsumerView::of(self.consumer.groups.get(r.group_id()));
+                    touched.insert(r.group_id().to_string(), view);
+                }
+                CoordinatorRecord::Offset(key, Some(_)) => match &mut commits {
+                    Some((g, n)) if *g == key.0 => *n += 1,
+                    Some((g, n)) => {
+                        self.events.count_commits(g, *n);
+                        commits = Some((&key.0, 1));
+                    }
+                    None => commits = Some((&key.0, 1)),
+                },
+                _ => {}
+            }
+        }
+        if let Some((g, n)) = commits {
+            self.events.count_commits(g, n);
+        }
+        let changes_touched = !touched.is_empty();
+        self.apply_records(changes);
+        if changes_touched {
+            let topics = self.config.topics.image();
+            for (group_id, before) in touched {
+                let group = self.consumer.groups.get(&group_id);
+                let after = ConsumerView::of(group);
+                let consumer = &self.consumer;
+                let assignor = || {
+                    group.map_or_else(String::new, |g| {
+                        consumer.group_assignor(g).name().to_string()
+                    })
+                };
+                consumer_events(
+                    &group_id,
+                    before.as_ref(),
+                    after.as_ref(),
+                    &|_| None,
+                    &assignor,
+                    &topics,
+                    &mut self.events,
+                );
+            }
+        }
+    }
+
+    /// Applies records to the state, in order, with no events (replay at start uses this: the
+    /// log's history is not news).
+    pub(crate) fn apply_records(&mut self, changes: Changes) {
         for record in changes {
             match record {
                 CoordinatorRecord::Consumer(record) => {

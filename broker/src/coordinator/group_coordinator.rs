@@ -12,7 +12,11 @@ use gregor_protocol::{ResponseError, StrBytes};
 
 use super::classic_group::{ClassicGroup, GroupState, Member, ParkedJoin};
 use super::group::manager::{ConsumerGroupConfig, ConsumerGroupManager};
+use super::group::snapshot::decode_consumer_assignment;
 use super::group::topics::TopicSource;
+use super::group_events::{
+    consumer_events, ConsumerView, GroupEventKind, GroupEvents, MemberPartitions,
+};
 use super::offsets::OffsetStore;
 use super::records::CoordinatorRecord;
 
@@ -96,6 +100,8 @@ pub struct GroupCoordinator {
     pub consumer: ConsumerGroupManager,
     /// Offsets of transactions not yet committed or aborted.
     pub pending_txn_offsets: super::txn_offsets::PendingTxnOffsets,
+    /// What happened, for the live view (taken by the runtime after every event).
+    pub events: GroupEvents,
     next_member: u64,
 }
 
@@ -268,6 +274,7 @@ impl GroupCoordinator {
             }
             let mut member = new_member(new_id.clone());
             member.awaiting_join = Some(ParkedJoin { reply: id, version });
+            self.events.push(&group_id, joined_event(&member));
             group.members.insert(new_id, member);
             return self.member_joined(now, &group_id);
         }
@@ -276,6 +283,7 @@ impl GroupCoordinator {
         if group.pending.remove(&member_id).is_some() {
             let mut member = new_member(member_id.clone());
             member.awaiting_join = Some(ParkedJoin { reply: id, version });
+            self.events.push(&group_id, joined_event(&member));
             group.members.insert(member_id, member);
             return self.member_joined(now, &group_id);
         }
@@ -371,6 +379,7 @@ impl GroupCoordinator {
         if let Some(o) = &old {
             member.assignment = o.assignment.clone();
         }
+        self.events.push(group_id, joined_event(&member));
         if same && group.state == GroupState::Stable {
             // KIP-345: a restarted static member gets its old assignment, no rebalance.
             group.members.insert(new_id.clone(), member);
@@ -392,6 +401,16 @@ impl GroupCoordinator {
         let group = self.groups.get_mut(group_id).expect("exists");
         let mut replies = Vec::new();
         if group.state != GroupState::PreparingRebalance {
+            let reason = match group.state {
+                GroupState::Empty => "the first member joined",
+                _ => "a member joined or rejoined with new metadata",
+            };
+            self.events.push(
+                group_id,
+                GroupEventKind::RebalanceStarted {
+                    reason: reason.to_string(),
+                },
+            );
             let from_empty = group.state == GroupState::Empty;
             replies.extend(prepare_rebalance(group, now));
             if from_empty && delay > 0 {
@@ -404,7 +423,9 @@ impl GroupCoordinator {
             // so consumers started together land in one first generation.
             group.initial_join_until = Some(until.max(now + delay).min(deadline));
         }
+        let before: Vec<(String, i64)> = rebalance_timeouts(group);
         replies.extend(try_complete_join(group, now));
+        push_timed_out(&mut self.events, group, &before);
         replies
     }
 
@@ -528,6 +549,12 @@ impl GroupCoordinator {
             return Vec::new();
         }
         if !written {
+            self.events.push(
+                &sync.group_id,
+                GroupEventKind::RebalanceStarted {
+                    reason: "the leader's assignment could not be written".to_string(),
+                },
+            );
             let mut replies = Vec::new();
             for m in group.members.values_mut() {
                 if let Some(id) = m.awaiting_sync.take() {
@@ -544,6 +571,27 @@ impl GroupCoordinator {
             m.assignment = sync.assignments.get(&m.id).cloned().unwrap_or_default();
         }
         group.state = GroupState::Stable;
+        let consumer = group.protocol_type.as_deref() == Some("consumer");
+        self.events.push(
+            &sync.group_id,
+            GroupEventKind::GenerationCompleted {
+                generation: group.generation,
+                protocol: group.protocol.clone(),
+                leader: group.leader.clone(),
+                assignment: group
+                    .members
+                    .values()
+                    .map(|m| MemberPartitions {
+                        member_id: m.id.clone(),
+                        partitions: if consumer {
+                            decode_consumer_assignment(&m.assignment).unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        },
+                    })
+                    .collect(),
+            },
+        );
         let waiting: Vec<(ReplyId, Bytes)> = group
             .members
             .values_mut()
@@ -650,6 +698,12 @@ impl GroupCoordinator {
             };
             match target.filter(|t| group.members.contains_key(t)) {
                 Some(target) => {
+                    self.events.push(
+                        group_id,
+                        GroupEventKind::MemberLeft {
+                            member_id: target.clone(),
+                        },
+                    );
                     replies.extend(remove_member(group, &target));
                     removed_any = true;
                     codes.push(None);
@@ -658,7 +712,10 @@ impl GroupCoordinator {
             }
         }
         if removed_any {
+            push_rebalance_after_removal(&mut self.events, group, "a member left the group");
+            let before = rebalance_timeouts(group);
             replies.extend(after_removal(group, now));
+            push_timed_out(&mut self.events, group, &before);
         }
         let top = if leaving.len() == 1 { codes[0] } else { None };
         (top, codes, replies)
@@ -668,11 +725,12 @@ impl GroupCoordinator {
     pub fn tick(&mut self, now: i64) -> Vec<Reply> {
         if self.consumer.next_deadline().is_some_and(|d| d <= now) {
             let topics = self.config.topics.image();
-            self.consumer.tick(now, &topics);
+            self.consumer_tick(now, &topics);
         }
         let mut replies = Vec::new();
         for group in self.groups.values_mut() {
             group.pending.retain(|_, deadline| *deadline > now);
+            let before = rebalance_timeouts(group);
             let expired: Vec<String> = group
                 .members
                 .values()
@@ -685,15 +743,90 @@ impl GroupCoordinator {
                 .collect();
             for member_id in &expired {
                 tracing::info!(group = %group.id, member = %member_id, "member session expired");
+                if let Some(m) = group.members.get(member_id) {
+                    self.events.push(
+                        &group.id,
+                        GroupEventKind::SessionTimeout {
+                            member_id: member_id.clone(),
+                            session_timeout_ms: m.session_timeout_ms,
+                        },
+                    );
+                }
                 replies.extend(remove_member(group, member_id));
             }
             if !expired.is_empty() {
+                push_rebalance_after_removal(
+                    &mut self.events,
+                    group,
+                    "a member's session timed out",
+                );
                 replies.extend(after_removal(group, now));
             } else if group.state == GroupState::PreparingRebalance {
                 replies.extend(try_complete_join(group, now));
             }
+            let before: Vec<_> = before
+                .into_iter()
+                .filter(|(m, _)| !expired.contains(m))
+                .collect();
+            push_timed_out(&mut self.events, group, &before);
         }
         replies
+    }
+
+    /// The consumer groups' timers, with an event for each change they make.
+    fn consumer_tick(&mut self, now: i64, topics: &super::group::topics::TopicImage) {
+        let before: BTreeMap<String, ConsumerView> = self
+            .consumer
+            .groups
+            .iter()
+            .filter_map(|(id, g)| Some((id.clone(), ConsumerView::of(Some(g))?)))
+            .collect();
+        self.consumer.tick(now, topics);
+        let expired = std::mem::take(&mut self.consumer.expired);
+        if expired.is_empty() {
+            return;
+        }
+        let session_ms = i64::from(self.consumer.config.session_timeout_ms);
+        let groups: std::collections::BTreeSet<&str> =
+            expired.iter().map(|(g, _, _)| g.as_str()).collect();
+        for group_id in groups {
+            let old = before.get(group_id);
+            let gone = |member: &str| {
+                let (_, _, why) = expired
+                    .iter()
+                    .find(|(g, m, _)| g == group_id && m == member)?;
+                Some(if *why == "session timeout" {
+                    GroupEventKind::SessionTimeout {
+                        member_id: member.to_string(),
+                        session_timeout_ms: session_ms,
+                    }
+                } else {
+                    GroupEventKind::RebalanceTimeout {
+                        member_id: member.to_string(),
+                        rebalance_timeout_ms: old
+                            .and_then(|v| v.rebalance_timeout_ms(member))
+                            .unwrap_or(-1),
+                    }
+                })
+            };
+            let group = self.consumer.groups.get(group_id);
+            let new = ConsumerView::of(group);
+            let consumer = &self.consumer;
+            let assignor = || {
+                group.map_or_else(String::new, |g| {
+                    consumer.group_assignor(g).name().to_string()
+                })
+            };
+            consumer_events(
+                group_id,
+                old,
+                new.as_ref(),
+                &gone,
+                &assignor,
+                topics,
+                &mut self.events,
+            );
+        }
     }
 
     /// The earliest time `tick` has something to do.
@@ -712,7 +845,65 @@ impl GroupCoordinator {
                     .chain(g.initial_join_until)
             })
             .chain(self.consumer.next_deadline())
+            .chain(self.events.next_deadline())
             .min()
+    }
+}
+
+/// The event of `member` joining.
+fn joined_event(member: &Member) -> GroupEventKind {
+    GroupEventKind::MemberJoined {
+        member_id: member.id.clone(),
+        client_id: member.client_id.clone(),
+        client_host: member.client_host.clone(),
+        instance_id: member.instance_id.clone(),
+    }
+}
+
+/// Each member's rebalance timeout, to tell afterwards who was removed for not rejoining.
+fn rebalance_timeouts(group: &ClassicGroup) -> Vec<(String, i64)> {
+    if group.state != GroupState::PreparingRebalance
+        && group.state != GroupState::Stable
+        && group.state != GroupState::CompletingRebalance
+    {
+        return Vec::new();
+    }
+    group
+        .members
+        .values()
+        .map(|m| (m.id.clone(), m.rebalance_timeout_ms))
+        .collect()
+}
+
+/// Reports the members of `before` no longer in `group`: the join phase dropped them for not
+/// rejoining within their rebalance timeout.
+fn push_timed_out(events: &mut GroupEvents, group: &ClassicGroup, before: &[(String, i64)]) {
+    for (member_id, timeout) in before {
+        if !group.members.contains_key(member_id) {
+            events.push(
+                &group.id,
+                GroupEventKind::RebalanceTimeout {
+                    member_id: member_id.clone(),
+                    rebalance_timeout_ms: *timeout,
+                },
+            );
+        }
+    }
+}
+
+/// Reports the rebalance a removal is about to start (`after_removal` starts one from Stable
+/// and CompletingRebalance).
+fn push_rebalance_after_removal(events: &mut GroupEvents, group: &ClassicGroup, reason: &str) {
+    if matches!(
+        group.state,
+        GroupState::Stable | GroupState::CompletingRebalance
+    ) {
+        events.push(
+            &group.id,
+            GroupEventKind::RebalanceStarted {
+                reason: reason.to_string(),
+            },
+        );
     }
 }
 

@@ -121,7 +121,7 @@ fn replay(
                         applied += 1;
                     }
                     Some(record) => {
-                        coordinator.apply(vec![record]);
+                        coordinator.apply_records(vec![record]);
                         applied += 1;
                     }
                     None => {}
@@ -142,7 +142,7 @@ fn replay(
         .filter(|g| g.members.is_empty() && !live.contains(g.id.as_str()))
         .map(|g| CoordinatorRecord::Group(g.id.clone(), None))
         .collect();
-    coordinator.apply(emptied);
+    coordinator.apply_records(emptied);
     Ok((applied, read))
 }
 

@@ -10,9 +10,11 @@
 //! the group coordinator's side of TxnOffsetCommit.
 
 pub mod classic_group;
+pub mod events;
 pub mod group;
 pub mod group_apis;
 pub mod group_coordinator;
+pub mod group_events;
 pub mod loader;
 pub mod offsets;
 pub mod records;

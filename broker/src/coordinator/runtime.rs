@@ -18,6 +18,10 @@
 //! - Work a shard starts outside itself (the transaction coordinator's markers) comes back
 //!   from `CoordinatorShard::take_effects` after each event and goes to the sink the shard was
 //!   started with; what that work finds comes back as ordinary requests.
+//! - Reads from outside (the live view) go through the same channel as a closure run on the
+//!   task between two events (`CoordinatorHandle::read`): a consistent view, no lock.
+//! - Events the shard reports (`CoordinatorShard::take_events`, taken after every event) go to
+//!   the handle's `EventLog`: a ring of recent ones and a bounded broadcast channel.
 //! - Stopping (the handle's `shutdown`): no new requests are taken, the writes under way are
 //!   finished and answered, then the task ends; the broker closes the logs after that.
 
@@ -30,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::events::EventLog;
 use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, ReplyId};
 use super::loader::{self, ReplayError};
 use super::records::Legacy;
@@ -47,6 +52,8 @@ pub trait CoordinatorShard: Send + 'static {
     type Pending: Send + 'static;
     /// Work the shard asks of the world outside it (transaction markers to write).
     type Effect: Send + 'static;
+    /// What the shard tells watchers happened (a member joined, a rebalance started).
+    type Event: Clone + Send + 'static;
 
     /// The keys whose durable state `request` may change; reads name none.
     fn keys_changed(request: &Self::Request) -> Vec<String>;
@@ -78,6 +85,23 @@ pub trait CoordinatorShard: Send + 'static {
     fn take_effects(&mut self) -> Vec<Self::Effect> {
         Vec::new()
     }
+    /// Events due at `now`, taken after every event; none by default.
+    fn take_events(&mut self, _now: i64) -> Vec<Self::Event> {
+        Vec::new()
+    }
+    /// Drops the events loading left (replayed history is not news).
+    fn clear_events(&mut self) {}
+}
+
+/// A read of the shard's state, run on its task between two events.
+pub type ReadFn<S> = Box<dyn FnOnce(&S) + Send>;
+
+/// What the coordinator task takes from its channel.
+enum Message<S: CoordinatorShard> {
+    /// A request and where its answer goes.
+    Call(Call<S>),
+    /// A read-only look at the state (the live view's snapshots).
+    Read(ReadFn<S>),
 }
 
 /// Where a shard's effects go (a channel to the task that carries them out).
@@ -123,7 +147,9 @@ type Call<S> = (
 /// Sends requests to a coordinator's task, and stops it. `S` defaults to the group
 /// coordinator, so `CoordinatorHandle` alone is the group coordinator's handle.
 pub struct CoordinatorHandle<S: CoordinatorShard = GroupCoordinator> {
-    tx: mpsc::UnboundedSender<Call<S>>,
+    tx: mpsc::UnboundedSender<Message<S>>,
+    /// The events the task publishes.
+    events: Arc<EventLog<S::Event>>,
     /// Cancelled to stop the task.
     stop: CancellationToken,
     /// The task, so `shutdown` can wait for it.
@@ -134,6 +160,7 @@ impl<S: CoordinatorShard> Clone for CoordinatorHandle<S> {
     fn clone(&self) -> Self {
         CoordinatorHandle {
             tx: self.tx.clone(),
+            events: self.events.clone(),
             stop: self.stop.clone(),
             tasks: self.tasks.clone(),
         }
@@ -153,15 +180,34 @@ impl<S: CoordinatorShard> CoordinatorHandle<S> {
     /// rebalance). `None` if the coordinator has stopped.
     pub async fn call(&self, request: S::Request) -> Option<S::Response> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send((request, tx)).ok()?;
+        self.tx.send(Message::Call((request, tx))).ok()?;
         rx.await.ok()
+    }
+
+    /// Runs `read` on the coordinator's task, between two events, and returns what it
+    /// returns: a consistent look at the state without a lock. `None` if it has stopped.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&S) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let f: ReadFn<S> = Box::new(move |shard| {
+            let _ = tx.send(read(shard));
+        });
+        self.tx.send(Message::Read(f)).ok()?;
+        rx.await.ok()
+    }
+
+    /// The coordinator's events: the recent ones and a stream of the next.
+    pub fn events(&self) -> &EventLog<S::Event> {
+        &self.events
     }
 
     /// Hands a request to the coordinator without waiting for its answer (work a coordinator
     /// sends itself, such as its markers being written). `false` if it has stopped.
     pub fn send(&self, request: S::Request) -> bool {
         let (tx, _rx) = oneshot::channel();
-        self.tx.send((request, tx)).is_ok()
+        self.tx.send(Message::Call((request, tx))).is_ok()
     }
 
     /// Stops the coordinator once the writes under way are done and answered.
@@ -178,17 +224,28 @@ pub fn channel<S: CoordinatorShard>() -> (CoordinatorHandle<S>, CoordinatorStart
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let events = Arc::new(EventLog::default());
     let handle = CoordinatorHandle {
         tx,
+        events: events.clone(),
         stop: stop.clone(),
         tasks: tasks.clone(),
     };
-    (handle, CoordinatorStarter { rx, stop, tasks })
+    (
+        handle,
+        CoordinatorStarter {
+            rx,
+            events,
+            stop,
+            tasks,
+        },
+    )
 }
 
 /// Starts the coordinator task of a `channel`.
 pub struct CoordinatorStarter<S: CoordinatorShard = GroupCoordinator> {
-    rx: mpsc::UnboundedReceiver<Call<S>>,
+    rx: mpsc::UnboundedReceiver<Message<S>>,
+    events: Arc<EventLog<S::Event>>,
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -208,7 +265,9 @@ impl<S: CoordinatorShard> CoordinatorStarter<S> {
         let started = Instant::now();
         let clock: Clock = Box::new(move || started.elapsed().as_millis() as i64);
         let mut runtime = Runtime::new(shard, writer, clock);
+        runtime.shard.clear_events();
         runtime.effects = Some(effects);
+        runtime.events = Some(self.events);
         // Effects the load left (markers of transactions caught half-way).
         runtime.send_effects();
         self.tasks
@@ -278,6 +337,8 @@ struct Runtime<S: CoordinatorShard, W: WriteQueue<S::Record>> {
     waiting: VecDeque<Call<S>>,
     /// Where the shard's effects go; `None` in tests, which take them from the shard.
     effects: Option<EffectSink<S::Effect>>,
+    /// Where the shard's events go; `None` in tests, which take them from the shard.
+    events: Option<Arc<EventLog<S::Event>>>,
 }
 
 impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
@@ -293,6 +354,7 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
             busy: HashMap::new(),
             waiting: VecDeque::new(),
             effects: None,
+            events: None,
         }
     }
 
@@ -307,7 +369,7 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
 
     async fn run(
         mut self,
-        mut calls: mpsc::UnboundedReceiver<Call<S>>,
+        mut calls: mpsc::UnboundedReceiver<Message<S>>,
         mut written: mpsc::UnboundedReceiver<Written>,
         stop: CancellationToken,
     ) {
@@ -318,8 +380,9 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
             };
             tokio::select! {
                 _ = stop.cancelled() => break,
-                call = calls.recv() => match call {
-                    Some(call) => self.on_call(call),
+                message = calls.recv() => match message {
+                    Some(Message::Call(call)) => self.on_call(call),
+                    Some(Message::Read(read)) => read(&self.shard),
                     None => break,
                 },
                 Some((id, ok)) = written.recv() => self.on_written(id, ok),
@@ -469,13 +532,18 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
         }
     }
 
-    /// After every event: records no request waits for go to the writer, effects to the sink.
+    /// After every event: records no request waits for go to the writer, effects to the sink,
+    /// events to the event log.
     fn write_background(&mut self) {
         let records = self.shard.take_background_records();
         if !records.is_empty() {
             self.submit(records, InFlight::Background);
         }
         self.send_effects();
+        if let Some(log) = &self.events {
+            let events = self.shard.take_events((self.clock)());
+            log.publish(events, crate::broker::now_ms());
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use super::group::api::heartbeat_request;
 use super::group::manager::{GroupConfigOverrides, HeartbeatRequest};
 use super::group_apis::Changes;
 use super::group_coordinator::{GroupCoordinator, PendingSync, Reply, ReplyId, Response};
+use super::group_events::GroupEvent;
 use super::records::{encode_batch, CoordinatorRecord};
 use super::runtime::{CoordinatorShard, Outcome};
 use crate::broker::now_ms;
@@ -71,6 +72,7 @@ impl CoordinatorShard for GroupCoordinator {
     type Record = CoordinatorRecord;
     type Pending = Box<PendingSync>;
     type Effect = ();
+    type Event = GroupEvent;
 
     fn keys_changed(request: &GroupRequest) -> Vec<String> {
         request
@@ -118,6 +120,14 @@ impl CoordinatorShard for GroupCoordinator {
 
     fn encode(records: &[CoordinatorRecord], timestamp: i64) -> Option<Vec<u8>> {
         encode_batch(records, timestamp)
+    }
+
+    fn take_events(&mut self, now: i64) -> Vec<GroupEvent> {
+        self.events.take(now)
+    }
+
+    fn clear_events(&mut self) {
+        self.events.clear();
     }
 }
 

@@ -741,3 +741,101 @@ fn a_stable_group_comes_back_from_its_metadata_record() {
     after.groups.insert("g".into(), restored);
     assert_eq!(after.heartbeat(600, "g", &a, None, 1), Ok(()));
 }
+
+/// The event types the coordinator produced since the last call, in order.
+fn event_types(c: &mut GroupCoordinator, now: i64) -> Vec<&'static str> {
+    use super::group_events::GroupEventKind as K;
+    c.events
+        .take(now)
+        .into_iter()
+        .map(|e| match e.kind {
+            K::MemberJoined { .. } => "joined",
+            K::MemberLeft { .. } => "left",
+            K::SessionTimeout { .. } => "session_timeout",
+            K::RebalanceTimeout { .. } => "rebalance_timeout",
+            K::RebalanceStarted { .. } => "rebalance",
+            K::GenerationCompleted { .. } => "generation",
+            K::TargetAssignment { .. } => "target",
+            K::PartitionsRevoked { .. } => "revoked",
+            K::PartitionsAssigned { .. } => "assigned",
+            K::OffsetsCommitted { .. } => "committed",
+        })
+        .collect()
+}
+
+#[test]
+fn a_classic_group_reports_joins_generations_and_an_expiry_in_order() {
+    use super::group_events::GroupEventKind;
+    let mut c = coordinator();
+    let (a, _) = join_new(&mut c, 0, 1);
+    assert_eq!(event_types(&mut c, 0), ["joined", "rebalance"]);
+    // ConsumerProtocolAssignment v0 of t: [0, 1].
+    let assignment: &[u8] = &[
+        0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1,
+    ];
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(s(&a))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(s(&a))
+            .with_assignment(Bytes::from_static(assignment))]);
+    sync_request(&mut c, 2, &req, true);
+    let events = c.events.take(0);
+    match &events[..] {
+        [e] => match &e.kind {
+            GroupEventKind::GenerationCompleted {
+                generation,
+                assignment,
+                ..
+            } => {
+                assert_eq!(*generation, 1);
+                assert_eq!(assignment[0].member_id, a);
+                assert_eq!(assignment[0].partitions[0].partitions, [0, 1]);
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    // The snapshot decodes the same assignment.
+    let snapshot = c.snapshot(&Default::default());
+    assert_eq!(snapshot[0].members[0].assigned[0].partitions, [0, 1]);
+    // Silent past its session timeout: expired, and a rebalance (to Empty) follows.
+    c.tick(10_001);
+    let events = c.events.take(10_001);
+    assert!(
+        matches!(&events[0].kind, GroupEventKind::SessionTimeout { member_id, session_timeout_ms: 10_000 } if *member_id == a),
+        "{events:?}"
+    );
+    assert!(matches!(
+        &events[1].kind,
+        GroupEventKind::RebalanceStarted { .. }
+    ));
+    assert_eq!(c.events.rebalances("g"), 2);
+}
+
+#[test]
+fn commits_are_counted_into_one_event_per_window() {
+    use super::records::CoordinatorRecord;
+    let mut c = coordinator();
+    let commit = |p: i32| {
+        CoordinatorRecord::Offset(
+            ("g".into(), "t".into(), p),
+            Some(super::offsets::CommittedOffset {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_time_ms: 0,
+            }),
+        )
+    };
+    c.apply(vec![commit(0), commit(1)]);
+    assert!(
+        event_types(&mut c, 0).is_empty(),
+        "not one event per commit"
+    );
+    c.apply(vec![commit(0)]);
+    assert_eq!(c.next_deadline(), Some(1_000));
+    assert_eq!(event_types(&mut c, 1_000), ["committed"]);
+    assert_eq!(c.next_deadline(), None);
+}

@@ -120,6 +120,9 @@ pub struct ConsumerGroupManager {
     rebalances: BTreeMap<(String, String), (i64, i32)>,
     /// Records of fencings done by `tick`, applied already, for the background writer.
     background: Vec<ConsumerRecord>,
+    /// (group, member, which timeout) of each fencing done by `tick`, for the live view's
+    /// events; the coordinator takes them after each tick.
+    pub expired: Vec<(String, String, &'static str)>,
 }
 
 fn invalid(message: impl Into<String>) -> KafkaError {
@@ -836,6 +839,7 @@ impl ConsumerGroupManager {
                 continue;
             }
             tracing::info!(group = %g, member = %m, "fencing consumer group member: {why}");
+            self.expired.push((g.clone(), m.clone(), why));
             let records = self.fence_records(group, &m, topics);
             for r in &records {
                 self.replay(r.clone());

@@ -833,6 +833,42 @@ mod coordinator {
     }
 
     #[test]
+    fn a_consumer_group_reports_joins_targets_and_each_reconciliation_step() {
+        use crate::coordinator::group_events::GroupEventKind as K;
+        let mut c = coordinator();
+        heartbeat(&mut c, join("a", &["t"]));
+        let kinds = |c: &mut GroupCoordinator| -> Vec<K> {
+            c.events.take(0).into_iter().map(|e| e.kind).collect()
+        };
+        let first = kinds(&mut c);
+        assert!(matches!(&first[0], K::MemberJoined { member_id, .. } if member_id == "a"));
+        assert!(matches!(&first[1], K::RebalanceStarted { reason } if reason.contains("a joined")));
+        assert!(matches!(
+            &first[2],
+            K::TargetAssignment { group_epoch: 1, .. }
+        ));
+        assert!(
+            matches!(&first[3], K::PartitionsAssigned { member_id, partitions, .. } if member_id == "a" && partitions[0].partitions == [0, 1])
+        );
+        // b joins: a must give one partition up before b gets it.
+        heartbeat(&mut c, join("b", &["t"]));
+        let second = kinds(&mut c);
+        assert!(matches!(&second[0], K::MemberJoined { member_id, .. } if member_id == "b"));
+        assert!(second
+            .iter()
+            .any(|k| matches!(k, K::TargetAssignment { group_epoch: 2, .. })));
+        assert!(!second
+            .iter()
+            .any(|k| matches!(k, K::PartitionsAssigned { member_id, .. } if member_id == "b")));
+        heartbeat(&mut c, beat("a", 1, &parts("t", &[0, 1])));
+        let third = kinds(&mut c);
+        assert!(
+            third.iter().any(|k| matches!(k, K::PartitionsRevoked { member_id, partitions, .. } if member_id == "a" && partitions[0].partitions.len() == 1)),
+            "{third:?}"
+        );
+    }
+
+    #[test]
     fn offset_commits_check_the_member_epoch() {
         let mut c = coordinator();
         assert_eq!(heartbeat(&mut c, join("a", &["t"])), (0, 1));

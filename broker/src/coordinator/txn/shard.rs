@@ -41,6 +41,7 @@ impl CoordinatorShard for TxnShard {
     type Record = TxnRecord;
     type Pending = ();
     type Effect = TxnEffect;
+    type Event = ();
 
     fn keys_changed(request: &TxnRequest) -> Vec<String> {
         request
