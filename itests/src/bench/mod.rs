@@ -5,6 +5,7 @@
 pub mod brokers;
 pub mod cleanup;
 pub mod compact;
+pub mod live_view;
 pub mod load;
 pub mod procfs;
 pub mod report;
@@ -35,6 +36,9 @@ pub struct Options {
     /// Only these scenario groups (produce, consume, latency, group, commit, compact); all when
     /// empty. Startup and memory are measured in every round.
     pub only: Vec<String>,
+    /// Keep Gregor's live view open (its event stream read, `/metrics` scraped each second)
+    /// through each Gregor round, to measure what an open page costs.
+    pub live_view: bool,
 }
 
 /// The usage text.
@@ -51,7 +55,10 @@ usage: bench [--vs-kafka | --gregor-only] [--quick] [--rounds N] [--gregor-bin P
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
                     produce,consume,latency,group,commit,compact
-                    (startup and memory are always measured)";
+                    (startup and memory are always measured)
+  --live-view       keep Gregor's live view open through its rounds (the page's event
+                    stream read, /metrics scraped every second), to compare with a run
+                    without it";
 
 impl Options {
     /// Parses the arguments after the program name.
@@ -63,6 +70,7 @@ impl Options {
             gregor_bin: std::env::var_os("GREGOR_BIN").map(PathBuf::from),
             out: default_out_dir(),
             only: Vec::new(),
+            live_view: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -71,6 +79,7 @@ impl Options {
             match arg.as_str() {
                 "--vs-kafka" => options.vs_kafka = true,
                 "--gregor-only" => options.vs_kafka = false,
+                "--live-view" => options.live_view = true,
                 "--quick" => options.quick = true,
                 "--rounds" => {
                     options.rounds = value("--rounds")?.parse().context("--rounds N")?;
@@ -527,6 +536,11 @@ fn one_round(
     ])?;
     let pid = broker.pid();
     pids.push(pid);
+    let watcher = if options.live_view && kind == brokers::Kind::Gregor {
+        Some(live_view::Watcher::start(&broker).context("opening the live view")?)
+    } else {
+        None
+    };
     let bootstrap = broker.bootstrap.clone();
     samples.add("startup_ms", kind, broker.startup.as_secs_f64() * 1e3);
     eprintln!(
@@ -676,6 +690,9 @@ fn one_round(
         samples.add("anon_rss_mib", kind, memory.anon as f64 / MIB);
         Ok(())
     })();
+    if let Some(w) = watcher {
+        eprintln!("bench:   the live view sent {} KiB", w.bytes() >> 10);
+    }
     let stopped = broker.stop();
     result?;
     stopped
