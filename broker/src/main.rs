@@ -223,7 +223,7 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
     {
         let sasl = match sasl {
             Some(settings) => Some(std::sync::Arc::new(
-                SaslConfig::new(&settings, broker.scram.clone())
+                SaslConfig::new(&l.name, &settings, broker.scram.clone())
                     .map_err(|e| anyhow::anyhow!("listener {}: {e}", l.name))?,
             )),
             None => None,

@@ -111,15 +111,18 @@ pub fn alter(
     alter_in(&broker.scram, request)
 }
 
-/// Checks each deletion and upsertion as Kafka does (a user altered twice in one request is
-/// refused, deletions must exist, iterations within 4096..=16384), applies the valid ones in
-/// one durable write, and answers per user.
+/// Checks each deletion and upsertion as Kafka does (deletions must exist, iterations within
+/// 4096..=16384, a user's mechanism altered twice in one request is refused), applies the
+/// valid ones in one durable write, and answers per user. Two mechanisms of one user in one
+/// request are two changes, so the documented `kafka-configs --add-config
+/// 'SCRAM-SHA-256=[...],SCRAM-SHA-512=[...]'` works.
 fn alter_in(
     store: &ScramStore,
     request: &AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
     let mut errors: BTreeMap<String, (ResponseError, String)> = BTreeMap::new();
-    let mut changes: BTreeMap<String, Change> = BTreeMap::new();
+    // By user and mechanism type.
+    let mut changes: BTreeMap<(String, i8), Change> = BTreeMap::new();
     let duplicate = || {
         (
             ResponseError::DuplicateResource,
@@ -142,7 +145,7 @@ fn alter_in(
         if errors.contains_key(&name) {
             continue;
         }
-        if changes.remove(&name).is_some() {
+        if changes.remove(&(name.clone(), d.mechanism)).is_some() {
             errors.insert(name, duplicate());
             continue;
         }
@@ -160,7 +163,7 @@ fn alter_in(
                 );
             }
             Ok(m) => {
-                changes.insert(name.clone(), Change::Delete(name, m));
+                changes.insert((name.clone(), d.mechanism), Change::Delete(name, m));
             }
         }
     }
@@ -169,7 +172,7 @@ fn alter_in(
         if errors.contains_key(&name) {
             continue;
         }
-        if changes.remove(&name).is_some() {
+        if changes.remove(&(name.clone(), u.mechanism)).is_some() {
             errors.insert(name, duplicate());
             continue;
         }
@@ -199,10 +202,12 @@ fn alter_in(
                     &u.salted_password,
                     u.iterations,
                 );
-                changes.insert(name.clone(), Change::Upsert(name, m, credential));
+                changes.insert((name.clone(), u.mechanism), Change::Upsert(name, m, credential));
             }
         }
     }
+    // A user with an error gets none of their changes, so the answer says what happened.
+    changes.retain(|(name, _), _| !errors.contains_key(name));
     let mut results = Vec::new();
     let applied: Vec<Change> = changes.values().cloned().collect();
     let written = if applied.is_empty() {
@@ -210,7 +215,9 @@ fn alter_in(
     } else {
         store.apply(&applied)
     };
-    for name in changes.keys() {
+    let mut names: Vec<&String> = changes.keys().map(|(n, _)| n).collect();
+    names.dedup();
+    for name in names {
         let result = AlterUserScramCredentialsResult::default().with_user(text(name.clone()));
         results.push(match &written {
             Ok(()) => result,

@@ -108,7 +108,11 @@ pub struct SaslConfig {
 
 impl SaslConfig {
     /// The set-up of a listener's `settings`; an error names the key and what is wrong.
-    pub fn new(settings: &SaslSettings, scram: Arc<ScramStore>) -> Result<SaslConfig, String> {
+    pub fn new(
+        listener: &str,
+        settings: &SaslSettings,
+        scram: Arc<ScramStore>,
+    ) -> Result<SaslConfig, String> {
         let mut plain_users = BTreeMap::new();
         let mut oauth = UnsecuredValidator::default();
         for (mechanism, text) in &settings.jaas {
@@ -127,7 +131,7 @@ impl SaslConfig {
             }
         }
         if settings.enabled_mechanisms.iter().any(|m| m == "PLAIN") && plain_users.is_empty() {
-            tracing::warn!("SASL/PLAIN is enabled but no user is configured: add user_<name>=\"<password>\" options to listener.name.<listener>.plain.sasl.jaas.config");
+            tracing::warn!(listener, "SASL/PLAIN is enabled but has no users: add user_<name>=\"<password>\" options to listener.name.{}.plain.sasl.jaas.config, or leave PLAIN out of sasl.enabled.mechanisms", listener.to_ascii_lowercase());
         }
         Ok(SaslConfig {
             mechanisms: settings.enabled_mechanisms.clone(),

@@ -46,7 +46,7 @@ impl ScramServer {
 
     /// Takes the client's next message.
     pub fn evaluate(&mut self, token: &[u8]) -> Result<Step, Failure> {
-        let text = std::str::from_utf8(token).map_err(|_| Failure::generic())?;
+        let text = std::str::from_utf8(token).map_err(|_| refused("not UTF-8"))?;
         match std::mem::replace(&mut self.state, State::Done) {
             State::ClientFirst => self.client_first(text),
             State::ClientFinal {
@@ -57,26 +57,28 @@ impl ScramServer {
                 credential,
             } => {
                 let (without_proof, proof) =
-                    text.rsplit_once(",p=").ok_or_else(Failure::generic)?;
+                    text.rsplit_once(",p=").ok_or_else(|| refused("no proof"))?;
                 let client_nonce = without_proof
                     .split(',')
                     .find_map(|a| a.strip_prefix("r="))
-                    .ok_or_else(Failure::generic)?;
-                if !without_proof.starts_with("c=") || client_nonce != nonce {
-                    return Err(Failure::generic());
+                    .ok_or_else(|| refused("no nonce in the final message"))?;
+                // Kafka checks only that the nonce ends with the one it sent: librdkafka (2.0
+                // at least) puts its own nonce in front of the combined one.
+                if !without_proof.starts_with("c=") || !client_nonce.ends_with(&nonce) {
+                    return Err(refused("the final message's nonce or channel binding differs"));
                 }
-                let proof = B64.decode(proof).map_err(|_| Failure::generic())?;
+                let proof = B64.decode(proof).map_err(|_| refused("proof not base64"))?;
                 let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
                 let signature = self
                     .mechanism
                     .hmac_of(&credential.stored_key, auth_message.as_bytes());
                 if proof.len() != signature.len() {
-                    return Err(Failure::generic());
+                    return Err(refused("proof of the wrong length"));
                 }
                 let client_key: Vec<u8> =
                     proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
                 if !constant_time_eq(&self.mechanism.hash(&client_key), &credential.stored_key) {
-                    return Err(Failure::generic());
+                    return Err(refused("wrong password"));
                 }
                 let server_signature = self
                     .mechanism
@@ -87,38 +89,39 @@ impl ScramServer {
                     expires_ms: None,
                 })
             }
-            State::Done => Err(Failure::generic()),
+            State::Done => Err(refused("message after the exchange")),
         }
     }
 
     fn client_first(&mut self, text: &str) -> Result<Step, Failure> {
         // gs2 header: "n" (no channel binding), an optional authzid, then the bare message.
-        let rest = text.strip_prefix("n,").ok_or_else(Failure::generic)?;
-        let (authzid, bare) = rest.split_once(',').ok_or_else(Failure::generic)?;
+        let malformed = || refused("malformed client-first message");
+        let rest = text.strip_prefix("n,").ok_or_else(malformed)?;
+        let (authzid, bare) = rest.split_once(',').ok_or_else(malformed)?;
         let authzid = match authzid {
             "" => "",
-            a => a.strip_prefix("a=").ok_or_else(Failure::generic)?,
+            a => a.strip_prefix("a=").ok_or_else(malformed)?,
         };
         let mut attributes = bare.split(',');
         let name = attributes
             .next()
             .and_then(|a| a.strip_prefix("n="))
-            .ok_or_else(Failure::generic)?;
+            .ok_or_else(malformed)?;
         let client_nonce = attributes
             .next()
             .and_then(|a| a.strip_prefix("r="))
             .filter(|n| !n.is_empty())
-            .ok_or_else(Failure::generic)?;
-        let user = unescape_name(name).ok_or_else(Failure::generic)?;
+            .ok_or_else(malformed)?;
+        let user = unescape_name(name).ok_or_else(malformed)?;
         let credential = self
             .store
             .get(&user, self.mechanism)
-            .ok_or_else(Failure::generic)?;
+            .ok_or_else(|| refused("no such user for this mechanism"))?;
         if !authzid.is_empty() && unescape_name(authzid).as_deref() != Some(user.as_str()) {
             return Err(Failure::message("Authentication failed: Client requested an authorization id that is different from username"));
         }
         if credential.iterations < self.mechanism.min_iterations() {
-            return Err(Failure::generic());
+            return Err(refused("too few iterations"));
         }
         let nonce = format!("{client_nonce}{}", server_nonce());
         let server_first = format!(
@@ -135,6 +138,13 @@ impl ScramServer {
         };
         Ok(Step::Continue(server_first.into_bytes()))
     }
+}
+
+/// A generic failure, with why for the DEBUG log (the client is told only "invalid
+/// credentials").
+fn refused(why: &str) -> Failure {
+    tracing::debug!(cause = why, "SCRAM exchange refused");
+    Failure::generic()
 }
 
 /// A saslname with `=2C` and `=3D` decoded; any other `=` makes it invalid (RFC 5802).
