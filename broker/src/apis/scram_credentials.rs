@@ -202,7 +202,10 @@ fn alter_in(
                     &u.salted_password,
                     u.iterations,
                 );
-                changes.insert((name.clone(), u.mechanism), Change::Upsert(name, m, credential));
+                changes.insert(
+                    (name.clone(), u.mechanism),
+                    Change::Upsert(name, m, credential),
+                );
             }
         }
     }

@@ -65,7 +65,9 @@ impl ScramServer {
                 // Kafka checks only that the nonce ends with the one it sent: librdkafka (2.0
                 // at least) puts its own nonce in front of the combined one.
                 if !without_proof.starts_with("c=") || !client_nonce.ends_with(&nonce) {
-                    return Err(refused("the final message's nonce or channel binding differs"));
+                    return Err(refused(
+                        "the final message's nonce or channel binding differs",
+                    ));
                 }
                 let proof = B64.decode(proof).map_err(|_| refused("proof not base64"))?;
                 let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
