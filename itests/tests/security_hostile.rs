@@ -37,6 +37,16 @@ fn authenticated_client(addr: &str) -> anyhow::Result<RawClient> {
     Ok(c)
 }
 
+/// Whether the broker closes the connection, after whatever TLS alert it sends first.
+fn closed_after_alert(client: &mut RawClient) -> bool {
+    for _ in 0..16 {
+        if client.is_closed_by_peer() {
+            return true;
+        }
+    }
+    false
+}
+
 #[test]
 fn hostile_clients_close_only_their_own_connections() -> anyhow::Result<()> {
     if !openssl_available() {
@@ -61,12 +71,12 @@ fn hostile_clients_close_only_their_own_connections() -> anyhow::Result<()> {
     // Garbage where a TLS ClientHello belongs: the handshake fails and the socket closes.
     let mut garbage = RawClient::connect(&ssl)?;
     garbage.send_bytes(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5, 0xff, 0xff])?;
-    assert!(garbage.is_closed_by_peer(), "garbage ClientHello");
+    assert!(closed_after_alert(&mut garbage), "garbage ClientHello");
     // A Kafka request in plain text on the TLS port: the same.
     let mut plaintext = RawClient::connect(&ssl)?;
     let frame = plaintext.frame(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())?;
     plaintext.send_bytes(&frame)?;
-    assert!(plaintext.is_closed_by_peer(), "plaintext on the TLS port");
+    assert!(closed_after_alert(&mut plaintext), "plaintext on the TLS port");
 
     // A request other than ApiVersions and SASL before authenticating: closed, as Kafka does.
     let mut early = RawClient::connect(&sasl)?;
@@ -83,7 +93,7 @@ fn hostile_clients_close_only_their_own_connections() -> anyhow::Result<()> {
         &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
     )?;
     assert_eq!(h.error_code, 0);
-    huge.send_bytes(&(10 << 20_i32).to_be_bytes())?;
+    huge.send_bytes(&(10_i32 << 20).to_be_bytes())?;
     huge.send_bytes(&[0u8; 1024])?;
     assert!(huge.is_closed_by_peer(), "a 10 MiB SaslAuthenticate");
 

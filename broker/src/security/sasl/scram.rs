@@ -272,6 +272,34 @@ mod tests {
     }
 
     #[test]
+    fn librdkafkas_final_nonce_with_its_own_in_front_is_accepted_as_kafka_accepts_it() {
+        let m = ScramMechanism::Sha512;
+        let (_dir, store) = store_with("alice", "secret", m);
+        let mut server = ScramServer::new(m, store);
+        let bare = "n=alice,r=cnonce";
+        let Step::Continue(first) = server.evaluate(format!("n,,{bare}").as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        let first = String::from_utf8(first).unwrap();
+        // librdkafka 2.0 sends r=<client nonce><combined nonce>, and signs what it sent.
+        let combined = first.split(',').next().unwrap().strip_prefix("r=").unwrap();
+        let without_proof = format!("c=biws,r=cnonce{combined}");
+        let attrs: Vec<&str> = first.split(',').collect();
+        let salt = B64.decode(attrs[1].strip_prefix("s=").unwrap()).unwrap();
+        let salted = m.salted_password(b"secret", &salt, 4096);
+        let client_key = m.hmac_of(&salted, b"Client Key");
+        let auth = format!("{bare},{first},{without_proof}");
+        let signature = m.hmac_of(&m.hash(&client_key), auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let message = format!("{without_proof},p={}", B64.encode(proof));
+        assert!(matches!(
+            server.evaluate(message.as_bytes()).unwrap(),
+            Step::Done { .. }
+        ));
+    }
+
+    #[test]
     fn sasl_names_unescape() {
         assert_eq!(unescape_name("a=2Cb=3Dc").as_deref(), Some("a,b=c"));
         assert_eq!(unescape_name("a=2"), None);
