@@ -191,7 +191,7 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
             Reachability::Fine => {}
             Reachability::OnlyThroughAForwarder(why) => tracing::warn!(listener = %l.name, "{why}"),
             Reachability::Unreachable(why) => {
-                anyhow::bail!("advertised listener {} unreachable: {why}", l.name)
+                anyhow::bail!("advertised listener unreachable ({}): {why}", l.name)
             }
         }
         bound_listeners.push((socket, bound, (host, port)));

@@ -76,7 +76,10 @@ fn hostile_clients_close_only_their_own_connections() -> anyhow::Result<()> {
     let mut plaintext = RawClient::connect(&ssl)?;
     let frame = plaintext.frame(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())?;
     plaintext.send_bytes(&frame)?;
-    assert!(closed_after_alert(&mut plaintext), "plaintext on the TLS port");
+    assert!(
+        closed_after_alert(&mut plaintext),
+        "plaintext on the TLS port"
+    );
 
     // A request other than ApiVersions and SASL before authenticating: closed, as Kafka does.
     let mut early = RawClient::connect(&sasl)?;

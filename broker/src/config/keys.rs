@@ -39,7 +39,7 @@ pub const KEYS: &[Key] = &[
         help: "Where clients connect: NAME://host:port,... with PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL listeners, or other names mapped in listener.security.protocol.map (an empty host means every interface). Gregor binds loopback by default, Kafka every interface. A KRaft controller listener is ignored." },
     Key { name: "advertised.listeners", kind: Kind::Text, default: "",
         help: "NAME://host:port clients of each listener are told to connect to; a listener without one advertises its bound address" },
-    Key { name: "listener.security.protocol.map", kind: Kind::Text, default: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+    Key { name: "listener.security.protocol.map", kind: Kind::Text, default: "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
         help: "Listener name to security protocol (NAME:PROTOCOL,...), for listeners not named after their protocol" },
     Key { name: "ssl.keystore.type", kind: Kind::Text, default: "PEM",
         help: "PEM only (Kafka's default is JKS): convert JKS or PKCS12 stores as the README shows. Per listener as listener.name.<l>.ssl.keystore.type, as every ssl.* and sasl.* key" },

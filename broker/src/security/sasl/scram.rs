@@ -291,7 +291,11 @@ mod tests {
         let client_key = m.hmac_of(&salted, b"Client Key");
         let auth = format!("{bare},{first},{without_proof}");
         let signature = m.hmac_of(&m.hash(&client_key), auth.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
         let message = format!("{without_proof},p={}", B64.encode(proof));
         assert!(matches!(
             server.evaluate(message.as_bytes()).unwrap(),
