@@ -348,6 +348,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
             if let Some(auth) = auth.as_mut() {
                 if is_handshake && auth.supports_reauth() {
                     drop(permit);
+                    tracing::debug!(principal = %self.principal, "client re-authenticating (KIP-368)");
                     auth.begin_reauth(self.principal.clone());
                     session_expires = self.authenticate(auth, &mut inbound, Some(frame)).await?;
                     continue;

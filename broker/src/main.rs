@@ -346,7 +346,14 @@ fn open_error(e: BrokerError, data_dir: &Path) -> anyhow::Error {
 /// Sends ApiVersions v0 to the configured listener and checks the answer, so a health check
 /// proves the broker serves Kafka requests, not only that the port is open.
 fn healthcheck(config: &Config) -> Result<std::net::SocketAddr, String> {
-    let mut addr = config.listen;
+    // ApiVersions in plain text: served on PLAINTEXT listeners, and on SASL_PLAINTEXT ones
+    // before authentication too.
+    let listener = config
+        .listeners
+        .iter()
+        .find(|l| !l.protocol.uses_tls())
+        .ok_or("the health check needs a PLAINTEXT or SASL_PLAINTEXT listener; every listener here uses TLS")?;
+    let mut addr = listener.socket_addr()?;
     if addr.port() == 0 {
         return Err("the configured listener has port 0; give the port to check with --listen or GREGOR_LISTENERS".into());
     }

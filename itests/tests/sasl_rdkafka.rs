@@ -128,3 +128,43 @@ fn rdkafka_authenticates_with_every_mechanism() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// KIP-368: with `connections.max.reauth.ms` the client is told its session lifetime and
+/// re-authenticates on the same connection before it ends; it keeps being served.
+#[test]
+fn rdkafka_reauthenticates_before_its_session_ends() -> anyhow::Result<()> {
+    let broker = TestBroker::start_with_env(
+        &[
+            "--set",
+            "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+            "--set",
+            PLAIN_JAAS,
+            "--set",
+            "connections.max.reauth.ms=1000",
+        ],
+        &[("RUST_LOG", "info,gregor::connection=debug")],
+    )?;
+    let sasl = format!("127.0.0.1:{}", listener_port(&broker, "SASL_PLAINTEXT")?);
+    let plain = [
+        ("security.protocol", "sasl_plaintext"),
+        ("sasl.mechanism", "PLAIN"),
+        ("sasl.username", "alice"),
+        ("sasl.password", "alice-secret"),
+    ];
+    let (p, acks) = producer(&sasl, &plain)?;
+    let records = make_records(2, 1, 8);
+    produce_all(&p, "reauth", &records[..1])?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !broker.log().contains("client re-authenticating") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no re-authentication:\n{}",
+            broker.log()
+        );
+        p.poll(Duration::from_millis(100));
+    }
+    produce_all(&p, "reauth", &records[1..])?;
+    assert_eq!(acks.0.lock().unwrap().len(), 2);
+    assert!(!broker.log().contains("SASL session expired"));
+    Ok(())
+}
