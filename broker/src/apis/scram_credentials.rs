@@ -332,11 +332,11 @@ mod tests {
                 ("alice", 0)
             ]
         );
-        // Twice in one request: refused, and nothing of it applied.
+        // The same mechanism twice in one request: refused, and nothing of it applied.
         let r = alter_in(
             &store,
             &AlterUserScramCredentialsRequest::default()
-                .with_upsertions(vec![upsert("alice", 2, 4096), upsert("alice", 1, 4096)]),
+                .with_upsertions(vec![upsert("alice", 1, 4096), upsert("alice", 1, 4096)]),
         );
         assert_eq!(
             codes(&r),
@@ -346,5 +346,13 @@ mod tests {
             store.describe()["alice"],
             vec![(ScramMechanism::Sha256, 8192)]
         );
+        // Both mechanisms at once, as Kafka's documentation does it.
+        let r = alter_in(
+            &store,
+            &AlterUserScramCredentialsRequest::default()
+                .with_upsertions(vec![upsert("bob", 1, 4096), upsert("bob", 2, 4096)]),
+        );
+        assert_eq!(codes(&r), vec![("bob".into(), 0)]);
+        assert_eq!(store.describe()["bob"].len(), 2);
     }
 }
