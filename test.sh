@@ -13,15 +13,6 @@ if ! command -v kcat >/dev/null 2>&1; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat
 fi
 
-# The TLS and SASL tests: the openssl CLI makes their certificates, and the rdkafka crate's
-# librdkafka links OpenSSL (the client side only; the broker uses rustls).
-if ! command -v openssl >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
-  echo "== installing openssl, libssl-dev and pkg-config (Debian packages)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl libssl-dev pkg-config
-fi
-
 echo "== fetching Apache Kafka's tools from Maven Central (itests/java/pom.xml)"
 # javac too: the Streams program runs on the JDK's source launcher, and the Connect test
 # compiles a compatibility class (itests/java/README.md).
@@ -36,6 +27,15 @@ mvn -q -B -f itests/java/pom.xml dependency:copy-dependencies
 echo "== installing the Python clients into .venv (itests/python/requirements.txt)"
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r itests/python/requirements.txt
+
+# The TLS and SASL tests: the openssl CLI makes their certificates, and the rdkafka crate's
+# librdkafka links OpenSSL (the client side only; the broker uses rustls).
+if ! command -v openssl >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
+  echo "== installing openssl, libssl-dev and pkg-config (Debian packages)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl libssl-dev pkg-config
+fi
 
 echo "== building the gregor binary the end-to-end tests start"
 cargo build -p gregor --bins
