@@ -24,10 +24,6 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
 fi
 mvn -q -B -f itests/java/pom.xml dependency:copy-dependencies
 
-echo "== installing the Python clients into .venv (itests/python/requirements.txt)"
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -r itests/python/requirements.txt
-
 # The TLS and SASL tests: the openssl CLI makes their certificates, and the rdkafka crate's
 # librdkafka links OpenSSL (the client side only; the broker uses rustls).
 if ! command -v openssl >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
@@ -36,6 +32,10 @@ if ! command -v openssl >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl libssl-dev pkg-config
 fi
+
+echo "== installing the Python clients into .venv (itests/python/requirements.txt)"
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -r itests/python/requirements.txt
 
 echo "== building the gregor binary the end-to-end tests start"
 cargo build -p gregor --bins
