@@ -37,6 +37,15 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
 fi
 mvn -q -B -f itests/java/pom.xml dependency:copy-dependencies
 
+# The TLS and SASL tests: the openssl CLI makes their certificates, and the rdkafka crate's
+# librdkafka links OpenSSL (the client side only; the broker uses rustls).
+if ! command -v openssl >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
+  echo "== installing openssl, libssl-dev and pkg-config (Debian packages)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl libssl-dev pkg-config
+fi
+
 echo "== installing the Python clients into .venv (itests/python/requirements.txt)"
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r itests/python/requirements.txt

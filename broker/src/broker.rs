@@ -21,6 +21,7 @@ use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
 use crate::producer_id_manager::ProducerIdManager;
 use crate::replica_manager::ReplicaManager;
+use crate::security::scram_store::ScramStore;
 use crate::topic_config::TopicConfig;
 use crate::topics::{is_internal_topic, load_or_create_meta, TopicMeta, TopicStore};
 
@@ -54,6 +55,8 @@ pub struct Broker {
     pub producer_ids: Arc<ProducerIdManager>,
     /// The transaction coordinator task, started with the group coordinator.
     pub txn_coordinator: CoordinatorHandle<TxnShard>,
+    /// SCRAM users (AlterUserScramCredentials), read by SASL/SCRAM on every listener.
+    pub scram: Arc<ScramStore>,
 }
 
 /// The transaction coordinator's internal topic (one partition on this node, as
@@ -96,6 +99,9 @@ impl Broker {
         let producer_ids = Arc::new(ProducerIdManager::new(now_ms(), logs.max_producer_id()));
         let topics = Arc::new(TopicStore::load(&config.data_dir)?);
         let meta = load_or_create_meta(&config.data_dir, config.node_id)?;
+        let scram = Arc::new(
+            ScramStore::load(&config.data_dir).map_err(|e| BrokerError::Metadata(e.to_string()))?,
+        );
         let advertised = config.advertised(bound);
         let (coordinator, coordinator_starter) = runtime::channel();
         let (txn_coordinator, txn_starter) = runtime::channel();
@@ -114,6 +120,7 @@ impl Broker {
             coordinator,
             txn_coordinator,
             producer_ids,
+            scram,
             live: RwLock::new(Arc::new(config.clone())),
             dynamic: Mutex::new(dynamic),
             config,

@@ -19,6 +19,7 @@ pub mod kcat;
 pub mod raw;
 pub mod reference;
 pub mod rng;
+pub mod security;
 pub mod tmpfs;
 
 /// Keeps this process's `GREGOR_*` and `KAFKA_*` variables from a broker it starts: the broker

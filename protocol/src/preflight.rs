@@ -705,6 +705,41 @@ fn shape(api: ApiKey) -> Option<&'static Shape> {
                 tags: &[],
             },
         },
+        SaslHandshake => &Shape {
+            flexible_from: NOT_FLEXIBLE,
+            body: Layout {
+                fields: &[(ALL, Str)], // mechanism
+                tags: &[],
+            },
+        },
+        SaslAuthenticate => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &[(ALL, Bytes)], // auth bytes
+                tags: &[],
+            },
+        },
+        AlterUserScramCredentials => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[
+                    // deletions: name, mechanism
+                    (ALL, Array(&st!((ALL, Str), (ALL, Int8)))),
+                    // upsertions: name, mechanism, iterations, salt, salted password
+                    (
+                        ALL,
+                        Array(&st!(
+                            (ALL, Str),
+                            (ALL, Int8),
+                            (ALL, Int32),
+                            (ALL, Bytes),
+                            (ALL, Bytes)
+                        )),
+                    ),
+                ],
+                tags: &[],
+            },
+        },
         DescribeUserScramCredentials => &Shape {
             flexible_from: 0,
             body: Layout {
