@@ -357,7 +357,51 @@ pub async fn list_transactions(
     }
 }
 
-/// TxnOffsetCommit, to the group coordinator. As Kafka, the partitions of unknown topics get
+/// The first TxnOffsetCommit version that adds the group's offsets partition to the
+/// transaction itself (KIP-890 part 2: a `transaction.version` 2 client sends no
+/// AddOffsetsToTxn).
+const IMPLICIT_ADD_TXN_OFFSET_COMMIT_VERSION: i16 = 5;
+
+/// The TxnOffsetCommit error for a failed implicit add, as the Java client reads them: a fenced
+/// producer is INVALID_PRODUCER_EPOCH, a coordinator busy or away is retried.
+fn implicit_add_error(e: ResponseError) -> ResponseError {
+    match e {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        ResponseError::ConcurrentTransactions
+        | ResponseError::CoordinatorNotAvailable
+        | ResponseError::NotCoordinator => ResponseError::CoordinatorLoadInProgress,
+        other => other,
+    }
+}
+
+/// Every partition of `r` answered with `error`.
+fn txn_offset_commit_failed(r: &TxnOffsetCommitRequest, error: ResponseError) -> ResponseKind {
+    use gregor_protocol::messages::txn_offset_commit_response::{
+        TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+    };
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(error.code())
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    ResponseKind::TxnOffsetCommit(TxnOffsetCommitResponse::default().with_topics(topics))
+}
+
+/// TxnOffsetCommit, to the group coordinator; from v5 the group's offsets partition first
+/// joins the transaction. As Kafka, the partitions of unknown topics get
 /// UNKNOWN_TOPIC_OR_PARTITION and are not stored.
 pub async fn txn_offset_commit(
     broker: &Arc<Broker>,
@@ -365,6 +409,22 @@ pub async fn txn_offset_commit(
     r: &TxnOffsetCommitRequest,
     peer: std::net::SocketAddr,
 ) -> Option<ResponseKind> {
+    if request.version >= IMPLICIT_ADD_TXN_OFFSET_COMMIT_VERSION {
+        let add = TxnRequest::AddOffsets {
+            transactional_id: r.transactional_id.to_string(),
+            producer_id: r.producer_id.0,
+            producer_epoch: r.producer_epoch,
+            group_id: r.group_id.to_string(),
+        };
+        let error = match call(broker, add).await {
+            Ok(TxnResponse::Added(result)) => result.err(),
+            Ok(_) => Some(ResponseError::UnknownServerError),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = error {
+            return Some(txn_offset_commit_failed(r, implicit_add_error(e)));
+        }
+    }
     let mut known = r.clone();
     let mut unknown = Vec::new();
     for t in &mut known.topics {

@@ -607,15 +607,27 @@ impl TransactionCoordinator {
         let retry_of_bump = m.client_transaction_version >= 2
             && m.last_producer_epoch != NO_PRODUCER_EPOCH
             && m.last_producer_epoch == producer_epoch;
+        let current = producer_epoch == m.producer_epoch;
+        // KIP-890: a `transaction.version` 2 client adds partitions only with its Produce
+        // requests, so it may abort a transaction the coordinator never saw begin (none of its
+        // records arrived); as Kafka, that abort goes through, with no markers, and bumps the
+        // epoch like any other.
+        let empty_abort = bump_epoch
+            && !commit
+            && current
+            && matches!(
+                m.state,
+                TransactionState::Empty
+                    | TransactionState::CompleteCommit
+                    | TransactionState::CompleteAbort
+            );
         let valid_epoch = if bump_epoch {
             match m.state {
-                TransactionState::Ongoing | TransactionState::Empty => {
-                    producer_epoch == m.producer_epoch
-                }
-                _ => retry_of_bump,
+                TransactionState::Ongoing | TransactionState::Empty => current,
+                _ => retry_of_bump || empty_abort,
             }
         } else {
-            producer_epoch == m.producer_epoch
+            current
         };
         if !valid_epoch {
             return fail(ResponseError::ProducerFenced);
@@ -625,29 +637,8 @@ impl TransactionCoordinator {
                 == commit
         };
         match m.state {
-            TransactionState::Ongoing => {
-                let mut next = m.clone();
-                next.state = if commit {
-                    TransactionState::PrepareCommit
-                } else {
-                    TransactionState::PrepareAbort
-                };
-                next.last_update_ms = now;
-                if bump_epoch {
-                    next.client_transaction_version = 2;
-                    next.last_producer_epoch = m.producer_epoch;
-                    next.producer_epoch = m.producer_epoch.saturating_add(1);
-                    if m.is_producer_epoch_exhausted() {
-                        next.next_producer_id = (self.ids)();
-                    }
-                }
-                let answer = answer_after_end(&next);
-                Step::Write {
-                    record: new_record(id, next),
-                    response: TxnResponse::EndTxn(Ok(answer)),
-                    failed: TxnResponse::EndTxn(Err(WRITE_FAILED)),
-                }
-            }
+            TransactionState::Ongoing => self.prepare_end(id, commit, bump_epoch, now),
+            _ if empty_abort => self.prepare_end(id, false, true, now),
             TransactionState::CompleteCommit | TransactionState::CompleteAbort if same(m.state) => {
                 Step::Reply(TxnResponse::EndTxn(Ok((m.producer_id, m.producer_epoch))))
             }
@@ -655,6 +646,37 @@ impl TransactionCoordinator {
                 fail(ResponseError::ConcurrentTransactions)
             }
             _ => fail(ResponseError::InvalidTxnState),
+        }
+    }
+
+    /// PrepareCommit or PrepareAbort of `id`'s transaction, with the KIP-890 epoch bump (and a
+    /// next producer id once the epoch is exhausted) when `bump_epoch`.
+    fn prepare_end(&mut self, id: &str, commit: bool, bump_epoch: bool, now: i64) -> Step {
+        let Some(m) = self.txns.get(id) else {
+            return Step::Reply(TxnResponse::EndTxn(Err(
+                ResponseError::InvalidProducerIdMapping,
+            )));
+        };
+        let mut next = m.clone();
+        next.state = if commit {
+            TransactionState::PrepareCommit
+        } else {
+            TransactionState::PrepareAbort
+        };
+        next.last_update_ms = now;
+        if bump_epoch {
+            next.client_transaction_version = 2;
+            next.last_producer_epoch = m.producer_epoch;
+            next.producer_epoch = m.producer_epoch.saturating_add(1);
+            if m.is_producer_epoch_exhausted() {
+                next.next_producer_id = (self.ids)();
+            }
+        }
+        let answer = answer_after_end(&next);
+        Step::Write {
+            record: new_record(id, next),
+            response: TxnResponse::EndTxn(Ok(answer)),
+            failed: TxnResponse::EndTxn(Err(WRITE_FAILED)),
         }
     }
 
