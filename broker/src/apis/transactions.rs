@@ -324,16 +324,29 @@ pub async fn describe_transactions(
     DescribeTransactionsResponse::default().with_transaction_states(states)
 }
 
-/// ListTransactions (v1 adds the duration filter).
+/// ListTransactions (v1 adds the duration filter, v2 the transactional id pattern; an empty
+/// pattern filters nothing, an invalid one is INVALID_REGULAR_EXPRESSION, as in Kafka).
 pub async fn list_transactions(
     broker: &Arc<Broker>,
     r: &ListTransactionsRequest,
     version: i16,
 ) -> ListTransactionsResponse {
+    let id_pattern = r
+        .transactional_id_pattern
+        .as_ref()
+        .filter(|p| version >= 2 && !p.is_empty())
+        .map(|p| p.to_string());
+    if let Some(p) = &id_pattern {
+        if crate::coordinator::txn::coordinator::whole_match(p).is_err() {
+            return ListTransactionsResponse::default()
+                .with_error_code(ResponseError::InvalidRegularExpression.code());
+        }
+    }
     let request = TxnRequest::List {
         states: r.state_filters.iter().map(|s| s.to_string()).collect(),
         producer_ids: r.producer_id_filters.iter().map(|p| p.0).collect(),
         min_duration_ms: if version >= 1 { r.duration_filter } else { -1 },
+        id_pattern,
     };
     match call(broker, request).await {
         Ok(TxnResponse::Listed {

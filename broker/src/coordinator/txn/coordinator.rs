@@ -95,11 +95,14 @@ pub enum TxnRequest {
     },
     /// DescribeTransactions.
     Describe { transactional_ids: Vec<String> },
-    /// ListTransactions: empty filters match everything; `min_duration_ms` -1 for none.
+    /// ListTransactions: empty filters match everything; `min_duration_ms` -1 for none;
+    /// `id_pattern` (v2, KIP-1152) a regular expression the whole id must match, checked valid
+    /// by the caller.
     List {
         states: Vec<String>,
         producer_ids: Vec<i64>,
         min_duration_ms: i64,
+        id_pattern: Option<String>,
     },
     /// The markers of a prepared transaction are written (from `markers`).
     MarkersWritten {
@@ -346,7 +349,14 @@ impl TransactionCoordinator {
                 states,
                 producer_ids,
                 min_duration_ms,
-            } => Step::Reply(self.list(&states, &producer_ids, min_duration_ms, now)),
+                id_pattern,
+            } => Step::Reply(self.list(
+                &states,
+                &producer_ids,
+                min_duration_ms,
+                id_pattern.as_deref(),
+                now,
+            )),
             TxnRequest::MarkersWritten {
                 transactional_id,
                 producer_id,
@@ -757,8 +767,11 @@ impl TransactionCoordinator {
         states: &[String],
         producer_ids: &[i64],
         min_duration_ms: i64,
+        id_pattern: Option<&str>,
         now: i64,
     ) -> TxnResponse {
+        // An invalid pattern (the caller refuses them) matches nothing.
+        let pattern = id_pattern.map(|p| whole_match(p).ok());
         let unknown_states: Vec<String> = states
             .iter()
             .filter(|s| TransactionState::from_name(s).is_none())
@@ -771,8 +784,11 @@ impl TransactionCoordinator {
         let transactions = self
             .txns
             .iter()
-            .filter(|(_, m)| {
-                (states.is_empty() || wanted.contains(&m.state))
+            .filter(|(id, m)| {
+                pattern
+                    .as_ref()
+                    .is_none_or(|p| p.as_ref().is_some_and(|p| p.is_match(id)))
+                    && (states.is_empty() || wanted.contains(&m.state))
                     && (producer_ids.is_empty() || producer_ids.contains(&m.producer_id))
                     && (min_duration_ms < 0
                         || (m.state == TransactionState::Ongoing
@@ -905,6 +921,11 @@ fn markers(id: &str, m: &TransactionMetadata) -> MarkerJob {
         partitions: m.partitions.iter().cloned().collect(),
         coordinator_epoch: 0,
     }
+}
+
+/// A regular expression that must match the whole text, as Java's `Matcher.matches`.
+pub fn whole_match(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
 /// Java's `String.hashCode`, which Kafka's `partitionFor` uses.

@@ -537,6 +537,7 @@ fn describe_and_list() {
             states: states.into_iter().map(String::from).collect(),
             producer_ids: pids,
             min_duration_ms: d,
+            id_pattern: None,
         }) {
             TxnResponse::Listed {
                 transactions,
@@ -559,6 +560,22 @@ fn describe_and_list() {
     assert!(list(&mut h, vec![], vec![], 1_000).0.is_empty());
     h.now += 2_000;
     assert_eq!(list(&mut h, vec![], vec![], 1_000).0, vec!["a"]);
+    // v2's pattern must match the whole id, as Java's Matcher.matches.
+    let by_pattern = |h: &mut Harness, pattern: &str| match h.run(TxnRequest::List {
+        states: Vec::new(),
+        producer_ids: Vec::new(),
+        min_duration_ms: -1,
+        id_pattern: Some(pattern.to_string()),
+    }) {
+        TxnResponse::Listed { transactions, .. } => transactions
+            .into_iter()
+            .map(|t| t.transactional_id)
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(by_pattern(&mut h, "[ab]"), vec!["a", "b"]);
+    assert_eq!(by_pattern(&mut h, "b"), vec!["b"]);
+    assert!(by_pattern(&mut h, "a.+").is_empty());
 }
 
 #[test]
