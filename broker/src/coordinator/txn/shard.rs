@@ -2,14 +2,6 @@
 //! log half), and its load from `__transaction_state` at start (Kafka's
 //! loadTransactionsForTxnTopicPartition): every record is replayed in order, then the
 //! transactions caught between Prepare and Complete get their markers written again.
-//!
-//! EndTxn is answered once its markers are written (the Complete record in the log), not at its
-//! Prepare record as Kafka answers: the markers are local, so this costs a few milliseconds,
-//! while a client answered at the Prepare runs into CONCURRENT_TRANSACTIONS with its next
-//! transaction's first AddPartitionsToTxn or Produce and waits out its retry backoff (100 ms in
-//! librdkafka) every transaction.
-
-use std::collections::HashMap;
 
 use bytes::Bytes;
 use gregor_protocol::record_batch::{decode_records, parse_batches};
@@ -30,28 +22,6 @@ pub struct TxnShard {
     wall: fn() -> i64,
     /// When (runtime clock) the timers next run.
     next_tick: i64,
-    /// Per transactional id, the EndTxn answers held until its markers are written.
-    held: HashMap<String, Vec<(ReplyId, TxnResponse)>>,
-}
-
-/// A write the shard finishes itself (the runtime leaves applying its record to `complete`).
-#[derive(Debug)]
-pub enum TxnPending {
-    /// An EndTxn's Prepare record: once written, its answer waits for the markers.
-    EndTxn {
-        reply_id: ReplyId,
-        transactional_id: String,
-        record: TxnRecord,
-        response: TxnResponse,
-        failed: TxnResponse,
-    },
-    /// The Complete record after the markers: then the held EndTxn answers go out.
-    Completed {
-        reply_id: ReplyId,
-        transactional_id: String,
-        record: TxnRecord,
-        response: TxnResponse,
-    },
 }
 
 impl TxnShard {
@@ -61,7 +31,6 @@ impl TxnShard {
             coordinator,
             wall,
             next_tick: 0,
-            held: HashMap::new(),
         }
     }
 }
@@ -70,7 +39,7 @@ impl CoordinatorShard for TxnShard {
     type Request = TxnRequest;
     type Response = TxnResponse;
     type Record = TxnRecord;
-    type Pending = TxnPending;
+    type Pending = ();
     type Effect = TxnEffect;
     type Event = ();
 
@@ -85,48 +54,11 @@ impl CoordinatorShard for TxnShard {
     fn execute(
         &mut self,
         request: TxnRequest,
-        reply_id: ReplyId,
+        _reply_id: ReplyId,
         _now: i64,
-    ) -> Outcome<TxnResponse, TxnRecord, TxnPending> {
-        let end_txn = matches!(request, TxnRequest::EndTxn { .. });
-        let markers_written = matches!(request, TxnRequest::MarkersWritten { .. });
-        let transactional_id = request.transactional_id().unwrap_or_default().to_string();
+    ) -> Outcome<TxnResponse, TxnRecord, ()> {
         match self.coordinator.handle(request, (self.wall)()) {
-            // Moot (the transaction moved on): whatever EndTxn waited for it is answered.
-            Step::Reply(response) if markers_written => {
-                let held = self.held.remove(&transactional_id).unwrap_or_default();
-                Outcome::Reply(response, held)
-            }
             Step::Reply(response) => Outcome::Reply(response, Vec::new()),
-            Step::Write {
-                record,
-                response,
-                failed,
-            } if end_txn && record.value.as_ref().is_some_and(|m| m.state.is_prepare()) => {
-                Outcome::WriteThen {
-                    replies: Vec::new(),
-                    records: vec![record.clone()],
-                    pending: TxnPending::EndTxn {
-                        reply_id,
-                        transactional_id,
-                        record,
-                        response,
-                        failed,
-                    },
-                }
-            }
-            Step::Write {
-                record, response, ..
-            } if markers_written => Outcome::WriteThen {
-                replies: Vec::new(),
-                records: vec![record.clone()],
-                pending: TxnPending::Completed {
-                    reply_id,
-                    transactional_id,
-                    record,
-                    response,
-                },
-            },
             Step::Write {
                 record,
                 response,
@@ -145,47 +77,8 @@ impl CoordinatorShard for TxnShard {
         }
     }
 
-    fn complete(
-        &mut self,
-        pending: TxnPending,
-        written: bool,
-        _: i64,
-    ) -> Vec<(ReplyId, TxnResponse)> {
-        match pending {
-            TxnPending::EndTxn {
-                reply_id,
-                transactional_id,
-                record,
-                response,
-                failed,
-            } => {
-                if !written {
-                    return vec![(reply_id, failed)];
-                }
-                // Applying it queues the markers; their MarkersWritten releases the answer.
-                self.coordinator.apply(record);
-                self.held
-                    .entry(transactional_id)
-                    .or_default()
-                    .push((reply_id, response));
-                Vec::new()
-            }
-            TxnPending::Completed {
-                reply_id,
-                transactional_id,
-                record,
-                response,
-            } => {
-                // The decision is in the log either way: a Complete record that could not be
-                // written is rewritten at the next load, and the EndTxn has its answer.
-                if written {
-                    self.coordinator.apply(record);
-                }
-                let mut replies = vec![(reply_id, response)];
-                replies.extend(self.held.remove(&transactional_id).unwrap_or_default());
-                replies
-            }
-        }
+    fn complete(&mut self, _: (), _: bool, _: i64) -> Vec<(ReplyId, TxnResponse)> {
+        Vec::new()
     }
 
     fn tick(&mut self, now: i64) -> Vec<(ReplyId, TxnResponse)> {
