@@ -172,7 +172,8 @@ const QUICK: Sizes = Sizes {
         segment_bytes: 1 << 20,
         timeout: Duration::from_secs(60),
     },
-    transactions: 100,
+    // About 10 a second with librdkafka on either broker: a few seconds each.
+    transactions: 20,
 };
 
 /// The scenario groups `--only` can pick.
