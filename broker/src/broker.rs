@@ -116,7 +116,8 @@ impl Broker {
             )),
             logs,
             topics,
-            apis: ApiTable::new(true),
+            apis: ApiTable::new(true)
+                .with_feature_level("transaction.version", config.transaction_version),
             coordinator,
             txn_coordinator,
             producer_ids,

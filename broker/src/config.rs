@@ -149,6 +149,8 @@ pub struct Config {
     pub txn: crate::coordinator::txn::TxnConfig,
     /// `transaction.state.log.segment.bytes`.
     pub txn_log_segment_bytes: i64,
+    /// `gregor.transaction.version`: the finalized `transaction.version` feature level.
+    pub transaction_version: i16,
     /// `offset.metadata.max.bytes`: the longest metadata an offset commit may carry.
     pub offset_metadata_max_bytes: usize,
     /// `offsets.retention.minutes` (kept; offsets are not expired yet).
@@ -584,6 +586,7 @@ impl Config {
                 offsets_partitions: 1,
             },
             txn_log_segment_bytes: b.int_or_default("transaction.state.log.segment.bytes"),
+            transaction_version: b.int_or_default("gregor.transaction.version") as i16,
             offset_metadata_max_bytes: b.int_or_default("offset.metadata.max.bytes") as usize,
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,

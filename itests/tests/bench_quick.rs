@@ -36,7 +36,7 @@ fn quick_bench_reports_every_figure_and_leaves_no_process() -> anyhow::Result<()
     let run = &json["run"];
     assert_eq!(run["errors"], serde_json::json!([]), "{stderr}");
     let metrics = json["metrics"].as_array().expect("metrics array");
-    assert_eq!(metrics.len(), 26, "every scenario has a row");
+    assert_eq!(metrics.len(), 29, "every scenario has a row");
     for m in metrics {
         assert!(
             m["gregor"]["median"].is_number(),

@@ -349,6 +349,7 @@ fn shape(api: ApiKey) -> Option<&'static Shape> {
                     (ALL, STR_ARRAY),
                     (ALL, Array(&Int64)),
                     (from!(1), Int64), // duration filter
+                    (from!(2), Str),   // transactional id pattern
                 ],
                 tags: &[],
             },

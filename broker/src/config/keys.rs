@@ -159,6 +159,8 @@ pub const KEYS: &[Key] = &[
         help: "How often expired transactional ids are removed" },
     Key { name: "transaction.state.log.segment.bytes", kind: int(1, I32), default: "104857600",
         help: "Segment size of __transaction_state" },
+    Key { name: "gregor.transaction.version", kind: int(1, 2), default: "2",
+        help: "The finalized level of the transaction.version feature ApiVersions reports: 2 (KIP-890 part 2, a fresh Kafka 4.4's: Produce adds partitions to the transaction, every EndTxn bumps the epoch) or 1 (clients send AddPartitionsToTxn). Kafka sets it with kafka-features.sh or at format time. Not a Kafka key" },
     Key { name: "group.max.size", kind: int(1, I32), default: "2147483647",
         help: "Most members of one consumer group" },
     Key { name: "group.consumer.session.timeout.ms", kind: int(1, I32), default: "45000",
