@@ -51,6 +51,37 @@ fn full() -> bool {
     std::env::var("GREGOR_MM2_FULL").is_ok_and(|v| v == "1")
 }
 
+/// A folder for MirrorMaker's properties and logs, removed when dropped unless
+/// `GREGOR_MM2_KEEP=1` (then its path is printed).
+struct Scratch {
+    dir: Option<tempfile::TempDir>,
+    path: std::path::PathBuf,
+}
+
+impl Scratch {
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            if std::env::var("GREGOR_MM2_KEEP").is_ok_and(|v| v == "1") {
+                println!("MirrorMaker's logs kept in {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+fn scratch() -> anyhow::Result<Scratch> {
+    let dir = tempfile::Builder::new().prefix("gregor-mm2-").tempdir()?;
+    Ok(Scratch {
+        path: dir.path().to_path_buf(),
+        dir: Some(dir),
+    })
+}
+
 fn gregor() -> anyhow::Result<Running> {
     Launcher::Gregor(gregor_itests::gregor_bin()).start()
 }
@@ -88,9 +119,19 @@ impl Flow<'_> {
 fn until(
     mm: &mut MirrorMaker,
     what: &str,
+    check: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    until_within(mm, what, TIMEOUT, check)
+}
+
+/// `until` with a timeout of its own.
+fn until_within(
+    mm: &mut MirrorMaker,
+    what: &str,
+    timeout: Duration,
     mut check: impl FnMut() -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
         mm.ensure_running()?;
@@ -326,7 +367,7 @@ fn mirror_and_move(
 #[test]
 fn mirror_maker_moves_topics_and_a_group_from_gregor_to_kafka() -> anyhow::Result<()> {
     println!("MirrorMaker {MM2_VERSION}, Apache Kafka 4.4.0");
-    let dir = tempfile::tempdir()?;
+    let dir = scratch()?;
     let gregor = gregor()?;
     let kafka = kafka()?;
     let flow = Flow {
@@ -353,7 +394,7 @@ fn mirror_maker_brings_topics_and_a_group_from_kafka_to_gregor() -> anyhow::Resu
         println!("skipped: GREGOR_MM2_FULL=1 runs it");
         return Ok(());
     }
-    let dir = tempfile::tempdir()?;
+    let dir = scratch()?;
     let gregor = gregor()?;
     let kafka = kafka()?;
     let flow = Flow {
@@ -419,15 +460,36 @@ fn values(bootstrap: &str, topic: &str, count: usize) -> anyhow::Result<Vec<Vec<
         .collect())
 }
 
-/// Waits until Kafka holds at least as many records of `topic` as Gregor holds now.
-fn mark(mm: &mut MirrorMaker, gregor: &str, kafka: &str, what: &str) -> anyhow::Result<()> {
+/// Waits until Gregor holds `grown` records of the stream more than at the last mark, then
+/// until Kafka holds at least as many as Gregor did then; prints the duplicates Kafka holds
+/// so far (records of the stream are numbered: a value seen before is one copied again).
+fn mark(
+    mm: &mut MirrorMaker,
+    gregor: &str,
+    kafka: &str,
+    last: &mut i64,
+    what: &str,
+) -> anyhow::Result<usize> {
     const TOPIC: &str = "events";
-    let now: i64 = end_offsets(gregor, TOPIC, PARTITIONS)?.iter().sum();
-    until(mm, what, || {
-        Ok(end_offsets(kafka, TOPIC, PARTITIONS)?.iter().sum::<i64>() >= now)
+    const GROWN: i64 = 3000;
+    let total =
+        |b: &str| -> anyhow::Result<i64> { Ok(end_offsets(b, TOPIC, PARTITIONS)?.iter().sum()) };
+    let mut now = 0;
+    until(mm, "the stream growing on Gregor", || {
+        now = total(gregor)?;
+        Ok(now >= *last + GROWN)
     })?;
-    println!("{what}: Kafka has {now} records or more");
-    Ok(())
+    *last = now;
+    until(mm, what, || Ok(total(kafka)? >= now))?;
+    let on_kafka = values(kafka, TOPIC, total(kafka)? as usize)?;
+    let mut seen = std::collections::HashSet::new();
+    let duplicates = on_kafka
+        .iter()
+        .flatten()
+        .filter(|v| !seen.insert(*v))
+        .count();
+    println!("{what}: Kafka has the {now} records Gregor had, {duplicates} duplicates so far");
+    Ok(duplicates)
 }
 
 /// Failure cases (`GREGOR_MM2_FULL=1`): a stream into Gregor mirrored to Kafka while Gregor is
@@ -441,7 +503,7 @@ fn mirror_maker_survives_gregor_kill9_and_its_own_restarts() -> anyhow::Result<(
         return Ok(());
     }
     const TOPIC: &str = "events";
-    let dir = tempfile::tempdir()?;
+    let dir = scratch()?;
     let mut gregor = gregor()?;
     let kafka = kafka()?;
     let g = gregor.bootstrap.clone();
@@ -463,16 +525,29 @@ fn mirror_maker_survives_gregor_kill9_and_its_own_restarts() -> anyhow::Result<(
     let producing = stream(g.clone(), TOPIC, stop.clone());
     let properties = flow.properties()?;
     let mut mm = MirrorMaker::start("mm2-1", &properties, dir.path())?;
-    mark(&mut mm, &g, &k, "copying before the crash")?;
+    let mut last = 0;
+    mark(&mut mm, &g, &k, &mut last, "copying before the crash")?;
     gregor.restart(true)?;
     println!("Gregor killed with SIGKILL and restarted");
-    mark(&mut mm, &g, &k, "copying after Gregor's restart")?;
+    mark(&mut mm, &g, &k, &mut last, "copying after Gregor's restart")?;
     mm.stop()?;
     let mut mm = MirrorMaker::start("mm2-2", &properties, dir.path())?;
-    mark(&mut mm, &g, &k, "copying after MirrorMaker's restart")?;
+    mark(
+        &mut mm,
+        &g,
+        &k,
+        &mut last,
+        "copying after MirrorMaker's restart",
+    )?;
     mm.kill9()?;
     let mut mm = MirrorMaker::start("mm2-3", &properties, dir.path())?;
-    mark(&mut mm, &g, &k, "copying after MirrorMaker's SIGKILL")?;
+    mark(
+        &mut mm,
+        &g,
+        &k,
+        &mut last,
+        "copying after MirrorMaker's SIGKILL",
+    )?;
     stop.store(true, Ordering::Relaxed);
     let acked = producing.join().expect("producer thread")?;
     let source_ends = end_offsets(&g, TOPIC, PARTITIONS)?;
@@ -510,5 +585,105 @@ fn mirror_maker_survives_gregor_kill9_and_its_own_restarts() -> anyhow::Result<(
     );
     gregor.stop()?;
     kafka.stop()?;
+    Ok(())
+}
+
+/// Throughput (`GREGOR_MM2_THROUGHPUT=1`): 1 GiB of 1 KiB records (or
+/// `GREGOR_MM2_THROUGHPUT_MIB`) produced into three partitions on Gregor, then mirrored to
+/// Kafka by a MirrorMaker started on them; prints the time from its start and the rate from
+/// the first record on Kafka to the last.
+#[test]
+fn mirror_maker_throughput_gregor_to_kafka() -> anyhow::Result<()> {
+    if !std::env::var("GREGOR_MM2_THROUGHPUT").is_ok_and(|v| v == "1") {
+        println!("skipped: GREGOR_MM2_THROUGHPUT=1 runs it");
+        return Ok(());
+    }
+    const TOPIC: &str = "bulk";
+    const RECORD: usize = 1024;
+    let mib: usize = std::env::var("GREGOR_MM2_THROUGHPUT_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let count = mib * 1024 * 1024 / RECORD;
+    let dir = scratch()?;
+    let gregor = gregor()?;
+    let kafka = kafka()?;
+    let (g, k) = (gregor.bootstrap.clone(), kafka.bootstrap.clone());
+    let mut client = RawClient::connect(&g)?;
+    let (code, message) = client.create_topic(TOPIC, PARTITIONS, &[])?;
+    anyhow::ensure!(code == 0, "creating {TOPIC}: {code} {message}");
+    client.wait_for_topic(TOPIC)?;
+    let (prod, _) = producer(
+        &g,
+        &[
+            ("linger.ms", "20"),
+            ("batch.size", "1000000"),
+            ("acks", "1"),
+        ],
+    )?;
+    let produced = Instant::now();
+    let mut sent = 0;
+    while sent < count {
+        let chunk = (count - sent).min(10_000);
+        let batch: Vec<Rec> = make_records(chunk, PARTITIONS, RECORD)
+            .into_iter()
+            .map(|mut r| {
+                r.headers.clear();
+                r
+            })
+            .collect();
+        produce_all(&prod, TOPIC, &batch)?;
+        sent += chunk;
+    }
+    let source_ends = end_offsets(&g, TOPIC, PARTITIONS)?;
+    anyhow::ensure!(source_ends.iter().sum::<i64>() == count as i64);
+    println!(
+        "throughput: {count} records of {RECORD} B ({mib} MiB) produced into Gregor in {:?}",
+        produced.elapsed()
+    );
+    let flow = Flow {
+        fixture: "mm2.properties",
+        source_alias: "gregor",
+        source: &g,
+        target_alias: "kafka",
+        target: &k,
+        target_is_kafka: true,
+    };
+    let started = Instant::now();
+    let mut mm = MirrorMaker::start("mm2-throughput", &flow.properties()?, dir.path())?;
+    let total =
+        |b: &str| -> anyhow::Result<i64> { Ok(end_offsets(b, TOPIC, PARTITIONS)?.iter().sum()) };
+    let long = Duration::from_secs(3600);
+    until_within(&mut mm, "the first record on Kafka", long, || {
+        Ok(total(&k)? > 0)
+    })?;
+    let first = started.elapsed();
+    until_within(&mut mm, "every record on Kafka", long, || {
+        Ok(end_offsets(&k, TOPIC, PARTITIONS)? == source_ends)
+    })?;
+    let done = started.elapsed();
+    mm.stop()?;
+    let bytes = (count * RECORD) as f64;
+    let copying = (done - first).as_secs_f64();
+    println!(
+        "throughput: MirrorMaker {MM2_VERSION} Gregor -> Kafka 4.4.0: {mib} MiB in {done:?} from \
+         its start (first record after {first:?}): {:.1} MB/s while copying, {:.1} MB/s overall",
+        bytes / copying / 1e6,
+        bytes / done.as_secs_f64() / 1e6
+    );
+    gregor.stop()?;
+    kafka.stop()?;
+    Ok(())
+}
+
+/// The README shows the properties file the tests run, as it is.
+#[test]
+fn readme_shows_the_mm2_properties_the_test_runs() -> anyhow::Result<()> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+    let shown = format!("```properties\n{}```", fixture("mm2.properties")?);
+    assert!(
+        readme.contains(&shown),
+        "README.md's \"Moving to a Kafka cluster\" shows itests/fixtures/mm2.properties"
+    );
     Ok(())
 }
