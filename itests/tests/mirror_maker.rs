@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use gregor_itests::apps::{committed_offsets, end_offsets, topic_config};
+use gregor_itests::apps::{committed_offsets, end_offsets};
 use gregor_itests::bench::brokers::{kafka_lib_dir, Launcher, Running};
 use gregor_itests::clients::{consume_all, make_records, produce_all, producer, Rec};
 use gregor_itests::mirror_maker::{fixture, with_addresses, MirrorMaker, MM2_VERSION};
@@ -70,6 +70,19 @@ impl Drop for Scratch {
             if std::env::var("GREGOR_MM2_KEEP").is_ok_and(|v| v == "1") {
                 println!("MirrorMaker's logs kept in {}", dir.keep().display());
             }
+        }
+    }
+}
+
+/// With `GREGOR_MM2_KEEP=1`, copies the brokers' logs beside MirrorMaker's before they stop
+/// (their folders go with them).
+fn keep_logs(scratch: &Scratch, brokers: &[&Running]) {
+    if std::env::var("GREGOR_MM2_KEEP").is_ok_and(|v| v == "1") {
+        for b in brokers {
+            let _ = std::fs::copy(
+                b.log_path(),
+                scratch.path().join(format!("{}.log", b.kind.name())),
+            );
         }
     }
 }
@@ -161,6 +174,34 @@ fn partition_count(bootstrap: &str, topic: &str) -> anyhow::Result<usize> {
         bail!("{topic}: {e:?}");
     }
     Ok(t.partitions().len())
+}
+
+/// The configs set on `topic` itself (DescribeConfigs v4, source DYNAMIC_TOPIC_CONFIG).
+fn topic_overrides(bootstrap: &str, topic: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    use gregor_itests::raw::messages::describe_configs_request::DescribeConfigsResource;
+    use gregor_itests::raw::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+    const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    let request =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(gregor_protocol::StrBytes::from_string(topic.to_string()))]);
+    let response: DescribeConfigsResponse =
+        RawClient::connect(bootstrap)?.call(ApiKey::DescribeConfigs, 4, &request)?;
+    let result = response.results.first().context("no result")?;
+    anyhow::ensure!(
+        result.error_code == 0,
+        "describing {topic}: {}",
+        result.error_code
+    );
+    Ok(result
+        .configs
+        .iter()
+        .filter(|c| c.config_source == DYNAMIC_TOPIC_CONFIG)
+        .map(|c| {
+            let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+            (c.name.to_string(), value)
+        })
+        .collect())
 }
 
 /// `count` records of `topic` over three partitions (round-robin), values naming the topic.
@@ -315,11 +356,19 @@ fn mirror_and_move(
         );
         let got = consume_all(target, topic, PARTITIONS, records.len(), TIMEOUT)?;
         gregor_itests::clients::assert_records_match(records, &got, PARTITIONS);
+        // The one config set on the source is the one set on the target: MirrorMaker copies
+        // what DescribeConfigs calls set on the topic, so a default reported as set would be
+        // copied too.
+        let retention = BTreeMap::from([(RETENTION.0.to_string(), RETENTION.1.to_string())]);
         assert_eq!(
-            topic_config(target, topic, RETENTION.0)?.as_deref(),
-            Some(RETENTION.1),
-            "{topic}'s {} copied",
-            RETENTION.0
+            topic_overrides(source, topic)?,
+            retention,
+            "{topic} on the source"
+        );
+        assert_eq!(
+            topic_overrides(target, topic)?,
+            retention,
+            "{topic} on the target"
         );
     }
     // The offsets held by the group stay where they were (the group did not move on).
@@ -380,6 +429,7 @@ fn mirror_maker_moves_topics_and_a_group_from_gregor_to_kafka() -> anyhow::Resul
     };
     let count = if full() { 3000 } else { 120 };
     let outcome = mirror_and_move(&flow, &["orders", "payments"], count, dir.path());
+    keep_logs(&dir, &[&gregor, &kafka]);
     let stopped = (gregor.stop(), kafka.stop());
     outcome?;
     stopped.0?;
@@ -406,6 +456,7 @@ fn mirror_maker_brings_topics_and_a_group_from_kafka_to_gregor() -> anyhow::Resu
         target_is_kafka: false,
     };
     let outcome = mirror_and_move(&flow, &["clicks", "searches"], 3000, dir.path());
+    keep_logs(&dir, &[&gregor, &kafka]);
     let stopped = (gregor.stop(), kafka.stop());
     outcome?;
     stopped.0?;
@@ -583,6 +634,7 @@ fn mirror_maker_survives_gregor_kill9_and_its_own_restarts() -> anyhow::Result<(
          duplicates from MirrorMaker copying again after its restarts",
         target_ends.iter().sum::<i64>()
     );
+    keep_logs(&dir, &[&gregor, &kafka]);
     gregor.stop()?;
     kafka.stop()?;
     Ok(())
@@ -591,7 +643,7 @@ fn mirror_maker_survives_gregor_kill9_and_its_own_restarts() -> anyhow::Result<(
 /// Throughput (`GREGOR_MM2_THROUGHPUT=1`): 1 GiB of 1 KiB records (or
 /// `GREGOR_MM2_THROUGHPUT_MIB`) produced into three partitions on Gregor, then mirrored to
 /// Kafka by a MirrorMaker started on them; prints the time from its start and the rate from
-/// the first record on Kafka to the last.
+/// the first record on Kafka to the last. `GREGOR_MM2_THROUGHPUT_SET="k=v;k=v"` adds properties.
 #[test]
 fn mirror_maker_throughput_gregor_to_kafka() -> anyhow::Result<()> {
     if !std::env::var("GREGOR_MM2_THROUGHPUT").is_ok_and(|v| v == "1") {
@@ -649,8 +701,14 @@ fn mirror_maker_throughput_gregor_to_kafka() -> anyhow::Result<()> {
         target: &k,
         target_is_kafka: true,
     };
+    // Properties to try on top of the file's (later keys win), one `key=value` per `;`.
+    let extra = std::env::var("GREGOR_MM2_THROUGHPUT_SET").unwrap_or_default();
+    let properties = format!("{}{}\n", flow.properties()?, extra.replace(';', "\n"));
+    if !extra.is_empty() {
+        println!("throughput: with {extra}");
+    }
     let started = Instant::now();
-    let mut mm = MirrorMaker::start("mm2-throughput", &flow.properties()?, dir.path())?;
+    let mut mm = MirrorMaker::start("mm2-throughput", &properties, dir.path())?;
     let total =
         |b: &str| -> anyhow::Result<i64> { Ok(end_offsets(b, TOPIC, PARTITIONS)?.iter().sum()) };
     let long = Duration::from_secs(3600);
@@ -671,6 +729,7 @@ fn mirror_maker_throughput_gregor_to_kafka() -> anyhow::Result<()> {
         bytes / copying / 1e6,
         bytes / done.as_secs_f64() / 1e6
     );
+    keep_logs(&dir, &[&gregor, &kafka]);
     gregor.stop()?;
     kafka.stop()?;
     Ok(())
