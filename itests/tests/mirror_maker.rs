@@ -204,6 +204,27 @@ fn topic_overrides(bootstrap: &str, topic: &str) -> anyhow::Result<BTreeMap<Stri
         .collect())
 }
 
+/// Grows `topic` to `count` partitions (CreatePartitions v3).
+fn add_partitions(bootstrap: &str, topic: &str, count: i32) -> anyhow::Result<()> {
+    use gregor_itests::raw::messages::create_partitions_request::CreatePartitionsTopic;
+    use gregor_itests::raw::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
+    let request = CreatePartitionsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(gregor_protocol::StrBytes::from_string(topic.to_string()).into())
+            .with_count(count)
+            // Null: the broker places them (an empty list asks for none, which Kafka refuses).
+            .with_assignments(None)]);
+    let response: CreatePartitionsResponse =
+        RawClient::connect(bootstrap)?.call(ApiKey::CreatePartitions, 3, &request)?;
+    let code = response.results.first().context("no result")?.error_code;
+    anyhow::ensure!(
+        code == 0,
+        "growing {topic} to {count} partitions: error {code}"
+    );
+    Ok(())
+}
+
 /// `count` records of `topic` over three partitions (round-robin), values naming the topic.
 fn records_for(topic: &str, count: usize) -> Vec<Rec> {
     make_records(count, PARTITIONS, 8)
@@ -294,6 +315,20 @@ fn mirror_and_move(
         client.wait_for_topic(topic)?;
         produce_all(&prod, topic, &records[..first])?;
     }
+    // A topic that gains a partition while MirrorMaker runs (no group reads it).
+    let grown = format!("{}-grown", topics[0]);
+    let (code, message) = client.create_topic(&grown, 1, &[])?;
+    anyhow::ensure!(code == 0, "creating {grown}: {code} {message}");
+    client.wait_for_topic(&grown)?;
+    let grown_records: Vec<Rec> = records_for(&grown, 20)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.partition = (i >= 10) as i32;
+            r
+        })
+        .collect();
+    produce_all(&prod, &grown, &grown_records[..10])?;
     let read = consume_and_commit(source, &group, topics, first * topics.len())?;
     let read_count: usize = read.values().map(Vec::len).sum();
     assert_eq!(read_count, first * topics.len());
@@ -371,6 +406,21 @@ fn mirror_and_move(
             "{topic} on the target"
         );
     }
+    // The new partition: MirrorMaker adds it on the target (CreatePartitions) and copies it.
+    until(&mut mm, &format!("{grown} copied"), || {
+        Ok(end_offsets(target, &grown, 1)? == [10])
+    })?;
+    add_partitions(source, &grown, 2)?;
+    // A new producer, whose first metadata has the new partition.
+    let (grown_producer, _) = producer(source, &[])?;
+    produce_all(&grown_producer, &grown, &grown_records[10..])?;
+    until(
+        &mut mm,
+        &format!("{grown}'s second partition on the target"),
+        || Ok(partition_count(target, &grown)? == 2 && end_offsets(target, &grown, 2)? == [10, 10]),
+    )?;
+    let got = consume_all(target, &grown, 2, grown_records.len(), TIMEOUT)?;
+    gregor_itests::clients::assert_records_match(&grown_records, &got, 2);
     // The offsets held by the group stay where they were (the group did not move on).
     for topic in topics {
         assert_eq!(
