@@ -36,6 +36,9 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless maven
 fi
 mvn -q -B -f itests/java/pom.xml dependency:copy-dependencies
+# MirrorMaker 2 with its own Connect runtime and clients (4.3.1: Central serves no 4.4.0
+# connect-mirror), apart from the 4.4.0 jars (itests/java/mirror/pom.xml).
+mvn -q -B -f itests/java/mirror/pom.xml dependency:copy-dependencies
 
 # The TLS and SASL tests: the openssl CLI makes their certificates, and the rdkafka crate's
 # librdkafka links OpenSSL (the client side only; the broker uses rustls).

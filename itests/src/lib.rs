@@ -16,6 +16,7 @@ pub mod consumer_protocol;
 pub mod group;
 pub mod kafka_tools;
 pub mod kcat;
+pub mod mirror_maker;
 pub mod raw;
 pub mod reference;
 pub mod rng;
