@@ -686,6 +686,30 @@ impl PartitionLog {
             .sum()
     }
 
+    /// Scrubs whole segments, newest first, while their unchecked bytes fit in `budget`;
+    /// returns the bytes checked. A damaged batch is repaired as the scrub repairs one.
+    pub fn scrub_newest(&self, budget: u64) -> Result<u64> {
+        let mut left = budget;
+        let pending: Vec<Arc<LogSegment>> = self
+            .segments_read()
+            .values()
+            .rev()
+            .filter(|s| s.needs_scrub())
+            .cloned()
+            .collect();
+        for segment in pending {
+            let bytes = segment.unverified_end().saturating_sub(segment.verified());
+            if bytes > left {
+                break;
+            }
+            left -= bytes;
+            if segment.scrub_all(self.gaps()).is_some() {
+                self.repair_damage(segment.base_offset(), "the start-up check")?;
+            }
+        }
+        Ok(budget - left)
+    }
+
     /// Checks up to `max_bytes` of the oldest segment the scrub has not finished, repairing
     /// the log if a batch there is damaged. Returns the bytes checked (0: nothing left).
     pub fn scrub_step(&self, max_bytes: u64) -> Result<u64> {

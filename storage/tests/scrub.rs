@@ -18,6 +18,12 @@ fn config() -> LogConfig {
     }
 }
 
+/// Opens without the start-up check of the newest segments, so every segment is left to the
+/// read path and the scrub.
+fn open(dir: &Path) -> LogManager {
+    LogManager::open_checking(dir, config(), 0).unwrap()
+}
+
 fn tp() -> TopicPartition {
     TopicPartition::new("scrub", 0)
 }
@@ -97,7 +103,7 @@ fn a_clean_start_reads_no_closed_segment_and_a_fetch_never_serves_the_damage() {
     let (damaged_offset, position) = second_batch(&files[1]);
     damage(&files[1], position);
 
-    let manager = LogManager::open(dir.path(), config()).unwrap();
+    let manager = open(dir.path());
     let log = manager.get(&tp()).unwrap();
     // Nothing was read at load: the end is still there, the damage not yet found.
     assert_eq!(log.log_end_offset(), 360);
@@ -117,7 +123,7 @@ fn a_clean_start_reads_no_closed_segment_and_a_fetch_never_serves_the_damage() {
     log.append(&build_test_batch(2, 10, 5_000), 0).unwrap();
     manager.shutdown().unwrap();
     drop(manager);
-    let manager = LogManager::open(dir.path(), config()).unwrap();
+    let manager = open(dir.path());
     assert_eq!(read_to_end(&manager, 0), damaged_offset + 2);
 }
 
@@ -129,7 +135,7 @@ fn the_scrub_finds_damage_no_fetch_reached() {
     let (damaged_offset, position) = second_batch(&files[2]);
     damage(&files[2], position);
 
-    let manager = LogManager::open(dir.path(), config()).unwrap();
+    let manager = open(dir.path());
     let log = manager.get(&tp()).unwrap();
     assert_eq!(log.log_end_offset(), 360);
     while log.scrub_step(1024).unwrap() > 0 {}
@@ -143,7 +149,7 @@ fn the_scrub_finds_damage_no_fetch_reached() {
 fn the_scrub_thread_checks_everything_and_leaves_a_sound_log_alone() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path(), 120, true);
-    let manager = LogManager::open(dir.path(), config()).unwrap();
+    let manager = open(dir.path());
     assert!(manager.scrub_pending_bytes() > 0);
     manager.start_scrub(u64::MAX / 2);
     let log = manager.get(&tp()).unwrap();
@@ -169,7 +175,7 @@ fn after_a_crash_only_segments_past_the_recovery_point_are_read() {
     // A segment below the recovery point: trusted, its damage found on the read path.
     let (damaged_offset, position) = second_batch(&files[0]);
     damage(&files[0], position);
-    let manager = LogManager::open(dir.path(), config()).unwrap();
+    let manager = open(dir.path());
     let log = manager.get(&tp()).unwrap();
     assert!(!manager.was_clean_shutdown());
     assert_eq!(
@@ -195,6 +201,23 @@ fn after_a_crash_damage_past_the_recovery_point_is_cut_at_load() {
     let log = manager.get(&tp()).unwrap();
     assert_eq!(log.log_end_offset(), damaged_offset);
     assert_eq!(read_to_end(&manager, 0), damaged_offset);
+}
+
+#[test]
+fn a_small_data_dir_is_checked_whole_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 120, true);
+    let files = segments(dir.path());
+    let (damaged_offset, position) = second_batch(&files[1]);
+    damage(&files[1], position);
+    let manager = LogManager::open(dir.path(), config()).unwrap();
+    let log = manager.get(&tp()).unwrap();
+    assert_eq!(
+        log.log_end_offset(),
+        damaged_offset,
+        "cut before the first answer"
+    );
+    assert_eq!(manager.scrub_pending_bytes(), 0);
 }
 
 /// A mapping of a sparse 1 GiB segment (Kafka's default `segment.bytes`) costs no resident
