@@ -157,12 +157,20 @@ fn start_answers_before_the_scrub_and_damage_is_never_served() -> anyhow::Result
         &MetadataRequest::default().with_topics(None),
     )?;
     anyhow::ensure!(metadata.topics.len() >= TOPICS, "metadata lists the topics");
-    let log = broker.log();
-    anyhow::ensure!(log.contains("scrub started"), "the scrub runs: {log}");
     anyhow::ensure!(
-        !log.contains("scrub finished"),
+        !broker.log().contains("scrub finished"),
         "Metadata was answered before the scrub was done"
     );
+    // The scrub thread says when it starts (it may be just after the first answer).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !broker.log().contains("scrub started") {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the scrub never started: {}",
+            broker.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Every batch before the damage is served, then the end the recovery gives: the cut.
     let reached = read_to_end(&mut client, &topic(0))?;
