@@ -191,6 +191,13 @@ impl Broker {
         coordinator_starter.start(offsets_log, append, config, legacy)?;
         broker.start_txn_coordinator(txn_starter, &txn_log)?;
         broker.logs.start_cleaner(broker.config.cleaner.clone());
+        broker.logs.set_checkpoint_intervals(
+            broker.config.recovery_point_checkpoint_interval_ms,
+            broker.config.log_start_checkpoint_interval_ms,
+        );
+        broker
+            .logs
+            .start_scrub(broker.config.scrub_bytes_per_second);
         Ok(broker)
     }
 

@@ -159,6 +159,12 @@ pub struct Config {
     pub log: LogConfig,
     /// The `log.cleaner.*` settings.
     pub cleaner: CleanerConfig,
+    /// `gregor.log.scrub.bytes.per.second` (0: no scrub).
+    pub scrub_bytes_per_second: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`.
+    pub recovery_point_checkpoint_interval_ms: i64,
+    /// `log.flush.start.offset.checkpoint.interval.ms`.
+    pub log_start_checkpoint_interval_ms: i64,
     /// `log.format`.
     pub log_format: LogFormat,
     /// `gregor.http.listeners`: where the live view listens; `None` when it is off.
@@ -591,6 +597,11 @@ impl Config {
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,
             cleaner,
+            scrub_bytes_per_second: b.int_or_default("gregor.log.scrub.bytes.per.second") as u64,
+            recovery_point_checkpoint_interval_ms: b
+                .int_or_default("log.flush.offset.checkpoint.interval.ms"),
+            log_start_checkpoint_interval_ms: b
+                .int_or_default("log.flush.start.offset.checkpoint.interval.ms"),
             log_format,
             http_listen,
             static_settings: b
