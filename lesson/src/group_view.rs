@@ -24,6 +24,18 @@ use gregor_protocol::StrBytes;
 /// Kafka's TOPIC_ALREADY_EXISTS.
 const TOPIC_ALREADY_EXISTS: i16 = 36;
 
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: asked again
+/// (Apache Kafka answers them until it has created and loaded `__consumer_offsets`).
+const RETRIABLE: [i16; 3] = [14, 15, 16];
+
+/// The view while the coordinator cannot answer yet.
+fn not_yet() -> GroupView {
+    GroupView {
+        state: "Unknown".into(),
+        ..GroupView::default()
+    }
+}
+
 /// Which rebalance protocol the group's members speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -138,6 +150,9 @@ impl Coordinator {
         let Some(g) = response.groups.first() else {
             bail!("DescribeGroups answered nothing for {group}");
         };
+        if RETRIABLE.contains(&g.error_code) {
+            return Ok(not_yet());
+        }
         if g.error_code != 0 {
             bail!("describing {group}: error {}", g.error_code);
         }
@@ -183,6 +198,9 @@ impl Coordinator {
                 settled: true,
                 ..GroupView::default()
             });
+        }
+        if RETRIABLE.contains(&g.error_code) {
+            return Ok(not_yet());
         }
         if g.error_code != 0 {
             bail!("describing {group}: error {}", g.error_code);
