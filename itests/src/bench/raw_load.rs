@@ -64,9 +64,9 @@ pub struct RawSizes {
 
 /// Sizes of the full benchmark.
 pub const FULL: RawSizes = RawSizes {
-    produce_1k: 256 << 20,
-    produce_100b: 128 << 20,
-    consume: 512 << 20,
+    produce_1k: 512 << 20,
+    produce_100b: 256 << 20,
+    consume: 1 << 30,
 };
 
 /// Sizes of `--quick`.
@@ -185,7 +185,7 @@ pub fn workload_text(quick: bool) -> String {
          fetch.max.bytes {} MiB, max.partition.fetch.bytes {} MiB, fetch.max.wait.ms \
          {FETCH_MAX_WAIT_MS} (the Java consumer's defaults), advancing by batch headers only, \
          over {} MiB of 1 KiB records written by the raw producer (acks=1); MiB/s of values, \
-         CPU per GiB of values.",
+         CPU per GiB of values; an untimed warm-up produce of a quarter of a 1 KiB run first.",
         BATCH_BYTES >> 10,
         s.produce_1k >> 20,
         s.produce_100b >> 20,
@@ -205,6 +205,15 @@ pub fn round(
 ) -> anyhow::Result<()> {
     let sizes = if quick { QUICK } else { FULL };
     let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
+    // Untimed: with `--only raw` the first row would otherwise carry Kafka's JIT warm-up.
+    create_topic(bootstrap, "raw-warmup", 8)?;
+    let warmup = RawProduceSpec {
+        record_bytes: 1024,
+        bytes: sizes.produce_1k / 4,
+        acks: 1,
+        partitions: 8,
+    };
+    produce(bootstrap, "raw-warmup", warmup).context("raw warm-up")?;
     for spec in produce_specs(sizes) {
         let key = produce_key(&spec);
         let topic = key.replace('_', "-");
@@ -241,15 +250,16 @@ pub fn round(
         };
         let written = produce(bootstrap, &topic, fill).context("filling the raw consume topic")?;
         let (cpu0, own0) = cpu(pid)?;
-        let t = consume(bootstrap, &topic, &written.ends, fill.record_bytes)
+        let (t, fetches) = consume(bootstrap, &topic, &written.ends, fill.record_bytes)
             .with_context(|| key.clone())?;
         let (cpu1, own1) = cpu(pid)?;
         eprintln!(
-            "bench:   {key}: {:.1} MiB/s, {:.0} records/s in {:.2} s; CPU s: broker {:.2}, \
-             load generator {:.2}",
+            "bench:   {key}: {:.1} MiB/s, {:.0} records/s in {:.2} s, {fetches} fetches \
+             ({:.2} MiB each); CPU s: broker {:.2}, load generator {:.2}",
             t.mib_per_s(),
             t.records as f64 / t.elapsed.as_secs_f64(),
             t.elapsed.as_secs_f64(),
+            t.bytes as f64 / fetches.max(1) as f64 / (1u64 << 20) as f64,
             cpu1 - cpu0,
             own1 - own0
         );
@@ -465,17 +475,19 @@ fn check_produce(conn: &mut Connection, id: i32, p: i32) -> anyhow::Result<()> {
 /// Fetches every partition of `topic` from offset 0 up to `ends` (its end offsets), one Fetch
 /// in flight as a consumer has per broker, advancing by the batch headers; timed from the first
 /// request to the last response. Bytes counted are values: records times `record_bytes`.
+/// Returns the figures and the number of Fetch requests.
 pub fn consume(
     bootstrap: &str,
     topic: &str,
     ends: &[i64],
     record_bytes: usize,
-) -> anyhow::Result<Throughput> {
+) -> anyhow::Result<(Throughput, u64)> {
     let mut conn = Connection::open(bootstrap)?;
     let mut offsets = vec![0i64; ends.len()];
     let name = TopicName(StrBytes::from_string(topic.to_string()));
     let mut records = 0u64;
     let mut id = 0i32;
+    let mut fetches = 0u64;
     let started = Instant::now();
     while offsets.iter().zip(ends).any(|(o, e)| o < e) {
         if started.elapsed() > RUN_TIMEOUT {
@@ -507,6 +519,7 @@ pub fn consume(
                 .with_topic(name.clone())
                 .with_partitions(partitions)]);
         id = id.wrapping_add(1);
+        fetches += 1;
         conn.writer
             .write_all(&frame(ApiKey::Fetch, FETCH_VERSION, id, &request)?)?;
         let mut body = conn.read(ApiKey::Fetch, FETCH_VERSION, id)?;
@@ -542,11 +555,14 @@ pub fn consume(
             }
         }
     }
-    Ok(Throughput {
-        records,
-        bytes: records * record_bytes as u64,
-        elapsed: started.elapsed(),
-    })
+    Ok((
+        Throughput {
+            records,
+            bytes: records * record_bytes as u64,
+            elapsed: started.elapsed(),
+        },
+        fetches,
+    ))
 }
 
 #[cfg(test)]
