@@ -36,6 +36,18 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless maven
 fi
 mvn -q -B -f itests/java/pom.xml dependency:copy-dependencies
+# MirrorMaker 2 with its own Connect runtime and clients (4.3.1: Central serves no 4.4.0
+# connect-mirror), apart from the 4.4.0 jars (itests/java/mirror/pom.xml).
+mvn -q -B -f itests/java/mirror/pom.xml dependency:copy-dependencies
+
+# The TLS and SASL tests: the openssl CLI makes their certificates, and the rdkafka crate's
+# librdkafka links OpenSSL (the client side only; the broker uses rustls).
+if ! command -v openssl >/dev/null 2>&1 || ! pkg-config --exists openssl 2>/dev/null; then
+  echo "== installing openssl, libssl-dev and pkg-config (Debian packages)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl libssl-dev pkg-config
+fi
 
 echo "== installing the Python clients into .venv (itests/python/requirements.txt)"
 python3 -m venv .venv

@@ -21,6 +21,7 @@ use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
 use crate::producer_id_manager::ProducerIdManager;
 use crate::replica_manager::ReplicaManager;
+use crate::security::scram_store::ScramStore;
 use crate::topic_config::TopicConfig;
 use crate::topics::{is_internal_topic, load_or_create_meta, TopicMeta, TopicStore};
 
@@ -54,6 +55,8 @@ pub struct Broker {
     pub producer_ids: Arc<ProducerIdManager>,
     /// The transaction coordinator task, started with the group coordinator.
     pub txn_coordinator: CoordinatorHandle<TxnShard>,
+    /// SCRAM users (AlterUserScramCredentials), read by SASL/SCRAM on every listener.
+    pub scram: Arc<ScramStore>,
 }
 
 /// The transaction coordinator's internal topic (one partition on this node, as
@@ -96,6 +99,9 @@ impl Broker {
         let producer_ids = Arc::new(ProducerIdManager::new(now_ms(), logs.max_producer_id()));
         let topics = Arc::new(TopicStore::load(&config.data_dir)?);
         let meta = load_or_create_meta(&config.data_dir, config.node_id)?;
+        let scram = Arc::new(
+            ScramStore::load(&config.data_dir).map_err(|e| BrokerError::Metadata(e.to_string()))?,
+        );
         let advertised = config.advertised(bound);
         let (coordinator, coordinator_starter) = runtime::channel();
         let (txn_coordinator, txn_starter) = runtime::channel();
@@ -110,10 +116,12 @@ impl Broker {
             )),
             logs,
             topics,
-            apis: ApiTable::new(true),
+            apis: ApiTable::new(true)
+                .with_feature_level("transaction.version", config.transaction_version),
             coordinator,
             txn_coordinator,
             producer_ids,
+            scram,
             live: RwLock::new(Arc::new(config.clone())),
             dynamic: Mutex::new(dynamic),
             config,
@@ -183,6 +191,13 @@ impl Broker {
         coordinator_starter.start(offsets_log, append, config, legacy)?;
         broker.start_txn_coordinator(txn_starter, &txn_log)?;
         broker.logs.start_cleaner(broker.config.cleaner.clone());
+        broker.logs.set_checkpoint_intervals(
+            broker.config.recovery_point_checkpoint_interval_ms,
+            broker.config.log_start_checkpoint_interval_ms,
+        );
+        broker
+            .logs
+            .start_scrub(broker.config.scrub_bytes_per_second);
         Ok(broker)
     }
 

@@ -8,6 +8,7 @@ pub mod kafka_keys;
 pub mod keys;
 mod listeners;
 pub mod properties;
+pub mod security;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,7 +18,8 @@ use std::path::PathBuf;
 use gregor_storage::{CleanerConfig, CleanupPolicy, FsyncPolicy, LogConfig, TimestampType};
 
 pub use cli::Cli;
-pub use listeners::Listener;
+pub use listeners::{Listener, SecurityProtocol};
+pub use security::{ClientAuth, ListenerSecurity, SaslSettings, Secret, SslSettings};
 
 /// Where a setting came from, for error messages and `--print-config`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,15 @@ pub enum ConfigError {
     },
 }
 
+/// A value as error messages and `--print-config` may show it: secrets hidden.
+fn shown(key: &str, value: &str) -> String {
+    if security::is_sensitive(key) && !value.is_empty() {
+        "[hidden]".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
 fn hint(suggestion: &Option<&'static str>) -> String {
     match suggestion {
         Some(s) => format!("; did you mean `{s}`? (`gregor --help` lists every key)"),
@@ -99,12 +110,17 @@ pub enum LogFormat {
 /// The resolved configuration of the broker.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address to bind (`listeners`; port 0 picks a free one).
+    /// Address the first listener binds (`listeners`; port 0 picks a free one).
     pub listen: SocketAddr,
-    /// The listener as configured (name and host), for messages.
+    /// The first listener as configured (name and host), for messages.
     pub listener: Listener,
-    /// `host:port` clients are told to connect to (`advertised.listeners`), if set.
+    /// `host:port` clients of the first listener are told to connect to
+    /// (`advertised.listeners`), if set.
     pub advertised_listener: Option<String>,
+    /// Every listener served, in the order of `listeners`, with its advertised address.
+    pub listeners: Vec<Listener>,
+    /// Each listener's TLS and SASL settings, by listener name.
+    pub security: BTreeMap<String, ListenerSecurity>,
     /// `log.dirs` (its first entry): topics, logs and group offsets.
     pub data_dir: PathBuf,
     /// `num.partitions`.
@@ -133,6 +149,8 @@ pub struct Config {
     pub txn: crate::coordinator::txn::TxnConfig,
     /// `transaction.state.log.segment.bytes`.
     pub txn_log_segment_bytes: i64,
+    /// `gregor.transaction.version`: the finalized `transaction.version` feature level.
+    pub transaction_version: i16,
     /// `offset.metadata.max.bytes`: the longest metadata an offset commit may carry.
     pub offset_metadata_max_bytes: usize,
     /// `offsets.retention.minutes` (kept; offsets are not expired yet).
@@ -141,6 +159,12 @@ pub struct Config {
     pub log: LogConfig,
     /// The `log.cleaner.*` settings.
     pub cleaner: CleanerConfig,
+    /// `gregor.log.scrub.bytes.per.second` (0: no scrub).
+    pub scrub_bytes_per_second: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`.
+    pub recovery_point_checkpoint_interval_ms: i64,
+    /// `log.flush.start.offset.checkpoint.interval.ms`.
+    pub log_start_checkpoint_interval_ms: i64,
     /// `log.format`.
     pub log_format: LogFormat,
     /// `gregor.http.listeners`: where the live view listens; `None` when it is off.
@@ -208,10 +232,34 @@ impl Builder {
         layer: u8,
     ) -> Result<(), ConfigError> {
         let key = key.trim();
+        if security::is_listener_key(key, |base| keys::find(base).is_some()) {
+            // `listener.name.<l>.<key>`: checked as its key is, used by `security::resolve`.
+            let base = key.rsplit_once("sasl.jaas.config").map_or_else(
+                || key.splitn(4, '.').nth(3).unwrap_or(key).to_string(),
+                |_| "sasl.jaas.config".to_string(),
+            );
+            if let Some(def) = keys::find(&base) {
+                keys::check(def.kind, value).map_err(|expected| ConfigError::Invalid {
+                    key: key.to_string(),
+                    value: shown(key, value),
+                    origin: origin.clone(),
+                    expected,
+                })?;
+            }
+            self.settings.insert(
+                key.to_string(),
+                Setting {
+                    value: value.trim().to_string(),
+                    origin,
+                    layer,
+                },
+            );
+            return Ok(());
+        }
         if let Some(def) = keys::find(key) {
             keys::check(def.kind, value).map_err(|expected| ConfigError::Invalid {
                 key: key.to_string(),
-                value: value.to_string(),
+                value: shown(key, value),
                 origin: origin.clone(),
                 expected,
             })?;
@@ -355,46 +403,59 @@ impl Config {
             });
             ConfigError::Invalid {
                 key: key.to_string(),
-                value: s.value,
+                value: shown(key, &s.value),
                 origin: s.origin,
                 expected,
             }
         };
 
-        // Listeners: the one PLAINTEXT listener to bind, and what to advertise for it.
-        let protocol_map = b
-            .get("listener.security.protocol.map")
-            .map(|s| s.value.clone())
-            .unwrap_or_default();
+        // Listeners: each one to bind, with its protocol and what it advertises.
+        let text_or_default = |b: &Builder, key: &str| {
+            b.get(key).map_or_else(
+                || keys::find(key).map_or("", |k| k.default).to_string(),
+                |s| s.value.clone(),
+            )
+        };
+        let protocol_map = text_or_default(&b, "listener.security.protocol.map");
         let controllers = b
             .get("controller.listener.names")
             .map(|s| s.value.clone())
             .unwrap_or_default();
-        let listeners_value = b.get("listeners").map_or_else(
-            || {
-                keys::find("listeners")
-                    .map_or("", |k| k.default)
-                    .to_string()
-            },
-            |s| s.value.clone(),
-        );
-        let picked = listeners::pick(&listeners_value, &protocol_map, &controllers)
-            .map_err(|e| invalid(&b, "listeners", e))?;
+        let listeners_value = text_or_default(&b, "listeners");
+        let picked =
+            listeners::pick(&listeners_value, &protocol_map, &controllers).map_err(|e| {
+                let key = if e.contains("listener.security.protocol.map entries")
+                    || e.contains("security protocol of")
+                {
+                    "listener.security.protocol.map"
+                } else {
+                    "listeners"
+                };
+                invalid(&b, key, e)
+            })?;
         b.warnings.extend(picked.warnings);
-        let listener = picked.listener;
+        let mut all_listeners = picked.listeners;
+        if let Some(s) = b
+            .get("advertised.listeners")
+            .filter(|s| !s.value.is_empty())
+        {
+            let warnings = listeners::set_advertised(&mut all_listeners, &s.value, &controllers)
+                .map_err(|e| invalid(&b, "advertised.listeners", e))?;
+            b.warnings.extend(warnings);
+        }
+        let mut security = BTreeMap::new();
+        for l in &all_listeners {
+            l.socket_addr().map_err(|e| invalid(&b, "listeners", e))?;
+            let get = |key: &str| b.get(key).map(|s| s.value.clone());
+            let resolved = security::resolve(l, &get)
+                .map_err(|(key, expected)| invalid(&b, &key, expected))?;
+            security.insert(l.name.clone(), resolved);
+        }
+        let listener = all_listeners[0].clone();
         let listen = listener
             .socket_addr()
             .map_err(|e| invalid(&b, "listeners", e))?;
-        let advertised_listener = match b.get("advertised.listeners") {
-            Some(s) if !s.value.is_empty() => {
-                let (advertised, warnings) =
-                    listeners::pick_advertised(&s.value, &listener.name, &controllers)
-                        .map_err(|e| invalid(&b, "advertised.listeners", e))?;
-                b.warnings.extend(warnings);
-                advertised
-            }
-            _ => None,
-        };
+        let advertised_listener = listener.advertised.clone();
 
         let data_dir = match b.get("log.dirs").or_else(|| b.get("log.dir")) {
             Some(s) => {
@@ -504,6 +565,8 @@ impl Config {
             listen,
             listener,
             advertised_listener,
+            listeners: all_listeners,
+            security,
             data_dir,
             num_partitions: b.int_or_default("num.partitions") as i32,
             auto_create_topics: b
@@ -529,10 +592,16 @@ impl Config {
                 offsets_partitions: 1,
             },
             txn_log_segment_bytes: b.int_or_default("transaction.state.log.segment.bytes"),
+            transaction_version: b.int_or_default("gregor.transaction.version") as i16,
             offset_metadata_max_bytes: b.int_or_default("offset.metadata.max.bytes") as usize,
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),
             log,
             cleaner,
+            scrub_bytes_per_second: b.int_or_default("gregor.log.scrub.bytes.per.second") as u64,
+            recovery_point_checkpoint_interval_ms: b
+                .int_or_default("log.flush.offset.checkpoint.interval.ms"),
+            log_start_checkpoint_interval_ms: b
+                .int_or_default("log.flush.start.offset.checkpoint.interval.ms"),
             log_format,
             http_listen,
             static_settings: b
@@ -611,28 +680,10 @@ impl Config {
         Ok(config)
     }
 
-    /// The host and port clients should use, given the address actually bound. An advertised
-    /// port of 0 means the bound port, as in Kafka (useful with `listeners` on port 0).
+    /// The host and port clients of the first listener should use, given the address it
+    /// bound (see `Listener::advertised`).
     pub fn advertised(&self, bound: SocketAddr) -> (String, i32) {
-        if let Some(listener) = &self.advertised_listener {
-            let listener = listener.rsplit("://").next().unwrap_or(listener);
-            if let Some((host, port)) = listener.rsplit_once(':') {
-                if let Ok(port) = port.parse::<i32>() {
-                    let port = if port == 0 {
-                        i32::from(bound.port())
-                    } else {
-                        port
-                    };
-                    return (host.trim_matches(['[', ']']).to_string(), port);
-                }
-            }
-        }
-        let host = if bound.ip().is_unspecified() {
-            "localhost".to_string()
-        } else {
-            bound.ip().to_string()
-        };
-        (host, i32::from(bound.port()))
+        self.listener.advertised(bound)
     }
 }
 
@@ -660,6 +711,8 @@ fn parse_http_listener(value: &str) -> Result<Option<SocketAddr>, String> {
 pub fn render_settings(settings: &BTreeMap<String, (String, Origin)>) -> String {
     let mut out = String::new();
     for (key, (value, origin)) in settings {
+        // Secrets are shown as Kafka's tools show passwords; the file keeps them.
+        let value = shown(key, value);
         out.push_str(&format!("# {origin}\n{key}={value}\n"));
     }
     out

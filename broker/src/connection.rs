@@ -14,7 +14,13 @@
 //!   their own, so clients that announce large frames and hold them back cannot stall a
 //!   heartbeat or a metadata request.
 //! - Slow frames (slowloris): a frame begun must be complete within `Limits::frame_timeout`.
-//!   A connection with no partial frame may stay idle.
+//!   A connection with no partial frame may stay idle once authenticated.
+//!
+//! Security, per listener: a TLS listener's handshake must finish within the frame timeout; a
+//! SASL listener serves only ApiVersions and the SASL exchange (`security::sasl`) until the
+//! client has authenticated, reads frames of at most `sasl.server.max.receive.size` meanwhile,
+//! and closes a connection that has not authenticated within `Limits::auth_timeout`. Each
+//! request is handled with a `RequestContext` naming the listener and the principal.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +32,7 @@ use gregor_protocol::messages::{ApiKey, ResponseKind};
 use gregor_protocol::request::{decode_request, Decoded};
 use gregor_protocol::response::{describe_error_codes, encode_response, error_codes};
 use gregor_protocol::{ProtocolError, ResponseError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -35,7 +41,20 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::kafka_apis;
+use crate::request_context::{Endpoint, RequestContext};
+use crate::security::sasl::{Authenticator, Outcome, SaslConfig};
+use crate::security::{tls, KafkaPrincipal};
 use crate::socket_server::Limits;
+
+/// A listener as its connections need it: where it is, and how its clients are authenticated.
+pub struct ListenerRuntime {
+    /// Name, protocol and advertised address, for the handlers.
+    pub endpoint: Arc<Endpoint>,
+    /// The TLS acceptor of SSL and SASL_SSL listeners.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The SASL set-up of SASL_PLAINTEXT and SASL_SSL listeners.
+    pub sasl: Option<Arc<SaslConfig>>,
+}
 
 /// Bytes read past the end of the current frame at most: enough for a burst of small pipelined
 /// requests in one read, little enough that a pipelining client is held back by TCP.
@@ -81,10 +100,14 @@ impl RequestBudget {
     }
 }
 
-/// A client connection and what it needs to serve requests.
-pub struct Connection {
-    socket: TcpStream,
+/// A client connection and what it needs to serve requests, over a TCP or TLS stream.
+pub struct Connection<S> {
+    socket: S,
     peer: SocketAddr,
+    /// The listener it came in on.
+    listener: Arc<ListenerRuntime>,
+    /// Who the client is: ANONYMOUS until TLS or SASL says otherwise.
+    principal: KafkaPrincipal,
     broker: Arc<Broker>,
     shutdown: CancellationToken,
     limits: Limits,
@@ -110,28 +133,32 @@ enum ConnectionError {
     Io(#[from] std::io::Error),
     #[error("connection closed in the middle of a request")]
     Truncated,
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
     #[error("a frame begun was not complete within {0:?}")]
     SlowFrame(Duration),
     #[error("the client closed the connection while its request was being handled")]
     PeerGone,
+    #[error("SASL authentication failed: {0}")]
+    Authentication(String),
+    #[error("the client did not authenticate within {0:?}")]
+    AuthenticationTimeout(Duration),
+    #[error("the SASL session expired and the client did not re-authenticate")]
+    SessionExpired,
 }
 
 /// Reads what the client sends while its request is being handled, into `inbound` (up to
 /// `READ_AHEAD` bytes; they are the next requests), so as to notice when it closes or resets the
 /// connection: then this resolves. A client that pipelines more than that is held back by TCP
 /// and this waits for the handler, as Kafka's muted connections do.
-async fn peer_gone(socket: &TcpStream, inbound: &mut BytesMut) {
+async fn peer_gone<S: AsyncRead + Unpin>(socket: &mut S, inbound: &mut BytesMut) {
     // Straight into the buffer's spare room: a local array would sit in every connection's
-    // task state, idle or not.
+    // task state, idle or not. Cancel-safe: bytes read are in `inbound` before this yields.
     while inbound.len() < READ_AHEAD {
-        if socket.readable().await.is_err() {
-            return;
-        }
-        match socket.try_read_buf(inbound) {
-            Ok(0) => return,
+        let room = (READ_AHEAD - inbound.len()) as u64;
+        match (&mut *socket).take(room).read_buf(inbound).await {
+            Ok(0) | Err(_) => return,
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
         }
     }
     std::future::pending().await
@@ -180,47 +207,157 @@ fn log_unsupported(err: &ProtocolError, apis: &gregor_protocol::api_versions::Ap
     }
 }
 
-impl Connection {
-    /// Wraps an accepted socket.
-    pub fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
-        broker: Arc<Broker>,
-        shutdown: CancellationToken,
-        limits: Limits,
-        budget: Arc<RequestBudget>,
-    ) -> Connection {
-        Connection {
-            socket,
-            peer,
-            broker,
-            shutdown,
-            limits,
-            budget,
+/// Serves an accepted socket on `listener`: the TLS handshake first where the listener has
+/// TLS, then requests until the client closes, sends something Kafka would close on, or the
+/// broker shuts down.
+pub async fn serve_socket(
+    socket: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: CancellationToken,
+    limits: Limits,
+    budget: Arc<RequestBudget>,
+    listener: Arc<ListenerRuntime>,
+) {
+    let span = tracing::debug_span!("connection", peer = %peer, listener = %listener.endpoint.name);
+    crate::http::metrics::METRICS.connection_opened();
+    let served = async {
+        match listener.tls.clone() {
+            None => {
+                let mut c = Connection {
+                    socket,
+                    peer,
+                    listener,
+                    principal: KafkaPrincipal::anonymous(),
+                    broker,
+                    shutdown,
+                    limits,
+                    budget,
+                };
+                c.serve().await
+            }
+            Some(acceptor) => {
+                // Garbage instead of a ClientHello fails here; a client that stalls is cut off
+                // by the frame timeout. Either way only this connection closes.
+                let accepted = tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    accepted = tokio::time::timeout(limits.frame_timeout, acceptor.accept(socket)) => accepted,
+                };
+                let stream = match accepted {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => return Err(ConnectionError::Tls(e.to_string())),
+                    Err(_) => return Err(ConnectionError::SlowFrame(limits.frame_timeout)),
+                };
+                let principal = tls::peer_principal(stream.get_ref().1);
+                tracing::debug!(%principal, "TLS handshake done");
+                let mut c = Connection {
+                    socket: stream,
+                    peer,
+                    listener,
+                    principal,
+                    broker,
+                    shutdown,
+                    limits,
+                    budget,
+                };
+                c.serve().await
+            }
         }
     }
+    .instrument(span)
+    .await;
+    crate::http::metrics::METRICS.connection_closed();
+    match served {
+        Ok(()) => tracing::debug!(peer = %peer, "connection closed"),
+        Err(e) => tracing::debug!(peer = %peer, cause = %e, "closing connection"),
+    }
+}
 
-    /// Serves requests until the client closes, sends something Kafka would close on, or the
-    /// broker shuts down.
-    pub async fn run(mut self) {
-        let span = tracing::debug_span!("connection", peer = %self.peer);
-        crate::http::metrics::METRICS.connection_opened();
-        let served = self.serve().instrument(span).await;
-        crate::http::metrics::METRICS.connection_closed();
-        match served {
-            Ok(()) => tracing::debug!(peer = %self.peer, "connection closed"),
-            Err(e) => tracing::debug!(peer = %self.peer, cause = %e, "closing connection"),
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
+    /// Writes a whole encoded frame (or nothing, when empty) and flushes it through TLS.
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
+        if !bytes.is_empty() {
+            self.socket.write_all(bytes).await?;
+            self.socket.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the SASL exchange until the client has authenticated; `first` is a frame already
+    /// read (the SaslHandshake of a re-authentication).
+    async fn authenticate(
+        &mut self,
+        auth: &mut Authenticator,
+        inbound: &mut BytesMut,
+        mut first: Option<Bytes>,
+    ) -> Result<Option<std::time::Instant>, ConnectionError> {
+        let timeout = self.limits.auth_timeout;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let frame = match first.take() {
+                Some(frame) => frame,
+                None => {
+                    let read = self.read_frame(inbound, auth.max_receive_size());
+                    match tokio::time::timeout_at(deadline, read).await {
+                        Err(_) => return Err(ConnectionError::AuthenticationTimeout(timeout)),
+                        Ok(read) => match read? {
+                            Inbound::Frame(frame, _permit) => frame,
+                            Inbound::Closed => return Err(ConnectionError::PeerGone),
+                        },
+                    }
+                }
+            };
+            match auth.on_frame(frame, &self.broker.apis) {
+                Outcome::Reply(reply) => self.send(&reply).await?,
+                Outcome::Authenticated {
+                    reply,
+                    principal,
+                    expires,
+                } => {
+                    self.send(&reply).await?;
+                    tracing::debug!(%principal, "SASL authentication done");
+                    self.principal = principal;
+                    return Ok(expires);
+                }
+                Outcome::Fail { reply, reason } => {
+                    self.send(&reply).await?;
+                    return Err(ConnectionError::Authentication(reason));
+                }
+            }
         }
     }
 
     async fn serve(&mut self) -> Result<(), ConnectionError> {
         let mut inbound = BytesMut::with_capacity(8 * 1024);
         let mut outbound = BytesMut::with_capacity(8 * 1024);
+        let mut auth = self.listener.sasl.clone().map(Authenticator::new);
+        // When the SASL session ends (KIP-368): a request after it closes the connection,
+        // unless it is the SaslHandshake of a re-authentication.
+        let mut session_expires = None;
+        if let Some(auth) = auth.as_mut() {
+            session_expires = self.authenticate(auth, &mut inbound, None).await?;
+        }
+        let max_request_bytes = self.broker.config.max_request_bytes;
         loop {
-            let (frame, permit) = match self.read_frame(&mut inbound).await? {
+            let (frame, permit) = match self.read_frame(&mut inbound, max_request_bytes).await? {
                 Inbound::Frame(frame, permit) => (frame, permit),
                 Inbound::Closed => return Ok(()),
             };
+            let is_handshake = frame.len() >= 2
+                && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::SaslHandshake as i16;
+            if let Some(auth) = auth.as_mut() {
+                if is_handshake && auth.supports_reauth() {
+                    drop(permit);
+                    tracing::debug!(principal = %self.principal, "client re-authenticating (KIP-368)");
+                    auth.begin_reauth(self.principal.clone());
+                    session_expires = self.authenticate(auth, &mut inbound, Some(frame)).await?;
+                    continue;
+                }
+            }
+            if session_expires.is_some_and(|at: std::time::Instant| std::time::Instant::now() >= at)
+            {
+                return Err(ConnectionError::SessionExpired);
+            }
             let decoded = decode_request(frame, &self.broker.apis);
             if let Err(e) = &decoded {
                 log_unsupported(e, &self.broker.apis);
@@ -240,7 +377,7 @@ impl Connection {
                         correlation_id,
                         &ResponseKind::ApiVersions(body),
                     )?;
-                    self.socket.write_all(&outbound).await?;
+                    self.send(&outbound.split()).await?;
                     continue;
                 }
             };
@@ -252,15 +389,19 @@ impl Connection {
                 client_id = request.header.client_id.as_deref().unwrap_or(""),
             );
             let started = std::time::Instant::now();
-            let handled =
-                kafka_apis::handle(&self.broker, &request, self.peer).instrument(span.clone());
+            let ctx = RequestContext {
+                peer: self.peer,
+                endpoint: self.listener.endpoint.clone(),
+                principal: self.principal.clone(),
+            };
+            let handled = kafka_apis::handle(&self.broker, &request, &ctx).instrument(span.clone());
             // A parked request (a long-poll Fetch, a JoinGroup waiting for the rebalance) must not
             // hold the connection slot after its client has gone: Kafka frees a connection when
             // the socket closes, whatever is in purgatory. Dropping the handler is safe: appends
             // run to completion on the blocking pool, and the coordinator ignores dropped replies.
             let response = tokio::select! {
                 response = handled => response?,
-                () = peer_gone(&self.socket, &mut inbound) => return Err(ConnectionError::PeerGone),
+                () = peer_gone(&mut self.socket, &mut inbound) => return Err(ConnectionError::PeerGone),
             };
             if let Some(body) = &response {
                 outbound.clear();
@@ -272,6 +413,7 @@ impl Connection {
                     body,
                 )?;
                 self.socket.write_all(&outbound).await?;
+                self.socket.flush().await?;
                 if outbound.capacity() > 4 << 20 {
                     // A large fetch should not pin its buffer for the life of the connection.
                     outbound = BytesMut::with_capacity(8 * 1024);
@@ -291,8 +433,11 @@ impl Connection {
     /// Reads until a whole frame is in `inbound` and takes it off. Its size is checked and its
     /// share of the request budget acquired before room for its body is reserved; from its first
     /// byte (or from the moment the budget allowed it) it must arrive within the frame timeout.
-    async fn read_frame(&mut self, inbound: &mut BytesMut) -> Result<Inbound, ConnectionError> {
-        let max = self.broker.config.max_request_bytes;
+    async fn read_frame(
+        &mut self,
+        inbound: &mut BytesMut,
+        max: usize,
+    ) -> Result<Inbound, ConnectionError> {
         let timeout = self.limits.frame_timeout;
         let mut deadline = None;
         let size = loop {

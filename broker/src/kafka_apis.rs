@@ -1,6 +1,5 @@
 //! Dispatch: one match from a decoded request to the handler of its API.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use gregor_protocol::messages::{RequestKind, ResponseKind};
@@ -9,15 +8,17 @@ use gregor_protocol::ProtocolError;
 
 use crate::apis;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
 /// Handles one request. `Ok(None)` sends no response (Produce with acks=0); `Err` closes the
 /// connection.
 pub async fn handle(
     broker: &Arc<Broker>,
     request: &Request,
-    peer: SocketAddr,
+    ctx: &RequestContext,
 ) -> Result<Option<ResponseKind>, ProtocolError> {
     let v = request.version;
+    let peer = ctx.peer;
     let response = match &request.body {
         RequestKind::ApiVersions(_) => {
             ResponseKind::ApiVersions(broker.apis.api_versions_response(0))
@@ -30,7 +31,9 @@ pub async fn handle(
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(apis::list_offsets::handle(broker, r, v))
         }
-        RequestKind::Metadata(r) => ResponseKind::Metadata(apis::metadata::handle(broker, r, v)),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(apis::metadata::handle(broker, r, v, ctx))
+        }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(apis::topics::create_topics(broker, r))
         }
@@ -69,7 +72,7 @@ pub async fn handle(
             }
         }
         RequestKind::DescribeCluster(r) => {
-            ResponseKind::DescribeCluster(apis::cluster::describe_cluster(broker, r))
+            ResponseKind::DescribeCluster(apis::cluster::describe_cluster(broker, r, ctx))
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(apis::configs::describe_configs(broker, r))
@@ -101,9 +104,18 @@ pub async fn handle(
         RequestKind::DescribeClientQuotas(r) => {
             ResponseKind::DescribeClientQuotas(apis::quotas::describe_client_quotas(r))
         }
-        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
-            apis::quotas::describe_user_scram_credentials(r),
-        ),
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ResponseKind::DescribeUserScramCredentials(apis::scram_credentials::describe(broker, r))
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(apis::scram_credentials::alter(broker, r))
+        }
+        // On an authenticated connection or a listener without SASL (the connection handles
+        // SASL before authentication and starts re-authentication itself).
+        RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(apis::sasl::handshake()),
+        RequestKind::SaslAuthenticate(_) => {
+            ResponseKind::SaslAuthenticate(apis::sasl::authenticate())
+        }
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(apis::reassignments::elect_leaders(broker, r))
         }
@@ -117,7 +129,7 @@ pub async fn handle(
             ResponseKind::DescribeQuorum(apis::quorum::handle(broker, r, v))
         }
         RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(apis::groups::find_coordinator(broker, r, v))
+            ResponseKind::FindCoordinator(apis::groups::find_coordinator(broker, r, v, ctx))
         }
         RequestKind::JoinGroup(_)
         | RequestKind::SyncGroup(_)

@@ -14,6 +14,8 @@ pub mod log_levels;
 pub mod partition;
 pub mod producer_id_manager;
 pub mod replica_manager;
+pub mod request_context;
+pub mod security;
 pub mod socket_server;
 pub mod startup;
 pub mod topic_config;

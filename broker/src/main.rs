@@ -9,9 +9,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use gregor::broker::Broker;
-use gregor::config::{render_settings, Cli, Config, LogFormat, Origin};
+use gregor::config::{render_settings, Cli, Config, LogFormat, Origin, SecurityProtocol};
+use gregor::connection::ListenerRuntime;
 use gregor::data_dir::{self, DataDirError};
 use gregor::error::BrokerError;
+use gregor::request_context::Endpoint;
+use gregor::security::sasl::SaslConfig;
 use gregor::socket_server::SocketServer;
 use gregor::startup::{self, Reachability};
 use gregor_storage::StorageError;
@@ -163,15 +166,40 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
     let data_dir = config.data_dir.clone();
     let format_existed = data_dir.join(data_dir::FORMAT_FILE).exists();
     let data_format = data_dir::check(&data_dir)?;
-    let listener = startup::bind(config.listen).await?;
-    let bound = listener.local_addr()?;
-    let (host, port) = config.advertised(bound);
-    match startup::reachability(bound, &host, port) {
-        Reachability::Fine => {}
-        Reachability::OnlyThroughAForwarder(why) => tracing::warn!("{why}"),
-        Reachability::Unreachable(why) => anyhow::bail!("advertised listener unreachable: {why}"),
+    // Every listener's TLS and SASL set-up is checked before anything binds or opens, so a
+    // bad key or JAAS config fails the start with a message naming it.
+    let mut security = Vec::new();
+    for l in &config.listeners {
+        let settings = config.security.get(&l.name);
+        let tls = match settings.and_then(|s| s.ssl.as_ref()) {
+            Some(ssl) => Some(tokio_rustls::TlsAcceptor::from(
+                gregor::security::tls::server_config(&l.name, ssl)?,
+            )),
+            None => None,
+        };
+        security.push((tls, settings.and_then(|s| s.sasl.clone())));
     }
+    let mut bound_listeners = Vec::new();
+    for l in &config.listeners {
+        let addr = l
+            .socket_addr()
+            .map_err(|e| anyhow::anyhow!("listener {}: {e}", l.name))?;
+        let socket = startup::bind(addr).await?;
+        let bound = socket.local_addr()?;
+        let (host, port) = l.advertised(bound);
+        match startup::reachability(bound, &host, port) {
+            Reachability::Fine => {}
+            Reachability::OnlyThroughAForwarder(why) => tracing::warn!(listener = %l.name, "{why}"),
+            Reachability::Unreachable(why) => {
+                anyhow::bail!("advertised listener unreachable ({}): {why}", l.name)
+            }
+        }
+        bound_listeners.push((socket, bound, (host, port)));
+    }
+    let bound = bound_listeners[0].1;
+    let (host, port) = bound_listeners[0].2.clone();
     let log_format = config.log_format;
+    let config_listeners = config.listeners.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config, bound, data_format))
         .await?
         .map_err(|e| open_error(e, &data_dir))?;
@@ -187,8 +215,46 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
         data_dir::write_format(&data_dir)
     }
     .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", data_dir::FORMAT_FILE))?;
+    let mut runtimes = Vec::new();
+    let mut listener_lines = String::new();
+    for ((socket, bound, advertised), (l, (tls, sasl))) in bound_listeners
+        .into_iter()
+        .zip(config_listeners.iter().zip(security))
+    {
+        let sasl = match sasl {
+            Some(settings) => Some(std::sync::Arc::new(
+                SaslConfig::new(&l.name, &settings, broker.scram.clone())
+                    .map_err(|e| anyhow::anyhow!("listener {}: {e}", l.name))?,
+            )),
+            None => None,
+        };
+        if config_listeners.len() > 1 || l.protocol != SecurityProtocol::Plaintext {
+            let mechanisms = sasl
+                .as_ref()
+                .map(|s| format!(", SASL {}", s.mechanisms.join(" ")))
+                .unwrap_or_default();
+            listener_lines.push_str(&format!(
+                "\n  listener {} ({}{mechanisms}) on {bound}, advertised {}:{}",
+                l.name, l.protocol, advertised.0, advertised.1
+            ));
+        }
+        let endpoint = std::sync::Arc::new(Endpoint {
+            name: l.name.clone(),
+            protocol: l.protocol,
+            bound,
+            advertised,
+        });
+        runtimes.push((
+            socket,
+            std::sync::Arc::new(ListenerRuntime {
+                endpoint,
+                tls,
+                sasl,
+            }),
+        ));
+    }
     let shutdown = CancellationToken::new();
-    let server = SocketServer::new(listener, broker.clone(), shutdown.clone());
+    let server = SocketServer::new(runtimes, broker.clone(), shutdown.clone());
     // Installed before the banner: a SIGTERM sent as soon as the banner appears must find the
     // handler in place, not the default action (exit without flushing).
     let signals = (
@@ -217,7 +283,7 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
     // The first line is what tests and scripts wait for (port 0 picks a free port): keep
     // "listening on ADDR" in it.
     println!(
-        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {topics} topics, started in {ms:.1} ms\n  recovery: {recovery}\n  config:   {sources} (`gregor --print-config` shows every setting and its source){live_view}",
+        "gregor {} listening on {bound} (advertised {host}:{port}), data dir {}, {topics} topics, started in {ms:.1} ms{listener_lines}\n  recovery: {recovery}\n  config:   {sources} (`gregor --print-config` shows every setting and its source){live_view}",
         env!("CARGO_PKG_VERSION"),
         broker.config.data_dir.display(),
     );
@@ -280,7 +346,14 @@ fn open_error(e: BrokerError, data_dir: &Path) -> anyhow::Error {
 /// Sends ApiVersions v0 to the configured listener and checks the answer, so a health check
 /// proves the broker serves Kafka requests, not only that the port is open.
 fn healthcheck(config: &Config) -> Result<std::net::SocketAddr, String> {
-    let mut addr = config.listen;
+    // ApiVersions in plain text: served on PLAINTEXT listeners, and on SASL_PLAINTEXT ones
+    // before authentication too.
+    let listener = config
+        .listeners
+        .iter()
+        .find(|l| !l.protocol.uses_tls())
+        .ok_or("the health check needs a PLAINTEXT or SASL_PLAINTEXT listener; every listener here uses TLS")?;
+    let mut addr = listener.socket_addr()?;
     if addr.port() == 0 {
         return Err("the configured listener has port 0; give the port to check with --listen or GREGOR_LISTENERS".into());
     }

@@ -1,7 +1,7 @@
-//! The listener: accepts connections under a cap, spawns one task per connection, runs the
-//! periodic log upkeep, and shuts everything down in order on a signal.
+//! The listeners: each accepts connections under one shared cap and spawns one task per
+//! connection; the server runs the periodic log upkeep and shuts everything down in order on
+//! a signal. Kafka counterpart: `SocketServer` with its per-listener `Acceptor`s.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::broker::{now_ms, Broker};
-use crate::connection::{Connection, RequestBudget};
+use crate::connection::{serve_socket, ListenerRuntime, RequestBudget};
 
 /// A frame begun must be complete within this, or the connection closes (slowloris: a client
 /// dribbling a frame byte by byte would otherwise hold its buffer, and its share of the request
@@ -24,6 +24,12 @@ const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// shared. Overridden by `GREGOR_TEST_REQUEST_BUDGET_BYTES` (tests).
 const REQUEST_BUDGET_BYTES: usize = 512 * 1024 * 1024;
 
+/// A client of a SASL listener must have authenticated within this from connecting (or from
+/// starting to re-authenticate), or the connection closes: a SASL exchange that stalls must
+/// not hold a connection slot. Kafka has no such bound before `connections.max.idle.ms`.
+/// Overridden by `GREGOR_TEST_AUTH_TIMEOUT_MS` (tests).
+const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connection limits that are not (yet) configuration: Kafka-like constants, which tests may
 /// override through the environment.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +38,8 @@ pub struct Limits {
     pub frame_timeout: Duration,
     /// Bytes of requests held at once across all connections.
     pub request_budget_bytes: usize,
+    /// How long a SASL client may take to authenticate.
+    pub auth_timeout: Duration,
 }
 
 impl Limits {
@@ -42,16 +50,20 @@ impl Limits {
             env("GREGOR_TEST_FRAME_TIMEOUT_MS").map_or(FRAME_TIMEOUT, Duration::from_millis);
         let budget =
             env("GREGOR_TEST_REQUEST_BUDGET_BYTES").map_or(REQUEST_BUDGET_BYTES, |b| b as usize);
+        let auth_timeout =
+            env("GREGOR_TEST_AUTH_TIMEOUT_MS").map_or(AUTH_TIMEOUT, Duration::from_millis);
         Limits {
             frame_timeout,
             request_budget_bytes: budget,
+            auth_timeout,
         }
     }
 }
 
-/// A bound listener and the broker it serves.
+/// The bound listeners and the broker they serve.
 pub struct SocketServer {
-    listener: TcpListener,
+    /// Each bound socket with its listener's name, protocol and security.
+    listeners: Vec<(TcpListener, Arc<ListenerRuntime>)>,
     broker: Arc<Broker>,
     /// Acquired before accepting, so the connection cap holds even under a burst of connects.
     limit: Arc<Semaphore>,
@@ -66,9 +78,9 @@ pub struct SocketServer {
 }
 
 impl SocketServer {
-    /// Wraps a bound listener.
+    /// Wraps the bound listeners.
     pub fn new(
-        listener: TcpListener,
+        listeners: Vec<(TcpListener, Arc<ListenerRuntime>)>,
         broker: Arc<Broker>,
         shutdown: CancellationToken,
     ) -> SocketServer {
@@ -80,7 +92,7 @@ impl SocketServer {
         ));
         tracing::debug!(?limits, "connection limits");
         SocketServer {
-            listener,
+            listeners,
             broker,
             limit,
             limits,
@@ -90,15 +102,20 @@ impl SocketServer {
         }
     }
 
-    /// The address actually bound.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
     /// Serves until the shutdown token is cancelled, then waits for connections to finish their
     /// current request and closes the logs cleanly.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let upkeep = tokio::spawn(upkeep(self.broker.clone(), self.shutdown.clone()));
+        let listeners = std::mem::take(&mut self.listeners);
+        let accepting = listeners
+            .into_iter()
+            .map(|(socket, listener)| self.accept(socket, listener));
+        futures_util::future::join_all(accepting).await;
+        self.finish(upkeep).await;
+    }
+
+    /// Accepts connections on one listener until shutdown.
+    async fn accept(&self, socket: TcpListener, listener: Arc<ListenerRuntime>) {
         let mut backoff = Duration::from_millis(5);
         loop {
             let permit = tokio::select! {
@@ -107,34 +124,39 @@ impl SocketServer {
             };
             let accepted = tokio::select! {
                 _ = self.shutdown.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
+                accepted = socket.accept() => accepted,
             };
             match accepted {
-                Ok((socket, peer)) => {
+                Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
-                    let _ = socket.set_nodelay(true);
-                    let connection = Connection::new(
-                        socket,
+                    let _ = stream.set_nodelay(true);
+                    let connection = serve_socket(
+                        stream,
                         peer,
                         self.broker.clone(),
                         self.shutdown.clone(),
                         self.limits,
                         self.budget.clone(),
+                        listener.clone(),
                     );
                     self.tasks.spawn(async move {
-                        connection.run().await;
+                        connection.await;
                         drop(permit);
                     });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(cause = %e, "accept failed");
+                    tracing::warn!(cause = %e, listener = %listener.endpoint.name, "accept failed");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
         }
-        drop(self.listener);
+    }
+
+    /// After the listeners stopped: lets connections finish, stops the coordinators and
+    /// closes the logs.
+    async fn finish(self, upkeep: tokio::task::JoinHandle<()>) {
         self.tasks.close();
         if tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
             .await

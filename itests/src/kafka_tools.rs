@@ -305,3 +305,49 @@ pub fn poll<T>(
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// One partition row of `kafka-consumer-groups --describe --group G`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribedOffset {
+    /// TOPIC.
+    pub topic: String,
+    /// PARTITION.
+    pub partition: i32,
+    /// LAG, as printed (`-` when nothing is committed).
+    pub lag: String,
+    /// CLIENT-ID of the owner, or None when no member owns it.
+    pub client_id: Option<String>,
+}
+
+/// The partition rows `kafka-consumer-groups --describe --group group` prints
+/// (GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID).
+pub fn describe_offsets(bootstrap: &str, group: &str) -> anyhow::Result<Vec<DescribedOffset>> {
+    let out = run(
+        CONSUMER_GROUPS,
+        &[
+            "--bootstrap-server",
+            bootstrap,
+            "--describe",
+            "--group",
+            group,
+        ],
+    )?
+    .ok()?;
+    let mut rows = Vec::new();
+    for line in out.stdout.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() != 9 || words[0] != group {
+            continue;
+        }
+        let Ok(partition) = words[2].parse() else {
+            continue;
+        };
+        rows.push(DescribedOffset {
+            topic: words[1].to_string(),
+            partition,
+            lag: words[5].to_string(),
+            client_id: (words[8] != "-").then(|| words[8].to_string()),
+        });
+    }
+    Ok(rows)
+}

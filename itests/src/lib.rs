@@ -16,9 +16,11 @@ pub mod consumer_protocol;
 pub mod group;
 pub mod kafka_tools;
 pub mod kcat;
+pub mod mirror_maker;
 pub mod raw;
 pub mod reference;
 pub mod rng;
+pub mod security;
 pub mod tmpfs;
 
 /// Keeps this process's `GREGOR_*` and `KAFKA_*` variables from a broker it starts: the broker

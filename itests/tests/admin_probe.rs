@@ -29,11 +29,10 @@ const DEVIATIONS: &[(&str, &str, &str)] = &[
     (
         "describeFeatures",
         "finalized={group.version=1..1, kraft.version=1..1, metadata.version=33..33, \
-         transaction.version=1..1} supported={group.version=0..1, kraft.version=0..1, \
-         metadata.version=7..33, transaction.version=0..1} epoch=set",
-        "transaction.version 1, not 2: Produce does not add partitions to a transaction itself \
-         (KIP-890 part 2); share.version, streams.version and \
-         eligible.leader.replicas.version come with the APIs behind them",
+         transaction.version=2..2} supported={group.version=0..1, kraft.version=0..1, \
+         metadata.version=7..33, transaction.version=0..2} epoch=set",
+        "share.version, streams.version and eligible.leader.replicas.version come with the \
+         APIs behind them",
     ),
     (
         "alterClientQuotas.validateOnly",

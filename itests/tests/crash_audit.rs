@@ -14,18 +14,29 @@
 //! and one kill -9; every acknowledged one must still be there (issue 13: they used to be
 //! deleted by the next retention check). This run is in CI at its full length.
 //!
-//! CI runs 3 kill cycles per policy; `GREGOR_AUDIT_CYCLES=20` (or more) for the long variant.
+//! And a transactional mode: an rdkafka transactional producer commits and aborts
+//! transactions over every partition while the broker is killed again and again; afterwards a
+//! read_committed consumer must see every committed transaction whole and once, nothing of an
+//! aborted or unfinished one, and of a transaction whose commit got no answer all or nothing.
+//!
+//! CI runs 3 kill cycles per policy and mode; `GREGOR_AUDIT_CYCLES=20` (or more) for the long
+//! variant.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use gregor_itests::clients::{consume_all, create_topic, producer, record_count, AckLog};
 use gregor_itests::TestBroker;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DefaultProducerContext, Producer, PurgeConfig, ThreadedProducer,
+};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
 
@@ -374,6 +385,257 @@ async fn acknowledged_records_without_timestamps_survive_60_s_of_retention() -> 
     println!(
         "timestamp -1: {} acknowledged records over {:?}, all present",
         acked.len(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Records per transaction in the transactional mode, spread over every partition.
+const TXN_RECORDS: u64 = 12;
+
+/// Every how many transactions one is aborted (after its records reached the log).
+const ABORT_EVERY: u64 = 4;
+
+/// How long the transactional mode's client calls may take before it gives up on a producer.
+const TXN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What became of one transaction, as far as the producer knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The commit was acknowledged: every record must be visible, once.
+    Committed,
+    /// Aborted, or never asked to commit: nothing of it may be visible.
+    NotCommitted,
+    /// The commit was sent but got no answer: all of it or nothing.
+    CommitUnanswered,
+}
+
+type TxnProducer = ThreadedProducer<DefaultProducerContext>;
+
+/// A transactional producer whose init went through, retried while the broker is down.
+fn txn_producer(bootstrap: &str, stop: &AtomicBool) -> Option<TxnProducer> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+        let created: Result<TxnProducer, _> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("transactional.id", "audit-tx")
+            .set("linger.ms", "2")
+            .set("retry.backoff.ms", "20")
+            .set("reconnect.backoff.ms", "20")
+            .set("reconnect.backoff.max.ms", "200")
+            .create();
+        if let Ok(p) = created {
+            if p.init_transactions(TXN_TIMEOUT).is_ok() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// The value of record `i` of transaction `n`.
+fn txn_value(n: u64, i: u64) -> String {
+    format!("t{n}-{i}")
+}
+
+/// Runs transaction `n` (committed, or aborted after a flush when `n` is a multiple of
+/// `ABORT_EVERY`), recording its outcome before each step that could decide it.
+fn txn_run(p: &TxnProducer, n: u64, outcomes: &Mutex<BTreeMap<u64, Outcome>>) -> bool {
+    let set = |o| {
+        outcomes.lock().unwrap().insert(n, o);
+    };
+    set(Outcome::NotCommitted);
+    let sent = p.begin_transaction().is_ok()
+        && (0..TXN_RECORDS).all(|i| {
+            let value = txn_value(n, i);
+            let record = BaseRecord::<str, str>::to("audit-txn")
+                .partition((i % PARTITIONS as u64) as i32)
+                .key(&value)
+                .payload(&value);
+            p.send(record).is_ok()
+        });
+    if !sent {
+        return false;
+    }
+    if n.is_multiple_of(ABORT_EVERY) {
+        // Flushed first so the aborted records are in the log for read_committed to skip.
+        return p.flush(TXN_TIMEOUT).is_ok() && p.abort_transaction(TXN_TIMEOUT).is_ok();
+    }
+    set(Outcome::CommitUnanswered);
+    let committed = p.commit_transaction(TXN_TIMEOUT).is_ok();
+    if committed {
+        set(Outcome::Committed);
+    }
+    committed
+}
+
+/// Every (transaction, record) a read_committed consumer gets per partition before it reads
+/// the `sentinel` transaction's record in each.
+fn read_committed_until(
+    bootstrap: &str,
+    sentinel: u64,
+) -> anyhow::Result<BTreeMap<i32, Vec<(u64, u64)>>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "audit-txn-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset("audit-txn", p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut out: BTreeMap<i32, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut done = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while done.len() < PARTITIONS as usize {
+        anyhow::ensure!(Instant::now() < deadline, "sentinel read in {done:?} only");
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m?;
+        let text = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+        let (n, i) = text
+            .strip_prefix('t')
+            .and_then(|t| t.split_once('-'))
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .with_context(|| format!("{text}: a value the producer never wrote"))?;
+        if n == sentinel {
+            done.insert(m.partition());
+        } else {
+            out.entry(m.partition()).or_default().push((n, i));
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_transactions_survive_kill_9_cycles() -> anyhow::Result<()> {
+    let mut broker = TestBroker::start(&[])?;
+    let b = broker.bootstrap();
+    create_topic(&b, "audit-txn", PARTITIONS).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let outcomes: Arc<Mutex<BTreeMap<u64, Outcome>>> = Arc::default();
+    let worker = {
+        let (b, stop, outcomes) = (b.clone(), stop.clone(), outcomes.clone());
+        std::thread::spawn(move || -> u64 {
+            let mut n = 0;
+            let mut p = txn_producer(&b, &stop);
+            while !stop.load(Ordering::SeqCst) {
+                let Some(producer) = p.as_ref() else {
+                    p = txn_producer(&b, &stop);
+                    continue;
+                };
+                n += 1;
+                if !txn_run(producer, n, &outcomes) {
+                    // Whatever state the client is in, a new producer with the same id fences
+                    // it and has the coordinator end what it left open.
+                    p = None;
+                }
+            }
+            n
+        })
+    };
+    let committed = |o: &Mutex<BTreeMap<u64, Outcome>>| {
+        o.lock()
+            .unwrap()
+            .values()
+            .filter(|o| **o == Outcome::Committed)
+            .count()
+    };
+    let wait_for_commits = |what: &str, broker: &TestBroker| -> anyhow::Result<()> {
+        let before = committed(&outcomes);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while committed(&outcomes) < before + 8 {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "no commits {what}; log:\n{}",
+                broker.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    };
+    let started = Instant::now();
+    for cycle in 0..cycles() {
+        wait_for_commits(&format!("in cycle {cycle}"), &broker)?;
+        // Kill at a point that varies with the cycle: mid-produce, mid-commit, mid-markers.
+        std::thread::sleep(Duration::from_millis(3 * (cycle as u64 % 7)));
+        broker.kill9()?;
+        broker.restart()?;
+    }
+    wait_for_commits("after the last restart", &broker)?;
+    stop.store(true, Ordering::SeqCst);
+    let last = worker.join().expect("producer thread");
+
+    // A last producer: its init ends whatever was left open; then a sentinel in every partition.
+    let sentinel = last + 1;
+    let p = txn_producer(&b, &AtomicBool::new(false)).context("a producer after the run")?;
+    p.begin_transaction()?;
+    for partition in 0..PARTITIONS {
+        let value = txn_value(sentinel, partition as u64);
+        p.send(
+            BaseRecord::<str, str>::to("audit-txn")
+                .partition(partition)
+                .key(&value)
+                .payload(&value),
+        )
+        .map_err(|(e, _)| e)?;
+    }
+    p.commit_transaction(TXN_TIMEOUT)?;
+
+    let outcomes = outcomes.lock().unwrap().clone();
+    let mut seen: BTreeMap<u64, HashSet<u64>> = BTreeMap::new();
+    for (partition, records) in read_committed_until(&b, sentinel)? {
+        // The producer wrote each partition in (transaction, record) order.
+        for pair in records.windows(2) {
+            anyhow::ensure!(
+                pair[0] < pair[1],
+                "partition {partition}: {:?} read before {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for (n, i) in records {
+            anyhow::ensure!(
+                i % PARTITIONS as u64 == partition as u64 && i < TXN_RECORDS,
+                "{} read from partition {partition}: never written there",
+                txn_value(n, i)
+            );
+            anyhow::ensure!(
+                seen.entry(n).or_default().insert(i),
+                "{} read twice",
+                txn_value(n, i)
+            );
+        }
+    }
+    for (n, records) in &seen {
+        match outcomes.get(n) {
+            Some(Outcome::Committed | Outcome::CommitUnanswered) => anyhow::ensure!(
+                records.len() as u64 == TXN_RECORDS,
+                "transaction {n} is partial: {} of {TXN_RECORDS} records visible",
+                records.len()
+            ),
+            other => bail!("transaction {n} ({other:?}) is visible to read_committed"),
+        }
+    }
+    let mut acked = 0;
+    for (n, outcome) in &outcomes {
+        if *outcome == Outcome::Committed {
+            acked += 1;
+            anyhow::ensure!(seen.contains_key(n), "committed transaction {n} is missing");
+        }
+    }
+    let aborted = outcomes
+        .values()
+        .filter(|o| **o == Outcome::NotCommitted)
+        .count();
+    println!(
+        "transactional: {} kill -9 cycles, {acked} committed transactions audited, {aborted} \
+         aborted or unfinished invisible, {} visible in all, {:?}",
+        cycles(),
+        seen.len(),
         started.elapsed()
     );
     Ok(())

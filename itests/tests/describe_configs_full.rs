@@ -22,7 +22,19 @@ const VALUE_DEVIATIONS: &[(&str, &str)] = &[
     ("advertised.listeners", "set by Kafka's launcher only"),
     (
         "listener.security.protocol.map",
-        "Gregor serves PLAINTEXT only, and says so",
+        "Kafka's launcher maps its CONTROLLER listener",
+    ),
+    (
+        "ssl.keystore.type",
+        "Gregor reads PEM keystores only, so PEM is its default (Kafka's is JKS)",
+    ),
+    (
+        "ssl.truststore.type",
+        "Gregor reads PEM truststores only, so PEM is its default (Kafka's is JKS)",
+    ),
+    (
+        "sasl.enabled.mechanisms",
+        "Gregor enables every mechanism it has; Kafka's default GSSAPI it lacks",
     ),
     (
         "controller.listener.names",

@@ -552,7 +552,8 @@ fn one_request_cannot_create_millions_of_partitions() -> anyhow::Result<()> {
             .with_timeout_ms(10_000)
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(name("small").into())
-                .with_count(count)])
+                .with_count(count)
+                .with_assignments(None)])
     };
     let response: CreatePartitionsResponse =
         client.call(ApiKey::CreatePartitions, 3, &grow(i32::MAX))?;

@@ -1,11 +1,14 @@
 //! A consume-transform-produce loop with the Java clients (`itests/java/src/TxnCopy.java`:
 //! read_committed consumer in a group, transactional producer, sendOffsetsToTransaction),
 //! killed with `kill -9` several times mid-run and restarted: the output read with
-//! read_committed holds every input record exactly once.
+//! read_committed holds every input record exactly once. The client runs with
+//! `transaction.version` 2 (KIP-890 part 2: partitions added by Produce, the epoch bumped at
+//! every commit), which the producer epoch after the run shows.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use gregor_itests::apps::{end_offsets, JavaApp};
 use gregor_itests::clients::{consume_all_with, create_topic, produce_all, producer, Rec};
 use gregor_itests::TestBroker;
@@ -95,6 +98,8 @@ async fn every_input_record_is_in_the_output_exactly_once_across_kill9s() -> any
     for run in 0..4 {
         let slice = &records[run * LINES / 4..(run + 1) * LINES / 4];
         let mut app = start(&b, dir.path(), run)?;
+        // The last run's epoch once its init is done: only EndTxn v5 moves it after that.
+        let epoch_at_start = producer_epoch(&b, "copy-tx")?;
         produce_all(&p, INPUT, slice)?;
         app.wait_for("a commit", APP_TIMEOUT, |l| l.starts_with("COMMITTED"))?;
         if run < 3 {
@@ -115,6 +120,12 @@ async fn every_input_record_is_in_the_output_exactly_once_across_kill9s() -> any
                     break;
                 }
             }
+            let epoch = producer_epoch(&b, "copy-tx")?;
+            assert!(
+                epoch > epoch_at_start,
+                "epoch {epoch} after the last run's commits, {epoch_at_start} at its start: the \
+                 client did not bump it at its commits (transaction.version 2)"
+            );
             app.stop()?;
         }
     }
@@ -132,4 +143,24 @@ async fn every_input_record_is_in_the_output_exactly_once_across_kill9s() -> any
     }
     assert_eq!(seen.len(), LINES);
     Ok(())
+}
+
+/// The producer epoch DescribeTransactions reports for `transactional_id`.
+fn producer_epoch(bootstrap: &str, transactional_id: &str) -> anyhow::Result<i16> {
+    use gregor_itests::raw::messages::{
+        ApiKey, DescribeTransactionsRequest, DescribeTransactionsResponse, TransactionalId,
+    };
+    let mut client = gregor_itests::raw::RawClient::connect(bootstrap)?;
+    let request =
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(
+            gregor_protocol::StrBytes::from_string(transactional_id.to_string()),
+        )]);
+    let response: DescribeTransactionsResponse =
+        client.call(ApiKey::DescribeTransactions, 0, &request)?;
+    let state = response
+        .transaction_states
+        .first()
+        .context("no transaction state")?;
+    anyhow::ensure!(state.error_code == 0, "error {}", state.error_code);
+    Ok(state.producer_epoch)
 }

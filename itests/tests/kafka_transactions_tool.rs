@@ -61,6 +61,27 @@ async fn list_and_describe_show_an_ongoing_transaction() -> anyhow::Result<()> {
     assert!(row.contains("Ongoing"), "{row}");
     assert!(row.contains(&init.producer_id.0.to_string()), "{row}");
 
+    // ListTransactions v2 (KIP-1152): the pattern must match the whole transactional id.
+    for (pattern, listed) in [("open-.*", true), ("open", false), ("other-.*", false)] {
+        let out = run(
+            TRANSACTIONS,
+            &[
+                "--bootstrap-server",
+                &b,
+                "list",
+                "--transactional-id-pattern",
+                pattern,
+            ],
+        )?
+        .ok()?;
+        assert_eq!(
+            out.stdout.contains("open-tx"),
+            listed,
+            "pattern {pattern}:\n{}",
+            out.stdout
+        );
+    }
+
     let describe = run(
         TRANSACTIONS,
         &[

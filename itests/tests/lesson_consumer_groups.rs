@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use gregor_itests::consumer_protocol::BROKER_SETTINGS;
-use gregor_itests::kafka_tools::{run, CONSUMER_GROUPS};
+use gregor_itests::kafka_tools::describe_offsets;
 use gregor_itests::reference::each_broker;
 
 /// The lesson binary, built beside the broker (`cargo build -p gregor-lesson`).
@@ -59,26 +59,11 @@ fn table_line(topic: &str, line: &str, owners: &mut Owners) -> bool {
 
 /// Partition -> client id as `kafka-consumer-groups --describe` shows them.
 fn described(bootstrap: &str, group: &str, topic: &str) -> anyhow::Result<Owners> {
-    let out = run(
-        CONSUMER_GROUPS,
-        &[
-            "--bootstrap-server",
-            bootstrap,
-            "--describe",
-            "--group",
-            group,
-        ],
-    )?
-    .ok()?;
-    let mut owners = Owners::new();
-    for line in out.stdout.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
-        if words.len() == 9 && words[0] == group && words[1] == topic && words[8] != "-" {
-            owners.insert(words[2].parse()?, words[8].to_string());
-        }
-    }
-    Ok(owners)
+    Ok(describe_offsets(bootstrap, group)?
+        .into_iter()
+        .filter(|r| r.topic == topic)
+        .filter_map(|r| Some((r.partition, r.client_id?)))
+        .collect())
 }
 
 /// Runs the lesson to its end; with pauses, checks each owners table against the tool.

@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use gregor_itests::apps::free_port;
 use gregor_itests::clients::create_topic;
 use gregor_itests::group::produce_values;
-use gregor_itests::kafka_tools::{run, CONSUMER_GROUPS};
+use gregor_itests::kafka_tools::{describe_offsets, run, CONSUMER_GROUPS};
 use gregor_itests::TestBroker;
 use serde_json::Value;
 
@@ -52,27 +52,14 @@ fn encode(s: &str) -> String {
 
 /// The LAG column of `kafka-consumer-groups --describe` for `orders` partition `partition`.
 fn described_lag(bootstrap: &str, partition: i32) -> anyhow::Result<String> {
-    let out = run(
-        CONSUMER_GROUPS,
-        &[
-            "--bootstrap-server",
-            bootstrap,
-            "--describe",
-            "--group",
-            GROUP,
-        ],
-    )?;
-    for line in out.stdout.lines().filter(|l| l.starts_with(GROUP)) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() >= 6 && f[1] == "orders" && f[2] == partition.to_string() {
-            return Ok(f[5].to_string());
-        }
+    let rows = describe_offsets(bootstrap, GROUP)?;
+    match rows
+        .iter()
+        .find(|r| r.topic == "orders" && r.partition == partition)
+    {
+        Some(r) => Ok(r.lag.clone()),
+        None => bail!("no row for orders-{partition}: {rows:?}"),
     }
-    bail!(
-        "no row for orders-{partition}:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    )
 }
 
 /// A Prometheus server, stopped on drop.

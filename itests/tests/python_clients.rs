@@ -55,11 +55,15 @@ fn python() -> anyhow::Result<PathBuf> {
 }
 
 fn run_script(script: &str, extra: &[&str]) -> anyhow::Result<()> {
-    let python = python()?;
     let broker = TestBroker::start(&[])?;
+    run_script_on(&broker.bootstrap(), script, extra)
+}
+
+fn run_script_on(bootstrap: &str, script: &str, extra: &[&str]) -> anyhow::Result<()> {
+    let python = python()?;
     let output = Command::new(python)
         .arg(workspace().join("itests/python").join(script))
-        .arg(broker.bootstrap())
+        .arg(bootstrap)
         .args(extra)
         // cargo test points LD_LIBRARY_PATH at rdkafka-sys's librdkafka; confluent-kafka
         // brings its own.
@@ -85,4 +89,29 @@ fn confluent_kafka_produce_consume_commit_list() -> anyhow::Result<()> {
 #[test]
 fn kafka_python_produce_consume_commit_list() -> anyhow::Result<()> {
     run_script("smoke_kafka_python.py", &[])
+}
+
+/// confluent-kafka over SASL_SSL with SCRAM-SHA-512, the user made through
+/// AlterUserScramCredentials on the PLAINTEXT listener.
+#[test]
+fn confluent_kafka_over_sasl_ssl() -> anyhow::Result<()> {
+    use gregor_itests::security::{add_scram_user, listener_port, openssl_available, Certs};
+    if !openssl_available() {
+        return Ok(());
+    }
+    let certs = Certs::generate()?;
+    let mut args = vec![
+        "--set".to_string(),
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0".to_string(),
+    ];
+    args.extend(certs.keystore_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let broker = TestBroker::start(&args)?;
+    add_scram_user(&broker.bootstrap(), "py", "py-secret", 2)?;
+    let sasl_ssl = format!("127.0.0.1:{}", listener_port(&broker, "SASL_SSL")?);
+    run_script_on(
+        &sasl_ssl,
+        "sasl_ssl_confluent.py",
+        &[&certs.ca(), "py", "py-secret"],
+    )
 }

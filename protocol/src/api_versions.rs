@@ -41,6 +41,11 @@ const ADMIN_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
+    // Served on every listener, as Kafka does; outside a SASL listener's handshake they are
+    // answered ILLEGAL_SASL_STATE.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeQuorum, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeTopicPartitions, 0, 0),
@@ -68,9 +73,11 @@ pub struct Feature {
 ///
 /// - `group.version` 1: KIP-848 consumer groups (ConsumerGroupHeartbeat and
 ///   ConsumerGroupDescribe); the Java consumer with `group.protocol=consumer` requires it.
-/// - `transaction.version` 1: transactions, with `__transaction_state` values in the flexible
-///   version 1. Not 2: KIP-890 part 2 needs Produce to add partitions to the transaction
-///   implicitly, which it does not, so clients keep sending AddPartitionsToTxn.
+/// - `transaction.version` 2 (KIP-890 part 2), as a fresh Kafka 4.4 finalizes it: Produce v12+
+///   and TxnOffsetCommit v5 add their partition to the transaction themselves, EndTxn v5 bumps
+///   the epoch at every commit and abort. A broker can finalize 1 instead
+///   (`ApiTable::with_feature_level`), where clients send AddPartitionsToTxn and keep their
+///   epoch; `__transaction_state` values are the flexible version 1 at either level.
 ///
 /// Left out until the APIs behind them exist: `share.version`, `streams.version` and
 /// `eligible.leader.replicas.version` (which only matters with replicas to elect from). Kafka
@@ -97,8 +104,8 @@ pub const FEATURES: &[Feature] = &[
     Feature {
         name: "transaction.version",
         min_supported: 0,
-        max_supported: 1,
-        finalized: 1,
+        max_supported: 2,
+        finalized: 2,
     },
 ];
 
@@ -114,7 +121,7 @@ const TXN_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 5),
     (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DescribeTransactions, 0, 0),
-    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::ListTransactions, 0, 2),
 ];
 
 /// The group coordinator's APIs.
@@ -139,6 +146,8 @@ const GROUP_APIS: &[(ApiKey, i16, i16)] = &[
 #[derive(Debug, Clone)]
 pub struct ApiTable {
     entries: Vec<(ApiKey, VersionRange)>,
+    /// The features reported, `FEATURES` unless a level was changed.
+    features: Vec<Feature>,
 }
 
 impl ApiTable {
@@ -161,7 +170,26 @@ impl ApiTable {
             })
             .collect();
         entries.sort_by_key(|(key, _)| *key as i16);
-        ApiTable { entries }
+        ApiTable {
+            entries,
+            features: FEATURES.to_vec(),
+        }
+    }
+
+    /// The table with feature `name` finalized at `level` (clamped to what is supported).
+    pub fn with_feature_level(mut self, name: &str, level: i16) -> ApiTable {
+        for f in self.features.iter_mut().filter(|f| f.name == name) {
+            f.finalized = level.clamp(f.min_supported, f.max_supported);
+        }
+        self
+    }
+
+    /// The finalized level of feature `name` (0 when not reported).
+    pub fn feature_level(&self, name: &str) -> i16 {
+        self.features
+            .iter()
+            .find(|f| f.name == name)
+            .map_or(0, |f| f.finalized)
     }
 
     /// The advertised range of `key`, if the broker serves it.
@@ -196,7 +224,7 @@ impl ApiTable {
             .with_error_code(error_code)
             .with_api_keys(api_keys)
             .with_supported_features(
-                FEATURES
+                self.features
                     .iter()
                     .map(|f| {
                         SupportedFeatureKey::default()
@@ -208,7 +236,7 @@ impl ApiTable {
             )
             .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
             .with_finalized_features(
-                FEATURES
+                self.features
                     .iter()
                     .filter(|f| f.finalized > 0)
                     .map(|f| {
@@ -263,10 +291,25 @@ mod tests {
                 ("group.version".to_string(), 1, 1),
                 ("kraft.version".to_string(), 1, 1),
                 ("metadata.version".to_string(), 33, 33),
-                ("transaction.version".to_string(), 1, 1)
+                ("transaction.version".to_string(), 2, 2)
             ]
         );
         assert_eq!(response.supported_features.len(), 4);
         assert_eq!(response.finalized_features_epoch, 0);
+    }
+
+    #[test]
+    fn a_feature_can_be_finalized_lower_within_its_supported_range() {
+        let table = ApiTable::new(true).with_feature_level("transaction.version", 1);
+        assert_eq!(table.feature_level("transaction.version"), 1);
+        let response = table.api_versions_response(0);
+        let tv = response
+            .finalized_features
+            .iter()
+            .find(|f| f.name.as_str() == "transaction.version")
+            .expect("reported");
+        assert_eq!((tv.min_version_level, tv.max_version_level), (1, 1));
+        let clamped = ApiTable::new(true).with_feature_level("transaction.version", 9);
+        assert_eq!(clamped.feature_level("transaction.version"), 2);
     }
 }

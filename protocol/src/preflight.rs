@@ -349,6 +349,7 @@ fn shape(api: ApiKey) -> Option<&'static Shape> {
                     (ALL, STR_ARRAY),
                     (ALL, Array(&Int64)),
                     (from!(1), Int64), // duration filter
+                    (from!(2), Str),   // transactional id pattern
                 ],
                 tags: &[],
             },
@@ -701,6 +702,41 @@ fn shape(api: ApiKey) -> Option<&'static Shape> {
                     // entity type, match type, match
                     (ALL, Array(&st!((ALL, Str), (ALL, Int8), (ALL, Str)))),
                     (ALL, BOOL), // strict
+                ],
+                tags: &[],
+            },
+        },
+        SaslHandshake => &Shape {
+            flexible_from: NOT_FLEXIBLE,
+            body: Layout {
+                fields: &[(ALL, Str)], // mechanism
+                tags: &[],
+            },
+        },
+        SaslAuthenticate => &Shape {
+            flexible_from: 2,
+            body: Layout {
+                fields: &[(ALL, Bytes)], // auth bytes
+                tags: &[],
+            },
+        },
+        AlterUserScramCredentials => &Shape {
+            flexible_from: 0,
+            body: Layout {
+                fields: &[
+                    // deletions: name, mechanism
+                    (ALL, Array(&st!((ALL, Str), (ALL, Int8)))),
+                    // upsertions: name, mechanism, iterations, salt, salted password
+                    (
+                        ALL,
+                        Array(&st!(
+                            (ALL, Str),
+                            (ALL, Int8),
+                            (ALL, Int32),
+                            (ALL, Bytes),
+                            (ALL, Bytes)
+                        )),
+                    ),
                 ],
                 tags: &[],
             },

@@ -206,6 +206,11 @@ fn collect_error_codes(body: &ResponseKind, out: &mut Vec<i16>) {
         }
         ResponseKind::ListPartitionReassignments(r) => out.push(r.error_code),
         ResponseKind::DescribeClientQuotas(r) => out.push(r.error_code),
+        ResponseKind::SaslHandshake(r) => out.push(r.error_code),
+        ResponseKind::SaslAuthenticate(r) => out.push(r.error_code),
+        ResponseKind::AlterUserScramCredentials(r) => {
+            out.extend(r.results.iter().map(|u| u.error_code))
+        }
         ResponseKind::DescribeUserScramCredentials(r) => {
             out.push(r.error_code);
             out.extend(r.results.iter().map(|u| u.error_code));

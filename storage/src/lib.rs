@@ -22,6 +22,7 @@ pub mod log_segment;
 pub mod mapped_file;
 pub mod meta_files;
 pub mod producer_state;
+pub mod scrub;
 pub mod timestamps;
 
 pub use cleaner::LogCleaner;

@@ -27,7 +27,7 @@ use crate::config::{FsyncPolicy, LogConfig};
 use crate::error::{Result, StorageError};
 use crate::file_names::{segment_file, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::index::{AbortedTxn, AbortedTxnSearch};
-use crate::log_segment::LogSegment;
+use crate::log_segment::{Gaps, LogSegment, ScrubStep, SegmentRead};
 use crate::producer_state::{
     self, LastRecord, Origin, ProducerBatch, ProducerStateManager, SequenceCheck,
 };
@@ -542,8 +542,16 @@ impl PartitionLog {
         if let Some(hook) = lock(&self.before_sync).as_ref() {
             hook(self);
         }
+        let active_base = self.active().base_offset();
         for segment in dirty {
-            if let Err(e) = segment.sync_log() {
+            // A closed segment below the recovery point is trusted at the next start without
+            // being read: its indexes must be on disk too (Kafka flushes all four files).
+            let synced = if segment.base_offset() < active_base {
+                segment.sync()
+            } else {
+                segment.sync_log()
+            };
+            if let Err(e) = synced {
                 return self.fail(e);
             }
         }
@@ -588,6 +596,30 @@ impl PartitionLog {
     /// `read`, serving no batch that reaches `max_offset` or beyond (a read_committed Fetch
     /// passes the last stable offset). The offset is still checked against the high watermark.
     pub fn read_up_to(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadInfo> {
+        let (read, damaged) = self.read_checked(offset, max_bytes, max_offset)?;
+        let Some(base) = damaged else {
+            return Ok(read);
+        };
+        self.repair_damage(base, "a fetch")?;
+        if read.records.is_empty() {
+            // What the log holds now: its end where the damaged batch was.
+            return self.read_up_to(offset, max_bytes, max_offset);
+        }
+        Ok(ReadInfo {
+            high_watermark: self.high_watermark(),
+            log_start_offset: self.log_start_offset(),
+            ..read
+        })
+    }
+
+    /// `read_up_to` without repairing: a damaged batch ends the records (the batches before it
+    /// are returned) and the damaged segment's base offset comes with them.
+    fn read_checked(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<(ReadInfo, Option<i64>)> {
         // Bounds under the segments guard: a swap landing between a high watermark read first
         // and the segments could drop every batch in [offset, watermark) as superseded by
         // later records, and the read came back empty before the log end. The cleaner drops
@@ -604,23 +636,180 @@ impl PartitionLog {
         }
         let mut records = Bytes::new();
         let upper = high_watermark.min(max_offset);
+        let mut damaged = None;
         if offset < upper {
             let first = segments
                 .range(..=offset)
                 .next_back()
                 .map_or(i64::MIN, |(base, _)| *base);
+            let gaps = self.gaps();
             for segment in segments.range(first..).map(|(_, s)| s) {
-                if let Some(found) = segment.read(offset, max_bytes, upper) {
-                    records = found;
-                    break;
+                match segment.read(offset, max_bytes, upper, gaps) {
+                    SegmentRead::Nothing => continue,
+                    SegmentRead::Batches(found) => records = found,
+                    SegmentRead::Damaged { served, .. } => {
+                        records = served.unwrap_or_default();
+                        damaged = Some(segment.base_offset());
+                    }
                 }
+                break;
             }
         }
-        Ok(ReadInfo {
+        let read = ReadInfo {
             records,
             high_watermark,
             log_start_offset,
-        })
+        };
+        Ok((read, damaged))
+    }
+
+    /// Whether batches may leave offsets out between them: only once the cleaner has been.
+    fn gaps(&self) -> Gaps {
+        if self.cleaner_checkpoint().is_some() {
+            Gaps::Allowed
+        } else {
+            Gaps::Forbidden
+        }
+    }
+
+    /// Whether some segment still has bytes a trusted load did not check.
+    pub fn needs_scrub(&self) -> bool {
+        self.segments_read().values().any(|s| s.needs_scrub())
+    }
+
+    /// Bytes the scrub has still to check in this log.
+    pub fn unscrubbed_bytes(&self) -> u64 {
+        self.segments_read()
+            .values()
+            .filter(|s| s.needs_scrub())
+            .map(|s| s.unverified_end().saturating_sub(s.verified()))
+            .sum()
+    }
+
+    /// Scrubs whole segments, newest first, while their unchecked bytes fit in `budget`;
+    /// returns the bytes checked. A damaged batch is repaired as the scrub repairs one.
+    pub fn scrub_newest(&self, budget: u64) -> Result<u64> {
+        let mut left = budget;
+        let pending: Vec<Arc<LogSegment>> = self
+            .segments_read()
+            .values()
+            .rev()
+            .filter(|s| s.needs_scrub())
+            .cloned()
+            .collect();
+        for segment in pending {
+            let bytes = segment.unverified_end().saturating_sub(segment.verified());
+            if bytes > left {
+                break;
+            }
+            left -= bytes;
+            if segment.scrub_all(self.gaps()).is_some() {
+                self.repair_damage(segment.base_offset(), "the start-up check")?;
+            }
+        }
+        Ok(budget - left)
+    }
+
+    /// Checks up to `max_bytes` of the oldest segment the scrub has not finished, repairing
+    /// the log if a batch there is damaged. Returns the bytes checked (0: nothing left).
+    pub fn scrub_step(&self, max_bytes: u64) -> Result<u64> {
+        let Some(segment) = self
+            .segments_read()
+            .values()
+            .find(|s| s.needs_scrub())
+            .cloned()
+        else {
+            return Ok(0);
+        };
+        let before = segment.verified();
+        match segment.scrub_step(max_bytes, self.gaps()) {
+            ScrubStep::Checked(_) | ScrubStep::Done => {
+                Ok(segment.verified().saturating_sub(before).max(1))
+            }
+            ScrubStep::Damaged(position) => {
+                tracing::debug!(segment = %segment.log_path().display(), position, "the scrub found a damaged batch");
+                self.repair_damage(segment.base_offset(), "the scrub")?;
+                Ok(1)
+            }
+        }
+    }
+
+    /// Handles a damaged batch found after load (by the scrub or a fetch) as recovery at
+    /// start-up handles one: the log is cut at the first batch of the segment based at `base`
+    /// that is torn, fails its CRC or breaks the offset chain, the segments after it are
+    /// deleted, and the producer state is rebuilt for the shorter log. The log end offset, the
+    /// high watermark and the recovery point move back to the cut: consumers past it get
+    /// OFFSET_OUT_OF_RANGE, and new appends reuse the offsets, exactly what a restart that
+    /// found the damage would give. Later segments go too because the offsets after a cut are
+    /// no longer the log's (Kafka's LogLoader deletes them for the same reason).
+    ///
+    /// Bytes other readers may still be sending are never cut off a file: the damaged tail is
+    /// zeroed (hole-punched) and the segment reopened over it, deleted segments stay mapped
+    /// until their last reader lets go.
+    pub fn repair_damage(&self, base: i64, found_by: &str) -> Result<()> {
+        // A cleaning holds the cleaner lock while it reads segments: wait for it.
+        let mut cleaner = self.cleaner_state();
+        let mut state = lock(&self.append);
+        let Some(segment) = self.segments_read().get(&base).cloned() else {
+            return Ok(());
+        };
+        let gaps = self.gaps();
+        let Some(position) = segment.scrub_all(gaps) else {
+            // Nothing wrong from the start of the segment (the hint came from a wrong index
+            // entry, which the segment no longer uses).
+            tracing::debug!(segment = %segment.log_path().display(), found_by, "no damaged batch found");
+            return Ok(());
+        };
+        let config = self.config();
+        let size = segment.size();
+        tracing::warn!(log = %self.dir.display(), segment = %segment.log_path().display(), found_by, valid_bytes = position, truncated_bytes = size - position, "damaged batch: truncating the log there, as recovery does");
+        // Reopen the segment over the same file with a new mapping: the old one stays valid
+        // for readers holding slices of it.
+        let reopened = LogSegment::open(
+            &self.dir,
+            base,
+            &config,
+            crate::log_segment::SegmentRole::Active,
+        )?;
+        let cut = reopened.recover_live(&config, gaps);
+        let cut = match cut {
+            Ok(cut) => cut,
+            Err(e) => return self.fail(e),
+        };
+        debug_assert!(cut > 0 || position == size);
+        let reopened = Arc::new(reopened);
+        let end = reopened.next_offset();
+        let removed: Vec<Arc<LogSegment>> = {
+            let mut segments = self.segments_write();
+            let later: Vec<i64> = segments.range(base + 1..).map(|(b, _)| *b).collect();
+            let removed = later.iter().filter_map(|b| segments.remove(b)).collect();
+            segments.insert(base, reopened.clone());
+            removed
+        };
+        for dropped in &removed {
+            tracing::warn!(log = %self.dir.display(), base_offset = dropped.base_offset(), "deleting segment after the end of the valid log");
+            for path in dropped.files(&self.dir) {
+                remove_if_exists(&path)?;
+            }
+        }
+        if let Err(e) = crate::meta_files::sync_dir(&self.dir) {
+            return self.fail(e);
+        }
+        self.log_end_offset.store(end, Ordering::Release);
+        self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        self.recovery_point.fetch_min(end, Ordering::AcqRel);
+        self.log_start_offset.fetch_min(end, Ordering::AcqRel);
+        self.cleaned_offset.fetch_min(end, Ordering::AcqRel);
+        cleaner.first_dirty_offset = cleaner.first_dirty_offset.map(|o| o.min(end));
+        drop(cleaner);
+        self.end_tx
+            .send_modify(|published| *published = (*published).min(end));
+        state.unflushed_records = 0;
+        state.first_unflushed_ms = None;
+        // A second damaged batch before this one stops the replay there; the scrub finds it.
+        state.producers = self.rebuild_producer_state(&[base])?.0;
+        self.publish_unstable(&state.producers);
+        Ok(())
     }
 
     /// The first record whose timestamp is at least `timestamp` (Kafka's ListOffsets by time),
@@ -1003,6 +1192,24 @@ impl PartitionLog {
     /// not trust) are emptied and rebuilt by the replay, which then starts at a snapshot no
     /// later than the first of them.
     pub(crate) fn load_producer_state(&self, rebuild_txn_index: &[i64]) -> Result<()> {
+        let (producers, damaged) = self.rebuild_producer_state(rebuild_txn_index)?;
+        {
+            let mut state = lock(&self.append);
+            state.producers = producers;
+            self.publish_unstable(&state.producers);
+        }
+        match damaged {
+            Some(base) => self.repair_damage(base, "the producer-state replay"),
+            None => Ok(()),
+        }
+    }
+
+    /// The producer state `load_producer_state` rebuilds, and the base offset of a segment
+    /// whose damaged batch stopped the replay (its batches up to there are counted).
+    fn rebuild_producer_state(
+        &self,
+        rebuild_txn_index: &[i64],
+    ) -> Result<(ProducerStateManager, Option<i64>)> {
         let end = self.log_end_offset();
         let start = self.log_start_offset();
         let rebuild: std::collections::BTreeSet<i64> = rebuild_txn_index.iter().copied().collect();
@@ -1038,8 +1245,10 @@ impl PartitionLog {
         }
         let mut producers = producers.unwrap_or_default();
         let mut offset = from;
-        while offset < end {
-            let read = self.read(offset, 1 << 20)?;
+        let mut damaged = None;
+        while offset < end && damaged.is_none() {
+            let (read, damage) = self.read_checked(offset, 1 << 20, i64::MAX)?;
+            damaged = damage;
             if read.records.is_empty() {
                 break;
             }
@@ -1081,10 +1290,7 @@ impl PartitionLog {
         // Everything that survived the restart is committed: the high watermark is the end.
         producers.on_high_watermark(end);
         producers.truncate_head(start);
-        let mut state = lock(&self.append);
-        state.producers = producers;
-        self.publish_unstable(&state.producers);
-        Ok(())
+        Ok((producers, damaged))
     }
 
     /// Forgets producers whose newest batch is older than `expiration_ms`.

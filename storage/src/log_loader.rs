@@ -1,10 +1,17 @@
 //! Opening a partition log from disk, with recovery; Kafka's LogLoader.
 //!
-//! Every batch of every segment has its CRC checked at start, whatever the last shutdown was:
-//! files may have been damaged since. After a clean shutdown the indexes are kept when they pass
-//! a sanity check and every batch holds; otherwise (and always after an unclean shutdown) the
-//! log is cut at the first torn, invalid or out-of-order batch, later segments are dropped, and
-//! the indexes are rebuilt. A damaged batch is truncated, never served.
+//! What the checkpoints vouch for is trusted, as Kafka does, so start-up does not grow with the
+//! data: after a clean shutdown every segment, after a crash every segment wholly below the
+//! recovery point (the offset below which everything was fsynced), is opened without being
+//! read, except the few batches after its last offset index entry. The rest (after a crash:
+//! the segment holding the recovery point and all later ones) is recovered as before: every
+//! batch's CRC and offset chain is checked, the log is cut at the first torn, invalid or
+//! out-of-order batch, later segments are dropped, and the indexes are rebuilt.
+//!
+//! Files may still have been damaged while the broker was down. The CRCs a trusted load did
+//! not check are checked by the scrub in the background (`LogManager::start_scrub`), and until
+//! it has reached a batch, by the read path for every batch it serves; a damaged batch found
+//! by either is handled as recovery handles one here (`PartitionLog::repair_damage`).
 //!
 //! A segment's transaction index is rebuilt by the producer-state replay (see
 //! `PartitionLog::load_producer_state`) when recovery cannot trust it: the segment was
@@ -70,7 +77,12 @@ pub fn load(
             keep = i;
             break;
         }
-        let trusted = clean && segment.load_clean(gaps)?;
+        // Kafka recovers from the segment holding the recovery point on: one wholly below it
+        // was fsynced, indexes included, before the checkpoint named a later offset.
+        let below_recovery_point = bases
+            .get(i + 1)
+            .is_some_and(|next| *next <= checkpoints.recovery_point.unwrap_or(0));
+        let trusted = (clean || below_recovery_point) && segment.load_trusted(&config, gaps)?;
         if !segment.txn_index_sane() {
             rebuild_txn_index.push(segment.base_offset());
         }
@@ -107,7 +119,7 @@ pub fn load(
         if last.size() < config.segment_bytes && Some(last.base_offset()) != bases.last().copied() {
             let base = last.base_offset();
             let reopened = LogSegment::open(dir, base, &config, SegmentRole::Active)?;
-            if !reopened.load_clean(gaps)? {
+            if !reopened.load_trusted(&config, gaps)? {
                 reopened.recover(true, &config, gaps)?;
             }
             *segments.last_mut().expect("non-empty") = Arc::new(reopened);

@@ -61,12 +61,124 @@ pub struct LogManager {
     /// Held while the checkpoints are written: upkeep, DeleteRecords and the cleaner write
     /// them from different threads, through the same temporary files.
     checkpoint_lock: Arc<Mutex<()>>,
+    /// The scrub thread, once started; stopped before the logs close.
+    scrub: Mutex<Option<crate::scrub::Scrub>>,
+    /// When `maintain` last wrote each checkpoint, and how often it should.
+    checkpoint_schedule: Mutex<CheckpointSchedule>,
+}
+
+/// When the periodic checkpoints are due (Kafka's `log.flush.offset.checkpoint.interval.ms`
+/// and `log.flush.start.offset.checkpoint.interval.ms`).
+#[derive(Debug, Default)]
+struct CheckpointSchedule {
+    recovery_point_interval_ms: i64,
+    log_start_interval_ms: i64,
+    /// When `maintain` last wrote them (`None`: not yet).
+    recovery_point_written_ms: Option<i64>,
+    log_start_written_ms: Option<i64>,
+}
+
+impl CheckpointSchedule {
+    /// Whether each checkpoint is due at `now_ms`, marking the due ones written.
+    fn due(&mut self, now_ms: i64) -> (bool, bool) {
+        let due = |last: &mut Option<i64>, interval: i64| {
+            let due = last.is_none_or(|t| now_ms.saturating_sub(t) >= interval);
+            if due {
+                *last = Some(now_ms);
+            }
+            due
+        };
+        (
+            due(
+                &mut self.recovery_point_written_ms,
+                self.recovery_point_interval_ms,
+            ),
+            due(&mut self.log_start_written_ms, self.log_start_interval_ms),
+        )
+    }
+}
+
+/// Bytes of trusted segments whose CRCs start-up still checks before it answers, newest
+/// segments first: a small data dir (a test's, a new developer's) is checked whole as before
+/// the scrub existed, and a large one costs no more than this much reading.
+pub const START_CHECK_BYTES: u64 = 8 << 20;
+
+/// Scrubs the newest trusted segments of `logs` within `budget` bytes, shared out in turn.
+fn check_newest(logs: &HashMap<TopicPartition, Arc<PartitionLog>>, budget: u64) -> Result<()> {
+    let mut sorted: Vec<_> = logs.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut left = budget;
+    for (_, log) in sorted {
+        if left == 0 {
+            break;
+        }
+        left -= log.scrub_newest(left)?.min(left);
+    }
+    Ok(())
+}
+
+/// Loads the partition folders `jobs` on a few threads: each log's load is mostly waiting
+/// for the disk (directory listings, index tails), which overlaps well.
+fn load_in_parallel(
+    jobs: Vec<(TopicPartition, PathBuf, Checkpoints)>,
+    config: &LogConfig,
+    clean: bool,
+) -> Result<HashMap<TopicPartition, Arc<PartitionLog>>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
+        .min(jobs.len().max(1));
+    let queue = Mutex::new(jobs.into_iter());
+    let loaded = Mutex::new(HashMap::new());
+    let failed: Mutex<Option<StorageError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                if failed.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                    return;
+                }
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let Some((tp, dir, checkpoints)) = next else {
+                    return;
+                };
+                match log_loader::load(&dir, config.clone(), checkpoints, clean) {
+                    Ok(log) => {
+                        loaded
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(tp, Arc::new(log));
+                    }
+                    Err(e) => {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(loaded.into_inner().unwrap_or_else(|e| e.into_inner())),
+    }
 }
 
 impl LogManager {
     /// Opens (creating if needed) `data_dir`, locks it, and loads every partition folder in it,
     /// recovering logs when the previous run did not shut down cleanly.
     pub fn open(data_dir: &Path, default_config: LogConfig) -> Result<LogManager> {
+        Self::open_checking(data_dir, default_config, START_CHECK_BYTES)
+    }
+
+    /// `open`, checking at most `start_check_bytes` of trusted segments before returning
+    /// (`START_CHECK_BYTES` for `open`); the scrub and the read path check the rest.
+    pub fn open_checking(
+        data_dir: &Path,
+        default_config: LogConfig,
+        start_check_bytes: u64,
+    ) -> Result<LogManager> {
         std::fs::create_dir_all(data_dir)
             .map_err(StorageError::io("creating data dir", data_dir))?;
         let lock_path = data_dir.join(LOCK_FILE);
@@ -90,7 +202,7 @@ impl LogManager {
         let recovery_points = read_checkpoint(&data_dir.join(RECOVERY_POINT_CHECKPOINT));
         let log_starts = read_checkpoint(&data_dir.join(LOG_START_OFFSET_CHECKPOINT));
         let cleaned = read_checkpoint(&data_dir.join(CLEANER_OFFSET_CHECKPOINT));
-        let mut logs = HashMap::new();
+        let mut jobs = Vec::new();
         let entries =
             std::fs::read_dir(data_dir).map_err(StorageError::io("listing data dir", data_dir))?;
         for entry in entries {
@@ -114,21 +226,18 @@ impl LogManager {
                 log_start_offset: log_starts.get(&tp).copied(),
                 cleaned: cleaned.get(&tp).copied(),
             };
-            let log = log_loader::load(
-                &entry.path(),
-                default_config.clone(),
-                checkpoints,
-                was_clean,
-            )?;
-            logs.insert(tp, Arc::new(log));
+            jobs.push((tp, entry.path(), checkpoints));
         }
+        let started = std::time::Instant::now();
+        let logs = load_in_parallel(jobs, &default_config, was_clean)?;
+        check_newest(&logs, start_check_bytes)?;
         // From here on a crash is unclean until `shutdown` writes the marker again.
         if was_clean {
             std::fs::remove_file(&marker)
                 .map_err(StorageError::io("removing clean-shutdown marker", &marker))?;
             sync_dir(data_dir)?;
         }
-        tracing::debug!(data_dir = %data_dir.display(), partitions = logs.len(), was_clean, "loaded logs");
+        tracing::info!(data_dir = %data_dir.display(), partitions = logs.len(), was_clean, elapsed_ms = started.elapsed().as_millis() as u64, "loaded logs");
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
@@ -137,7 +246,42 @@ impl LogManager {
             was_clean,
             cleaner: Mutex::new(None),
             checkpoint_lock: Arc::new(Mutex::new(())),
+            scrub: Mutex::new(None),
+            checkpoint_schedule: Mutex::new(CheckpointSchedule::default()),
         })
+    }
+
+    /// Starts the background scrub of the CRCs start-up trusted, at `bytes_per_second`
+    /// (`gregor.log.scrub.bytes.per.second`; 0 leaves it off, fetches still check).
+    pub fn start_scrub(&self, bytes_per_second: u64) {
+        if bytes_per_second == 0 {
+            tracing::info!("the scrub is off: fetches check the CRCs of batches start-up trusted as they serve them");
+            return;
+        }
+        let mut scrub = self.scrub.lock().unwrap_or_else(|e| e.into_inner());
+        if scrub.is_none() {
+            *scrub = Some(crate::scrub::Scrub::start(
+                self.logs.clone(),
+                bytes_per_second,
+            ));
+        }
+    }
+
+    /// Bytes the scrub has still to check (0 once it is done).
+    pub fn scrub_pending_bytes(&self) -> u64 {
+        crate::scrub::pending_bytes(&self.logs)
+    }
+
+    /// How often `maintain` writes the recovery-point and the log-start-offset checkpoints
+    /// (`log.flush.offset.checkpoint.interval.ms`, `log.flush.start.offset.checkpoint.interval.ms`;
+    /// every call until set). Shutdown and DeleteRecords write them at once regardless.
+    pub fn set_checkpoint_intervals(&self, recovery_point_ms: i64, log_start_ms: i64) {
+        let mut schedule = self
+            .checkpoint_schedule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        schedule.recovery_point_interval_ms = recovery_point_ms.max(0);
+        schedule.log_start_interval_ms = log_start_ms.max(0);
     }
 
     /// Starts the log cleaner threads (unless `log.cleaner.enable` is off or there are no
@@ -317,7 +461,18 @@ impl LogManager {
                 first_error.get_or_insert(e);
             }
         }
-        self.write_checkpoints()?;
+        let (recovery, starts) = self
+            .checkpoint_schedule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .due(now_ms);
+        write_checkpoints_of(
+            &self.data_dir,
+            &self.logs,
+            &self.checkpoint_lock,
+            recovery,
+            starts,
+        )?;
         first_error.map_or(Ok(()), Err)
     }
 
@@ -328,6 +483,9 @@ impl LogManager {
     /// Flushes and closes every log, writes the checkpoints and, only if all of that worked,
     /// the clean-shutdown marker. Logs take no appends afterwards.
     pub fn shutdown(&self) -> Result<()> {
+        if let Some(scrub) = self.scrub.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            scrub.shutdown();
+        }
         if let Some(cleaner) = self
             .cleaner
             .lock()
@@ -352,6 +510,18 @@ impl LogManager {
 /// Writes the data dir's checkpoints for `logs`: recovery points, log start offsets, and where
 /// the cleaner got to in each log it has cleaned.
 fn write_checkpoints(data_dir: &Path, logs: &SharedLogs, held: &Mutex<()>) -> Result<()> {
+    write_checkpoints_of(data_dir, logs, held, true, true)
+}
+
+/// `write_checkpoints`, leaving out the recovery points or the log start offsets unless
+/// `write_recovery` or `write_starts` (the cleaner's checkpoint is always written).
+fn write_checkpoints_of(
+    data_dir: &Path,
+    logs: &SharedLogs,
+    held: &Mutex<()>,
+    write_recovery: bool,
+    write_starts: bool,
+) -> Result<()> {
     let _writing = held.lock().unwrap_or_else(|e| e.into_inner());
     let logs: Vec<(TopicPartition, Arc<PartitionLog>)> = logs
         .read()
@@ -372,7 +542,11 @@ fn write_checkpoints(data_dir: &Path, logs: &SharedLogs, held: &Mutex<()>) -> Re
         .iter()
         .filter_map(|(tp, l)| l.cleaner_checkpoint().map(|o| (tp.clone(), o)))
         .collect();
-    write_checkpoint(&data_dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
-    write_checkpoint(&data_dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+    if write_recovery {
+        write_checkpoint(&data_dir.join(RECOVERY_POINT_CHECKPOINT), &recovery)?;
+    }
+    if write_starts {
+        write_checkpoint(&data_dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+    }
     write_checkpoint(&data_dir.join(CLEANER_OFFSET_CHECKPOINT), &cleaned)
 }

@@ -7,8 +7,8 @@
 //! the segment's length is published.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
@@ -72,6 +72,59 @@ pub struct LogSegment {
     /// `segment.ms` measures from it when the first batch has no timestamp.
     created_ms: i64,
     state: Mutex<WriterState>,
+    /// The `.log` bytes a trusted load took without checking their CRCs (the segment's size
+    /// then; 0 when every byte was checked or written by this run): the scrub checks them in
+    /// the background, the read path checks each batch it serves from them meanwhile.
+    unverified_end: AtomicU64,
+    /// Where the scrub got to: batches before `position` passed their CRC and chain.
+    scrub: Mutex<ScrubCursor>,
+    /// `scrub.position`, readable by the read path without the lock.
+    verified: AtomicU64,
+    /// Whether the indexes passed the full sanity check; made at their first use for a
+    /// segment loaded trusted (Kafka's lazy index), at once otherwise.
+    index_checked: OnceLock<bool>,
+    /// Set when an index entry was found not to point at its batch: lookups then scan from
+    /// the segment start, and the next start rebuilds the index.
+    index_distrusted: AtomicBool,
+}
+
+/// How far the scrub of one segment got.
+#[derive(Debug, Clone, Copy)]
+struct ScrubCursor {
+    /// Bytes from the start whose batches passed.
+    position: u64,
+    /// The base offset the batch at `position` must have (or exceed, in a compacted log).
+    expected: i64,
+    /// The next offset index entry to compare with the batches walked.
+    next_entry: u64,
+}
+
+/// What one step of the scrub found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrubStep {
+    /// This many more bytes passed; there is more to check.
+    Checked(u64),
+    /// Every byte the load did not check has now passed.
+    Done,
+    /// The batch at this `.log` position is torn, fails its CRC, or breaks the offset chain.
+    Damaged(u64),
+}
+
+/// What a segment read found.
+#[derive(Debug)]
+pub enum SegmentRead {
+    /// No committed batch of this segment reaches the offset.
+    Nothing,
+    /// Whole batches, each checked.
+    Batches(Bytes),
+    /// A batch not yet scrubbed is damaged at `position`; `served` are the whole batches
+    /// before it that the read reached, if any.
+    Damaged {
+        /// Batches before the damaged one.
+        served: Option<Bytes>,
+        /// The damaged batch's `.log` position.
+        position: u64,
+    },
 }
 
 /// How a segment is opened: as the active one that keeps growing, or as a closed one.
@@ -98,6 +151,7 @@ impl LogSegment {
         let mut segment =
             Self::create_with_suffix(dir, base_offset, config, config.segment_bytes, "")?;
         segment.created_ms = now_ms;
+        segment.mark_checked();
         Ok(segment)
     }
 
@@ -139,7 +193,15 @@ impl LogSegment {
                 Err(e) => return Err(StorageError::io("removing stale segment file", path)(e)),
             }
         }
-        Self::open_files(dir, base_offset, config, capacity, suffix)
+        let segment = Self::open_files(dir, base_offset, config, capacity, suffix)?;
+        segment.mark_checked();
+        Ok(segment)
+    }
+
+    /// Marks the indexes as checked and every byte as verified (a new or recovered segment).
+    fn mark_checked(&self) {
+        let _ = self.index_checked.set(true);
+        self.unverified_end.store(0, Ordering::Release);
     }
 
     fn open_files(
@@ -174,6 +236,15 @@ impl LogSegment {
             next_offset: AtomicI64::new(base_offset),
             created_ms: wall_clock_ms(),
             state: Mutex::new(WriterState::default()),
+            unverified_end: AtomicU64::new(0),
+            scrub: Mutex::new(ScrubCursor {
+                position: 0,
+                expected: base_offset,
+                next_entry: 0,
+            }),
+            verified: AtomicU64::new(0),
+            index_checked: OnceLock::new(),
+            index_distrusted: AtomicBool::new(false),
         })
     }
 
@@ -431,38 +502,193 @@ impl LogSegment {
     }
 
     /// Whole batches starting with the one that holds `offset`, up to `max_bytes` but at least
-    /// one batch, none at or past `high_watermark` (written, but not yet committed). `None` when
-    /// no committed batch of this segment reaches `offset`.
-    pub fn read(&self, offset: i64, max_bytes: usize, high_watermark: i64) -> Option<Bytes> {
+    /// one batch, none at or past `high_watermark` (written, but not yet committed).
+    /// `SegmentRead::Nothing` when no committed batch of this segment reaches `offset`.
+    ///
+    /// Batches the scrub has not reached yet are checked as they are served (CRC and offset
+    /// chain, on the mapped bytes: the copy to the socket reads them anyway), so a batch
+    /// damaged while the broker was down is never served.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        high_watermark: i64,
+        gaps: Gaps,
+    ) -> SegmentRead {
         let end = self.log.len();
+        let unchecked = self.verified.load(Ordering::Acquire)..self.unverified_end();
         let header_at =
-            |position: u64| batch::parse_header(self.log.bytes(position, end - position)).ok();
-        let mut position = u64::from(self.offset_index.lookup(offset)).min(end);
+            |position: u64| batch::parse_header(self.log.bytes(position, end - position));
+        // An unscrubbed batch must also follow its predecessor: its base offset lies outside
+        // the CRC. `None`: not known (the walk started at an index entry).
+        let chained = |h: &BatchHeader, expected: Option<i64>| {
+            expected.is_none_or(|e| gaps.follows(h.base_offset, e))
+        };
+        let (mut position, mut expected) = self.start_position(offset, end);
         let start = loop {
             if position >= end {
-                return None;
+                return SegmentRead::Nothing;
             }
-            let header = header_at(position)?;
+            let header = match header_at(position) {
+                Ok(h) if !unchecked.contains(&position) || chained(&h, expected) => h,
+                _ if unchecked.contains(&position) => {
+                    return SegmentRead::Damaged {
+                        served: None,
+                        position,
+                    }
+                }
+                _ => return SegmentRead::Nothing,
+            };
             if header.base_offset >= high_watermark {
-                return None;
+                return SegmentRead::Nothing;
             }
             if header.last_offset() >= offset {
                 break position;
             }
+            expected = Some(header.next_offset());
             position += header.size as u64;
         };
         let mut stop = start;
         while stop < end {
-            let Some(header) = header_at(stop) else { break };
+            let check = unchecked.contains(&stop);
+            let header = match header_at(stop) {
+                Ok(h) if !check || chained(&h, expected) => h,
+                Ok(_) | Err(_) if check => return self.damaged(start, stop),
+                _ => break,
+            };
             let next = stop + header.size as u64;
             if header.base_offset >= high_watermark
                 || (stop > start && next - start > max_bytes as u64)
             {
                 break;
             }
+            if check && batch::parse_and_verify(self.log.bytes(stop, header.size as u64)).is_err() {
+                return self.damaged(start, stop);
+            }
+            expected = Some(header.next_offset());
             stop = next;
         }
-        Some(self.log.slice(start, stop - start))
+        SegmentRead::Batches(self.log.slice(start, stop - start))
+    }
+
+    fn damaged(&self, start: u64, position: u64) -> SegmentRead {
+        SegmentRead::Damaged {
+            served: (position > start).then(|| self.log.slice(start, position - start)),
+            position,
+        }
+    }
+
+    /// Where to start scanning for `offset`, and the base offset the batch there must have
+    /// when known: the offset index's entry for it, if the index is usable and the entry names
+    /// the last offset of a batch starting at its position; else the segment start.
+    fn start_position(&self, offset: i64, end: u64) -> (u64, Option<i64>) {
+        let from_start = (0, Some(self.base_offset));
+        if !self.index_usable() {
+            return from_start;
+        }
+        let Some(entry) = self.offset_index.lookup_entry(offset) else {
+            return from_start;
+        };
+        let position = u64::from(entry.position);
+        let points_at_batch = position < end
+            && batch::parse_header(self.log.bytes(position, end - position))
+                .is_ok_and(|h| h.last_offset() == entry.offset);
+        if points_at_batch {
+            (position, None)
+        } else {
+            self.distrust_index("an index entry does not point at its batch");
+            from_start
+        }
+    }
+
+    /// Whether lookups may use the indexes: the full sanity check (run once, at first use,
+    /// for a segment loaded trusted) passed and no entry was found wrong since.
+    fn index_usable(&self) -> bool {
+        if self.index_distrusted.load(Ordering::Acquire) {
+            return false;
+        }
+        let sane = *self.index_checked.get_or_init(|| {
+            self.offset_index.is_sane(self.log.len()) && self.time_index.is_sane(self.next_offset())
+        });
+        if !sane {
+            self.distrust_index("an index fails its sanity check");
+        }
+        sane
+    }
+
+    /// Stops using the indexes (lookups scan from the segment start) and removes the
+    /// `.index`, so the next start rebuilds both (the mappings stay valid for this run).
+    fn distrust_index(&self, why: &str) {
+        if !self.index_distrusted.swap(true, Ordering::AcqRel) {
+            let path = self.log.path().with_extension("index");
+            tracing::warn!(segment = %self.log.path().display(), why, "not using this segment's indexes; the next start rebuilds them");
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// The `.log` bytes a trusted load left for the scrub (0 when none).
+    pub fn unverified_end(&self) -> u64 {
+        self.unverified_end.load(Ordering::Acquire)
+    }
+
+    /// Bytes from the start of the `.log` the scrub has checked.
+    pub fn verified(&self) -> u64 {
+        self.verified.load(Ordering::Acquire)
+    }
+
+    /// Whether the scrub still has bytes of this segment to check.
+    pub fn needs_scrub(&self) -> bool {
+        self.verified.load(Ordering::Acquire) < self.unverified_end()
+    }
+
+    /// Checks up to `max_bytes` more of the bytes the load did not check (whole batches, at
+    /// least one), continuing where the last step stopped. Index entries met on the way are
+    /// compared with the batches: a wrong one makes the segment stop using its indexes.
+    pub fn scrub_step(&self, max_bytes: u64, gaps: Gaps) -> ScrubStep {
+        let mut cursor = self.scrub.lock().unwrap_or_else(|e| e.into_inner());
+        let target = self.unverified_end().min(self.log.len());
+        let from = cursor.position;
+        let entries = self.offset_index.entries();
+        while cursor.position < target {
+            if cursor.position > from && cursor.position - from >= max_bytes {
+                break;
+            }
+            let at = cursor.position;
+            let header = match batch::parse_and_verify(self.log.bytes(at, self.log.len() - at)) {
+                Ok(h) if gaps.follows(h.base_offset, cursor.expected) => h,
+                _ => return ScrubStep::Damaged(at),
+            };
+            while cursor.next_entry < entries {
+                let (offset, position) = self.offset_index.entry(cursor.next_entry);
+                let position = u64::from(position);
+                if position > at {
+                    break;
+                }
+                if position < at || offset != header.last_offset() {
+                    self.distrust_index("an index entry does not point at its batch");
+                }
+                cursor.next_entry += 1;
+            }
+            cursor.expected = header.next_offset();
+            cursor.position = at + header.size as u64;
+            self.verified.store(cursor.position, Ordering::Release);
+        }
+        if cursor.position >= target {
+            ScrubStep::Done
+        } else {
+            ScrubStep::Checked(cursor.position - from)
+        }
+    }
+
+    /// Scrubs the rest of the segment at once; `Some(position)` of the first damaged batch.
+    pub fn scrub_all(&self, gaps: Gaps) -> Option<u64> {
+        loop {
+            match self.scrub_step(u64::MAX, gaps) {
+                ScrubStep::Checked(_) => continue,
+                ScrubStep::Done => return None,
+                ScrubStep::Damaged(at) => return Some(at),
+            }
+        }
     }
 
     /// The first record at or above `min_offset` whose timestamp is at least `timestamp`. For a
@@ -473,9 +699,14 @@ impl LogSegment {
         timestamp: i64,
         min_offset: i64,
     ) -> Option<TimestampOffset> {
-        let from_offset = self.time_index.lookup(timestamp).max(min_offset);
+        let indexed = if self.index_usable() {
+            self.time_index.lookup(timestamp)
+        } else {
+            self.base_offset
+        };
+        let from_offset = indexed.max(min_offset);
         let end = self.log.len();
-        let mut position = u64::from(self.offset_index.lookup(from_offset));
+        let mut position = self.start_position(from_offset, end).0;
         while position < end {
             let bytes = self.log.bytes(position, end - position);
             let header = batch::parse_header(bytes).ok()?;
@@ -507,7 +738,7 @@ impl LogSegment {
     pub fn offset_of_max_timestamp(&self) -> Option<TimestampOffset> {
         let max = self.max_timestamp()?;
         let end = self.log.len();
-        let mut position = u64::from(self.offset_index.lookup(max.offset)).min(end);
+        let mut position = self.start_position(max.offset, end).0;
         while position < end {
             let bytes = self.log.bytes(position, end - position);
             let header = batch::parse_header(bytes).ok()?;
@@ -535,8 +766,30 @@ impl LogSegment {
     /// `verify_crc` every batch's CRC is checked. The log is cut at the first batch that is
     /// torn, invalid, or out of order; returns how many bytes were cut.
     pub fn recover(&self, verify_crc: bool, config: &LogConfig, gaps: Gaps) -> Result<u64> {
-        self.offset_index.clear()?;
-        self.time_index.clear()?;
+        self.recover_with(verify_crc, config, gaps, false)
+    }
+
+    /// `recover` for a segment whose files other mappings may still be reading (a damaged
+    /// batch found at run time): cut bytes are zeroed, never cut off the file, so no mapping
+    /// points past a file's end.
+    pub fn recover_live(&self, config: &LogConfig, gaps: Gaps) -> Result<u64> {
+        self.recover_with(true, config, gaps, true)
+    }
+
+    fn recover_with(
+        &self,
+        verify_crc: bool,
+        config: &LogConfig,
+        gaps: Gaps,
+        live: bool,
+    ) -> Result<u64> {
+        if live {
+            self.offset_index.forget_all()?;
+            self.time_index.forget_all()?;
+        } else {
+            self.offset_index.clear()?;
+            self.time_index.clear()?;
+        }
         let mut state = self.state();
         *state = WriterState::default();
         let end = self.log.len();
@@ -562,56 +815,57 @@ impl LogSegment {
         }
         drop(state);
         let cut = end - position;
-        if cut > 0 {
+        if cut > 0 && live {
+            self.log.forget_from(position)?;
+        } else if cut > 0 {
             self.log.truncate(position)?;
         }
         self.next_offset.store(expected, Ordering::Release);
+        if verify_crc {
+            self.mark_checked();
+        } else {
+            let _ = self.index_checked.set(true);
+        }
         Ok(cut)
     }
 
-    /// Whether the first `size` bytes are whole batches with valid CRCs whose offsets follow on
-    /// as `gaps` allows.
-    fn batches_chain_and_verify(&self, size: u64, gaps: Gaps) -> bool {
-        let mut position = 0;
-        let mut expected = self.base_offset;
-        while position < size {
-            match batch::parse_and_verify(self.log.bytes(position, size - position)) {
-                Ok(h) if gaps.follows(h.base_offset, expected) => {
-                    expected = h.next_offset();
-                    position += h.size as u64;
-                }
-                _ => return false,
-            }
-        }
-        true
-    }
-
-    /// Trusts the indexes of a cleanly closed segment when they look sane and every batch's CRC
-    /// holds. Returns false when the segment needs `recover`.
-    pub fn load_clean(&self, gaps: Gaps) -> Result<bool> {
+    /// Trusts a segment without reading it (after a clean shutdown, or below the recovery
+    /// point after a crash, as Kafka does): only the tail after the last offset index entry is
+    /// walked, for the segment's next offset and largest timestamp. Its CRCs are left to the
+    /// scrub and the read path, the full index check to the indexes' first use. Returns false
+    /// when even that much does not hold together; the segment then needs `recover`.
+    pub fn load_trusted(&self, config: &LogConfig, gaps: Gaps) -> Result<bool> {
         let size = self.log.len();
-        if !self.offset_index.is_sane(size) || !self.index_points_at_batches(size) {
+        let header_at = |position: u64| {
+            (position < size)
+                .then(|| batch::parse_header(self.log.bytes(position, size - position)).ok())
+                .flatten()
+        };
+        let last = self.offset_index.last_entry();
+        // An index much shorter than its log was lost or cut: rebuilding it is cheaper than
+        // scanning the segment at every lookup.
+        if last.is_none() && size > 2 * u64::from(config.index_interval_bytes.max(1)) {
             return Ok(false);
         }
-        // A clean shutdown says nothing about what happened to the files since: every batch's
-        // CRC is checked once at start, so a damaged batch is cut off, never served.
-        if !self.batches_chain_and_verify(size, gaps) {
-            return Ok(false);
-        }
-        let mut position = self
-            .offset_index
-            .last_entry()
-            .map_or(0, |(_, p)| u64::from(p));
-        // The batch an index entry points at may start anywhere; from there on they chain.
-        let mut expected = (position == 0).then_some(self.base_offset);
-        let mut state = self.state();
-        let mut last_ts = None;
+        let (mut position, mut expected) = match last {
+            Some((offset, position)) => {
+                let position = u64::from(position);
+                match header_at(position) {
+                    Some(h) if h.last_offset() == offset && offset >= self.base_offset => {
+                        (position, None)
+                    }
+                    _ => return Ok(false),
+                }
+            }
+            None => (0, Some(self.base_offset)),
+        };
+        let mut last_ts: Option<TimestampOffset> = None;
         while position < size {
-            let header = match batch::parse_header(self.log.bytes(position, size - position)) {
-                Ok(h) if expected.is_none_or(|e| gaps.follows(h.base_offset, e)) => h,
+            let header = match header_at(position) {
+                Some(h) if expected.is_none_or(|e| gaps.follows(h.base_offset, e)) => h,
                 _ => return Ok(false),
             };
-            if last_ts.is_none_or(|t: TimestampOffset| header.max_timestamp > t.timestamp) {
+            if last_ts.is_none_or(|t| header.max_timestamp > t.timestamp) {
                 last_ts = Some(TimestampOffset {
                     timestamp: header.max_timestamp,
                     offset: header.base_offset,
@@ -621,38 +875,27 @@ impl LogSegment {
             position += header.size as u64;
         }
         let next_offset = expected.unwrap_or(self.base_offset);
-        if !self.time_index.is_sane(next_offset) {
-            return Ok(false);
-        }
         let indexed = self
             .time_index
             .last_entry()
             .map(|(timestamp, offset)| TimestampOffset { timestamp, offset });
+        if indexed.is_some_and(|t| {
+            t.offset < self.base_offset || t.offset >= next_offset.max(self.base_offset + 1)
+        }) {
+            return Ok(false);
+        }
+        let mut state = self.state();
         state.max_timestamp = match (indexed, last_ts) {
             (Some(a), Some(b)) if b.timestamp > a.timestamp => Some(b),
             (Some(a), _) => Some(a),
             (None, b) => b,
         };
-        if size > 0 {
-            let first = batch::parse_header(self.log.bytes(0, size))
-                .map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
-            state.rolling_timestamp = Some(first.max_timestamp);
-        }
+        state.rolling_timestamp = header_at(0).map(|h| h.max_timestamp);
         state.bytes_since_index_entry = 0;
+        drop(state);
         self.next_offset.store(next_offset, Ordering::Release);
+        self.unverified_end.store(size, Ordering::Release);
         Ok(true)
-    }
-
-    /// Whether every offset index entry names the last offset of a batch that starts at the
-    /// entry's position: a scribbled index could otherwise send a reader into the middle of a
-    /// batch, where garbage may pass for a header.
-    fn index_points_at_batches(&self, size: u64) -> bool {
-        (0..self.offset_index.entries()).all(|n| {
-            let (offset, position) = self.offset_index.entry(n);
-            let position = u64::from(position);
-            batch::parse_header(self.log.bytes(position, size - position))
-                .is_ok_and(|h| h.last_offset() == offset)
-        })
     }
 
     /// Seals the segment when the log rolls past it or closes: the time index gets the final

@@ -275,12 +275,54 @@ impl MappedFile {
     pub fn trim(&self) -> Result<()> {
         let mut allocated = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
         let len = self.len();
-        if *allocated != len {
+        // A tail `forget_from` zeroed is still part of the file.
+        let file_len = self.file.metadata().map_or(len + 1, |m| m.len());
+        if *allocated != len || file_len != len {
             self.file
                 .set_len(len)
                 .map_err(StorageError::io("trimming file", &self.path()))?;
             *allocated = len;
         }
+        Ok(())
+    }
+
+    /// Forgets every byte from `len` on while readers may still hold slices of this file's
+    /// mappings (a damaged batch found at run time): the bytes are zeroed by punching a hole,
+    /// the file keeps its size, so no mapping of it ever points past its end (which would
+    /// raise SIGBUS in a reader). The next `trim` (a roll or close) shrinks the file.
+    pub fn forget_from(&self, len: u64) -> Result<()> {
+        let len = len.min(self.len());
+        self.len.store(len, Ordering::Release);
+        let mut allocated = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let file_len = self
+            .file
+            .metadata()
+            .map_err(StorageError::io("reading file size", &self.path()))?
+            .len();
+        if file_len > len {
+            // SAFETY: plain syscall on a descriptor we own.
+            let rc = unsafe {
+                libc::fallocate(
+                    self.file.as_raw_fd(),
+                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    len as libc::off_t,
+                    (file_len - len) as libc::off_t,
+                )
+            };
+            if rc != 0 {
+                // No hole punching here (an old file system): overwrite with zeros instead.
+                let zeros = vec![0u8; 1 << 16];
+                let mut at = len;
+                while at < file_len {
+                    let n = (file_len - at).min(zeros.len() as u64) as usize;
+                    self.write_all_at(&[&zeros[..n]], at)
+                        .map_err(StorageError::io("zeroing file tail", &self.path()))?;
+                    at += n as u64;
+                }
+            }
+        }
+        // The hole has no blocks: the next append reserves them again.
+        *allocated = len;
         Ok(())
     }
 

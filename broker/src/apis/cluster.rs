@@ -8,13 +8,15 @@ use gregor_protocol::StrBytes;
 
 use crate::apis::metadata::CLUSTER_AUTHORIZED_OPERATIONS;
 use crate::broker::Broker;
+use crate::request_context::RequestContext;
 
 /// Handles DescribeCluster.
 pub fn describe_cluster(
     broker: &Arc<Broker>,
     request: &DescribeClusterRequest,
+    ctx: &RequestContext,
 ) -> DescribeClusterResponse {
-    let (host, port) = &broker.advertised;
+    let (host, port) = &ctx.endpoint.advertised;
     let node = BrokerId(broker.config.node_id);
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)

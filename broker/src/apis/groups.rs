@@ -18,14 +18,17 @@ use gregor_protocol::{ResponseError, StrBytes};
 use crate::broker::Broker;
 use crate::coordinator::service::GroupRequest;
 use crate::error::KafkaError;
+use crate::request_context::RequestContext;
 
 /// FindCoordinator: ourselves for groups (key type 0) and transactional ids (1).
 pub fn find_coordinator(
     broker: &Arc<Broker>,
     request: &FindCoordinatorRequest,
     version: i16,
+    ctx: &RequestContext,
 ) -> FindCoordinatorResponse {
-    let (host, port) = &broker.advertised;
+    // The coordinator is this broker, on the listener the client came in on.
+    let (host, port) = &ctx.endpoint.advertised;
     let node = BrokerId(broker.config.node_id);
     let answer = |key_type: i8| -> Result<(), KafkaError> {
         match key_type {

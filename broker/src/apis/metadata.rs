@@ -14,6 +14,7 @@ use gregor_protocol::{ResponseError, StrBytes};
 use crate::apis::topic_name;
 use crate::broker::Broker;
 use crate::partition::LEADER_EPOCH;
+use crate::request_context::RequestContext;
 use crate::topics::{is_internal_topic, validate_topic_name, TopicMeta};
 
 /// What Kafka answers for the operations a client may do on a topic when no authorizer is
@@ -37,7 +38,12 @@ const fn bits(codes: &[u8]) -> i32 {
 }
 
 /// Handles a Metadata request.
-pub fn handle(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> MetadataResponse {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: &MetadataRequest,
+    version: i16,
+    ctx: &RequestContext,
+) -> MetadataResponse {
     let node = BrokerId(broker.config.node_id);
     let mut topics = match &request.topics {
         // v0 has no null list: an empty one means all topics there.
@@ -79,7 +85,9 @@ pub fn handle(broker: &Arc<Broker>, request: &MetadataRequest, version: i16) -> 
         } else {
             i32::MIN
         };
-    let (host, port) = &broker.advertised;
+    // The address of the listener this request came in on, as Kafka answers each listener's
+    // clients with their own (a TLS client must stay on the TLS listener).
+    let (host, port) = &ctx.endpoint.advertised;
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(node)

@@ -20,6 +20,8 @@ pub mod producers;
 pub mod quorum;
 pub mod quotas;
 pub mod reassignments;
+pub mod sasl;
+pub mod scram_credentials;
 pub mod topics;
 pub mod transactions;
 

@@ -1,17 +1,11 @@
-//! DescribeClientQuotas and DescribeUserScramCredentials: Gregor keeps no client quotas and no
-//! SCRAM users, so the answers are Kafka's for a cluster that has none: no quota entries (after
-//! the filter checks Kafka's `ClientQuotasImage.describe` makes), and for each user named
-//! RESOURCE_NOT_FOUND (`ScramImage.describe`). AlterClientQuotas and AlterUserScramCredentials
-//! are not served.
+//! DescribeClientQuotas: Gregor keeps no client quotas, so the answer is Kafka's for a cluster
+//! that has none: no quota entries (after the filter checks Kafka's `ClientQuotasImage.describe`
+//! makes). AlterClientQuotas is not served. SCRAM users are in `scram_credentials`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use gregor_protocol::messages::describe_client_quotas_request::ComponentData;
-use gregor_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
-use gregor_protocol::messages::{
-    DescribeClientQuotasRequest, DescribeClientQuotasResponse, DescribeUserScramCredentialsRequest,
-    DescribeUserScramCredentialsResponse,
-};
+use gregor_protocol::messages::{DescribeClientQuotasRequest, DescribeClientQuotasResponse};
 use gregor_protocol::{ResponseError, StrBytes};
 
 use crate::error::KafkaError;
@@ -90,53 +84,9 @@ fn check_filter(components: &[ComponentData]) -> Result<(), KafkaError> {
     Ok(())
 }
 
-/// Handles DescribeUserScramCredentials: no users exist, so all users is none, and each user
-/// named is not found (named twice: DUPLICATE_RESOURCE), in the order first named.
-pub fn describe_user_scram_credentials(
-    request: &DescribeUserScramCredentialsRequest,
-) -> DescribeUserScramCredentialsResponse {
-    let mut order: Vec<&str> = Vec::new();
-    let mut duplicated: HashMap<&str, bool> = HashMap::new();
-    for user in request.users.iter().flatten() {
-        let name = user.name.as_str();
-        match duplicated.get_mut(name) {
-            Some(twice) => *twice = true,
-            None => {
-                duplicated.insert(name, false);
-                order.push(name);
-            }
-        }
-    }
-    let results = order
-        .into_iter()
-        .map(|name| {
-            let (code, message) = if duplicated[name] {
-                (
-                    ResponseError::DuplicateResource,
-                    format!(
-                        "Cannot describe SCRAM credentials for the same user twice in a single \
-                         request: {name}"
-                    ),
-                )
-            } else {
-                (
-                    ResponseError::ResourceNotFound,
-                    format!("Attempt to describe a user credential that does not exist: {name}"),
-                )
-            };
-            DescribeUserScramCredentialsResult::default()
-                .with_user(StrBytes::from_string(name.to_string()))
-                .with_error_code(code.code())
-                .with_error_message(Some(StrBytes::from_string(message)))
-        })
-        .collect();
-    DescribeUserScramCredentialsResponse::default().with_results(results)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gregor_protocol::messages::describe_user_scram_credentials_request::UserName;
 
     fn component(entity: &str, match_type: i8, m: Option<&str>) -> ComponentData {
         ComponentData::default()
@@ -191,31 +141,5 @@ mod tests {
             assert!(response.entries.is_none());
             assert!(response.error_message.is_some());
         }
-    }
-
-    #[test]
-    fn every_user_named_is_unknown_and_twice_is_a_duplicate() {
-        let user = |n: &str| UserName::default().with_name(StrBytes::from_string(n.into()));
-        let all = describe_user_scram_credentials(&DescribeUserScramCredentialsRequest::default());
-        assert!(all.results.is_empty());
-        let named = describe_user_scram_credentials(
-            &DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
-                user("bob"),
-                user("alice"),
-                user("bob"),
-            ])),
-        );
-        let got: Vec<(&str, i16)> = named
-            .results
-            .iter()
-            .map(|r| (r.user.as_str(), r.error_code))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("bob", ResponseError::DuplicateResource.code()),
-                ("alice", ResponseError::ResourceNotFound.code())
-            ]
-        );
     }
 }

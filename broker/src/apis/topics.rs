@@ -179,6 +179,29 @@ pub fn delete_topics(broker: &Arc<Broker>, request: &DeleteTopicsRequest) -> Del
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
+/// Explicit assignments must name one replica list per partition added, as Kafka's controller
+/// checks (`ReplicationControlManager.createPartitions`); null lets the broker place them, and
+/// an empty list asks for none. A count that adds nothing is left to `add_partitions`.
+fn assignment_mismatch<T>(
+    current: i32,
+    count: i32,
+    assignments: Option<&[T]>,
+) -> Option<KafkaError> {
+    let assignments = assignments?;
+    let additional = i64::from(count) - i64::from(current);
+    if additional <= 0 || assignments.len() as i64 == additional {
+        return None;
+    }
+    Some(KafkaError::with_message(
+        ResponseError::InvalidReplicaAssignment,
+        format!(
+            "Attempted to add {additional} additional partition(s), but only {} assignment(s) \
+             were specified.",
+            assignments.len()
+        ),
+    ))
+}
+
 /// Handles CreatePartitions.
 pub fn create_partitions(
     broker: &Arc<Broker>,
@@ -200,14 +223,19 @@ pub fn create_partitions(
         .iter()
         .map(|t| {
             let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-            let result = if added > MAX_PARTITIONS_PER_REQUEST {
-                Err(KafkaError::with_message(
-                    ResponseError::PolicyViolation,
-                    TOO_MANY_PARTITIONS,
-                ))
-            } else {
-                broker.add_partitions(t.name.as_str(), t.count, request.validate_only)
-            };
+            let result =
+                if added > MAX_PARTITIONS_PER_REQUEST {
+                    Err(KafkaError::with_message(
+                        ResponseError::PolicyViolation,
+                        TOO_MANY_PARTITIONS,
+                    ))
+                } else if let Some(e) = broker.topics.get(t.name.as_str()).and_then(|m| {
+                    assignment_mismatch(m.partitions, t.count, t.assignments.as_deref())
+                }) {
+                    Err(e)
+                } else {
+                    broker.add_partitions(t.name.as_str(), t.count, request.validate_only)
+                };
             match result {
                 Ok(_) => base,
                 Err(e) => base
@@ -217,4 +245,23 @@ pub fn create_partitions(
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
+}
+
+#[cfg(test)]
+mod assignment_tests {
+    use super::assignment_mismatch;
+
+    #[test]
+    fn explicit_assignments_must_cover_each_added_partition() {
+        assert!(assignment_mismatch::<u8>(1, 3, None).is_none());
+        assert!(assignment_mismatch(1, 3, Some(&[0u8, 0][..])).is_none());
+        let e = assignment_mismatch::<u8>(1, 2, Some(&[])).expect("refused");
+        assert_eq!(e.code(), 39);
+        assert_eq!(
+            e.message.as_deref(),
+            Some("Attempted to add 1 additional partition(s), but only 0 assignment(s) were specified.")
+        );
+        // Not an increase: INVALID_PARTITIONS comes from add_partitions.
+        assert!(assignment_mismatch::<u8>(3, 3, Some(&[])).is_none());
+    }
 }

@@ -324,16 +324,29 @@ pub async fn describe_transactions(
     DescribeTransactionsResponse::default().with_transaction_states(states)
 }
 
-/// ListTransactions (v1 adds the duration filter).
+/// ListTransactions (v1 adds the duration filter, v2 the transactional id pattern; an empty
+/// pattern filters nothing, an invalid one is INVALID_REGULAR_EXPRESSION, as in Kafka).
 pub async fn list_transactions(
     broker: &Arc<Broker>,
     r: &ListTransactionsRequest,
     version: i16,
 ) -> ListTransactionsResponse {
+    let id_pattern = r
+        .transactional_id_pattern
+        .as_ref()
+        .filter(|p| version >= 2 && !p.is_empty())
+        .map(|p| p.to_string());
+    if let Some(p) = &id_pattern {
+        if crate::coordinator::txn::coordinator::whole_match(p).is_err() {
+            return ListTransactionsResponse::default()
+                .with_error_code(ResponseError::InvalidRegularExpression.code());
+        }
+    }
     let request = TxnRequest::List {
         states: r.state_filters.iter().map(|s| s.to_string()).collect(),
         producer_ids: r.producer_id_filters.iter().map(|p| p.0).collect(),
         min_duration_ms: if version >= 1 { r.duration_filter } else { -1 },
+        id_pattern,
     };
     match call(broker, request).await {
         Ok(TxnResponse::Listed {
@@ -357,7 +370,51 @@ pub async fn list_transactions(
     }
 }
 
-/// TxnOffsetCommit, to the group coordinator. As Kafka, the partitions of unknown topics get
+/// The first TxnOffsetCommit version that adds the group's offsets partition to the
+/// transaction itself (KIP-890 part 2: a `transaction.version` 2 client sends no
+/// AddOffsetsToTxn).
+const IMPLICIT_ADD_TXN_OFFSET_COMMIT_VERSION: i16 = 5;
+
+/// The TxnOffsetCommit error for a failed implicit add, as the Java client reads them: a fenced
+/// producer is INVALID_PRODUCER_EPOCH, a coordinator busy or away is retried.
+fn implicit_add_error(e: ResponseError) -> ResponseError {
+    match e {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        ResponseError::ConcurrentTransactions
+        | ResponseError::CoordinatorNotAvailable
+        | ResponseError::NotCoordinator => ResponseError::CoordinatorLoadInProgress,
+        other => other,
+    }
+}
+
+/// Every partition of `r` answered with `error`.
+fn txn_offset_commit_failed(r: &TxnOffsetCommitRequest, error: ResponseError) -> ResponseKind {
+    use gregor_protocol::messages::txn_offset_commit_response::{
+        TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+    };
+    let topics = r
+        .topics
+        .iter()
+        .map(|t| {
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(error.code())
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    ResponseKind::TxnOffsetCommit(TxnOffsetCommitResponse::default().with_topics(topics))
+}
+
+/// TxnOffsetCommit, to the group coordinator; from v5 the group's offsets partition first
+/// joins the transaction. As Kafka, the partitions of unknown topics get
 /// UNKNOWN_TOPIC_OR_PARTITION and are not stored.
 pub async fn txn_offset_commit(
     broker: &Arc<Broker>,
@@ -365,6 +422,22 @@ pub async fn txn_offset_commit(
     r: &TxnOffsetCommitRequest,
     peer: std::net::SocketAddr,
 ) -> Option<ResponseKind> {
+    if request.version >= IMPLICIT_ADD_TXN_OFFSET_COMMIT_VERSION {
+        let add = TxnRequest::AddOffsets {
+            transactional_id: r.transactional_id.to_string(),
+            producer_id: r.producer_id.0,
+            producer_epoch: r.producer_epoch,
+            group_id: r.group_id.to_string(),
+        };
+        let error = match call(broker, add).await {
+            Ok(TxnResponse::Added(result)) => result.err(),
+            Ok(_) => Some(ResponseError::UnknownServerError),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = error {
+            return Some(txn_offset_commit_failed(r, implicit_add_error(e)));
+        }
+    }
     let mut known = r.clone();
     let mut unknown = Vec::new();
     for t in &mut known.topics {

@@ -154,9 +154,61 @@ fn malformed_values_name_key_source_and_expectation() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("GREGOR_LISTENERS") && err.contains("PLAINTEXT"),
+        err.contains("ssl.keystore.location") && err.contains("SSL listener"),
         "{err}"
     );
+    let err = Config::load(
+        &Cli::default(),
+        env(&[("GREGOR_LISTENERS", "CLIENT://:9093")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("GREGOR_LISTENERS") && err.contains("CLIENT:PLAINTEXT"),
+        "{err}"
+    );
+}
+
+#[test]
+fn several_listeners_with_their_security_and_secrets_hidden() {
+    let f = file(
+        "listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094,INTERNAL://127.0.0.1:9095\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,INTERNAL:SASL_PLAINTEXT\n\
+         advertised.listeners=PLAINTEXT://localhost:9092,SASL_SSL://broker.example:9094\n\
+         inter.broker.listener.name=PLAINTEXT\n\
+         ssl.keystore.location=/etc/gregor/broker.pem\n\
+         sasl.enabled.mechanisms=SCRAM-SHA-256,PLAIN\n\
+         listener.name.internal.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";\n\
+         ssl.key.password=hunter2\n",
+    );
+    let loaded = Config::load(&cli_with_file(&f), env(&[])).unwrap();
+    let c = &loaded.config;
+    let names: Vec<&str> = c.listeners.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, vec!["PLAINTEXT", "SASL_SSL", "INTERNAL"]);
+    assert_eq!(
+        c.listeners[1].advertised.as_deref(),
+        Some("broker.example:9094")
+    );
+    assert_eq!(
+        c.listeners[2].protocol,
+        crate::config::SecurityProtocol::SaslPlaintext
+    );
+    assert!(c.security["SASL_SSL"].ssl.is_some());
+    assert!(c.security["SASL_SSL"].sasl.is_some());
+    let internal = c.security["INTERNAL"].sasl.as_ref().unwrap();
+    assert!(internal.jaas["PLAIN"].expose().contains("user_alice"));
+    // inter.broker.listener.name is accepted and ignored.
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.contains("inter.broker.listener.name")));
+    let printed = render_settings(&loaded.settings);
+    assert!(
+        !printed.contains("hunter2") && !printed.contains("alice-secret"),
+        "{printed}"
+    );
+    assert!(printed.contains("ssl.key.password=[hidden]"), "{printed}");
+    assert!(!format!("{:?}", c.security).contains("alice-secret"));
 }
 
 #[test]

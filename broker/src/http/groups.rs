@@ -117,36 +117,44 @@ fn view(
 /// A per-partition group metric family: name, help, and the value of a partition (if any).
 type OffsetFamily = (&'static str, &'static str, fn(&OffsetView) -> Option<i64>);
 
+/// A metric with one value per group: name, type, help, value.
+type GroupFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&GroupView) -> u64,
+);
+
 /// The group metrics in Prometheus' text format, under danielqsj/kafka_exporter's names
 /// where it has one (`kafka_consumergroup_*`, label `consumergroup`).
 pub fn write_group_metrics(out: &mut String, groups: &[GroupView]) {
     use super::views::escape;
     use std::fmt::Write;
-    let _ = writeln!(
-        out,
-        "# HELP kafka_consumergroup_members Members of the consumer group."
-    );
-    let _ = writeln!(out, "# TYPE kafka_consumergroup_members gauge");
-    for g in groups {
-        let _ = writeln!(
-            out,
-            "kafka_consumergroup_members{{consumergroup=\"{}\"}} {}",
-            escape(&g.group.group_id),
-            g.group.members.len()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP kafka_consumergroup_rebalances_total Rebalances the group started since the broker started."
-    );
-    let _ = writeln!(out, "# TYPE kafka_consumergroup_rebalances_total counter");
-    for g in groups {
-        let _ = writeln!(
-            out,
-            "kafka_consumergroup_rebalances_total{{consumergroup=\"{}\"}} {}",
-            escape(&g.group.group_id),
-            g.rebalances
-        );
+    let per_group: [GroupFamily; 2] = [
+        (
+            "kafka_consumergroup_members",
+            "gauge",
+            "Members of the consumer group.",
+            |g| g.group.members.len() as u64,
+        ),
+        (
+            "kafka_consumergroup_rebalances_total",
+            "counter",
+            "Rebalances the group started since the broker started.",
+            |g| g.rebalances,
+        ),
+    ];
+    for (name, kind, help, value) in per_group {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for g in groups {
+            let _ = writeln!(
+                out,
+                "{name}{{consumergroup=\"{}\"}} {}",
+                escape(&g.group.group_id),
+                value(g)
+            );
+        }
     }
     let families: [OffsetFamily; 2] = [
         (

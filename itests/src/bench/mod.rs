@@ -10,6 +10,7 @@ pub mod load;
 pub mod procfs;
 pub mod raw_load;
 pub mod report;
+pub mod txn;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,8 +35,8 @@ pub struct Options {
     pub gregor_bin: Option<PathBuf>,
     /// Where results.md and results.json go.
     pub out: PathBuf,
-    /// Only these scenario groups (produce, consume, latency, group, commit, compact, raw); all
-    /// when empty. Startup and memory are measured in every round.
+    /// Only these scenario groups (produce, consume, latency, group, commit, compact, txn, raw);
+    /// all when empty. Startup and memory are measured in every round.
     pub only: Vec<String>,
     /// Keep Gregor's live view open (its event stream read, `/metrics` scraped each second)
     /// through each Gregor round, to measure what an open page costs.
@@ -55,7 +56,7 @@ usage: bench [--vs-kafka | --gregor-only] [--quick] [--rounds N] [--gregor-bin P
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
-                    produce,consume,latency,group,commit,compact,raw
+                    produce,consume,latency,group,commit,compact,txn,raw
                     (raw: pre-encoded Produce and header-only Fetch over raw sockets)
                     (startup and memory are always measured)
   --live-view       keep Gregor's live view open through its rounds (the page's event
@@ -140,6 +141,8 @@ struct Sizes {
     commits: u64,
     /// The compacted topic's first cleaning.
     compact: CompactSpec,
+    /// Timed transactions of the transactions row.
+    transactions: u64,
 }
 
 const FULL: Sizes = Sizes {
@@ -155,6 +158,7 @@ const FULL: Sizes = Sizes {
         segment_bytes: 64 << 20,
         timeout: Duration::from_secs(300),
     },
+    transactions: 1_000,
 };
 
 const QUICK: Sizes = Sizes {
@@ -170,11 +174,13 @@ const QUICK: Sizes = Sizes {
         segment_bytes: 1 << 20,
         timeout: Duration::from_secs(60),
     },
+    // About 10 a second with librdkafka on either broker: a few seconds each.
+    transactions: 20,
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 7] = [
-    "produce", "consume", "latency", "group", "commit", "compact", "raw",
+const SCENARIOS: [&str; 8] = [
+    "produce", "consume", "latency", "group", "commit", "compact", "txn", "raw",
 ];
 
 impl Options {
@@ -363,6 +369,29 @@ fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
         Better::Lower,
         Target::RatioAtMostAndBelow(1.0, CONSUMER_HEARTBEAT_MS as f64),
     );
+    add(
+        "txn_per_s".into(),
+        format!(
+            "Transactions/s: begin, {} records of 1 KiB over {} partitions, commit (one \
+             transactional producer)",
+            txn::RECORDS_PER_TXN,
+            txn::PARTITIONS
+        ),
+        "txns/s",
+        Better::Higher,
+        Target::RatioAtLeast(2.0),
+    );
+    for (key, label) in [("txn_latency_p50_ms", "p50"), ("txn_latency_p99_ms", "p99")] {
+        add(
+            key.into(),
+            format!(
+                "End-to-end latency {label} of the transactions, send to read_committed delivery"
+            ),
+            "ms",
+            Better::Lower,
+            Target::None,
+        );
+    }
     let c = sizes.compact;
     add(
         "compact_mib_per_s".into(),
@@ -514,7 +543,11 @@ fn workload_text(s: Sizes) -> String {
          cleanup.policy=delete, then switched to compact, so the whole log becomes cleanable at \
          once; timed from the switch until the broker reports the cleaning done (its log line \
          or cleaner-offset-checkpoint) and the segments below the active one hold under a third \
-         of their bytes; MiB/s is their bytes before over that time.",
+         of their bytes; MiB/s is their bytes before over that time. Transactions: {} timed \
+         transactions after an untimed one, back to back from one rdkafka transactional producer \
+         (linger.ms=5, each commit flushes) over a 3-partition topic, read from its start by a \
+         read_committed consumer (fetch.wait.max.ms=100); latency from each record's send call \
+         to its delivery.",
         s.produce_1k,
         s.produce_100b,
         s.consume_bytes >> 20,
@@ -522,6 +555,7 @@ fn workload_text(s: Sizes) -> String {
         s.compact.segment_bytes >> 20,
         s.compact.bytes >> 20,
         s.compact.keys,
+        s.transactions,
     )
 }
 
@@ -690,6 +724,26 @@ fn one_round(
                 own_cpu()? - own0
             );
             samples.add("commits_per_s", kind, rate);
+        }
+
+        if options.runs("txn") {
+            let topic = "txn";
+            load::create_topic(&bootstrap, topic, txn::PARTITIONS)?;
+            let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
+            let t = txn::run(&bootstrap, topic, sizes.transactions).context("transactions")?;
+            eprintln!(
+                "bench:   {:.0} transactions/s, read_committed latency p50 {:.2} ms, p99 {:.2} ms \
+                 ({} records); CPU s: broker {:.2}, load generator {:.2}",
+                t.per_s,
+                t.p50,
+                t.p99,
+                t.samples,
+                procfs::cpu_seconds(pid)? - cpu0,
+                own_cpu()? - own0
+            );
+            samples.add("txn_per_s", kind, t.per_s);
+            samples.add("txn_latency_p50_ms", kind, t.p50);
+            samples.add("txn_latency_p99_ms", kind, t.p99);
         }
 
         if options.runs("raw") {

@@ -317,6 +317,27 @@ pub fn sample(api: ApiKey, v: i16) -> RequestKind {
             DescribeUserScramCredentialsRequest::default()
                 .with_users(Some(two(dus::UserName::default().with_name(s("alice"))))),
         ),
+        ApiKey::SaslHandshake => RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(s("SCRAM-SHA-256")),
+        ),
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"n,,n=a,r=x")),
+        ),
+        ApiKey::AlterUserScramCredentials => {
+            use kafka_protocol::messages::alter_user_scram_credentials_request as aus;
+            RequestKind::AlterUserScramCredentials(
+                AlterUserScramCredentialsRequest::default()
+                    .with_deletions(two(aus::ScramCredentialDeletion::default()
+                        .with_name(s("bob"))
+                        .with_mechanism(1)))
+                    .with_upsertions(two(aus::ScramCredentialUpsertion::default()
+                        .with_name(s("alice"))
+                        .with_mechanism(2)
+                        .with_iterations(8192)
+                        .with_salt(Bytes::from_static(b"salt"))
+                        .with_salted_password(Bytes::from_static(b"0123456789")))),
+            )
+        }
         ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(
             DescribeQuorumRequest::default().with_topics(two(dq::TopicData::default()
                 .with_topic_name(s("__cluster_metadata").into())

@@ -415,8 +415,8 @@ impl Cleaner<'_> {
             if let Some(ms) = last_modified {
                 cleaned.set_last_modified_ms(ms)?;
             }
-            // Only the .log: indexes are rebuilt from it whenever a crash leaves them in doubt.
-            cleaned.sync_log()?;
+            // Indexes too: below the recovery point a crash trusts them without a rebuild.
+            cleaned.sync()?;
             crate::cleaner::failpoint("cleaned_synced");
             cleaned.rename_files(dir, CLEANED_SUFFIX, SWAP_SUFFIX)?;
             crate::meta_files::sync_dir(dir)?;

@@ -191,7 +191,13 @@ fn clean_filthiest(shared: &Shared, map: &mut OffsetMap) -> bool {
         .clone();
     let mut best: Option<(f64, Arc<PartitionLog>)> = None;
     for log in logs {
-        if !log.config().cleanup.compact || log.cleaning_aborted() || skipped.contains(log.dir()) {
+        // A log the scrub has not finished may hold damaged batches the cleaner would copy
+        // into a segment nothing checks again: it waits for the scrub.
+        if !log.config().cleanup.compact
+            || log.cleaning_aborted()
+            || skipped.contains(log.dir())
+            || log.needs_scrub()
+        {
             continue;
         }
         let Some(state) = log.try_cleaner_state() else {

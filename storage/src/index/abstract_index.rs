@@ -169,6 +169,12 @@ impl<E: IndexEntry> AbstractIndex<E> {
         self.file.truncate(0)
     }
 
+    /// Drops every entry while readers may still hold the old mapping: the file keeps its
+    /// size (see `MappedFile::forget_from`).
+    pub fn forget_all(&self) -> Result<()> {
+        self.file.forget_from(0)
+    }
+
     /// Cuts the file to its entries (when the segment rolls or closes).
     pub fn trim(&self) -> Result<()> {
         self.file.trim()

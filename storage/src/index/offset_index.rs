@@ -59,6 +59,11 @@ impl AbstractIndex<OffsetPosition> {
         self.floor(|e| e.offset <= offset).map_or(0, |e| e.position)
     }
 
+    /// The largest entry at or below `offset`, as `lookup` finds it.
+    pub fn lookup_entry(&self, offset: i64) -> Option<OffsetPosition> {
+        self.floor(|e| e.offset <= offset)
+    }
+
     /// Whether the entries are strictly increasing, positions lie below `log_size`, and offsets
     /// are not below the base offset: what a reopened index must satisfy to be trusted.
     pub fn is_sane(&self, log_size: u64) -> bool {

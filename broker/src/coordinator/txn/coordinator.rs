@@ -95,11 +95,14 @@ pub enum TxnRequest {
     },
     /// DescribeTransactions.
     Describe { transactional_ids: Vec<String> },
-    /// ListTransactions: empty filters match everything; `min_duration_ms` -1 for none.
+    /// ListTransactions: empty filters match everything; `min_duration_ms` -1 for none;
+    /// `id_pattern` (v2, KIP-1152) a regular expression the whole id must match, checked valid
+    /// by the caller.
     List {
         states: Vec<String>,
         producer_ids: Vec<i64>,
         min_duration_ms: i64,
+        id_pattern: Option<String>,
     },
     /// The markers of a prepared transaction are written (from `markers`).
     MarkersWritten {
@@ -346,7 +349,14 @@ impl TransactionCoordinator {
                 states,
                 producer_ids,
                 min_duration_ms,
-            } => Step::Reply(self.list(&states, &producer_ids, min_duration_ms, now)),
+                id_pattern,
+            } => Step::Reply(self.list(
+                &states,
+                &producer_ids,
+                min_duration_ms,
+                id_pattern.as_deref(),
+                now,
+            )),
             TxnRequest::MarkersWritten {
                 transactional_id,
                 producer_id,
@@ -607,15 +617,27 @@ impl TransactionCoordinator {
         let retry_of_bump = m.client_transaction_version >= 2
             && m.last_producer_epoch != NO_PRODUCER_EPOCH
             && m.last_producer_epoch == producer_epoch;
+        let current = producer_epoch == m.producer_epoch;
+        // KIP-890: a `transaction.version` 2 client adds partitions only with its Produce
+        // requests, so it may abort a transaction the coordinator never saw begin (none of its
+        // records arrived); as Kafka, that abort goes through, with no markers, and bumps the
+        // epoch like any other.
+        let empty_abort = bump_epoch
+            && !commit
+            && current
+            && matches!(
+                m.state,
+                TransactionState::Empty
+                    | TransactionState::CompleteCommit
+                    | TransactionState::CompleteAbort
+            );
         let valid_epoch = if bump_epoch {
             match m.state {
-                TransactionState::Ongoing | TransactionState::Empty => {
-                    producer_epoch == m.producer_epoch
-                }
-                _ => retry_of_bump,
+                TransactionState::Ongoing | TransactionState::Empty => current,
+                _ => retry_of_bump || empty_abort,
             }
         } else {
-            producer_epoch == m.producer_epoch
+            current
         };
         if !valid_epoch {
             return fail(ResponseError::ProducerFenced);
@@ -625,29 +647,8 @@ impl TransactionCoordinator {
                 == commit
         };
         match m.state {
-            TransactionState::Ongoing => {
-                let mut next = m.clone();
-                next.state = if commit {
-                    TransactionState::PrepareCommit
-                } else {
-                    TransactionState::PrepareAbort
-                };
-                next.last_update_ms = now;
-                if bump_epoch {
-                    next.client_transaction_version = 2;
-                    next.last_producer_epoch = m.producer_epoch;
-                    next.producer_epoch = m.producer_epoch.saturating_add(1);
-                    if m.is_producer_epoch_exhausted() {
-                        next.next_producer_id = (self.ids)();
-                    }
-                }
-                let answer = answer_after_end(&next);
-                Step::Write {
-                    record: new_record(id, next),
-                    response: TxnResponse::EndTxn(Ok(answer)),
-                    failed: TxnResponse::EndTxn(Err(WRITE_FAILED)),
-                }
-            }
+            TransactionState::Ongoing => self.prepare_end(id, commit, bump_epoch, now),
+            _ if empty_abort => self.prepare_end(id, false, true, now),
             TransactionState::CompleteCommit | TransactionState::CompleteAbort if same(m.state) => {
                 Step::Reply(TxnResponse::EndTxn(Ok((m.producer_id, m.producer_epoch))))
             }
@@ -655,6 +656,37 @@ impl TransactionCoordinator {
                 fail(ResponseError::ConcurrentTransactions)
             }
             _ => fail(ResponseError::InvalidTxnState),
+        }
+    }
+
+    /// PrepareCommit or PrepareAbort of `id`'s transaction, with the KIP-890 epoch bump (and a
+    /// next producer id once the epoch is exhausted) when `bump_epoch`.
+    fn prepare_end(&mut self, id: &str, commit: bool, bump_epoch: bool, now: i64) -> Step {
+        let Some(m) = self.txns.get(id) else {
+            return Step::Reply(TxnResponse::EndTxn(Err(
+                ResponseError::InvalidProducerIdMapping,
+            )));
+        };
+        let mut next = m.clone();
+        next.state = if commit {
+            TransactionState::PrepareCommit
+        } else {
+            TransactionState::PrepareAbort
+        };
+        next.last_update_ms = now;
+        if bump_epoch {
+            next.client_transaction_version = 2;
+            next.last_producer_epoch = m.producer_epoch;
+            next.producer_epoch = m.producer_epoch.saturating_add(1);
+            if m.is_producer_epoch_exhausted() {
+                next.next_producer_id = (self.ids)();
+            }
+        }
+        let answer = answer_after_end(&next);
+        Step::Write {
+            record: new_record(id, next),
+            response: TxnResponse::EndTxn(Ok(answer)),
+            failed: TxnResponse::EndTxn(Err(WRITE_FAILED)),
         }
     }
 
@@ -735,8 +767,11 @@ impl TransactionCoordinator {
         states: &[String],
         producer_ids: &[i64],
         min_duration_ms: i64,
+        id_pattern: Option<&str>,
         now: i64,
     ) -> TxnResponse {
+        // An invalid pattern (the caller refuses them) matches nothing.
+        let pattern = id_pattern.map(|p| whole_match(p).ok());
         let unknown_states: Vec<String> = states
             .iter()
             .filter(|s| TransactionState::from_name(s).is_none())
@@ -749,8 +784,11 @@ impl TransactionCoordinator {
         let transactions = self
             .txns
             .iter()
-            .filter(|(_, m)| {
-                (states.is_empty() || wanted.contains(&m.state))
+            .filter(|(id, m)| {
+                pattern
+                    .as_ref()
+                    .is_none_or(|p| p.as_ref().is_some_and(|p| p.is_match(id)))
+                    && (states.is_empty() || wanted.contains(&m.state))
                     && (producer_ids.is_empty() || producer_ids.contains(&m.producer_id))
                     && (min_duration_ms < 0
                         || (m.state == TransactionState::Ongoing
@@ -883,6 +921,11 @@ fn markers(id: &str, m: &TransactionMetadata) -> MarkerJob {
         partitions: m.partitions.iter().cloned().collect(),
         coordinator_epoch: 0,
     }
+}
+
+/// A regular expression that must match the whole text, as Java's `Matcher.matches`.
+pub fn whole_match(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
 }
 
 /// Java's `String.hashCode`, which Kafka's `partitionFor` uses.

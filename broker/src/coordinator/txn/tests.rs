@@ -424,6 +424,52 @@ fn end_txn_v5_bumps_the_epoch_and_a_retry_is_recognised() {
 }
 
 #[test]
+fn end_txn_v5_aborts_a_transaction_the_coordinator_never_saw_begin() {
+    let mut h = Harness::new();
+    let p = h.init("tx").unwrap();
+    let end = |h: &mut Harness, epoch, commit| match h.run(TxnRequest::EndTxn {
+        transactional_id: "tx".into(),
+        producer_id: p.0,
+        producer_epoch: epoch,
+        commit,
+        bump_epoch: true,
+    }) {
+        TxnResponse::EndTxn(r) => r,
+        other => panic!("{other:?}"),
+    };
+    // Nothing was added (the client's Produce requests never arrived): a commit is refused,
+    // an abort goes through with the epoch bumped and no partition to write a marker to.
+    assert_eq!(end(&mut h, p.1, true), Err(ResponseError::InvalidTxnState));
+    assert_eq!(end(&mut h, p.1, false), Ok((p.0, p.1 + 1)));
+    let jobs = h.c.take_effects();
+    assert!(
+        matches!(&jobs[..], [TxnEffect::WriteMarkers(j)] if j.partitions.is_empty() && !j.commit),
+        "{jobs:?}"
+    );
+    for job in jobs {
+        let TxnEffect::WriteMarkers(job) = job else {
+            unreachable!()
+        };
+        h.run(TxnRequest::MarkersWritten {
+            transactional_id: job.transactional_id,
+            producer_id: job.producer_id,
+            producer_epoch: job.producer_epoch,
+            commit: job.commit,
+        });
+    }
+    assert_eq!(h.state("tx"), Some(TransactionState::CompleteAbort));
+    // A retry of that abort (its answer lost) gets the same epoch; the next one bumps again.
+    assert_eq!(end(&mut h, p.1, false), Ok((p.0, p.1 + 1)));
+    assert_eq!(end(&mut h, p.1 + 1, false), Ok((p.0, p.1 + 2)));
+    h.settle();
+    // Without the bump (EndTxn v4 and below) nothing begins: a commit after the abort is refused.
+    assert_eq!(
+        h.end("tx", (p.0, p.1 + 2), true),
+        Err(ResponseError::InvalidTxnState)
+    );
+}
+
+#[test]
 fn a_transaction_past_its_timeout_is_aborted_with_a_bumped_epoch() {
     let mut h = Harness::new();
     let p = h.init("tx").unwrap();
@@ -491,6 +537,7 @@ fn describe_and_list() {
             states: states.into_iter().map(String::from).collect(),
             producer_ids: pids,
             min_duration_ms: d,
+            id_pattern: None,
         }) {
             TxnResponse::Listed {
                 transactions,
@@ -513,6 +560,22 @@ fn describe_and_list() {
     assert!(list(&mut h, vec![], vec![], 1_000).0.is_empty());
     h.now += 2_000;
     assert_eq!(list(&mut h, vec![], vec![], 1_000).0, vec!["a"]);
+    // v2's pattern must match the whole id, as Java's Matcher.matches.
+    let by_pattern = |h: &mut Harness, pattern: &str| match h.run(TxnRequest::List {
+        states: Vec::new(),
+        producer_ids: Vec::new(),
+        min_duration_ms: -1,
+        id_pattern: Some(pattern.to_string()),
+    }) {
+        TxnResponse::Listed { transactions, .. } => transactions
+            .into_iter()
+            .map(|t| t.transactional_id)
+            .collect::<Vec<_>>(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(by_pattern(&mut h, "[ab]"), vec!["a", "b"]);
+    assert_eq!(by_pattern(&mut h, "b"), vec!["b"]);
+    assert!(by_pattern(&mut h, "a.+").is_empty());
 }
 
 #[test]

@@ -1,0 +1,11 @@
+//! Authentication of client connections: TLS (`tls`), SASL (`sasl`) and the principal they
+//! establish (`principal`), which every request carries in its `RequestContext` for an
+//! authorizer to check. Kafka counterpart: `org.apache.kafka.common.security`.
+
+pub mod principal;
+pub mod sasl;
+pub mod scram_store;
+pub mod tls;
+pub mod x500;
+
+pub use principal::KafkaPrincipal;
