@@ -8,6 +8,7 @@ pub mod compact;
 pub mod live_view;
 pub mod load;
 pub mod procfs;
+pub mod raw_load;
 pub mod report;
 pub mod txn;
 
@@ -34,8 +35,8 @@ pub struct Options {
     pub gregor_bin: Option<PathBuf>,
     /// Where results.md and results.json go.
     pub out: PathBuf,
-    /// Only these scenario groups (produce, consume, latency, group, commit, compact, txn); all when
-    /// empty. Startup and memory are measured in every round.
+    /// Only these scenario groups (produce, consume, latency, group, commit, compact, txn, raw);
+    /// all when empty. Startup and memory are measured in every round.
     pub only: Vec<String>,
     /// Keep Gregor's live view open (its event stream read, `/metrics` scraped each second)
     /// through each Gregor round, to measure what an open page costs.
@@ -55,7 +56,8 @@ usage: bench [--vs-kafka | --gregor-only] [--quick] [--rounds N] [--gregor-bin P
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
-                    produce,consume,latency,group,commit,compact,txn
+                    produce,consume,latency,group,commit,compact,txn,raw
+                    (raw: pre-encoded Produce and header-only Fetch over raw sockets)
                     (startup and memory are always measured)
   --live-view       keep Gregor's live view open through its rounds (the page's event
                     stream read, /metrics scraped every second), to compare with a run
@@ -177,8 +179,8 @@ const QUICK: Sizes = Sizes {
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 7] = [
-    "produce", "consume", "latency", "group", "commit", "compact", "txn",
+const SCENARIOS: [&str; 8] = [
+    "produce", "consume", "latency", "group", "commit", "compact", "txn", "raw",
 ];
 
 impl Options {
@@ -232,7 +234,7 @@ fn produce_key(s: &ProduceSpec) -> String {
 }
 
 /// Every reported figure, in table order.
-fn metrics(sizes: Sizes) -> Vec<Metric> {
+fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
     let mut m = Vec::new();
     let mut add = |key: String, label: String, unit, better, target| {
         m.push(Metric {
@@ -345,7 +347,7 @@ fn metrics(sizes: Sizes) -> Vec<Metric> {
         "Offset commits/s of one consumer committing (sync) after every record".into(),
         "commits/s",
         Better::Higher,
-        Target::None,
+        Target::RatioAtLeast(3.0),
     );
     add(
         "group3_assigned_ms".into(),
@@ -424,6 +426,7 @@ fn metrics(sizes: Sizes) -> Vec<Metric> {
         Better::Lower,
         Target::None,
     );
+    m.extend(raw_load::metrics(quick));
     m
 }
 
@@ -495,9 +498,13 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         elapsed_s: run_started.elapsed().as_secs_f64(),
         errors,
         pids,
-        workload: workload_text(sizes),
+        workload: format!(
+            "{} {}",
+            workload_text(sizes),
+            raw_load::workload_text(options.quick)
+        ),
     };
-    let metrics = metrics(sizes);
+    let metrics = metrics(sizes, options.quick);
     let md = report::markdown(&info, &metrics, &samples);
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("creating {}", options.out.display()))?;
@@ -737,6 +744,10 @@ fn one_round(
             samples.add("txn_per_s", kind, t.per_s);
             samples.add("txn_latency_p50_ms", kind, t.p50);
             samples.add("txn_latency_p99_ms", kind, t.p99);
+        }
+
+        if options.runs("raw") {
+            raw_load::round(&bootstrap, pid, kind, options.quick, samples)?;
         }
 
         let memory = procfs::memory(pid)?;
