@@ -232,13 +232,19 @@ impl Builder {
         layer: u8,
     ) -> Result<(), ConfigError> {
         let key = key.trim();
-        if security::is_listener_key(key, |base| keys::find(base).is_some()) {
-            // `listener.name.<l>.<key>`: checked as its key is, used by `security::resolve`.
+        // What the value is checked as: its key, or for `listener.name.<l>.<key>` (used by
+        // `security::resolve`) the key after the prefix, when Gregor has a type for it.
+        let checked_as = if security::is_listener_key(key, |base| keys::find(base).is_some()) {
             let base = key.rsplit_once("sasl.jaas.config").map_or_else(
                 || key.splitn(4, '.').nth(3).unwrap_or(key).to_string(),
                 |_| "sasl.jaas.config".to_string(),
             );
-            if let Some(def) = keys::find(&base) {
+            Some(keys::find(&base))
+        } else {
+            keys::find(key).map(Some)
+        };
+        if let Some(def) = checked_as {
+            if let Some(def) = def {
                 keys::check(def.kind, value).map_err(|expected| ConfigError::Invalid {
                     key: key.to_string(),
                     value: shown(key, value),
@@ -246,23 +252,6 @@ impl Builder {
                     expected,
                 })?;
             }
-            self.settings.insert(
-                key.to_string(),
-                Setting {
-                    value: value.trim().to_string(),
-                    origin,
-                    layer,
-                },
-            );
-            return Ok(());
-        }
-        if let Some(def) = keys::find(key) {
-            keys::check(def.kind, value).map_err(|expected| ConfigError::Invalid {
-                key: key.to_string(),
-                value: shown(key, value),
-                origin: origin.clone(),
-                expected,
-            })?;
             self.settings.insert(
                 key.to_string(),
                 Setting {

@@ -328,6 +328,52 @@ pub fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Res
         .collect())
 }
 
+/// Every value of `topic` a read_committed consumer gets before its position reaches the
+/// high watermark of each partition (every transaction has ended, so nothing is held back).
+pub fn read_committed_to_end(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> anyhow::Result<Vec<String>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let ends = end_offsets(bootstrap, topic, partitions)?;
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "copy-checker")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut values = Vec::new();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let position = consumer.position()?;
+        let done = (0..partitions).all(|p| {
+            matches!(
+                position.find_partition(topic, p).map(|e| e.offset()),
+                Some(Offset::Offset(o)) if o >= ends[p as usize]
+            )
+        });
+        if done {
+            return Ok(values);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{topic} not read to {ends:?}"
+        );
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            values.push(String::from_utf8_lossy(m?.payload().unwrap_or_default()).into_owned());
+        }
+    }
+}
+
 /// Every record of `topic` below the high watermarks as they are now, in offset order per
 /// partition. Offsets may have gaps (a compacted log): a partition is done when a record at or
 /// past `high - 1` arrived.

@@ -9,12 +9,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use gregor_itests::apps::{end_offsets, JavaApp};
+use gregor_itests::apps::{self, JavaApp};
 use gregor_itests::clients::{consume_all_with, create_topic, produce_all, producer, Rec};
 use gregor_itests::TestBroker;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 const INPUT: &str = "in";
 const OUTPUT: &str = "out";
@@ -40,39 +37,9 @@ fn start(bootstrap: &str, dir: &std::path::Path, run: usize) -> anyhow::Result<J
     Ok(app)
 }
 
-/// Every value of the output a read_committed consumer gets before its position reaches the
-/// high watermark of each partition (every transaction has ended, so nothing is held back).
+/// Every value of the output a read_committed consumer gets (see `apps::read_committed_to_end`).
 fn read_committed_to_end(bootstrap: &str) -> anyhow::Result<Vec<String>> {
-    let ends = end_offsets(bootstrap, OUTPUT, PARTITIONS)?;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "copy-checker")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(OUTPUT, p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut values = Vec::new();
-    let deadline = Instant::now() + APP_TIMEOUT;
-    loop {
-        let position = consumer.position()?;
-        let done = (0..PARTITIONS).all(|p| {
-            matches!(
-                position.find_partition(OUTPUT, p).map(|e| e.offset()),
-                Some(Offset::Offset(o)) if o >= ends[p as usize]
-            )
-        });
-        if done {
-            return Ok(values);
-        }
-        anyhow::ensure!(Instant::now() < deadline, "output not read to {ends:?}");
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            values.push(String::from_utf8_lossy(m?.payload().unwrap_or_default()).into_owned());
-        }
-    }
+    apps::read_committed_to_end(bootstrap, OUTPUT, PARTITIONS, APP_TIMEOUT)
 }
 
 #[tokio::test(flavor = "multi_thread")]

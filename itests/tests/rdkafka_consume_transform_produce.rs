@@ -13,13 +13,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use gregor_itests::apps::end_offsets;
+use gregor_itests::apps;
 use gregor_itests::clients::{create_topic, produce_all, producer, Rec};
 use gregor_itests::rng::Rng;
 use gregor_itests::TestBroker;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 const INPUT: &str = "in";
 const OUTPUT: &str = "out";
@@ -132,39 +129,9 @@ impl App {
     }
 }
 
-/// Every value a read_committed consumer of the output gets before its position reaches the
-/// high watermark of each partition (every transaction has ended, so nothing is held back).
+/// Every value of the output a read_committed consumer gets (see `apps::read_committed_to_end`).
 fn read_committed_to_end(bootstrap: &str) -> anyhow::Result<Vec<String>> {
-    let ends = end_offsets(bootstrap, OUTPUT, PARTITIONS)?;
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "copy-checker")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(OUTPUT, p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut values = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let position = consumer.position()?;
-        let done = (0..PARTITIONS).all(|p| {
-            matches!(
-                position.find_partition(OUTPUT, p).map(|e| e.offset()),
-                Some(Offset::Offset(o)) if o >= ends[p as usize]
-            )
-        });
-        if done {
-            return Ok(values);
-        }
-        anyhow::ensure!(Instant::now() < deadline, "output not read to {ends:?}");
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            values.push(String::from_utf8_lossy(m?.payload().unwrap_or_default()).into_owned());
-        }
-    }
+    apps::read_committed_to_end(bootstrap, OUTPUT, PARTITIONS, WAIT)
 }
 
 /// How many values the output holds for read_committed, counting duplicates.
