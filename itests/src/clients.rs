@@ -50,6 +50,28 @@ pub struct Rec {
     pub timestamp: i64,
 }
 
+impl Rec {
+    /// A consumed record as the tests compare it.
+    pub fn of(m: &impl Message) -> Rec {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Rec {
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().unwrap_or_default().to_vec(),
+            value: m.payload().unwrap_or_default().to_vec(),
+            headers,
+            timestamp: m.timestamp().to_millis().unwrap_or(-1),
+        }
+    }
+}
+
 /// Where an acknowledged record landed: partition, offset, key.
 pub type Ack = (i32, i64, Vec<u8>);
 
@@ -175,22 +197,7 @@ pub fn consume_all_with(
             continue;
         };
         let m = message?;
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.entry(m.partition()).or_default().push(Rec {
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key().unwrap_or_default().to_vec(),
-            value: m.payload().unwrap_or_default().to_vec(),
-            headers,
-            timestamp: m.timestamp().to_millis().unwrap_or(-1),
-        });
+        out.entry(m.partition()).or_default().push(Rec::of(&m));
         count += 1;
     }
     Ok(out)

@@ -39,7 +39,7 @@ use gregor_itests::mirror_maker::{fixture, with_addresses, MirrorMaker, MM2_VERS
 use gregor_itests::raw::RawClient;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 
 const PARTITIONS: i32 = 3;
 /// Longest wait for MirrorMaker to start, copy or checkpoint.
@@ -269,24 +269,9 @@ fn consume_and_commit(
             continue;
         };
         let m = m?;
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
         got.entry((m.topic().to_string(), m.partition()))
             .or_default()
-            .push(Rec {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().unwrap_or_default().to_vec(),
-                value: m.payload().unwrap_or_default().to_vec(),
-                headers,
-                timestamp: m.timestamp().to_millis().unwrap_or(-1),
-            });
+            .push(Rec::of(&m));
         n += 1;
     }
     consumer.commit_consumer_state(CommitMode::Sync)?;
