@@ -429,12 +429,7 @@ pub fn latency(
                 };
                 let now = base.elapsed().as_nanos() as u64;
                 let m = message?;
-                let payload = m.payload().unwrap_or_default();
-                if payload.len() < 16 {
-                    bail!("latency record of {} bytes", payload.len());
-                }
-                let intended = u64::from_be_bytes(payload[..8].try_into().expect("8 bytes"));
-                let seq = u64::from_be_bytes(payload[8..16].try_into().expect("8 bytes"));
+                let (intended, seq) = stamp(m.payload().unwrap_or_default())?;
                 if seq == WARMUP_SEQ {
                     reading.store(true, Ordering::Relaxed);
                 } else {
@@ -636,4 +631,16 @@ pub fn group_join(
         );
     };
     Ok(stable_at.saturating_duration_since(last_subscribe))
+}
+
+/// The stamp a timed record carries in its first 16 bytes: when it was meant to be sent (ns
+/// since the run's base instant) and its sequence number.
+pub fn stamp(payload: &[u8]) -> anyhow::Result<(u64, u64)> {
+    match (payload.get(..8), payload.get(8..16)) {
+        (Some(at), Some(seq)) => Ok((
+            u64::from_be_bytes(at.try_into()?),
+            u64::from_be_bytes(seq.try_into()?),
+        )),
+        _ => bail!("a timed record of {} bytes", payload.len()),
+    }
 }

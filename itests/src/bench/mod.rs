@@ -207,6 +207,15 @@ const CONSUMER_HEARTBEAT_MS: u32 = 100;
 const GIB: f64 = (1u64 << 30) as f64;
 const MIB: f64 = (1u64 << 20) as f64;
 
+/// A record size as the table names it: "1 KiB" or "100 B".
+pub(crate) fn size_label(record_bytes: usize) -> String {
+    if record_bytes == 1024 {
+        "1 KiB".to_string()
+    } else {
+        format!("{record_bytes} B")
+    }
+}
+
 /// The produce runs: value size, acks, partitions.
 fn produce_specs(sizes: Sizes) -> Vec<ProduceSpec> {
     let mut specs = Vec::new();
@@ -246,11 +255,7 @@ fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
         })
     };
     for s in produce_specs(sizes) {
-        let size = if s.record_bytes == 1024 {
-            "1 KiB".to_string()
-        } else {
-            format!("{} B", s.record_bytes)
-        };
+        let size = size_label(s.record_bytes);
         add(
             produce_key(&s),
             format!(

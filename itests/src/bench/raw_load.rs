@@ -143,11 +143,7 @@ pub fn metrics(quick: bool) -> Vec<Metric> {
         });
     };
     for s in produce_specs(sizes) {
-        let size = if s.record_bytes == 1024 {
-            "1 KiB".to_string()
-        } else {
-            format!("{} B", s.record_bytes)
-        };
+        let size = super::size_label(s.record_bytes);
         add(
             produce_key(&s),
             format!(

@@ -71,12 +71,7 @@ pub fn run(bootstrap: &str, topic: &str, transactions: u64) -> anyhow::Result<Tx
                 };
                 let now = base.elapsed().as_nanos() as u64;
                 let m = message?;
-                let payload = m.payload().unwrap_or_default();
-                if payload.len() < 16 {
-                    bail!("transaction record of {} bytes", payload.len());
-                }
-                let sent = u64::from_be_bytes(payload[..8].try_into().expect("8 bytes"));
-                let seq = u64::from_be_bytes(payload[8..16].try_into().expect("8 bytes"));
+                let (sent, seq) = super::load::stamp(m.payload().unwrap_or_default())?;
                 if seq != WARMUP_SEQ {
                     latencies.push(now.saturating_sub(sent));
                 }
