@@ -6,7 +6,7 @@
 
 use anyhow::Context;
 
-use crate::bench::brokers::{kafka_lib_dir, Kind, Launcher, Running};
+use crate::bench::brokers::{kafka_lib_dir, Launcher, Running};
 
 /// Whether this run also checks scenarios against Apache Kafka.
 pub fn vs_kafka() -> bool {
@@ -54,11 +54,7 @@ pub fn each_broker_mut(
 
 /// The last lines of the broker's own log.
 fn log_tail(broker: &Running) -> String {
-    let name = match broker.kind {
-        Kind::Gregor => "broker.log",
-        Kind::Kafka => "server.log",
-    };
-    let text = std::fs::read_to_string(broker.dir().join(name)).unwrap_or_default();
+    let text = std::fs::read_to_string(broker.log_path()).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }

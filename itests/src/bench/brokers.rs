@@ -1,5 +1,6 @@
-//! The two brokers under test, each started fresh (new data dir, free ports) for every round,
-//! and the wait for its first successful Metadata response, which is the startup figure.
+//! The brokers under test, each started fresh (new data dir, free ports) for every round, and
+//! the wait for its first successful Metadata response, which is the startup figure: Gregor,
+//! Apache Kafka, and franz-go's kfake (an in-memory fake for client tests) as a third column.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ pub enum Kind {
     Gregor,
     /// Apache Kafka, single node KRaft.
     Kafka,
+    /// franz-go's kfake: an in-memory fake cluster written for client tests, one broker.
+    Kfake,
 }
 
 impl Kind {
@@ -27,6 +30,7 @@ impl Kind {
         match self {
             Kind::Gregor => "Gregor",
             Kind::Kafka => "Kafka",
+            Kind::Kfake => "kfake",
         }
     }
 }
@@ -37,6 +41,8 @@ pub enum Launcher {
     Gregor(PathBuf),
     /// Apache Kafka from this folder of jars, run by `java`.
     Kafka(PathBuf),
+    /// The kfake launcher (`itests/bench/kfake`) built at this path.
+    Kfake(PathBuf),
 }
 
 /// A broker process started for one round.
@@ -68,6 +74,11 @@ enum Relaunch {
         lib: PathBuf,
         port: u16,
     },
+    Kfake {
+        bin: PathBuf,
+        port: u16,
+        settings: Vec<(String, String)>,
+    },
 }
 
 /// Longest a broker may take to answer Metadata after it starts.
@@ -95,6 +106,7 @@ impl Launcher {
         match self {
             Launcher::Gregor(_) => Kind::Gregor,
             Launcher::Kafka(_) => Kind::Kafka,
+            Launcher::Kfake(_) => Kind::Kfake,
         }
     }
 
@@ -104,13 +116,33 @@ impl Launcher {
     }
 
     /// Starts a fresh broker with these broker settings (Kafka's key names) on top of the
-    /// defaults: `--set KEY=VALUE` for Gregor, lines of `server.properties` for Kafka.
+    /// defaults: `--set KEY=VALUE` for Gregor, lines of `server.properties` for Kafka, `-c
+    /// KEY=VALUE` for kfake (which honours the keys it knows).
     pub fn start_with(&self, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
         match self {
             Launcher::Gregor(bin) => start_gregor(bin, settings),
             Launcher::Kafka(lib) => start_kafka(lib, settings),
+            Launcher::Kfake(bin) => start_kfake(bin, settings),
         }
     }
+}
+
+fn owned(settings: &[(&str, &str)]) -> Vec<(String, String)> {
+    settings
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn start_kfake(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
+    let dir = ScratchDir::new("kfake")?;
+    let relaunch = Relaunch::Kfake {
+        bin: bin.to_path_buf(),
+        port: free_port()?,
+        settings: owned(settings),
+    };
+    let (process, started) = launch(&relaunch, &dir)?;
+    finish_start(Kind::Kfake, process, relaunch, dir, started, "stderr.log")
 }
 
 fn start_gregor(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
@@ -118,10 +150,7 @@ fn start_gregor(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running
     let relaunch = Relaunch::Gregor {
         bin: bin.to_path_buf(),
         port: free_port()?,
-        settings: settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        settings: owned(settings),
     };
     let (process, started) = launch(&relaunch, &dir)?;
     finish_start(Kind::Gregor, process, relaunch, dir, started, "broker.log")
@@ -163,6 +192,20 @@ fn launch(how: &Relaunch, dir: &ScratchDir) -> anyhow::Result<(Spawned, Instant)
                 .stderr(dir.append("stderr.log")?);
             let started = Instant::now();
             Ok((cleanup::spawn(&mut cmd, "kafka")?, started))
+        }
+        Relaunch::Kfake {
+            bin,
+            port,
+            settings,
+        } => {
+            let mut cmd = Command::new(bin);
+            cmd.arg(format!("-port={port}"))
+                .args(settings.iter().map(|(k, v)| format!("-c={k}={v}")))
+                .stdin(Stdio::null())
+                .stdout(dir.append("stdout.log")?)
+                .stderr(dir.append("stderr.log")?);
+            let started = Instant::now();
+            Ok((cleanup::spawn(&mut cmd, "kfake")?, started))
         }
     }
 }
@@ -271,7 +314,9 @@ fn finish_start(
     log: &'static str,
 ) -> anyhow::Result<Running> {
     let port = match relaunch {
-        Relaunch::Gregor { port, .. } | Relaunch::Kafka { port, .. } => port,
+        Relaunch::Gregor { port, .. }
+        | Relaunch::Kafka { port, .. }
+        | Relaunch::Kfake { port, .. } => port,
     };
     let bootstrap = format!("127.0.0.1:{port}");
     let mut process = process;
@@ -358,6 +403,9 @@ impl Running {
     /// with SIGKILL at once, and starts it again on the same data dir and port; waits for its
     /// first Metadata response, as at the first start.
     pub fn restart(&mut self, kill9: bool) -> anyhow::Result<()> {
+        if self.kind == Kind::Kfake {
+            bail!("kfake keeps its data in memory: a restart would start it empty");
+        }
         // A placeholder takes the stopped process's place while the new one starts.
         let old = std::mem::replace(&mut self.process, Spawned::none());
         if kill9 {
@@ -426,6 +474,34 @@ fn kafka_cluster_id() -> anyhow::Result<String> {
 /// The Kafka release the benchmark runs (kept in step with `itests/bench/kafka-server/pom.xml`).
 pub const KAFKA_VERSION: &str = "4.4.0";
 
+/// The kfake the launcher's `go.mod` pins (kept in step by a test).
+pub const KFAKE_VERSION: &str = "v0.0.0-20260918054303-01f206a7e32c";
+
+/// The kfake launcher, built with `go build` from `itests/bench/kfake` into the target dir
+/// (franz-go's modules come from the Go module proxy on first use).
+pub fn kfake_binary(target_dir: &Path) -> anyhow::Result<PathBuf> {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("bench")
+        .join("kfake");
+    let bin = target_dir.join("kfake").join("kfake");
+    eprintln!(
+        "bench: building franz-go's kfake (go build, {})",
+        source.display()
+    );
+    let status = Command::new("go")
+        .current_dir(&source)
+        .arg("build")
+        .arg("-o")
+        .arg(&bin)
+        .arg(".")
+        .status()
+        .context("running go build (is Go installed?)")?;
+    if !status.success() {
+        bail!("go build of {} failed ({status})", source.display());
+    }
+    Ok(bin)
+}
+
 /// The folder of Kafka's broker jars, fetched with Maven on first use.
 pub fn kafka_lib_dir() -> anyhow::Result<PathBuf> {
     let project = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -457,6 +533,15 @@ pub fn kafka_lib_dir() -> anyhow::Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kfake_version_is_the_one_go_mod_pins() {
+        let go_mod = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/kfake/go.mod"),
+        )
+        .unwrap();
+        assert!(go_mod.contains(&format!("pkg/kfake {}", super::KFAKE_VERSION)));
+    }
+
     #[test]
     fn cluster_id_is_22_url_safe_characters() {
         let id = super::kafka_cluster_id().unwrap();

@@ -1,6 +1,7 @@
-//! The benchmark behind the `bench` binary: Gregor and Apache Kafka started fresh in turn,
-//! driven by the same rdkafka load, round after round, with medians written as Markdown and
-//! JSON. Issue 6 describes what is measured and the targets.
+//! The benchmark behind the `bench` binary: Gregor and Apache Kafka (and, in a full run,
+//! franz-go's kfake as a third column) started fresh in turn, driven by the same rdkafka load,
+//! round after round, with medians written as Markdown and JSON. Issue 6 describes what is
+//! measured and the targets.
 
 pub mod brokers;
 pub mod cleanup;
@@ -27,6 +28,8 @@ use report::{Better, Metric, RunInfo, Samples, Target};
 pub struct Options {
     /// Run Apache Kafka too (the default); false with `--gregor-only`.
     pub vs_kafka: bool,
+    /// Run franz-go's kfake as a third column: `--kfake`/`--no-kfake`; unset, in full runs only.
+    pub kfake: Option<bool>,
     /// Short workloads, for a run in well under 3 minutes.
     pub quick: bool,
     /// Rounds per broker.
@@ -45,11 +48,15 @@ pub struct Options {
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: bench [--vs-kafka | --gregor-only] [--quick] [--rounds N] [--gregor-bin PATH] [--out DIR]
+usage: bench [--vs-kafka | --gregor-only] [--kfake | --no-kfake] [--quick] [--rounds N]
+             [--gregor-bin PATH] [--out DIR] [--only LIST] [--live-view]
 
   --vs-kafka        run Gregor and Apache Kafka 4.4.0 (the default); Kafka's jars come from Maven
                     Central on first use; without Java or Maven the run goes on with Gregor only
   --gregor-only     run Gregor only
+  --kfake           also run franz-go's kfake (an in-memory fake cluster for client tests,
+                    built with Go on first use) as a third column; the default in full runs
+  --no-kfake        leave kfake out (the default with --quick)
   --quick           small workloads (about 1-2 minutes with Kafka)
   --rounds N        rounds per broker, alternating the brokers (default 3)
   --gregor-bin PATH use this gregor binary (default: `cargo build --release -p gregor`;
@@ -68,6 +75,7 @@ impl Options {
     pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Options> {
         let mut options = Options {
             vs_kafka: true,
+            kfake: None,
             quick: false,
             rounds: 3,
             gregor_bin: std::env::var_os("GREGOR_BIN").map(PathBuf::from),
@@ -82,6 +90,8 @@ impl Options {
             match arg.as_str() {
                 "--vs-kafka" => options.vs_kafka = true,
                 "--gregor-only" => options.vs_kafka = false,
+                "--kfake" => options.kfake = Some(true),
+                "--no-kfake" => options.kfake = Some(false),
                 "--live-view" => options.live_view = true,
                 "--quick" => options.quick = true,
                 "--rounds" => {
@@ -111,9 +121,14 @@ impl Options {
 
 /// `$CARGO_TARGET_DIR/bench`, else `target/bench` in the workspace.
 fn default_out_dir() -> PathBuf {
+    target_dir().join("bench")
+}
+
+/// `$CARGO_TARGET_DIR`, else `target` in the workspace.
+fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("bench"),
-        None => workspace_root().join("target").join("bench"),
+        Some(dir) => PathBuf::from(dir),
+        None => workspace_root().join("target"),
     }
 }
 
@@ -455,6 +470,17 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     } else {
         Err("--gregor-only".to_string())
     };
+    let kfake = if options.kfake.unwrap_or(!options.quick) {
+        match brokers::kfake_binary(&target_dir()) {
+            Ok(bin) => Ok(Launcher::Kfake(bin)),
+            Err(e) => {
+                eprintln!("bench: kfake is unavailable, so this run leaves it out: {e:#}");
+                Err(format!("{e:#}"))
+            }
+        }
+    } else {
+        Err("not asked for (--kfake)".to_string())
+    };
     let load_before = loadavg();
     let mut samples = Samples::default();
     let mut errors = Vec::new();
@@ -469,6 +495,10 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                 order.push(k);
             }
         }
+        // A reference column, not a contender: always last.
+        if let Ok(f) = &kfake {
+            order.push(f);
+        }
         for launcher in order {
             let name = launcher.kind().name();
             eprintln!("bench: round {round}/{}: {name}", options.rounds);
@@ -477,7 +507,8 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                 eprintln!("bench: round {round} {name} failed: {e:#}");
                 errors.push(format!("round {round} {name}: {e:#}"));
             }
-            if options.runs("compact") {
+            // kfake has no log cleaner.
+            if options.runs("compact") && launcher.kind() != brokers::Kind::Kfake {
                 if let Err(e) = compact_round(launcher, sizes, &mut samples, &mut pids) {
                     eprintln!("bench: round {round} {name} compaction failed: {e:#}");
                     errors.push(format!("round {round} {name} compaction: {e:#}"));
@@ -495,6 +526,10 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         kafka: kafka
             .as_ref()
             .map(|_| brokers::KAFKA_VERSION.to_string())
+            .map_err(Clone::clone),
+        kfake: kfake
+            .as_ref()
+            .map(|_| brokers::KFAKE_VERSION.to_string())
             .map_err(Clone::clone),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_before,

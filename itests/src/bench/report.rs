@@ -1,5 +1,6 @@
 //! The figures of a run: every sample per metric and broker, their medians, the Gregor/Kafka
-//! ratio and the issue's target for it, written as a Markdown table and as JSON.
+//! ratio and the issue's target for it (kfake's column, when run, is shown beside them and
+//! judged against nothing), written as a Markdown table and as JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -146,6 +147,8 @@ pub struct RunInfo {
     pub rounds: usize,
     /// Kafka's version, or why Kafka was not run.
     pub kafka: Result<String, String>,
+    /// The kfake version of the third column, or why it was not run.
+    pub kfake: Result<String, String>,
     /// `nproc`.
     pub cpus: usize,
     /// `/proc/loadavg` before the first round.
@@ -171,10 +174,18 @@ pub fn markdown(info: &RunInfo, metrics: &[Metric], samples: &Samples) -> String
         Ok(v) => format!("Apache Kafka {v}"),
         Err(why) => format!("Apache Kafka not run: {why}"),
     };
+    let kfake = match &info.kfake {
+        Ok(v) => format!(
+            " franz-go's kfake {v} beside them: an in-memory fake cluster written for client \
+             tests, not a broker to keep data in; no target refers to it."
+        ),
+        Err(why) => format!(" kfake not run: {why}."),
+    };
+    let with_kfake = info.kfake.is_ok();
     let _ = writeln!(
         out,
         "# Gregor vs Apache Kafka\n\n{} mode, {} rounds, started {} UTC, took {:.0} s. {} CPUs, \
-         load average before `{}`, after `{}`. {kafka}.\n\n{}\n\nMedians of the rounds \
+         load average before `{}`, after `{}`. {kafka}.{kfake}\n\n{}\n\nMedians of the rounds \
          (min–max in parentheses).\n",
         info.mode,
         info.rounds,
@@ -185,9 +196,15 @@ pub fn markdown(info: &RunInfo, metrics: &[Metric], samples: &Samples) -> String
         info.load_after.trim(),
         info.workload,
     );
+    let (kfake_head, kfake_rule) = if with_kfake {
+        (" kfake |", "---|")
+    } else {
+        ("", "")
+    };
     let _ = writeln!(
         out,
-        "| Scenario | Unit | Gregor | Kafka | Gregor/Kafka | Target | Met |\n|---|---|---|---|---|---|---|"
+        "| Scenario | Unit | Gregor | Kafka |{kfake_head} Gregor/Kafka | Target | Met |\n\
+         |---|---|---|---|{kfake_rule}---|---|---|"
     );
     for m in metrics {
         let g = samples.of(&m.key, Kind::Gregor);
@@ -199,9 +216,14 @@ pub fn markdown(info: &RunInfo, metrics: &[Metric], samples: &Samples) -> String
             None if matches!(m.target, Target::None) => "",
             None => "n/a",
         };
+        let kfake_cell = if with_kfake {
+            format!(" {} |", cell(samples.of(&m.key, Kind::Kfake)))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {met} |",
+            "| {} | {} | {} | {} |{kfake_cell} {} | {} | {met} |",
             m.label,
             m.unit,
             cell(g),
@@ -231,6 +253,7 @@ pub fn json(info: &RunInfo, metrics: &[Metric], samples: &Samples) -> serde_json
         .map(|m| {
             let g = samples.of(&m.key, Kind::Gregor);
             let k = samples.of(&m.key, Kind::Kafka);
+            let f = samples.of(&m.key, Kind::Kfake);
             let ratio = ratio(g, k);
             serde_json::json!({
                 "key": m.key,
@@ -239,6 +262,7 @@ pub fn json(info: &RunInfo, metrics: &[Metric], samples: &Samples) -> serde_json
                 "better": if m.better == Better::Higher { "higher" } else { "lower" },
                 "gregor": {"median": median(g), "samples": g},
                 "kafka": {"median": median(k), "samples": k},
+                "kfake": {"median": median(f), "samples": f},
                 "ratio": ratio,
                 "target": m.target.describe(m.unit),
                 "met": m.target.met(median(g), ratio),
