@@ -72,32 +72,25 @@ fn kafka_name(error: &ResponseError) -> String {
     name
 }
 
+/// The error codes one level down: `nested_codes!(r.topics, partitions)` gives the code of every
+/// partition of every topic.
+macro_rules! nested_codes {
+    ($outer:expr, $inner:ident) => {
+        $outer.iter().flat_map(|t| &t.$inner).map(|p| p.error_code)
+    };
+}
+
 /// Pushes every error code of `body`, zeros included. One arm per API the broker answers: a
 /// new API gets its arm here, or its errors go unlogged.
 fn collect_error_codes(body: &ResponseKind, out: &mut Vec<i16>) {
     match body {
         ResponseKind::ApiVersions(r) => out.push(r.error_code),
-        ResponseKind::Produce(r) => out.extend(
-            r.responses
-                .iter()
-                .flat_map(|t| &t.partition_responses)
-                .map(|p| p.error_code),
-        ),
+        ResponseKind::Produce(r) => out.extend(nested_codes!(r.responses, partition_responses)),
         ResponseKind::Fetch(r) => {
             out.push(r.error_code);
-            out.extend(
-                r.responses
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .map(|p| p.error_code),
-            );
+            out.extend(nested_codes!(r.responses, partitions));
         }
-        ResponseKind::ListOffsets(r) => out.extend(
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        ),
+        ResponseKind::ListOffsets(r) => out.extend(nested_codes!(r.topics, partitions)),
         ResponseKind::Metadata(r) => {
             out.push(r.error_code);
             for t in &r.topics {
@@ -131,28 +124,13 @@ fn collect_error_codes(body: &ResponseKind, out: &mut Vec<i16>) {
             out.push(r.error_code);
             out.extend(r.members.iter().map(|m| m.error_code));
         }
-        ResponseKind::OffsetCommit(r) => out.extend(
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        ),
+        ResponseKind::OffsetCommit(r) => out.extend(nested_codes!(r.topics, partitions)),
         ResponseKind::OffsetFetch(r) => {
             out.push(r.error_code);
-            out.extend(
-                r.topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .map(|p| p.error_code),
-            );
+            out.extend(nested_codes!(r.topics, partitions));
             for g in &r.groups {
                 out.push(g.error_code);
-                out.extend(
-                    g.topics
-                        .iter()
-                        .flat_map(|t| &t.partitions)
-                        .map(|p| p.error_code),
-                );
+                out.extend(nested_codes!(g.topics, partitions));
             }
         }
         ResponseKind::DescribeGroups(r) => out.extend(r.groups.iter().map(|g| g.error_code)),
@@ -160,25 +138,10 @@ fn collect_error_codes(body: &ResponseKind, out: &mut Vec<i16>) {
         ResponseKind::DeleteGroups(r) => out.extend(r.results.iter().map(|g| g.error_code)),
         ResponseKind::OffsetDelete(r) => {
             out.push(r.error_code);
-            out.extend(
-                r.topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .map(|p| p.error_code),
-            );
+            out.extend(nested_codes!(r.topics, partitions));
         }
-        ResponseKind::DeleteRecords(r) => out.extend(
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        ),
-        ResponseKind::OffsetForLeaderEpoch(r) => out.extend(
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        ),
+        ResponseKind::DeleteRecords(r) => out.extend(nested_codes!(r.topics, partitions)),
+        ResponseKind::OffsetForLeaderEpoch(r) => out.extend(nested_codes!(r.topics, partitions)),
         ResponseKind::DescribeAcls(r) => out.push(r.error_code),
         ResponseKind::CreateAcls(r) => out.extend(r.results.iter().map(|c| c.error_code)),
         ResponseKind::DeleteAcls(r) => out.extend(r.filter_results.iter().map(|f| f.error_code)),
@@ -188,21 +151,11 @@ fn collect_error_codes(body: &ResponseKind, out: &mut Vec<i16>) {
         }
         ResponseKind::ElectLeaders(r) => {
             out.push(r.error_code);
-            out.extend(
-                r.replica_election_results
-                    .iter()
-                    .flat_map(|t| &t.partition_result)
-                    .map(|p| p.error_code),
-            );
+            out.extend(nested_codes!(r.replica_election_results, partition_result));
         }
         ResponseKind::AlterPartitionReassignments(r) => {
             out.push(r.error_code);
-            out.extend(
-                r.responses
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .map(|p| p.error_code),
-            );
+            out.extend(nested_codes!(r.responses, partitions));
         }
         ResponseKind::ListPartitionReassignments(r) => out.push(r.error_code),
         ResponseKind::DescribeClientQuotas(r) => out.push(r.error_code),
@@ -217,19 +170,9 @@ fn collect_error_codes(body: &ResponseKind, out: &mut Vec<i16>) {
         }
         ResponseKind::DescribeQuorum(r) => {
             out.push(r.error_code);
-            out.extend(
-                r.topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .map(|p| p.error_code),
-            );
+            out.extend(nested_codes!(r.topics, partitions));
         }
-        ResponseKind::DescribeProducers(r) => out.extend(
-            r.topics
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .map(|p| p.error_code),
-        ),
+        ResponseKind::DescribeProducers(r) => out.extend(nested_codes!(r.topics, partitions)),
         ResponseKind::DescribeTopicPartitions(r) => {
             for t in &r.topics {
                 out.push(t.error_code);
