@@ -21,6 +21,7 @@ use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
 use crate::producer_id_manager::ProducerIdManager;
 use crate::replica_manager::ReplicaManager;
+use crate::security::acl_store::AclStore;
 use crate::security::scram_store::ScramStore;
 use crate::topic_config::TopicConfig;
 use crate::topics::{is_internal_topic, load_or_create_meta, TopicMeta, TopicStore};
@@ -57,6 +58,8 @@ pub struct Broker {
     pub txn_coordinator: CoordinatorHandle<TxnShard>,
     /// SCRAM users (AlterUserScramCredentials), read by SASL/SCRAM on every listener.
     pub scram: Arc<ScramStore>,
+    /// The ACLs and the authorizer's settings, when `authorizer.class.name` is set.
+    pub acls: Option<Arc<AclStore>>,
 }
 
 /// The transaction coordinator's internal topic (one partition on this node, as
@@ -102,6 +105,13 @@ impl Broker {
         let scram = Arc::new(
             ScramStore::load(&config.data_dir).map_err(|e| BrokerError::Metadata(e.to_string()))?,
         );
+        let acls = match &config.authorizer {
+            Some(settings) => Some(Arc::new(
+                AclStore::load(&config.data_dir, settings.clone())
+                    .map_err(|e| BrokerError::Metadata(e.to_string()))?,
+            )),
+            None => None,
+        };
         let advertised = config.advertised(bound);
         let (coordinator, coordinator_starter) = runtime::channel();
         let (txn_coordinator, txn_starter) = runtime::channel();
@@ -122,6 +132,7 @@ impl Broker {
             txn_coordinator,
             producer_ids,
             scram,
+            acls,
             live: RwLock::new(Arc::new(config.clone())),
             dynamic: Mutex::new(dynamic),
             config,

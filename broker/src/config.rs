@@ -169,6 +169,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `gregor.http.listeners`: where the live view listens; `None` when it is off.
     pub http_listen: Option<SocketAddr>,
+    /// `authorizer.class.name` set: the ACL checks' settings (`super.users`,
+    /// `allow.everyone.if.no.acl.found`); `None`: everyone may do everything.
+    pub authorizer: Option<crate::security::authorizer::AuthorizerConfig>,
     /// The keys set explicitly (file, environment, flags) with their values as set: what
     /// DescribeConfigs reports as STATIC_BROKER_CONFIG, as Kafka reports its server.properties.
     pub static_settings: BTreeMap<String, String>,
@@ -545,6 +548,30 @@ impl Config {
         );
         let http_listen = parse_http_listener(&http_value)
             .map_err(|e| invalid(&b, "gregor.http.listeners", e))?;
+        let authorizer = match b.get("authorizer.class.name").map(|s| s.value.trim()) {
+            None | Some("") => None,
+            Some(crate::security::authorizer::STANDARD_AUTHORIZER) => {
+                Some(crate::security::authorizer::AuthorizerConfig {
+                    super_users: crate::security::authorizer::AuthorizerConfig::parse_super_users(
+                        &text_or_default(&b, "super.users"),
+                    ),
+                    allow_if_no_acl: b
+                        .get("allow.everyone.if.no.acl.found")
+                        .and_then(|s| keys::parse_bool(&s.value))
+                        .unwrap_or(false),
+                })
+            }
+            Some(_) => {
+                return Err(invalid(
+                    &b,
+                    "authorizer.class.name",
+                    format!(
+                        "{} (Kafka's StandardAuthorizer, which Gregor implements) or nothing",
+                        crate::security::authorizer::STANDARD_AUTHORIZER
+                    ),
+                ))
+            }
+        };
         let log_format = match b.get("log.format").map(|s| s.value.as_str()) {
             Some("json") => LogFormat::Json,
             _ => LogFormat::Text,
@@ -593,6 +620,7 @@ impl Config {
                 .int_or_default("log.flush.start.offset.checkpoint.interval.ms"),
             log_format,
             http_listen,
+            authorizer,
             static_settings: b
                 .settings
                 .iter()

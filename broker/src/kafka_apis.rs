@@ -17,6 +17,14 @@ pub async fn handle(
     request: &Request,
     ctx: &RequestContext,
 ) -> Result<Option<ResponseKind>, ProtocolError> {
+    // The ACL check, once per request: it may answer, or narrow the request and then add to
+    // the handler's response what it took out.
+    let access = apis::authorize::Access::of(broker, ctx);
+    let (narrowed, patch) = match apis::authorize::check(broker, &access, request) {
+        apis::authorize::Gate::Refuse(response) => return Ok(Some(response)),
+        apis::authorize::Gate::Pass(narrowed, patch) => (narrowed, patch),
+    };
+    let request = narrowed.as_ref().unwrap_or(request);
     let v = request.version;
     let peer = ctx.peer;
     let response = match &request.body {
@@ -98,9 +106,11 @@ pub async fn handle(
         RequestKind::DescribeTopicPartitions(r) => ResponseKind::DescribeTopicPartitions(
             apis::describe_topic_partitions::handle(broker, r),
         ),
-        RequestKind::DescribeAcls(_) => ResponseKind::DescribeAcls(apis::acls::describe_acls()),
-        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(apis::acls::create_acls(r)),
-        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(apis::acls::delete_acls(r)),
+        RequestKind::DescribeAcls(r) => {
+            ResponseKind::DescribeAcls(apis::acls::describe_acls(broker, r, v))
+        }
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(apis::acls::create_acls(broker, r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(apis::acls::delete_acls(broker, r)),
         RequestKind::DescribeClientQuotas(r) => {
             ResponseKind::DescribeClientQuotas(apis::quotas::describe_client_quotas(r))
         }
@@ -162,5 +172,8 @@ pub async fn handle(
             })
         }
     };
-    Ok(Some(response))
+    Ok(Some(match patch {
+        Some(patch) => patch(response),
+        None => response,
+    }))
 }

@@ -21,6 +21,8 @@ pub const CONSOLE_CONSUMER: &str = "org.apache.kafka.tools.consumer.ConsoleConsu
 pub const CONSUMER_GROUPS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
 /// `kafka-configs.sh`.
 pub const CONFIGS: &str = "org.apache.kafka.tools.ConfigCommand";
+/// `kafka-acls.sh`.
+pub const ACLS: &str = "org.apache.kafka.tools.AclCommand";
 /// `kafka-delete-records.sh`.
 pub const DELETE_RECORDS: &str = "org.apache.kafka.tools.DeleteRecordsCommand";
 /// `kafka-log-dirs.sh`.

@@ -1,6 +1,7 @@
 //! One module per API family.
 
 pub mod acls;
+pub mod authorize;
 pub mod broker_configs;
 pub mod cluster;
 pub mod configs;

@@ -1,7 +1,9 @@
 //! Authentication of client connections: TLS (`tls`), SASL (`sasl`) and the principal they
-//! establish (`principal`), which every request carries in its `RequestContext` for an
-//! authorizer to check. Kafka counterpart: `org.apache.kafka.common.security`.
+//! establish (`principal`), which every request carries in its `RequestContext`; and
+//! authorization of requests by ACLs (`authorizer`, `acl_store`). Kafka counterpart: `org.apache.kafka.common.security`.
 
+pub mod acl_store;
+pub mod authorizer;
 pub mod principal;
 pub mod sasl;
 pub mod scram_store;
