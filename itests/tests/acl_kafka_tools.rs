@@ -28,7 +28,7 @@ fn user(name: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn settings(s: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+fn settings<'a>(s: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     s.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
