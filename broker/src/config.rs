@@ -745,6 +745,7 @@ fn consumer_group_config(
     b: &Builder,
 ) -> Result<crate::coordinator::group::manager::ConsumerGroupConfig, (&'static str, String)> {
     use crate::coordinator::group::assignors::Assignor;
+    use crate::coordinator::group::migration::MigrationPolicy;
     let int = |key| b.int_or_default(key);
     let session = int("group.consumer.session.timeout.ms");
     let (min_session, max_session) = (
@@ -803,5 +804,9 @@ fn consumer_group_config(
         heartbeat_interval_ms: heartbeat as i32,
         max_size: int("group.consumer.max.size") as usize,
         assignors,
+        migration_policy: b
+            .get("group.consumer.migration.policy")
+            .and_then(|s| MigrationPolicy::from_name(&s.value))
+            .unwrap_or(MigrationPolicy::Bidirectional),
     })
 }

@@ -88,10 +88,6 @@ const VALUE_DEVIATIONS: &[(&str, &str)] = &[
         "share.coordinator.state.topic.min.isr",
         "Kafka's launcher sets 1 for a single node",
     ),
-    (
-        "group.consumer.migration.policy",
-        "Gregor converts no group between the classic and the consumer protocol",
-    ),
 ];
 
 fn fixture(resource: &str) -> PathBuf {

@@ -139,7 +139,32 @@ impl GroupCoordinator {
             self.events.count_commits(g, n);
         }
         let changes_touched = !touched.is_empty();
+        // Conversions: a classic group tombstoned in the same batch as consumer records was
+        // upgraded; a classic group's metadata for a consumer group was a downgrade.
+        let mut upgraded = Vec::new();
+        let mut downgraded = Vec::new();
+        for record in &changes {
+            match record {
+                CoordinatorRecord::Group(id, None) if touched.contains_key(id) => {
+                    upgraded.push(id.clone());
+                }
+                CoordinatorRecord::Group(id, Some(meta))
+                    if touched.contains_key(id) && !self.groups.contains_key(id) =>
+                {
+                    downgraded.push((id.clone(), meta.clone()));
+                }
+                _ => {}
+            }
+        }
         self.apply_records(changes);
+        let now = self.clock;
+        for id in upgraded {
+            self.after_upgrade(now, &id);
+        }
+        for (id, meta) in downgraded {
+            // A fresh group: no request is parked on it, so there is nobody to answer.
+            let _ = self.start_downgraded_group(now, &id, &meta);
+        }
         if changes_touched {
             let topics = self.config.topics.image();
             for (group_id, before) in touched {

@@ -102,6 +102,9 @@ pub struct GroupCoordinator {
     pub pending_txn_offsets: super::txn_offsets::PendingTxnOffsets,
     /// What happened, for the live view (taken by the runtime after every event).
     pub events: GroupEvents,
+    /// The time of the last request or tick, for work done when records are applied (a
+    /// downgraded group's rebalance starts then).
+    pub clock: i64,
     next_member: u64,
 }
 
@@ -184,9 +187,9 @@ impl GroupCoordinator {
             ));
         }
         if let Some(group) = self.consumer.groups.get(&group_id) {
-            // Kafka lets classic members into a consumer group (KIP-848 migration); Gregor
-            // does not: a consumer group with members refuses them, as Kafka refuses a protocol
-            // the group cannot run. An empty one becomes a classic group, as in Kafka.
+            // A consumer group with members takes classic members in `classic_members` (the
+            // caller routes them there); one left here refuses them. An empty one becomes a
+            // classic group, as in Kafka.
             if !group.members.is_empty() {
                 return reply(join_error(
                     ResponseError::InconsistentGroupProtocol,
@@ -947,7 +950,7 @@ fn join_response(group: &ClassicGroup, member_id: &str, version: i16) -> JoinGro
 
 /// Moves to PreparingRebalance; a rebalance interrupting CompletingRebalance sends the parked
 /// SyncGroups back with REBALANCE_IN_PROGRESS.
-fn prepare_rebalance(group: &mut ClassicGroup, now: i64) -> Vec<Reply> {
+pub(crate) fn prepare_rebalance(group: &mut ClassicGroup, now: i64) -> Vec<Reply> {
     let mut replies = Vec::new();
     if group.state == GroupState::CompletingRebalance {
         for m in group.members.values_mut() {

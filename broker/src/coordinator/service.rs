@@ -10,8 +10,9 @@ use gregor_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopics,
 };
 use gregor_protocol::messages::{
-    ConsumerGroupHeartbeatResponse, HeartbeatResponse, LeaveGroupResponse, OffsetDeleteResponse,
-    OffsetFetchRequest, OffsetFetchResponse, RequestKind, ResponseKind,
+    ConsumerGroupHeartbeatResponse, HeartbeatResponse, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, RequestKind,
+    ResponseKind,
 };
 use gregor_protocol::ResponseError;
 
@@ -100,6 +101,7 @@ impl CoordinatorShard for GroupCoordinator {
     }
 
     fn tick(&mut self, now: i64) -> Vec<(ReplyId, ResponseKind)> {
+        self.clock = now;
         replies(GroupCoordinator::tick(self, now))
     }
 
@@ -163,7 +165,63 @@ pub fn execute(
     wall_now: i64,
 ) -> GroupOutcome {
     let v = request.version;
+    coordinator.clock = now;
+    // Classic members of a consumer group (KIP-848 migration) are answered from its state.
+    let classic_group_id = match &request.body {
+        RequestKind::JoinGroup(r) => Some(r.group_id.as_str()),
+        RequestKind::SyncGroup(r) => Some(r.group_id.as_str()),
+        RequestKind::Heartbeat(r) => Some(r.group_id.as_str()),
+        RequestKind::LeaveGroup(r) => Some(r.group_id.as_str()),
+        _ => None,
+    };
+    let to_consumer =
+        classic_group_id.is_some_and(|g| coordinator.classic_request_to_consumer_group(g));
     let response = match request.body {
+        RequestKind::JoinGroup(r) if to_consumer => {
+            let (response, records) = coordinator.classic_join_to_consumer_group(
+                now,
+                v,
+                &r,
+                &request.client_id,
+                &request.client_host,
+            );
+            let failed = JoinGroupResponse::default()
+                .with_error_code(WRITE_FAILED.code())
+                .with_generation_id(-1)
+                .with_member_id(r.member_id.clone());
+            return write(
+                records,
+                ResponseKind::JoinGroup(response),
+                ResponseKind::JoinGroup(failed),
+            );
+        }
+        RequestKind::SyncGroup(r) if to_consumer => {
+            ResponseKind::SyncGroup(coordinator.classic_sync_to_consumer_group(now, &r))
+        }
+        RequestKind::Heartbeat(r) if to_consumer => {
+            let code = coordinator.classic_heartbeat_to_consumer_group(
+                now,
+                r.group_id.as_str(),
+                r.member_id.as_str(),
+                r.group_instance_id.as_deref(),
+                r.generation_id,
+            );
+            let code = code.err().map_or(0, |e| e.code());
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code))
+        }
+        RequestKind::LeaveGroup(r) if to_consumer => {
+            let leaving = leaving_members(&r, v);
+            let (codes, records) =
+                coordinator.classic_leave_to_consumer_group(r.group_id.as_str(), &leaving);
+            let response = leave_response(&r, v, codes);
+            let mut failed = response.clone();
+            failed.error_code = WRITE_FAILED.code();
+            return write(
+                records,
+                ResponseKind::LeaveGroup(response),
+                ResponseKind::LeaveGroup(failed),
+            );
+        }
         RequestKind::JoinGroup(r) => {
             return Outcome::Parked(replies(coordinator.join_group(
                 now,
@@ -196,36 +254,9 @@ pub fn execute(
             ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code))
         }
         RequestKind::LeaveGroup(r) => {
-            let leaving: Vec<(String, Option<String>)> = if v >= 3 {
-                r.members
-                    .iter()
-                    .map(|m| {
-                        (
-                            m.member_id.to_string(),
-                            m.group_instance_id.as_ref().map(|i| i.to_string()),
-                        )
-                    })
-                    .collect()
-            } else {
-                vec![(r.member_id.to_string(), None)]
-            };
-            let (top, codes, answers) = coordinator.leave_group(now, r.group_id.as_str(), &leaving);
-            let mut response = LeaveGroupResponse::default();
-            if v >= 3 {
-                response.members = r
-                    .members
-                    .iter()
-                    .zip(codes)
-                    .map(|(m, c)| {
-                        MemberResponse::default()
-                            .with_member_id(m.member_id.clone())
-                            .with_group_instance_id(m.group_instance_id.clone())
-                            .with_error_code(c.map_or(0, |e| e.code()))
-                    })
-                    .collect();
-            } else {
-                response.error_code = top.map_or(0, |e| e.code());
-            }
+            let leaving = leaving_members(&r, v);
+            let (_, codes, answers) = coordinator.leave_group(now, r.group_id.as_str(), &leaving);
+            let response = leave_response(&r, v, codes);
             return Outcome::Reply(ResponseKind::LeaveGroup(response), replies(answers));
         }
         RequestKind::OffsetCommit(r) => {
@@ -321,6 +352,48 @@ pub fn execute(
         _ => return Outcome::Ignored,
     };
     Outcome::Reply(response, Vec::new())
+}
+
+/// The (member id, instance id) pairs a LeaveGroup names (one member before v3).
+fn leaving_members(r: &LeaveGroupRequest, v: i16) -> Vec<(String, Option<String>)> {
+    if v >= 3 {
+        r.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(r.member_id.to_string(), None)]
+    }
+}
+
+/// A LeaveGroup's answer from each member's code (the top-level code before v3).
+fn leave_response(
+    r: &LeaveGroupRequest,
+    v: i16,
+    codes: Vec<Option<ResponseError>>,
+) -> LeaveGroupResponse {
+    let mut response = LeaveGroupResponse::default();
+    if v >= 3 {
+        response.members = r
+            .members
+            .iter()
+            .zip(codes)
+            .map(|(m, c)| {
+                MemberResponse::default()
+                    .with_member_id(m.member_id.clone())
+                    .with_group_instance_id(m.group_instance_id.clone())
+                    .with_error_code(c.map_or(0, |e| e.code()))
+            })
+            .collect();
+    } else {
+        response.error_code = codes.first().copied().flatten().map_or(0, |e| e.code());
+    }
+    response
 }
 
 /// OffsetFetch, in the v8+ (groups) or the older layout.

@@ -61,6 +61,7 @@ pub fn heartbeat_request(
         client_host: client_host.to_string(),
         member_id_required: version >= 1,
         group_config: GroupConfigOverrides::default(),
+        classic: None,
     }
 }
 
@@ -78,24 +79,23 @@ impl GroupCoordinator {
         now: i64,
         req: &HeartbeatRequest,
     ) -> (ConsumerGroupHeartbeatResponse, Changes) {
-        let mut changes = Changes::new();
-        if let Some(classic) = self.groups.get(&req.group_id) {
-            if !classic.members.is_empty() || req.member_epoch != 0 {
-                return (
-                    heartbeat_error(KafkaError::with_message(
-                        ResponseError::GroupIdNotFound,
-                        format!("Group {} is not a consumer group.", req.group_id),
-                    )),
-                    changes,
-                );
-            }
-            // Kafka deletes the empty classic group's metadata; its offsets stay.
-            changes.push(CoordinatorRecord::Group(req.group_id.clone(), None));
+        // A classic group becomes a consumer group (an empty one always, one with members as
+        // the migration policy allows); its records go first.
+        let (base, mut changes) = match self.maybe_upgrade(req) {
+            Ok(Some((group, changes))) => (Some(group), changes),
+            Ok(None) => (None, Changes::new()),
+            Err(e) => return (heartbeat_error(e), Changes::new()),
+        };
+        if let Some(downgrade) = self.maybe_downgrade(req) {
+            let response = ConsumerGroupHeartbeatResponse::default()
+                .with_member_id(Some(s(req.member_id.clone())))
+                .with_member_epoch(req.member_epoch);
+            return (response, downgrade);
         }
         let topics = self.config.topics.image();
         match self
             .consumer
-            .heartbeat(now, req, &topics, || uuid::Uuid::new_v4().to_string())
+            .heartbeat_from(now, req, &topics, base, || uuid::Uuid::new_v4().to_string())
         {
             Ok((answer, records)) => {
                 changes.extend(records.into_iter().map(CoordinatorRecord::Consumer));

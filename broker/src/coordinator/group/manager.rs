@@ -14,7 +14,8 @@ use gregor_protocol::ResponseError;
 use super::assignors::{Assignor, MemberSpec};
 use super::consumer_group::{ConsumerGroup, ConsumerMember};
 use super::current_assignment::{self, CurrentAssignment, MemberState};
-use super::records::{ConsumerRecord, MemberMetadata, TopicMetadata};
+use super::migration::MigrationPolicy;
+use super::records::{ClassicMemberMetadata, ConsumerRecord, MemberMetadata, TopicMetadata};
 use super::subscription_regex::SubscriptionRegex;
 use super::topics::TopicImage;
 use super::Assignment;
@@ -36,6 +37,8 @@ pub struct ConsumerGroupConfig {
     pub max_size: usize,
     /// `group.consumer.assignors`: the first is the default.
     pub assignors: Vec<Assignor>,
+    /// `group.consumer.migration.policy`: which way a group with members may change protocol.
+    pub migration_policy: MigrationPolicy,
 }
 
 impl Default for ConsumerGroupConfig {
@@ -45,6 +48,7 @@ impl Default for ConsumerGroupConfig {
             heartbeat_interval_ms: 5_000,
             max_size: i32::MAX as usize,
             assignors: vec![Assignor::Uniform, Assignor::Range],
+            migration_policy: MigrationPolicy::Bidirectional,
         }
     }
 }
@@ -91,6 +95,9 @@ pub struct HeartbeatRequest {
     pub member_id_required: bool,
     /// The group's config values, where set for the group.
     pub group_config: GroupConfigOverrides,
+    /// A classic member's JoinGroup, as a heartbeat: what it joined with (its session timeout
+    /// replaces the group's). None for a ConsumerGroupHeartbeat.
+    pub classic: Option<ClassicMemberMetadata>,
 }
 
 /// The answer to a heartbeat.
@@ -174,7 +181,7 @@ fn check_member_epoch(
 
 /// The topics `group`'s members subscribe to (by name, or by a regex matching a topic that
 /// exists), with their metadata; topics that do not exist are left out.
-fn subscription_metadata(
+pub(super) fn subscription_metadata(
     group: &ConsumerGroup,
     topics: &TopicImage,
 ) -> BTreeMap<String, TopicMetadata> {
@@ -334,6 +341,19 @@ impl ConsumerGroupManager {
         topics: &TopicImage,
         new_member_id: impl FnOnce() -> String,
     ) -> Result<(HeartbeatResponse, Vec<ConsumerRecord>), KafkaError> {
+        self.heartbeat_from(now, req, topics, None, new_member_id)
+    }
+
+    /// `heartbeat`, against `base` instead of the group as it is when given: a classic group
+    /// converted for this heartbeat, whose records are not written yet.
+    pub fn heartbeat_from(
+        &mut self,
+        now: i64,
+        req: &HeartbeatRequest,
+        topics: &TopicImage,
+        base: Option<ConsumerGroup>,
+        new_member_id: impl FnOnce() -> String,
+    ) -> Result<(HeartbeatResponse, Vec<ConsumerRecord>), KafkaError> {
         self.validate(req)?;
         if req.member_epoch == LEAVE_GROUP_MEMBER_EPOCH
             || req.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH
@@ -342,8 +362,8 @@ impl ConsumerGroupManager {
         }
         let group_id = req.group_id.as_str();
         let joining = req.member_epoch == 0;
-        let group = match self.groups.get(group_id) {
-            Some(g) => g.clone(),
+        let group = match base.or_else(|| self.groups.get(group_id).cloned()) {
+            Some(g) => g,
             None if joining => ConsumerGroup::new(group_id),
             None => {
                 return Err(err(
@@ -473,6 +493,7 @@ impl ConsumerGroupManager {
         }
         metadata.client_id = req.client_id.clone();
         metadata.client_host = req.client_host.clone();
+        metadata.classic = req.classic.clone();
         let mut bump = metadata.subscribed_topic_names != old_metadata.subscribed_topic_names
             || metadata.subscribed_topic_regex != old_metadata.subscribed_topic_regex;
         if before.is_none() || metadata != old_metadata {
@@ -558,10 +579,13 @@ impl ConsumerGroupManager {
         } else {
             self.rebalances.remove(&key);
         }
-        let session_timeout_ms = req
-            .group_config
-            .session_timeout_ms
-            .unwrap_or(self.config.session_timeout_ms);
+        let session_timeout_ms = match &req.classic {
+            Some(c) => c.session_timeout_ms,
+            None => req
+                .group_config
+                .session_timeout_ms
+                .unwrap_or(self.config.session_timeout_ms),
+        };
         self.sessions
             .insert(key, now + i64::from(session_timeout_ms));
 
@@ -797,6 +821,11 @@ impl ConsumerGroupManager {
         for g in self.groups.values() {
             for m in g.members.values() {
                 let key = (g.id.clone(), m.member_id.clone());
+                let session = m
+                    .metadata
+                    .classic
+                    .as_ref()
+                    .map_or(session, |c| i64::from(c.session_timeout_ms));
                 self.sessions.insert(key.clone(), now + session);
                 if m.current.state == MemberState::UnrevokedPartitions {
                     let timeout = i64::from(m.metadata.rebalance_timeout_ms.max(0));
@@ -846,6 +875,28 @@ impl ConsumerGroupManager {
             }
             self.background.extend(records);
         }
+    }
+
+    /// Keeps `member_id` alive until `deadline` (a classic member's Heartbeat or SyncGroup).
+    pub fn touch_session(&mut self, group_id: &str, member_id: &str, deadline: i64) {
+        self.sessions
+            .insert((group_id.to_string(), member_id.to_string()), deadline);
+    }
+
+    /// Fences `member_id` of `group_id` as a leave does: the records, not applied (a classic
+    /// member's LeaveGroup).
+    pub fn leave_records(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        topics: &TopicImage,
+    ) -> Vec<ConsumerRecord> {
+        let Some(group) = self.groups.get(group_id) else {
+            return Vec::new();
+        };
+        let records = self.fence_records(group, member_id, topics);
+        self.cancel_timers(group_id, member_id);
+        records
     }
 
     /// When `tick` next has something to do.

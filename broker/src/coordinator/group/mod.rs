@@ -11,19 +11,27 @@
 //! - `records`: the group's records in `__consumer_offsets`, in Kafka's schemas.
 //! - `manager`: ConsumerGroupHeartbeat, leaving, session and rebalance timeouts; what a request
 //!   changes comes back as records (GroupMetadataManager.consumerGroupHeartbeat).
+//! - `migration`: the migration policy, the classic members' embedded consumer protocol, and
+//!   converting a group between the classic and the consumer kind.
+//! - `classic_members`: JoinGroup/SyncGroup/Heartbeat/LeaveGroup of classic members of a
+//!   consumer group, and when a group changes kind.
 //! - `api`: ConsumerGroupHeartbeat and ConsumerGroupDescribe, request to call and back.
 //! - `snapshot`: the read-only view of every group, for the live view.
 
 pub mod api;
 pub mod assignors;
+pub mod classic_members;
 pub mod consumer_group;
 pub mod current_assignment;
 pub mod manager;
+pub mod migration;
 pub mod records;
 pub mod snapshot;
 pub mod subscription_regex;
 pub mod topics;
 
+#[cfg(test)]
+mod migration_tests;
 #[cfg(test)]
 mod tests;
 

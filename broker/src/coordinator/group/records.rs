@@ -49,6 +49,19 @@ pub struct MemberMetadata {
     pub rebalance_timeout_ms: i32,
     /// The assignor the member asked for.
     pub server_assignor: Option<String>,
+    /// Set for a member that speaks the classic protocol (JoinGroup/SyncGroup) to a consumer
+    /// group (KIP-848 online migration); None for a ConsumerGroupHeartbeat member.
+    pub classic: Option<ClassicMemberMetadata>,
+}
+
+/// What a classic-protocol member of a consumer group joined with (Kafka's
+/// `ConsumerGroupMemberMetadataValue.ClassicMemberMetadata`, tagged field 0).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClassicMemberMetadata {
+    /// The session timeout from its JoinGroup.
+    pub session_timeout_ms: i32,
+    /// Its protocols (assignor names) in preference order, with their metadata.
+    pub supported_protocols: Vec<(String, Bytes)>,
 }
 
 /// One record of a consumer group.
@@ -115,21 +128,7 @@ impl ConsumerRecord {
                     }
                 })
             }),
-            ConsumerRecord::Member(_, _, v) => v.as_ref().map(|m| {
-                value(|b| {
-                    put_nullable_str(b, m.instance_id.as_deref());
-                    put_nullable_str(b, m.rack_id.as_deref());
-                    put_str(b, &m.client_id);
-                    put_str(b, &m.client_host);
-                    put_len(b, m.subscribed_topic_names.len());
-                    for t in &m.subscribed_topic_names {
-                        put_str(b, t);
-                    }
-                    put_nullable_str(b, m.subscribed_topic_regex.as_deref());
-                    b.put_i32(m.rebalance_timeout_ms);
-                    put_nullable_str(b, m.server_assignor.as_deref());
-                })
-            }),
+            ConsumerRecord::Member(_, _, v) => v.as_ref().map(member_value),
             ConsumerRecord::TargetMember(_, _, v) => {
                 v.as_ref().map(|a| value(|b| put_assignment(b, a)))
             }
@@ -231,7 +230,7 @@ impl ConsumerRecord {
                         let subscribed_topic_regex = r.nullable_str()?;
                         let rebalance_timeout_ms = r.i32()?;
                         let server_assignor = r.nullable_str()?;
-                        r.tags()?;
+                        let classic = r.classic_member_tags()?;
                         Some(MemberMetadata {
                             instance_id,
                             rack_id,
@@ -241,6 +240,7 @@ impl ConsumerRecord {
                             subscribed_topic_regex,
                             rebalance_timeout_ms,
                             server_assignor,
+                            classic,
                         })
                     }
                 };
@@ -287,6 +287,44 @@ fn malformed(what: &'static str, cause: impl ToString) -> RecordError {
         what,
         cause: cause.to_string(),
     }
+}
+
+/// A `ConsumerGroupMemberMetadataValue`: its tag section carries the classic member metadata
+/// (tag 0) when there is one.
+fn member_value(m: &MemberMetadata) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(VALUE_VERSION);
+    put_nullable_str(&mut b, m.instance_id.as_deref());
+    put_nullable_str(&mut b, m.rack_id.as_deref());
+    put_str(&mut b, &m.client_id);
+    put_str(&mut b, &m.client_host);
+    put_len(&mut b, m.subscribed_topic_names.len());
+    for t in &m.subscribed_topic_names {
+        put_str(&mut b, t);
+    }
+    put_nullable_str(&mut b, m.subscribed_topic_regex.as_deref());
+    b.put_i32(m.rebalance_timeout_ms);
+    put_nullable_str(&mut b, m.server_assignor.as_deref());
+    match &m.classic {
+        None => b.put_u8(0),
+        Some(classic) => {
+            let mut t = BytesMut::new();
+            t.put_i32(classic.session_timeout_ms);
+            put_len(&mut t, classic.supported_protocols.len());
+            for (name, metadata) in &classic.supported_protocols {
+                put_str(&mut t, name);
+                put_len(&mut t, metadata.len());
+                t.put_slice(metadata);
+                t.put_u8(0);
+            }
+            t.put_u8(0);
+            put_uvarint(&mut b, 1);
+            put_uvarint(&mut b, 0);
+            put_uvarint(&mut b, t.len() as u64);
+            b.put_slice(&t);
+        }
+    }
+    b.freeze()
 }
 
 /// A value: the version, the body, and the body's (empty) tagged fields.
@@ -446,6 +484,41 @@ impl Reader {
         Ok(a)
     }
 
+    /// A member value's tagged fields: tag 0 is the classic member metadata, others are
+    /// skipped.
+    fn classic_member_tags(&mut self) -> Result<Option<ClassicMemberMetadata>, RecordError> {
+        let n = self.uvarint()?;
+        let mut classic = None;
+        for _ in 0..n {
+            let tag = self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            let body = self.take(size)?;
+            if tag != 0 {
+                continue;
+            }
+            let mut r = Reader {
+                b: body,
+                what: self.what,
+            };
+            let session_timeout_ms = r.i32()?;
+            let count = r.len()?;
+            let mut supported_protocols = Vec::with_capacity(count.min(64));
+            for _ in 0..count {
+                let name = r.str()?;
+                let len = r.len()?;
+                let metadata = r.take(len)?;
+                r.tags()?;
+                supported_protocols.push((name, metadata));
+            }
+            r.tags()?;
+            classic = Some(ClassicMemberMetadata {
+                session_timeout_ms,
+                supported_protocols,
+            });
+        }
+        Ok(classic)
+    }
+
     /// Skips a tagged-field section.
     fn tags(&mut self) -> Result<(), RecordError> {
         let n = self.uvarint()?;
@@ -522,6 +595,13 @@ mod tests {
                             subscribed_topic_regex: regex,
                             rebalance_timeout_ms: rt,
                             server_assignor: instance,
+                            classic: (rt % 2 == 0).then(|| ClassicMemberMetadata {
+                                session_timeout_ms: rt / 2,
+                                supported_protocols: vec![
+                                    ("range".into(), Bytes::from_static(b"\0\x03ab")),
+                                    ("cooperative-sticky".into(), Bytes::new()),
+                                ],
+                            }),
                         }),
                     )
                 }),

@@ -953,7 +953,10 @@ mod coordinator {
     fn a_group_has_one_kind_at_a_time() {
         use gregor_protocol::messages::join_group_request::JoinGroupRequestProtocol;
         use gregor_protocol::messages::JoinGroupRequest;
+        // As with `group.consumer.migration.policy=disabled` (migration_tests has the others).
         let mut c = coordinator();
+        c.config.consumer.migration_policy =
+            crate::coordinator::group::migration::MigrationPolicy::Disabled;
         heartbeat(&mut c, join("a", &["t"]));
         let join_classic = JoinGroupRequest::default()
             .with_group_id(GroupId(s("g")))
