@@ -84,6 +84,9 @@ pub struct MemberConfig {
     pub pattern: Option<String>,
     /// `group.remote.assignor` (`uniform`, `range`); the broker's default when `None`.
     pub assignor: Option<String>,
+    /// `group.protocol`: `consumer` when `None`, or `classic` (a JoinGroup/SyncGroup member,
+    /// for the migration tests).
+    pub protocol: Option<String>,
 }
 
 impl MemberConfig {
@@ -95,6 +98,7 @@ impl MemberConfig {
             topics: vec![topic.to_string()],
             pattern: None,
             assignor: assignor.map(str::to_string),
+            protocol: None,
         }
     }
 }
@@ -222,6 +226,9 @@ impl Member {
         }
         if let Some(a) = &config.assignor {
             args.extend(["--assignor".into(), a.clone()]);
+        }
+        if let Some(p) = &config.protocol {
+            args.extend(["--protocol".into(), p.clone()]);
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = match config.client {

@@ -25,6 +25,7 @@ fn picks_up_a_new_topic(client: Client) -> anyhow::Result<()> {
             topics: Vec::new(),
             pattern: Some("^orders-.*".into()),
             assignor: None,
+            protocol: None,
         };
         let member = Member::start(b, &format!("{}-1", client.name()), &config)?;
         let wait_owned = |want: BTreeSet<Tp>| {

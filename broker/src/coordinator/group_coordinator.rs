@@ -102,6 +102,9 @@ pub struct GroupCoordinator {
     pub pending_txn_offsets: super::txn_offsets::PendingTxnOffsets,
     /// What happened, for the live view (taken by the runtime after every event).
     pub events: GroupEvents,
+    /// Records of work `tick` did at once (a downgrade after a fencing), for the background
+    /// writer.
+    pub background: Vec<CoordinatorRecord>,
     /// The time of the last request or tick, for work done when records are applied (a
     /// downgraded group's rebalance starts then).
     pub clock: i64,
@@ -789,6 +792,8 @@ impl GroupCoordinator {
         if expired.is_empty() {
             return;
         }
+        let fenced_in: std::collections::BTreeSet<String> =
+            expired.iter().map(|(g, _, _)| g.clone()).collect();
         let session_ms = i64::from(self.consumer.config.session_timeout_ms);
         let groups: std::collections::BTreeSet<&str> =
             expired.iter().map(|(g, _, _)| g.as_str()).collect();
@@ -829,6 +834,9 @@ impl GroupCoordinator {
                 topics,
                 &mut self.events,
             );
+        }
+        for group_id in fenced_in {
+            self.downgrade_after_fencing(now, &group_id);
         }
     }
 

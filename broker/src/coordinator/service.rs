@@ -117,6 +117,7 @@ impl CoordinatorShard for GroupCoordinator {
                 .into_iter()
                 .map(CoordinatorRecord::Consumer),
         );
+        records.append(&mut self.background);
         records
     }
 

@@ -121,7 +121,7 @@ impl GroupCoordinator {
         }
     }
 
-    /// ConsumerGroupDescribe (v1 carries each member's type: 1, the consumer protocol).
+    /// ConsumerGroupDescribe (v1 carries each member's type: 0 classic, 1 consumer protocol).
     pub fn consumer_group_describe(
         &self,
         req: &ConsumerGroupDescribeRequest,
@@ -174,7 +174,8 @@ impl GroupCoordinator {
                                 g.target.get(&m.member_id).unwrap_or(&Assignment::new()),
                                 &topics,
                             ))
-                            .with_member_type(1)
+                            // KIP-1099: 0 for a classic-protocol member, 1 for a consumer one.
+                            .with_member_type(i8::from(m.metadata.classic.is_none()))
                     })
                     .collect();
                 let group = base

@@ -39,8 +39,8 @@ fn join_error(error: ResponseError, member_id: &str) -> JoinGroupResponse {
 }
 
 impl GroupCoordinator {
-    /// Whether a classic request for `group_id` goes to a consumer group: one with members,
-    /// under a policy that lets classic members in (`disabled` refuses them, as Gregor did).
+    /// Whether a classic request for `group_id` goes to a consumer group: one with members
+    /// (its JoinGroup refuses newcomers under `disabled`, as Gregor always did).
     pub fn classic_request_to_consumer_group(&self, group_id: &str) -> bool {
         self.consumer
             .groups
@@ -273,6 +273,9 @@ impl GroupCoordinator {
         leaving: &[(String, Option<String>)],
     ) -> (Vec<Option<ResponseError>>, Changes) {
         let topics = self.config.topics.image();
+        if let Some(downgrade) = self.leave_downgrade(group_id, leaving) {
+            return downgrade;
+        }
         let mut codes = Vec::new();
         let mut changes = Changes::new();
         for (member_id, instance_id) in leaving {
@@ -301,6 +304,23 @@ impl GroupCoordinator {
             }
         }
         (codes, changes)
+    }
+
+    /// A LeaveGroup of classic members that leaves only classic ones: the downgrade, with a
+    /// code for each (None when some member is unknown: they leave one by one instead).
+    fn leave_downgrade(
+        &self,
+        group_id: &str,
+        leaving: &[(String, Option<String>)],
+    ) -> Option<(Vec<Option<ResponseError>>, Changes)> {
+        let group = self.consumer.groups.get(group_id)?;
+        let ids: Vec<String> = leaving
+            .iter()
+            .map(|(m, i)| classic_member(group, m, i.as_deref()).map(|m| m.member_id.clone()))
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let changes = self.downgrade_records(group_id, &ids)?;
+        Some((vec![None; leaving.len()], changes))
     }
 
     /// A ConsumerGroupHeartbeat for a group that is classic now: the consumer group it becomes
@@ -388,33 +408,64 @@ impl GroupCoordinator {
         }
     }
 
-    /// A ConsumerGroupHeartbeat leaving with epoch -1: when the member is the group's last
-    /// consumer-protocol one and the policy allows, the records that turn the group into a
-    /// classic group of the rest (applied by `apply`, which starts its rebalance).
+    /// A ConsumerGroupHeartbeat leaving with epoch -1: when the rest of the group speaks the
+    /// classic protocol, the records of the downgrade (`downgrade_records`).
     pub fn maybe_downgrade(&self, req: &HeartbeatRequest) -> Option<Changes> {
-        if req.member_epoch != LEAVE_GROUP_MEMBER_EPOCH
-            || !self.config.consumer.migration_policy.downgrade_enabled()
-        {
+        if req.member_epoch != LEAVE_GROUP_MEMBER_EPOCH {
             return None;
         }
         let group = self.consumer.groups.get(&req.group_id)?;
-        let leaving = group.members.get(&req.member_id)?;
-        if leaving.metadata.classic.is_some()
-            || !migration::only_classic_members_but(group, &req.member_id)
-            || group.members.len() - 1 > self.config.max_group_size
+        group.members.get(&req.member_id)?;
+        self.downgrade_records(&req.group_id, &[req.member_id.clone()])
+    }
+
+    /// When `leaving` go and every member left speaks the classic protocol, and the policy and
+    /// `group.max.size` allow (Kafka's validateOnlineDowngradeWithFencedMembers): the records
+    /// that turn the group into a classic group of the rest, the consumer group's tombstones
+    /// then the classic metadata (applied by `apply`, which starts its rebalance).
+    pub fn downgrade_records(&self, group_id: &str, leaving: &[String]) -> Option<Changes> {
+        if !self.config.consumer.migration_policy.downgrade_enabled() {
+            return None;
+        }
+        let group = self.consumer.groups.get(group_id)?;
+        let remaining = group
+            .members
+            .keys()
+            .filter(|m| !leaving.contains(m))
+            .count();
+        if !migration::only_classic_members_but(group, leaving)
+            || remaining > self.config.max_group_size
         {
             return None;
         }
         let topics = self.config.topics.image();
-        let meta = migration::classic_metadata_from_consumer(group, &req.member_id, &topics)?;
+        let meta = migration::classic_metadata_from_consumer(group, leaving, &topics)?;
         let mut changes: Changes = self
             .consumer
-            .delete_group_records(&req.group_id)
+            .delete_group_records(group_id)
             .into_iter()
             .map(CoordinatorRecord::Consumer)
             .collect();
-        changes.push(CoordinatorRecord::Group(req.group_id.clone(), Some(meta)));
+        changes.push(CoordinatorRecord::Group(group_id.to_string(), Some(meta)));
         Some(changes)
+    }
+
+    /// After `tick` fenced members of `group_id` (already applied): the downgrade, if the
+    /// rest is classic, done at once, its records for the background writer.
+    pub(crate) fn downgrade_after_fencing(&mut self, now: i64, group_id: &str) {
+        let Some(changes) = self.downgrade_records(group_id, &[]) else {
+            return;
+        };
+        for record in &changes {
+            match record {
+                CoordinatorRecord::Consumer(r) => self.consumer.replay(r.clone()),
+                CoordinatorRecord::Group(id, Some(meta)) => {
+                    let _ = self.start_downgraded_group(now, id, meta);
+                }
+                _ => {}
+            }
+        }
+        self.background.extend(changes);
     }
 
     /// A downgraded group's metadata was written: the classic group it describes, which

@@ -965,6 +965,19 @@ impl ConsumerGroupManager {
                 format!("Member {member_id} is not a member of group {}.", group.id),
             ));
         };
+        if member.metadata.classic.is_some() {
+            // A classic member commits with its generation, which is its member epoch.
+            if member_epoch != member.current.member_epoch {
+                return Err(err(
+                    ResponseError::IllegalGeneration,
+                    format!(
+                        "The received generation id {member_epoch} does not match the expected member epoch {}.",
+                        member.current.member_epoch
+                    ),
+                ));
+            }
+            return Ok(());
+        }
         if !modern_version {
             return Err(err(
                 ResponseError::UnsupportedVersion,

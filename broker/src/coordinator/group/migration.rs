@@ -285,9 +285,13 @@ pub fn consumer_group_records(group: &ConsumerGroup) -> Vec<ConsumerRecord> {
     records
 }
 
-/// Whether every member of `group` but `except` speaks the classic protocol, and one does.
-pub fn only_classic_members_but(group: &ConsumerGroup, except: &str) -> bool {
-    let mut others = group.members.values().filter(|m| m.member_id != except);
+/// Whether every member of `group` but those `leaving` speaks the classic protocol, and one
+/// does.
+pub fn only_classic_members_but(group: &ConsumerGroup, leaving: &[String]) -> bool {
+    let mut others = group
+        .members
+        .values()
+        .filter(|m| !leaving.contains(&m.member_id));
     let mut any = false;
     others.all(|m| {
         any = true;
@@ -295,18 +299,18 @@ pub fn only_classic_members_but(group: &ConsumerGroup, except: &str) -> bool {
     }) && any
 }
 
-/// `group` without `leaving` as a classic group's metadata (Kafka's fromConsumerGroup): the
+/// `group` without those `leaving` as a classic group's metadata (Kafka's fromConsumerGroup): the
 /// generation is the group epoch, the protocol the first one of the first member, each member
 /// with the partitions it owns now. None when a member has no classic metadata.
 pub fn classic_metadata_from_consumer(
     group: &ConsumerGroup,
-    leaving: &str,
+    leaving: &[String],
     topics: &TopicImage,
 ) -> Option<GroupMetadata> {
     let members: Vec<&ConsumerMember> = group
         .members
         .values()
-        .filter(|m| m.member_id != leaving)
+        .filter(|m| !leaving.contains(&m.member_id))
         .collect();
     let first = members.first()?;
     let (protocol, _) = first

@@ -143,10 +143,22 @@ impl Harness {
         };
         let background = self.c.take_emptied_group_records();
         self.log.extend(background);
+        self.collect_background();
+        answer
+    }
+
+    /// What the coordinator did on its own (expiries, downgrades after them), into the log.
+    fn collect_background(&mut self) {
         let fenced = self.c.consumer.take_background_records();
         self.log
             .extend(fenced.into_iter().map(CoordinatorRecord::Consumer));
-        answer
+        self.log.append(&mut self.c.background);
+    }
+
+    fn advance(&mut self, ms: i64) {
+        self.now += ms;
+        self.c.tick(self.now);
+        self.collect_background();
     }
 
     /// A classic JoinGroup (v9); returns (error code, member id, generation, protocol).
@@ -460,8 +472,7 @@ fn a_silent_classic_member_is_fenced_at_its_session_timeout() {
     let (mut h, a, b) = classic_group(MigrationPolicy::Bidirectional);
     let (_, c_epoch, _) = h.cgh("c", 0, &[]);
     for _ in 0..3 {
-        h.now += 4_000;
-        h.c.tick(h.now);
+        h.advance(4_000);
         assert_eq!(
             h.heartbeat(&b, 2),
             ResponseError::RebalanceInProgress.code()
@@ -503,4 +514,46 @@ fn a_classic_group_mid_rebalance_asks_the_consumer_member_to_retry() {
         h.cgh("c", 0, &[]).0,
         ResponseError::CoordinatorLoadInProgress.code()
     );
+}
+
+#[test]
+fn classic_members_commit_with_their_generation() {
+    let (mut h, a, _) = classic_group(MigrationPolicy::Bidirectional);
+    h.cgh("c", 0, &[]);
+    // a was converted at epoch 2, the classic generation it knows.
+    assert_eq!(h.c.commit_allowed("g", &a, 2, 8), None);
+    assert_eq!(
+        h.c.commit_allowed("g", &a, 1, 8),
+        Some(ResponseError::IllegalGeneration)
+    );
+    // A consumer-protocol member still needs OffsetCommit v9.
+    assert_eq!(
+        h.c.commit_allowed("g", "c", 3, 8),
+        Some(ResponseError::UnsupportedVersion)
+    );
+}
+
+#[test]
+fn a_consumer_member_fenced_by_its_session_timeout_downgrades_the_group() {
+    let (mut h, a, b) = classic_group(MigrationPolicy::Bidirectional);
+    let (_, c_epoch, _) = h.cgh("c", 0, &[]);
+    // c never heartbeats again; the classic members do (and are told to rejoin).
+    while !h.c.groups.contains_key("g") {
+        assert!(h.now < 60_000, "c's 45 s session never ended");
+        h.advance(4_000);
+        if h.c.consumer.groups.contains_key("g") {
+            h.heartbeat(&a, 2);
+            h.heartbeat(&b, 2);
+        }
+    }
+    let classic = h.classic();
+    assert_eq!(classic.state, GroupState::PreparingRebalance);
+    assert_eq!(classic.members.len(), 2);
+    assert!(
+        classic.generation > c_epoch,
+        "c's fencing bumped the epoch first"
+    );
+    assert!(!h.c.consumer.groups.contains_key("g"));
+    // Written for a restart: the tombstones, then the classic metadata.
+    assert!(matches!(h.log.last(), Some(CoordinatorRecord::Group(g, Some(_))) if g == "g"));
 }
