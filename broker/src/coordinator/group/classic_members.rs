@@ -416,7 +416,7 @@ impl GroupCoordinator {
         }
         let group = self.consumer.groups.get(&req.group_id)?;
         group.members.get(&req.member_id)?;
-        self.downgrade_records(&req.group_id, &[req.member_id.clone()])
+        self.downgrade_records(&req.group_id, std::slice::from_ref(&req.member_id))
     }
 
     /// When `leaving` go and every member left speaks the classic protocol, and the policy and

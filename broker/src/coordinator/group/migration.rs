@@ -4,8 +4,6 @@
 //! Kafka's `ConsumerGroupMigrationPolicy`, `ConsumerGroup.fromClassicGroup`,
 //! `ClassicGroup.fromConsumerGroup` and `ConsumerProtocol`.
 
-use std::collections::BTreeMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::consumer_group::{ConsumerGroup, ConsumerMember};
@@ -353,23 +351,6 @@ pub fn classic_metadata_from_consumer(
         current_state_timestamp: -1,
         members: out,
     })
-}
-
-/// Who owns what in `group`, by topic name (for tests and logs).
-pub fn owners_by_name(
-    group: &ConsumerGroup,
-    topics: &TopicImage,
-) -> BTreeMap<(String, i32), String> {
-    group
-        .partition_owners()
-        .into_iter()
-        .map(|((t, p), m)| {
-            let name = topics
-                .by_id(t)
-                .map_or_else(|| t.to_string(), |i| i.name.clone());
-            ((name, p), m.to_string())
-        })
-        .collect()
 }
 
 #[cfg(test)]
