@@ -236,14 +236,20 @@ impl Broker {
                 .map(|appended| appended.base_offset)
                 .map_err(|e| e.to_string())
         });
+        let completions = Arc::new(crate::coordinator::txn::completions::Completions::default());
         self.replica_manager.set_txn_verifier(Arc::new(
             crate::coordinator::txn::verifier::CoordinatorVerifier {
                 txn: self.txn_coordinator.clone(),
+                completions: completions.clone(),
+                max_wait: std::time::Duration::from_millis(
+                    self.config.txn_add_partitions_max_wait_ms,
+                ),
             },
         ));
         let effects = crate::coordinator::txn::markers::start(
             Arc::downgrade(self),
             self.txn_coordinator.clone(),
+            completions,
         );
         starter
             .start_shard(TxnShard::new(coordinator, now_ms), append, effects)
