@@ -222,7 +222,13 @@ impl Broker {
         let ids = self.producer_ids.clone();
         let mut coordinator =
             TransactionCoordinator::new(self.config.txn.clone(), Box::new(move || ids.allocate()));
-        let records = crate::coordinator::txn::shard::load(log, &mut coordinator)?;
+        // One node leads every partition at one leader epoch for good (`LEADER_EPOCH`), so
+        // Kafka's coordinator epoch, the partition's leader epoch at the load, is that too.
+        let records = crate::coordinator::txn::shard::load(
+            log,
+            crate::partition::LEADER_EPOCH,
+            &mut coordinator,
+        )?;
         tracing::info!(
             records,
             transactional_ids = coordinator.txns.len(),
