@@ -222,7 +222,13 @@ impl Broker {
         let ids = self.producer_ids.clone();
         let mut coordinator =
             TransactionCoordinator::new(self.config.txn.clone(), Box::new(move || ids.allocate()));
-        let records = crate::coordinator::txn::shard::load(log, &mut coordinator)?;
+        // One node leads every partition at one leader epoch for good (`LEADER_EPOCH`), so
+        // Kafka's coordinator epoch, the partition's leader epoch at the load, is that too.
+        let records = crate::coordinator::txn::shard::load(
+            log,
+            crate::partition::LEADER_EPOCH,
+            &mut coordinator,
+        )?;
         tracing::info!(
             records,
             transactional_ids = coordinator.txns.len(),
@@ -236,14 +242,20 @@ impl Broker {
                 .map(|appended| appended.base_offset)
                 .map_err(|e| e.to_string())
         });
+        let completions = Arc::new(crate::coordinator::txn::completions::Completions::default());
         self.replica_manager.set_txn_verifier(Arc::new(
             crate::coordinator::txn::verifier::CoordinatorVerifier {
                 txn: self.txn_coordinator.clone(),
+                completions: completions.clone(),
+                max_wait: std::time::Duration::from_millis(
+                    self.config.txn_add_partitions_max_wait_ms,
+                ),
             },
         ));
         let effects = crate::coordinator::txn::markers::start(
             Arc::downgrade(self),
             self.txn_coordinator.clone(),
+            completions,
         );
         starter
             .start_shard(TxnShard::new(coordinator, now_ms), append, effects)

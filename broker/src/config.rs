@@ -149,6 +149,9 @@ pub struct Config {
     pub txn: crate::coordinator::txn::TxnConfig,
     /// `transaction.state.log.segment.bytes`.
     pub txn_log_segment_bytes: i64,
+    /// `add.partitions.to.txn.retry.backoff.max.ms`: how long a Produce's add of its partition
+    /// waits for the markers of the producer's previous transaction.
+    pub txn_add_partitions_max_wait_ms: u64,
     /// `gregor.transaction.version`: the finalized `transaction.version` feature level.
     pub transaction_version: i16,
     /// `offset.metadata.max.bytes`: the longest metadata an offset commit may carry.
@@ -608,6 +611,9 @@ impl Config {
                 offsets_partitions: 1,
             },
             txn_log_segment_bytes: b.int_or_default("transaction.state.log.segment.bytes"),
+            txn_add_partitions_max_wait_ms: b
+                .int_or_default("add.partitions.to.txn.retry.backoff.max.ms")
+                .max(0) as u64,
             transaction_version: b.int_or_default("gregor.transaction.version") as i16,
             offset_metadata_max_bytes: b.int_or_default("offset.metadata.max.bytes") as usize,
             offsets_retention_minutes: b.int_or_default("offsets.retention.minutes"),

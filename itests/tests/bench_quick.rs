@@ -36,8 +36,8 @@ fn quick_bench_reports_every_figure_and_leaves_no_process() -> anyhow::Result<()
     let run = &json["run"];
     assert_eq!(run["errors"], serde_json::json!([]), "{stderr}");
     let metrics = json["metrics"].as_array().expect("metrics array");
-    // 29 rows, then 20 of the raw load generator (issue 21).
-    assert_eq!(metrics.len(), 29 + 20, "every scenario has a row");
+    // 32 rows, then 20 of the raw load generator (issue 21).
+    assert_eq!(metrics.len(), 32 + 20, "every scenario has a row");
     for m in metrics {
         assert!(
             m["gregor"]["median"].is_number(),

@@ -169,6 +169,8 @@ pub const KEYS: &[Key] = &[
         help: "How often transactions past their timeout are looked for and aborted" },
     Key { name: "transaction.remove.expired.transaction.cleanup.interval.ms", kind: int(1, I32), default: "3600000",
         help: "How often expired transactional ids are removed" },
+    Key { name: "add.partitions.to.txn.retry.backoff.max.ms", kind: int(0, I32), default: "100",
+        help: "How long a transactional Produce (transaction.version 2) waits, while the producer's previous transaction is writing its markers, for its partition to join the new transaction before it is refused (NOT_ENOUGH_REPLICAS, which the client retries)" },
     Key { name: "transaction.state.log.segment.bytes", kind: int(1, I32), default: "104857600",
         help: "Segment size of __transaction_state" },
     Key { name: "gregor.transaction.version", kind: int(1, 2), default: "2",

@@ -65,6 +65,15 @@ impl Spawned {
         self.child.as_mut()?.try_wait().ok().flatten()
     }
 
+    /// Waits for the process to exit by itself; then kills whatever it left in its group.
+    pub fn wait(mut self) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.take().context("no process")?;
+        let status = child.wait()?;
+        signal_group(child.id() as i32, libc::SIGKILL);
+        unregister(child.id() as i32);
+        Ok(status)
+    }
+
     /// Asks the process to stop (SIGTERM), waits up to `grace`, then kills its group.
     pub fn terminate(mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
         let mut child = self.child.take().context("no process to stop")?;

@@ -224,7 +224,7 @@ pub struct MarkerJob {
     pub producer_epoch: i16,
     pub commit: bool,
     pub partitions: Vec<TxnPartition>,
-    /// The coordinator's epoch (the markers carry it; one node, always 0).
+    /// The coordinator's epoch (`TransactionCoordinator::coordinator_epoch`).
     pub coordinator_epoch: i32,
 }
 
@@ -253,6 +253,10 @@ pub struct TransactionCoordinator {
     effects: Vec<TxnEffect>,
     /// When (wall ms) ids were last checked for expiry; `None` before the first tick.
     last_expire_check: Option<i64>,
+    /// The epoch the markers carry, so a partition can refuse those of a deposed coordinator:
+    /// as Kafka's, the leader epoch of the `__transaction_state` partition at the load
+    /// (`onElection`); set by `shard::load`.
+    pub coordinator_epoch: i32,
 }
 
 impl std::fmt::Debug for TransactionCoordinator {
@@ -279,6 +283,7 @@ impl TransactionCoordinator {
             ids,
             effects: Vec::new(),
             last_expire_check: None,
+            coordinator_epoch: 0,
         }
     }
 
@@ -817,6 +822,7 @@ impl TransactionCoordinator {
                 self.effects.push(TxnEffect::WriteMarkers(markers(
                     &record.transactional_id,
                     m,
+                    self.coordinator_epoch,
                 )));
             }
         }
@@ -842,7 +848,7 @@ impl TransactionCoordinator {
             .txns
             .iter()
             .filter(|(_, m)| m.state.is_prepare())
-            .map(|(id, m)| TxnEffect::WriteMarkers(markers(id, m)))
+            .map(|(id, m)| TxnEffect::WriteMarkers(markers(id, m, self.coordinator_epoch)))
             .collect();
         self.effects.extend(jobs);
     }
@@ -912,14 +918,14 @@ fn answer_after_end(prepared: &TransactionMetadata) -> (i64, i16) {
     }
 }
 
-fn markers(id: &str, m: &TransactionMetadata) -> MarkerJob {
+fn markers(id: &str, m: &TransactionMetadata, coordinator_epoch: i32) -> MarkerJob {
     MarkerJob {
         transactional_id: id.to_string(),
         producer_id: m.producer_id,
         producer_epoch: m.producer_epoch,
         commit: m.state == TransactionState::PrepareCommit,
         partitions: m.partitions.iter().cloned().collect(),
-        coordinator_epoch: 0,
+        coordinator_epoch,
     }
 }
 

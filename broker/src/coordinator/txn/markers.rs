@@ -10,7 +10,7 @@
 //! the last word, so the load starts the job again; markers written twice are harmless (the
 //! second finds no ongoing transaction of that producer).
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use gregor_protocol::messages::write_txn_markers_request::{
@@ -20,6 +20,7 @@ use gregor_protocol::messages::{ProducerId, RequestKind, WriteTxnMarkersRequest}
 use gregor_protocol::ResponseError;
 use tokio::sync::mpsc;
 
+use super::completions::Completions;
 use super::coordinator::{MarkerJob, TxnEffect, TxnRequest, OFFSETS_TOPIC};
 use super::shard::TxnShard;
 use crate::broker::Broker;
@@ -31,8 +32,13 @@ use crate::replica_manager::TxnResult;
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Starts the task that carries out the coordinator's effects; returns the sink the runtime
-/// hands them to. The task ends when the runtime (and so the sink) is gone.
-pub fn start(broker: Weak<Broker>, txn: CoordinatorHandle<TxnShard>) -> EffectSink<TxnEffect> {
+/// hands them to. `completions` is rung for each transaction whose markers are written, once
+/// the coordinator is told. The task ends when the runtime (and so the sink) is gone.
+pub fn start(
+    broker: Weak<Broker>,
+    txn: CoordinatorHandle<TxnShard>,
+    completions: Arc<Completions>,
+) -> EffectSink<TxnEffect> {
     let (tx, mut rx) = mpsc::unbounded_channel::<TxnEffect>();
     tokio::spawn(async move {
         while let Some(effect) = rx.recv().await {
@@ -43,9 +49,12 @@ pub fn start(broker: Weak<Broker>, txn: CoordinatorHandle<TxnShard>) -> EffectSi
                 TxnEffect::WriteMarkers(job) => {
                     let broker = broker.clone();
                     let txn = txn.clone();
+                    let completions = completions.clone();
                     tokio::spawn(async move {
+                        let id = job.transactional_id.clone();
                         if let Some(done) = write_markers(&broker, job).await {
                             txn.send(done);
+                            completions.done(&id);
                         }
                     });
                 }

@@ -9,6 +9,7 @@
 //! partitions of a transaction once its PrepareCommit or PrepareAbort is in the log, and tells
 //! the coordinator, which then writes CompleteCommit or CompleteAbort.
 
+pub mod completions;
 pub mod coordinator;
 pub mod markers;
 pub mod metadata;

@@ -105,11 +105,14 @@ impl CoordinatorShard for TxnShard {
 }
 
 /// Replays every record of `log` into `coordinator`, then queues the markers of transactions
-/// left prepared. Returns the number of records replayed.
+/// left prepared, which carry `coordinator_epoch` as every marker of this coordinator does
+/// (Kafka's: the leader epoch of the log's partition). Returns the number of records replayed.
 pub fn load(
     log: &PartitionLog,
+    coordinator_epoch: i32,
     coordinator: &mut TransactionCoordinator,
 ) -> Result<usize, ReplayError> {
+    coordinator.coordinator_epoch = coordinator_epoch;
     let name = log.dir().display().to_string();
     let read_error = |offset: i64, cause: String| ReplayError::Read {
         log: name.clone(),
@@ -176,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn a_load_replays_the_log_and_rewrites_the_markers_of_prepared_transactions() {
+    fn a_load_replays_the_log_and_rewrites_the_markers_of_prepared_transactions_at_its_epoch() {
         let dir = tempfile::tempdir().unwrap();
         let logs = LogManager::open(dir.path(), LogConfig::default()).unwrap();
         let log = logs
@@ -249,7 +252,7 @@ mod tests {
             .unwrap();
 
         let mut loaded = coordinator();
-        assert_eq!(load(&log, &mut loaded).unwrap(), written.len());
+        assert_eq!(load(&log, 7, &mut loaded).unwrap(), written.len());
         assert_eq!(loaded.txns["a"].state, TransactionState::CompleteCommit);
         assert_eq!(loaded.txns["b"].state, TransactionState::PrepareCommit);
         assert!(!loaded.txns.contains_key("c"));
@@ -262,7 +265,7 @@ mod tests {
                 producer_epoch: 0,
                 commit: true,
                 partitions: vec![("t".into(), 0)],
-                coordinator_epoch: 0,
+                coordinator_epoch: 7,
             })]
         );
     }
