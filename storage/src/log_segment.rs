@@ -86,6 +86,18 @@ pub struct LogSegment {
     /// Set when an index entry was found not to point at its batch: lookups then scan from
     /// the segment start, and the next start rebuilds the index.
     index_distrusted: AtomicBool,
+    /// Set by `load_deferred`: the largest timestamp is not known yet, and is read from the
+    /// tail of the files at its first use (`tail_loaded`), so a start reads nothing of a
+    /// closed segment (Kafka's lazy segments).
+    deferred: AtomicBool,
+    /// Done once the deferred tail was read.
+    tail_loaded: OnceLock<()>,
+}
+
+/// What the tail of a trusted segment says: its next offset and largest timestamp.
+struct Tail {
+    next_offset: i64,
+    max_timestamp: Option<TimestampOffset>,
 }
 
 /// How far the scrub of one segment got.
@@ -245,6 +257,8 @@ impl LogSegment {
             verified: AtomicU64::new(0),
             index_checked: OnceLock::new(),
             index_distrusted: AtomicBool::new(false),
+            deferred: AtomicBool::new(false),
+            tail_loaded: OnceLock::new(),
         })
     }
 
@@ -280,6 +294,7 @@ impl LogSegment {
     /// The segment's largest timestamp and the base offset of the batch that carried it; the
     /// timestamp is `NO_TIMESTAMP` when no batch has one.
     pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        self.load_deferred_tail();
         self.state().max_timestamp
     }
 
@@ -673,7 +688,13 @@ impl LogSegment {
             cursor.position = at + header.size as u64;
             self.verified.store(cursor.position, Ordering::Release);
         }
-        if cursor.position >= target {
+        // A segment loaded deferred took the next segment's base for its end: its batches
+        // must reach it (a lost tail is damage, as the loader's chain check finds it).
+        let short = self.deferred.load(Ordering::Acquire)
+            && !gaps.follows(self.next_offset(), cursor.expected);
+        if cursor.position >= target && short {
+            ScrubStep::Damaged(cursor.position)
+        } else if cursor.position >= target {
             ScrubStep::Done
         } else {
             ScrubStep::Checked(cursor.position - from)
@@ -836,25 +857,96 @@ impl LogSegment {
     /// when even that much does not hold together; the segment then needs `recover`.
     pub fn load_trusted(&self, config: &LogConfig, gaps: Gaps) -> Result<bool> {
         let size = self.log.len();
+        // An index much shorter than its log was lost or cut: rebuilding it is cheaper than
+        // scanning the segment at every lookup.
+        if self.offset_index.last_entry().is_none()
+            && size > 2 * u64::from(config.index_interval_bytes.max(1))
+        {
+            return Ok(false);
+        }
+        let Some(tail) = self.read_tail(gaps) else {
+            return Ok(false);
+        };
+        let mut state = self.state();
+        state.max_timestamp = tail.max_timestamp;
+        state.rolling_timestamp = (size > 0)
+            .then(|| batch::parse_header(self.log.bytes(0, size)).ok())
+            .flatten()
+            .map(|h| h.max_timestamp);
+        state.bytes_since_index_entry = 0;
+        drop(state);
+        self.next_offset.store(tail.next_offset, Ordering::Release);
+        self.unverified_end.store(size, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Trusts a closed segment without reading anything of it: its next offset is
+    /// `next_base`, the base offset of the segment after it (a roll starts the next segment
+    /// where this one ends; in a compacted log the offsets between are absent either way),
+    /// and its largest timestamp is read at its first use. The CRCs are left to the scrub and
+    /// the read path, as for `load_trusted`.
+    pub fn load_deferred(&self, next_base: i64) {
+        self.next_offset
+            .store(next_base.max(self.base_offset), Ordering::Release);
+        self.unverified_end.store(self.log.len(), Ordering::Release);
+        self.deferred.store(true, Ordering::Release);
+    }
+
+    /// Reads what `load_deferred` left out, once. A tail that does not hold together (a
+    /// damaged or lost index) makes the segment stop using its indexes and take its largest
+    /// timestamp from every batch header; the scrub then finds what is wrong with its batches.
+    fn load_deferred_tail(&self) {
+        if !self.deferred.load(Ordering::Acquire) {
+            return;
+        }
+        self.tail_loaded.get_or_init(|| {
+            let max_timestamp = match self.read_tail(Gaps::Allowed) {
+                Some(tail) => tail.max_timestamp,
+                None => {
+                    self.distrust_index("its last entries do not match the log's tail");
+                    let size = self.log.len();
+                    let mut position = 0;
+                    let mut max: Option<TimestampOffset> = None;
+                    while let Ok(h) = batch::parse_header(self.log.bytes(position, size - position))
+                    {
+                        if max.is_none_or(|m| h.max_timestamp > m.timestamp) {
+                            max = Some(TimestampOffset {
+                                timestamp: h.max_timestamp,
+                                offset: h.base_offset,
+                            });
+                        }
+                        position += h.size as u64;
+                    }
+                    max
+                }
+            };
+            let mut state = self.state();
+            if state
+                .max_timestamp
+                .is_none_or(|m| max_timestamp.is_some_and(|t| t.timestamp > m.timestamp))
+            {
+                state.max_timestamp = max_timestamp.or(state.max_timestamp);
+            }
+        });
+    }
+
+    /// The next offset and largest timestamp from the last offset and time index entries and
+    /// the batches after the last offset index entry; `None` when they do not hold together.
+    fn read_tail(&self, gaps: Gaps) -> Option<Tail> {
+        let size = self.log.len();
         let header_at = |position: u64| {
             (position < size)
                 .then(|| batch::parse_header(self.log.bytes(position, size - position)).ok())
                 .flatten()
         };
-        let last = self.offset_index.last_entry();
-        // An index much shorter than its log was lost or cut: rebuilding it is cheaper than
-        // scanning the segment at every lookup.
-        if last.is_none() && size > 2 * u64::from(config.index_interval_bytes.max(1)) {
-            return Ok(false);
-        }
-        let (mut position, mut expected) = match last {
+        let (mut position, mut expected) = match self.offset_index.last_entry() {
             Some((offset, position)) => {
                 let position = u64::from(position);
                 match header_at(position) {
                     Some(h) if h.last_offset() == offset && offset >= self.base_offset => {
                         (position, None)
                     }
-                    _ => return Ok(false),
+                    _ => return None,
                 }
             }
             None => (0, Some(self.base_offset)),
@@ -863,7 +955,7 @@ impl LogSegment {
         while position < size {
             let header = match header_at(position) {
                 Some(h) if expected.is_none_or(|e| gaps.follows(h.base_offset, e)) => h,
-                _ => return Ok(false),
+                _ => return None,
             };
             if last_ts.is_none_or(|t| header.max_timestamp > t.timestamp) {
                 last_ts = Some(TimestampOffset {
@@ -882,20 +974,17 @@ impl LogSegment {
         if indexed.is_some_and(|t| {
             t.offset < self.base_offset || t.offset >= next_offset.max(self.base_offset + 1)
         }) {
-            return Ok(false);
+            return None;
         }
-        let mut state = self.state();
-        state.max_timestamp = match (indexed, last_ts) {
+        let max_timestamp = match (indexed, last_ts) {
             (Some(a), Some(b)) if b.timestamp > a.timestamp => Some(b),
             (Some(a), _) => Some(a),
             (None, b) => b,
         };
-        state.rolling_timestamp = header_at(0).map(|h| h.max_timestamp);
-        state.bytes_since_index_entry = 0;
-        drop(state);
-        self.next_offset.store(next_offset, Ordering::Release);
-        self.unverified_end.store(size, Ordering::Release);
-        Ok(true)
+        Some(Tail {
+            next_offset,
+            max_timestamp,
+        })
     }
 
     /// Seals the segment when the log rolls past it or closes: the time index gets the final

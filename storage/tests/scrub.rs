@@ -254,3 +254,27 @@ fn an_idle_segment_mapping_costs_no_resident_memory() {
     let mapped = maps.lines().filter(|l| l.contains("idle-")).count();
     assert!(mapped >= 16, "the segments are mapped ({mapped} mappings)");
 }
+
+#[test]
+fn a_closed_segment_that_lost_its_tail_is_cut_there_by_the_scrub() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 120, true);
+    let files = segments(dir.path());
+    // Its last batches gone while the broker was down, whole batches left: only the offset
+    // chain into the next segment tells.
+    let (kept_end, position) = second_batch(&files[1]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[1])
+        .unwrap()
+        .set_len(position)
+        .unwrap();
+
+    let manager = open(dir.path());
+    let log = manager.get(&tp()).unwrap();
+    // The load read nothing of the closed segment.
+    assert_eq!(log.log_end_offset(), 360);
+    while log.scrub_step(1024).unwrap() > 0 {}
+    assert_eq!(log.log_end_offset(), kept_end);
+    assert_eq!(read_to_end(&manager, 0), kept_end);
+}
