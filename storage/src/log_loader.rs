@@ -97,7 +97,13 @@ pub fn load(
         if !trusted {
             let size = segment.size();
             let zeros = segment.zero_tail_len();
-            let cut = segment.recover(true, &config, gaps)?;
+            // Within the segment holding the recovery point, only what lies past it is read.
+            let cut = match checkpoints.recovery_point {
+                Some(point) if point > segment.base_offset() => {
+                    segment.recover_from(point, &config, gaps)?
+                }
+                _ => segment.recover(true, &config, gaps)?,
+            };
             if cut > 0 || segment.next_offset() > checkpoints.recovery_point.unwrap_or(0) {
                 rebuild_txn_index.push(segment.base_offset());
             }

@@ -790,6 +790,71 @@ impl LogSegment {
         self.recover_with(verify_crc, config, gaps, false)
     }
 
+    /// `recover` of a segment holding the recovery point, reading only what lies past it.
+    /// Everything below the recovery point was fsynced, its index entries with it, before a
+    /// checkpoint named it: the batch the last offset index entry below it names, and every
+    /// byte before, are trusted as a clean start trusts a closed segment (their CRCs left to
+    /// the scrub and the read path), and the scan with CRCs starts after that batch. Index
+    /// entries past it are dropped and rebuilt by the scan. Without such an entry, or when it
+    /// does not name its batch, the whole segment is recovered. Returns the bytes cut.
+    pub fn recover_from(&self, recovery_point: i64, config: &LogConfig, gaps: Gaps) -> Result<u64> {
+        let size = self.log.len();
+        // The entries that hold together, up to the recovery point: after a crash the index
+        // may end in space preallocated and never written (zeros), or in torn entries.
+        let keep = self.offset_index.sane_prefix_len(|e| {
+            e.offset < recovery_point
+                && e.offset >= self.base_offset
+                && u64::from(e.position) < size
+        });
+        let Some(entry) = keep.checked_sub(1).map(|n| self.offset_index.get(n)) else {
+            return self.recover(true, config, gaps);
+        };
+        let at = u64::from(entry.position);
+        let trusted = (at < size)
+            .then(|| batch::parse_header(self.log.bytes(at, size - at)).ok())
+            .flatten()
+            .filter(|h| h.last_offset() == entry.offset && entry.offset >= self.base_offset);
+        let Some(last_trusted) = trusted else {
+            return self.recover(true, config, gaps);
+        };
+        let from = at + last_trusted.size as u64;
+        let mut expected = last_trusted.next_offset();
+        self.offset_index.truncate_entries(keep)?;
+        // Time index entries are written with the offset index's, each the largest timestamp
+        // so far: the last one kept is the trusted bytes' largest.
+        let keep_times = self
+            .time_index
+            .sane_prefix_len(|e| e.offset < expected && e.offset >= self.base_offset);
+        self.time_index.truncate_entries(keep_times)?;
+        let mut state = self.state();
+        *state = WriterState::default();
+        state.max_timestamp = self
+            .time_index
+            .last_entry()
+            .map(|(timestamp, offset)| TimestampOffset { timestamp, offset });
+        state.rolling_timestamp = batch::parse_header(self.log.bytes(0, size))
+            .ok()
+            .map(|h| h.max_timestamp);
+        let mut position = from;
+        while position < size {
+            let header = match batch::parse_and_verify(self.log.bytes(position, size - position)) {
+                Ok(h) if gaps.follows(h.base_offset, expected) => h,
+                _ => break,
+            };
+            self.track_batch(&mut state, position, header.base_offset, &header, config);
+            expected = header.next_offset();
+            position += header.size as u64;
+        }
+        drop(state);
+        let cut = size - position;
+        if cut > 0 {
+            self.log.truncate(position)?;
+        }
+        self.next_offset.store(expected, Ordering::Release);
+        self.unverified_end.store(from, Ordering::Release);
+        Ok(cut)
+    }
+
     /// `recover` for a segment whose files other mappings may still be reading (a damaged
     /// batch found at run time): cut bytes are zeroed, never cut off the file, so no mapping
     /// points past a file's end.
@@ -1049,4 +1114,79 @@ pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 1 << 20,
+            index_interval_bytes: 500,
+            ..LogConfig::default()
+        }
+    }
+
+    /// Ten batches of 3 records (offsets 0..30), written and closed as a crash leaves them;
+    /// returns the size of one batch.
+    fn write_batches(dir: &Path) -> u64 {
+        let segment = LogSegment::create(dir, 0, &config(), 0).unwrap();
+        let mut size = 0;
+        for i in 0..10i64 {
+            let mut b = batch::build_test_batch(3, 200, 1_000 + i);
+            b[..8].copy_from_slice(&(3 * i).to_be_bytes());
+            size = b.len() as u64;
+            segment.append_batches_as_is(&b, &config()).unwrap();
+        }
+        size
+    }
+
+    /// Flips a byte under the CRC of the batch at `position`.
+    fn damage(dir: &Path, position: u64) {
+        let path = segment_file(dir, 0, LOG_SUFFIX);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[position as usize + 70] ^= 0x5a;
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    #[test]
+    fn recovery_from_the_recovery_point_reads_only_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = write_batches(dir.path());
+        // Below the recovery point (offset 9: batches 0 to 2) and past it (batch 4).
+        damage(dir.path(), 0);
+        damage(dir.path(), 4 * size);
+        let segment = LogSegment::open(dir.path(), 0, &config(), SegmentRole::Active).unwrap();
+        let cut = segment.recover_from(9, &config(), Gaps::Forbidden).unwrap();
+        // The cut also takes the space preallocated ahead of the writer.
+        assert!(cut >= 6 * size);
+        assert_eq!(
+            segment.size(),
+            4 * size,
+            "cut at the damaged batch past the recovery point"
+        );
+        assert_eq!(segment.next_offset(), 12);
+        // The trusted bytes are left to the scrub, which finds the other damage.
+        assert_eq!(segment.unverified_end(), 3 * size);
+        assert_eq!(segment.scrub_all(Gaps::Forbidden), Some(0));
+        assert_eq!(
+            segment.max_timestamp().map(|m| m.timestamp),
+            Some(1_005),
+            "the largest timestamp of the kept batches (batch 3 has 1003 to 1005)"
+        );
+    }
+
+    #[test]
+    fn recovery_from_a_point_no_index_entry_reaches_reads_the_whole_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = write_batches(dir.path());
+        damage(dir.path(), 0);
+        let segment = LogSegment::open(dir.path(), 0, &config(), SegmentRole::Active).unwrap();
+        // No entry below offset 2: the first batch ends there.
+        let cut = segment.recover_from(2, &config(), Gaps::Forbidden).unwrap();
+        assert!(cut >= 10 * size);
+        assert_eq!(segment.size(), 0);
+        assert_eq!(segment.next_offset(), 0);
+    }
 }

@@ -278,3 +278,45 @@ fn a_closed_segment_that_lost_its_tail_is_cut_there_by_the_scrub() {
     assert_eq!(log.log_end_offset(), kept_end);
     assert_eq!(read_to_end(&manager, 0), kept_end);
 }
+
+#[test]
+fn after_a_crash_damage_on_either_side_of_a_recovery_point_inside_a_segment_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let manager = LogManager::open(dir.path(), config()).unwrap();
+        let log = manager.get_or_create(&tp(), config()).unwrap();
+        for i in 0..125 {
+            log.append(&build_test_batch(3, 200, 1_000 + i), 0).unwrap();
+            if i == 121 {
+                log.flush().unwrap();
+            }
+        }
+        manager.maintain(0).unwrap();
+        assert_eq!(log.recovery_point(), 366);
+    }
+    let last = segments(dir.path()).pop().unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    let mut batches = Vec::new();
+    let mut at = 0;
+    // Up to the space preallocated for the writer.
+    while let Ok(h) = parse_and_verify(&bytes[at..]) {
+        batches.push((h.base_offset, at as u64));
+        at += h.size;
+    }
+    let (first_base, first_position) = batches[0];
+    assert!(
+        first_base + 2 < 366,
+        "the recovery point is inside the last segment"
+    );
+    let after = batches.iter().find(|(base, _)| *base == 369).unwrap();
+    // One batch below the recovery point, one past it.
+    damage(&last, first_position);
+    damage(&last, after.1);
+
+    // Recovery scans past the recovery point and cuts at 369; the producer-state replay,
+    // which reads the segment from its start (the snapshot at its base), finds the other.
+    let manager = open(dir.path());
+    let log = manager.get(&tp()).unwrap();
+    assert_eq!(log.log_end_offset(), first_base);
+    assert_eq!(read_to_end(&manager, 0), first_base);
+}
