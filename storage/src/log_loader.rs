@@ -82,14 +82,28 @@ pub fn load(
         let below_recovery_point = bases
             .get(i + 1)
             .is_some_and(|next| *next <= checkpoints.recovery_point.unwrap_or(0));
-        let trusted = (clean || below_recovery_point) && segment.load_trusted(&config, gaps)?;
+        // A closed trusted segment is not read at all (Kafka's lazy segments); the newest one
+        // is, for the log's end offset and the writer's bookkeeping.
+        let trusted = match bases.get(i + 1) {
+            Some(&next) if clean || below_recovery_point => {
+                segment.load_deferred(next);
+                true
+            }
+            _ => (clean || below_recovery_point) && segment.load_trusted(&config, gaps)?,
+        };
         if !segment.txn_index_sane() {
             rebuild_txn_index.push(segment.base_offset());
         }
         if !trusted {
             let size = segment.size();
             let zeros = segment.zero_tail_len();
-            let cut = segment.recover(true, &config, gaps)?;
+            // Within the segment holding the recovery point, only what lies past it is read.
+            let cut = match checkpoints.recovery_point {
+                Some(point) if point > segment.base_offset() => {
+                    segment.recover_from(point, &config, gaps)?
+                }
+                _ => segment.recover(true, &config, gaps)?,
+            };
             if cut > 0 || segment.next_offset() > checkpoints.recovery_point.unwrap_or(0) {
                 rebuild_txn_index.push(segment.base_offset());
             }

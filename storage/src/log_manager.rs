@@ -117,17 +117,18 @@ fn check_newest(logs: &HashMap<TopicPartition, Arc<PartitionLog>>, budget: u64) 
     Ok(())
 }
 
-/// Loads the partition folders `jobs` on a few threads: each log's load is mostly waiting
-/// for the disk (directory listings, index tails), which overlaps well.
+/// Threads that load partition folders: a trusted load is almost all waiting for the disk
+/// (directory listings, inodes, the active segment's tail) on a cold cache, which overlaps
+/// well however few the cores; a recovery's CRC scan takes what cores there are.
+const LOAD_THREADS: usize = 16;
+
+/// Loads the partition folders `jobs` on up to `LOAD_THREADS` threads.
 fn load_in_parallel(
     jobs: Vec<(TopicPartition, PathBuf, Checkpoints)>,
     config: &LogConfig,
     clean: bool,
 ) -> Result<HashMap<TopicPartition, Arc<PartitionLog>>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, 8)
-        .min(jobs.len().max(1));
+    let threads = LOAD_THREADS.min(jobs.len().max(1));
     let queue = Mutex::new(jobs.into_iter());
     let loaded = Mutex::new(HashMap::new());
     let failed: Mutex<Option<StorageError>> = Mutex::new(None);
@@ -230,6 +231,7 @@ impl LogManager {
         }
         let started = std::time::Instant::now();
         let logs = load_in_parallel(jobs, &default_config, was_clean)?;
+        let load_ms = started.elapsed().as_millis() as u64;
         check_newest(&logs, start_check_bytes)?;
         // From here on a crash is unclean until `shutdown` writes the marker again.
         if was_clean {
@@ -237,7 +239,7 @@ impl LogManager {
                 .map_err(StorageError::io("removing clean-shutdown marker", &marker))?;
             sync_dir(data_dir)?;
         }
-        tracing::info!(data_dir = %data_dir.display(), partitions = logs.len(), was_clean, elapsed_ms = started.elapsed().as_millis() as u64, "loaded logs");
+        tracing::info!(data_dir = %data_dir.display(), partitions = logs.len(), was_clean, load_ms, elapsed_ms = started.elapsed().as_millis() as u64, "loaded logs");
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
             _lock: lock,

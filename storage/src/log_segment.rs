@@ -86,6 +86,18 @@ pub struct LogSegment {
     /// Set when an index entry was found not to point at its batch: lookups then scan from
     /// the segment start, and the next start rebuilds the index.
     index_distrusted: AtomicBool,
+    /// Set by `load_deferred`: the largest timestamp is not known yet, and is read from the
+    /// tail of the files at its first use (`tail_loaded`), so a start reads nothing of a
+    /// closed segment (Kafka's lazy segments).
+    deferred: AtomicBool,
+    /// Done once the deferred tail was read.
+    tail_loaded: OnceLock<()>,
+}
+
+/// What the tail of a trusted segment says: its next offset and largest timestamp.
+struct Tail {
+    next_offset: i64,
+    max_timestamp: Option<TimestampOffset>,
 }
 
 /// How far the scrub of one segment got.
@@ -245,6 +257,8 @@ impl LogSegment {
             verified: AtomicU64::new(0),
             index_checked: OnceLock::new(),
             index_distrusted: AtomicBool::new(false),
+            deferred: AtomicBool::new(false),
+            tail_loaded: OnceLock::new(),
         })
     }
 
@@ -280,6 +294,7 @@ impl LogSegment {
     /// The segment's largest timestamp and the base offset of the batch that carried it; the
     /// timestamp is `NO_TIMESTAMP` when no batch has one.
     pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        self.load_deferred_tail();
         self.state().max_timestamp
     }
 
@@ -673,7 +688,13 @@ impl LogSegment {
             cursor.position = at + header.size as u64;
             self.verified.store(cursor.position, Ordering::Release);
         }
-        if cursor.position >= target {
+        // A segment loaded deferred took the next segment's base for its end: its batches
+        // must reach it (a lost tail is damage, as the loader's chain check finds it).
+        let short = self.deferred.load(Ordering::Acquire)
+            && !gaps.follows(self.next_offset(), cursor.expected);
+        if cursor.position >= target && short {
+            ScrubStep::Damaged(cursor.position)
+        } else if cursor.position >= target {
             ScrubStep::Done
         } else {
             ScrubStep::Checked(cursor.position - from)
@@ -769,6 +790,71 @@ impl LogSegment {
         self.recover_with(verify_crc, config, gaps, false)
     }
 
+    /// `recover` of a segment holding the recovery point, reading only what lies past it.
+    /// Everything below the recovery point was fsynced, its index entries with it, before a
+    /// checkpoint named it: the batch the last offset index entry below it names, and every
+    /// byte before, are trusted as a clean start trusts a closed segment (their CRCs left to
+    /// the scrub and the read path), and the scan with CRCs starts after that batch. Index
+    /// entries past it are dropped and rebuilt by the scan. Without such an entry, or when it
+    /// does not name its batch, the whole segment is recovered. Returns the bytes cut.
+    pub fn recover_from(&self, recovery_point: i64, config: &LogConfig, gaps: Gaps) -> Result<u64> {
+        let size = self.log.len();
+        // The entries that hold together, up to the recovery point: after a crash the index
+        // may end in space preallocated and never written (zeros), or in torn entries.
+        let keep = self.offset_index.sane_prefix_len(|e| {
+            e.offset < recovery_point
+                && e.offset >= self.base_offset
+                && u64::from(e.position) < size
+        });
+        let Some(entry) = keep.checked_sub(1).map(|n| self.offset_index.get(n)) else {
+            return self.recover(true, config, gaps);
+        };
+        let at = u64::from(entry.position);
+        let trusted = (at < size)
+            .then(|| batch::parse_header(self.log.bytes(at, size - at)).ok())
+            .flatten()
+            .filter(|h| h.last_offset() == entry.offset && entry.offset >= self.base_offset);
+        let Some(last_trusted) = trusted else {
+            return self.recover(true, config, gaps);
+        };
+        let from = at + last_trusted.size as u64;
+        let mut expected = last_trusted.next_offset();
+        self.offset_index.truncate_entries(keep)?;
+        // Time index entries are written with the offset index's, each the largest timestamp
+        // so far: the last one kept is the trusted bytes' largest.
+        let keep_times = self
+            .time_index
+            .sane_prefix_len(|e| e.offset < expected && e.offset >= self.base_offset);
+        self.time_index.truncate_entries(keep_times)?;
+        let mut state = self.state();
+        *state = WriterState::default();
+        state.max_timestamp = self
+            .time_index
+            .last_entry()
+            .map(|(timestamp, offset)| TimestampOffset { timestamp, offset });
+        state.rolling_timestamp = batch::parse_header(self.log.bytes(0, size))
+            .ok()
+            .map(|h| h.max_timestamp);
+        let mut position = from;
+        while position < size {
+            let header = match batch::parse_and_verify(self.log.bytes(position, size - position)) {
+                Ok(h) if gaps.follows(h.base_offset, expected) => h,
+                _ => break,
+            };
+            self.track_batch(&mut state, position, header.base_offset, &header, config);
+            expected = header.next_offset();
+            position += header.size as u64;
+        }
+        drop(state);
+        let cut = size - position;
+        if cut > 0 {
+            self.log.truncate(position)?;
+        }
+        self.next_offset.store(expected, Ordering::Release);
+        self.unverified_end.store(from, Ordering::Release);
+        Ok(cut)
+    }
+
     /// `recover` for a segment whose files other mappings may still be reading (a damaged
     /// batch found at run time): cut bytes are zeroed, never cut off the file, so no mapping
     /// points past a file's end.
@@ -836,25 +922,96 @@ impl LogSegment {
     /// when even that much does not hold together; the segment then needs `recover`.
     pub fn load_trusted(&self, config: &LogConfig, gaps: Gaps) -> Result<bool> {
         let size = self.log.len();
+        // An index much shorter than its log was lost or cut: rebuilding it is cheaper than
+        // scanning the segment at every lookup.
+        if self.offset_index.last_entry().is_none()
+            && size > 2 * u64::from(config.index_interval_bytes.max(1))
+        {
+            return Ok(false);
+        }
+        let Some(tail) = self.read_tail(gaps) else {
+            return Ok(false);
+        };
+        let mut state = self.state();
+        state.max_timestamp = tail.max_timestamp;
+        state.rolling_timestamp = (size > 0)
+            .then(|| batch::parse_header(self.log.bytes(0, size)).ok())
+            .flatten()
+            .map(|h| h.max_timestamp);
+        state.bytes_since_index_entry = 0;
+        drop(state);
+        self.next_offset.store(tail.next_offset, Ordering::Release);
+        self.unverified_end.store(size, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Trusts a closed segment without reading anything of it: its next offset is
+    /// `next_base`, the base offset of the segment after it (a roll starts the next segment
+    /// where this one ends; in a compacted log the offsets between are absent either way),
+    /// and its largest timestamp is read at its first use. The CRCs are left to the scrub and
+    /// the read path, as for `load_trusted`.
+    pub fn load_deferred(&self, next_base: i64) {
+        self.next_offset
+            .store(next_base.max(self.base_offset), Ordering::Release);
+        self.unverified_end.store(self.log.len(), Ordering::Release);
+        self.deferred.store(true, Ordering::Release);
+    }
+
+    /// Reads what `load_deferred` left out, once. A tail that does not hold together (a
+    /// damaged or lost index) makes the segment stop using its indexes and take its largest
+    /// timestamp from every batch header; the scrub then finds what is wrong with its batches.
+    fn load_deferred_tail(&self) {
+        if !self.deferred.load(Ordering::Acquire) {
+            return;
+        }
+        self.tail_loaded.get_or_init(|| {
+            let max_timestamp = match self.read_tail(Gaps::Allowed) {
+                Some(tail) => tail.max_timestamp,
+                None => {
+                    self.distrust_index("its last entries do not match the log's tail");
+                    let size = self.log.len();
+                    let mut position = 0;
+                    let mut max: Option<TimestampOffset> = None;
+                    while let Ok(h) = batch::parse_header(self.log.bytes(position, size - position))
+                    {
+                        if max.is_none_or(|m| h.max_timestamp > m.timestamp) {
+                            max = Some(TimestampOffset {
+                                timestamp: h.max_timestamp,
+                                offset: h.base_offset,
+                            });
+                        }
+                        position += h.size as u64;
+                    }
+                    max
+                }
+            };
+            let mut state = self.state();
+            if state
+                .max_timestamp
+                .is_none_or(|m| max_timestamp.is_some_and(|t| t.timestamp > m.timestamp))
+            {
+                state.max_timestamp = max_timestamp.or(state.max_timestamp);
+            }
+        });
+    }
+
+    /// The next offset and largest timestamp from the last offset and time index entries and
+    /// the batches after the last offset index entry; `None` when they do not hold together.
+    fn read_tail(&self, gaps: Gaps) -> Option<Tail> {
+        let size = self.log.len();
         let header_at = |position: u64| {
             (position < size)
                 .then(|| batch::parse_header(self.log.bytes(position, size - position)).ok())
                 .flatten()
         };
-        let last = self.offset_index.last_entry();
-        // An index much shorter than its log was lost or cut: rebuilding it is cheaper than
-        // scanning the segment at every lookup.
-        if last.is_none() && size > 2 * u64::from(config.index_interval_bytes.max(1)) {
-            return Ok(false);
-        }
-        let (mut position, mut expected) = match last {
+        let (mut position, mut expected) = match self.offset_index.last_entry() {
             Some((offset, position)) => {
                 let position = u64::from(position);
                 match header_at(position) {
                     Some(h) if h.last_offset() == offset && offset >= self.base_offset => {
                         (position, None)
                     }
-                    _ => return Ok(false),
+                    _ => return None,
                 }
             }
             None => (0, Some(self.base_offset)),
@@ -863,7 +1020,7 @@ impl LogSegment {
         while position < size {
             let header = match header_at(position) {
                 Some(h) if expected.is_none_or(|e| gaps.follows(h.base_offset, e)) => h,
-                _ => return Ok(false),
+                _ => return None,
             };
             if last_ts.is_none_or(|t| header.max_timestamp > t.timestamp) {
                 last_ts = Some(TimestampOffset {
@@ -882,20 +1039,17 @@ impl LogSegment {
         if indexed.is_some_and(|t| {
             t.offset < self.base_offset || t.offset >= next_offset.max(self.base_offset + 1)
         }) {
-            return Ok(false);
+            return None;
         }
-        let mut state = self.state();
-        state.max_timestamp = match (indexed, last_ts) {
+        let max_timestamp = match (indexed, last_ts) {
             (Some(a), Some(b)) if b.timestamp > a.timestamp => Some(b),
             (Some(a), _) => Some(a),
             (None, b) => b,
         };
-        state.rolling_timestamp = header_at(0).map(|h| h.max_timestamp);
-        state.bytes_since_index_entry = 0;
-        drop(state);
-        self.next_offset.store(next_offset, Ordering::Release);
-        self.unverified_end.store(size, Ordering::Release);
-        Ok(true)
+        Some(Tail {
+            next_offset,
+            max_timestamp,
+        })
     }
 
     /// Seals the segment when the log rolls past it or closes: the time index gets the final
@@ -960,4 +1114,79 @@ pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 1 << 20,
+            index_interval_bytes: 500,
+            ..LogConfig::default()
+        }
+    }
+
+    /// Ten batches of 3 records (offsets 0..30), written and closed as a crash leaves them;
+    /// returns the size of one batch.
+    fn write_batches(dir: &Path) -> u64 {
+        let segment = LogSegment::create(dir, 0, &config(), 0).unwrap();
+        let mut size = 0;
+        for i in 0..10i64 {
+            let mut b = batch::build_test_batch(3, 200, 1_000 + i);
+            b[..8].copy_from_slice(&(3 * i).to_be_bytes());
+            size = b.len() as u64;
+            segment.append_batches_as_is(&b, &config()).unwrap();
+        }
+        size
+    }
+
+    /// Flips a byte under the CRC of the batch at `position`.
+    fn damage(dir: &Path, position: u64) {
+        let path = segment_file(dir, 0, LOG_SUFFIX);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[position as usize + 70] ^= 0x5a;
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    #[test]
+    fn recovery_from_the_recovery_point_reads_only_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = write_batches(dir.path());
+        // Below the recovery point (offset 9: batches 0 to 2) and past it (batch 4).
+        damage(dir.path(), 0);
+        damage(dir.path(), 4 * size);
+        let segment = LogSegment::open(dir.path(), 0, &config(), SegmentRole::Active).unwrap();
+        let cut = segment.recover_from(9, &config(), Gaps::Forbidden).unwrap();
+        // The cut also takes the space preallocated ahead of the writer.
+        assert!(cut >= 6 * size);
+        assert_eq!(
+            segment.size(),
+            4 * size,
+            "cut at the damaged batch past the recovery point"
+        );
+        assert_eq!(segment.next_offset(), 12);
+        // The trusted bytes are left to the scrub, which finds the other damage.
+        assert_eq!(segment.unverified_end(), 3 * size);
+        assert_eq!(segment.scrub_all(Gaps::Forbidden), Some(0));
+        assert_eq!(
+            segment.max_timestamp().map(|m| m.timestamp),
+            Some(1_005),
+            "the largest timestamp of the kept batches (batch 3 has 1003 to 1005)"
+        );
+    }
+
+    #[test]
+    fn recovery_from_a_point_no_index_entry_reaches_reads_the_whole_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = write_batches(dir.path());
+        damage(dir.path(), 0);
+        let segment = LogSegment::open(dir.path(), 0, &config(), SegmentRole::Active).unwrap();
+        // No entry below offset 2: the first batch ends there.
+        let cut = segment.recover_from(2, &config(), Gaps::Forbidden).unwrap();
+        assert!(cut >= 10 * size);
+        assert_eq!(segment.size(), 0);
+        assert_eq!(segment.next_offset(), 0);
+    }
 }

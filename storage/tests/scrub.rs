@@ -254,3 +254,69 @@ fn an_idle_segment_mapping_costs_no_resident_memory() {
     let mapped = maps.lines().filter(|l| l.contains("idle-")).count();
     assert!(mapped >= 16, "the segments are mapped ({mapped} mappings)");
 }
+
+#[test]
+fn a_closed_segment_that_lost_its_tail_is_cut_there_by_the_scrub() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 120, true);
+    let files = segments(dir.path());
+    // Its last batches gone while the broker was down, whole batches left: only the offset
+    // chain into the next segment tells.
+    let (kept_end, position) = second_batch(&files[1]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&files[1])
+        .unwrap()
+        .set_len(position)
+        .unwrap();
+
+    let manager = open(dir.path());
+    let log = manager.get(&tp()).unwrap();
+    // The load read nothing of the closed segment.
+    assert_eq!(log.log_end_offset(), 360);
+    while log.scrub_step(1024).unwrap() > 0 {}
+    assert_eq!(log.log_end_offset(), kept_end);
+    assert_eq!(read_to_end(&manager, 0), kept_end);
+}
+
+#[test]
+fn after_a_crash_damage_on_either_side_of_a_recovery_point_inside_a_segment_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let manager = LogManager::open(dir.path(), config()).unwrap();
+        let log = manager.get_or_create(&tp(), config()).unwrap();
+        for i in 0..125 {
+            log.append(&build_test_batch(3, 200, 1_000 + i), 0).unwrap();
+            if i == 121 {
+                log.flush().unwrap();
+            }
+        }
+        manager.maintain(0).unwrap();
+        assert_eq!(log.recovery_point(), 366);
+    }
+    let last = segments(dir.path()).pop().unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    let mut batches = Vec::new();
+    let mut at = 0;
+    // Up to the space preallocated for the writer.
+    while let Ok(h) = parse_and_verify(&bytes[at..]) {
+        batches.push((h.base_offset, at as u64));
+        at += h.size;
+    }
+    let (first_base, first_position) = batches[0];
+    assert!(
+        first_base + 2 < 366,
+        "the recovery point is inside the last segment"
+    );
+    let after = batches.iter().find(|(base, _)| *base == 369).unwrap();
+    // One batch below the recovery point, one past it.
+    damage(&last, first_position);
+    damage(&last, after.1);
+
+    // Recovery scans past the recovery point and cuts at 369; the producer-state replay,
+    // which reads the segment from its start (the snapshot at its base), finds the other.
+    let manager = open(dir.path());
+    let log = manager.get(&tp()).unwrap();
+    assert_eq!(log.log_end_offset(), first_base);
+    assert_eq!(read_to_end(&manager, 0), first_base);
+}

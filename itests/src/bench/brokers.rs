@@ -403,6 +403,12 @@ impl Running {
     /// with SIGKILL at once, and starts it again on the same data dir and port; waits for its
     /// first Metadata response, as at the first start.
     pub fn restart(&mut self, kill9: bool) -> anyhow::Result<()> {
+        self.restart_with(kill9, || {})
+    }
+
+    /// `restart`, running `between` once the old process is gone and before the new one
+    /// starts (the start-up rows drop the page cache there).
+    pub fn restart_with(&mut self, kill9: bool, between: impl FnOnce()) -> anyhow::Result<()> {
         if self.kind == Kind::Kfake {
             bail!("kfake keeps its data in memory: a restart would start it empty");
         }
@@ -419,6 +425,7 @@ impl Running {
                 bail!("{} exited with {status} after SIGTERM", self.kind.name());
             }
         }
+        between();
         let (process, started) = launch(&self.relaunch, &self.dir)?;
         let relaunch = std::mem::replace(
             &mut self.relaunch,

@@ -11,6 +11,7 @@ pub mod load;
 pub mod procfs;
 pub mod raw_load;
 pub mod report;
+pub mod startup;
 pub mod txn;
 
 use std::path::PathBuf;
@@ -63,8 +64,10 @@ usage: bench [--vs-kafka | --gregor-only] [--kfake | --no-kfake] [--quick] [--ro
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
-                    produce,consume,latency,group,commit,compact,txn,raw
-                    (raw: pre-encoded Produce and header-only Fetch over raw sockets)
+                    produce,consume,latency,group,commit,compact,txn,raw,startup,startup-big
+                    (raw: pre-encoded Produce and header-only Fetch over raw sockets;
+                    startup: first Metadata after a clean stop and a kill -9 on 1 GiB of data,
+                    not in --quick; startup-big: the same on 10 GiB too, only when named)
                     (startup and memory are always measured)
   --live-view       keep Gregor's live view open through its rounds (the page's event
                     stream read, /metrics scraped every second), to compare with a run
@@ -194,8 +197,17 @@ const QUICK: Sizes = Sizes {
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 8] = [
-    "produce", "consume", "latency", "group", "commit", "compact", "txn", "raw",
+const SCENARIOS: [&str; 10] = [
+    "produce",
+    "consume",
+    "latency",
+    "group",
+    "commit",
+    "compact",
+    "txn",
+    "raw",
+    "startup",
+    "startup-big",
 ];
 
 impl Options {
@@ -523,6 +535,13 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
             );
         }
     }
+    let startup_sizes = startup_round(
+        options,
+        &gregor,
+        kafka.as_ref().ok(),
+        &mut samples,
+        &mut errors,
+    );
     let info = RunInfo {
         mode: if options.quick { "quick" } else { "full" },
         rounds: options.rounds,
@@ -542,12 +561,21 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         errors,
         pids,
         workload: format!(
-            "{} {}",
+            "{} {}{}",
             workload_text(sizes),
-            raw_load::workload_text(options.quick)
+            raw_load::workload_text(options.quick),
+            if startup_sizes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {}",
+                    startup::workload_text(&startup_sizes, startup::can_drop_caches())
+                )
+            }
         ),
     };
-    let metrics = metrics(sizes, options.quick);
+    let mut metrics = metrics(sizes, options.quick);
+    metrics.extend(startup::metrics(&startup_sizes));
     let md = report::markdown(&info, &metrics, &samples);
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("creating {}", options.out.display()))?;
@@ -814,6 +842,33 @@ fn one_round(
     let stopped = broker.stop();
     result?;
     stopped
+}
+
+/// The start-up rows, once per broker (not per round: each fills its data dir), unless
+/// `--quick` leaves them out; returns the sizes measured.
+fn startup_round(
+    options: &Options,
+    gregor: &Launcher,
+    kafka: Option<&Launcher>,
+    samples: &mut Samples,
+    errors: &mut Vec<String>,
+) -> Vec<u64> {
+    let big = options.only.iter().any(|s| s == "startup-big");
+    if !big && (options.quick || !options.runs("startup")) {
+        return Vec::new();
+    }
+    let sizes = startup::sizes(big, if big { startup::big_bytes() } else { 0 });
+    for &bytes in &sizes {
+        for launcher in std::iter::once(gregor).chain(kafka) {
+            let name = launcher.kind().name();
+            eprintln!("bench: start-up with {} MiB: {name}", bytes >> 20);
+            if let Err(e) = startup::round(launcher, bytes, samples) {
+                eprintln!("bench: start-up {name} failed: {e:#}");
+                errors.push(format!("start-up {} MiB {name}: {e:#}", bytes >> 20));
+            }
+        }
+    }
+    sizes
 }
 
 /// The compaction scenario on a broker of its own, started with the cleaner settings, so every

@@ -139,6 +139,11 @@ impl<E: IndexEntry> AbstractIndex<E> {
     /// The last entry for which `below` holds, where `below` holds for a prefix of the entries
     /// (they are sorted): Kafka's `largestLowerBoundSlotFor`. `None` when it holds for none.
     pub fn floor(&self, below: impl Fn(&E) -> bool) -> Option<E> {
+        self.prefix_len(below).checked_sub(1).map(|n| self.get(n))
+    }
+
+    /// How many entries, from the first, `below` holds for (it holds for a prefix).
+    pub fn prefix_len(&self, below: impl Fn(&E) -> bool) -> u64 {
         let (mut lo, mut hi) = (0, self.entries());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -148,7 +153,28 @@ impl<E: IndexEntry> AbstractIndex<E> {
                 hi = mid;
             }
         }
-        lo.checked_sub(1).map(|n| self.get(n))
+        lo
+    }
+
+    /// How many entries, from the first, pass `valid` and follow their predecessors: the part
+    /// of an index reopened after a crash that holds together (it may end in preallocated
+    /// zeros or torn entries).
+    pub fn sane_prefix_len(&self, valid: impl Fn(&E) -> bool) -> u64 {
+        let mut previous: Option<E> = None;
+        let mut n = 0;
+        for entry in self.iter() {
+            if !valid(&entry) || previous.is_some_and(|p| !entry.follows(&p)) {
+                break;
+            }
+            previous = Some(entry);
+            n += 1;
+        }
+        n
+    }
+
+    /// Keeps the first `entries` entries, dropping the rest (recovery, before readers exist).
+    pub fn truncate_entries(&self, entries: u64) -> Result<()> {
+        self.file.truncate(entries.min(self.entries()) * E::SIZE)
     }
 
     /// Whether every entry passes `valid` and follows its predecessor: the shape of every
