@@ -11,6 +11,7 @@ pub mod load;
 pub mod procfs;
 pub mod raw_load;
 pub mod report;
+pub mod secure;
 pub mod txn;
 
 use std::path::PathBuf;
@@ -38,8 +39,8 @@ pub struct Options {
     pub gregor_bin: Option<PathBuf>,
     /// Where results.md and results.json go.
     pub out: PathBuf,
-    /// Only these scenario groups (produce, consume, latency, group, commit, compact, txn, raw);
-    /// all when empty. Startup and memory are measured in every round.
+    /// Only these scenario groups (produce, consume, latency, group, commit, compact, txn, raw,
+    /// security); all when empty (but for security in quick mode). Startup and memory are measured in every round.
     pub only: Vec<String>,
     /// Keep Gregor's live view open (its event stream read, `/metrics` scraped each second)
     /// through each Gregor round, to measure what an open page costs.
@@ -63,8 +64,10 @@ usage: bench [--vs-kafka | --gregor-only] [--kfake | --no-kfake] [--quick] [--ro
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
-                    produce,consume,latency,group,commit,compact,txn,raw
-                    (raw: pre-encoded Produce and header-only Fetch over raw sockets)
+                    produce,consume,latency,group,commit,compact,txn,raw,security
+                    (raw: pre-encoded Produce and header-only Fetch over raw sockets;
+                    security: produce and consume over SSL and SASL_SSL/SCRAM-SHA-256
+                    listeners, left out of quick runs unless named)
                     (startup and memory are always measured)
   --live-view       keep Gregor's live view open through its rounds (the page's event
                     stream read, /metrics scraped every second), to compare with a run
@@ -194,13 +197,15 @@ const QUICK: Sizes = Sizes {
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 8] = [
-    "produce", "consume", "latency", "group", "commit", "compact", "txn", "raw",
+const SCENARIOS: [&str; 9] = [
+    "produce", "consume", "latency", "group", "commit", "compact", "txn", "raw", "security",
 ];
 
 impl Options {
     fn runs(&self, scenario: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+        // The security rows take a broker of their own per round: not in quick runs unless named.
+        let by_default = !(self.quick && scenario == "security");
+        (self.only.is_empty() && by_default) || self.only.iter().any(|s| s == scenario)
     }
 }
 
@@ -447,6 +452,7 @@ fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
         Target::None,
     );
     m.extend(raw_load::metrics(quick));
+    m.extend(secure::metrics(sizes.consume_bytes));
     m
 }
 
@@ -481,6 +487,11 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     } else {
         Err("not asked for (--kfake)".to_string())
     };
+    let security = if options.runs("security") {
+        Some(secure::Material::generate()?)
+    } else {
+        None
+    };
     let load_before = loadavg();
     let mut samples = Samples::default();
     let mut errors = Vec::new();
@@ -514,6 +525,17 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                     errors.push(format!("round {round} {name} compaction: {e:#}"));
                 }
             }
+            if let Some(material) = security
+                .as_ref()
+                .filter(|_| launcher.kind() != brokers::Kind::Kfake)
+            {
+                let (records, bytes) = (sizes.produce_1k, sizes.consume_bytes);
+                let r = secure::round(launcher, material, records, bytes, &mut samples, &mut pids);
+                if let Err(e) = r {
+                    eprintln!("bench: round {round} {name} security rows failed: {e:#}");
+                    errors.push(format!("round {round} {name} security: {e:#}"));
+                }
+            }
             eprintln!(
                 "bench: round {round} {name} took {:.1} s",
                 round_started.elapsed().as_secs_f64()
@@ -539,9 +561,10 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         errors,
         pids,
         workload: format!(
-            "{} {}",
+            "{} {} {}",
             workload_text(sizes),
-            raw_load::workload_text(options.quick)
+            raw_load::workload_text(options.quick),
+            secure::workload_text(sizes.produce_1k, sizes.consume_bytes)
         ),
     };
     let metrics = metrics(sizes, options.quick);
