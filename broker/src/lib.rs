@@ -8,6 +8,7 @@ pub mod connection;
 pub mod coordinator;
 pub mod data_dir;
 pub mod error;
+pub mod fuzzing;
 pub mod http;
 pub mod kafka_apis;
 pub mod log_levels;

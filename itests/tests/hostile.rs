@@ -2,7 +2,13 @@
 //! valid requests with bytes flipped, inserted and deleted, and announced counts no frame can
 //! hold, while a well-behaved client on its own connection keeps producing and fetching. The
 //! broker must answer that client every time, stay up, exit cleanly on SIGTERM and log no
-//! panic. Runs for `GREGOR_FUZZ_SECS` seconds (15 by default; set it higher by hand).
+//! panic. Half the attackers go to a SASL_PLAINTEXT listener instead, with SASL frames
+//! (handshakes and tokens of PLAIN, SCRAM-SHA-256 and OAUTHBEARER) among their seeds and, on
+//! half their connections, a PLAIN login first, so both the pre-authentication state and the
+//! authenticated connection get the garbage; a PLAIN login must still work at the end. (Not
+//! SASL_SSL: the attackers would need a TLS client to get bytes past the handshake, and the
+//! authenticator behind it is the same one.) Runs for `GREGOR_FUZZ_SECS` seconds (15 by
+//! default; set it higher by hand).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -23,16 +29,23 @@ use gregor_itests::raw::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DescribeGroupsRequest, FetchRequest, FetchResponse, HeartbeatRequest, JoinGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, ProduceRequest, ProduceResponse,
+    OffsetFetchRequest, ProduceRequest, ProduceResponse, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use gregor_itests::raw::RawClient;
 use gregor_itests::rng::Rng;
+use gregor_itests::security::listener_port;
 use gregor_itests::TestBroker;
 use gregor_protocol::record_batch::{decode_records, encode_records};
 use gregor_protocol::StrBytes;
 
 /// Attacking connections at once.
 const ATTACKERS: usize = 16;
+
+/// The SASL_PLAINTEXT listener's PLAIN user.
+const JAAS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";";
+/// Alice's PLAIN token.
+const PLAIN_TOKEN: &[u8] = b"\0alice\0alice-secret";
 
 /// Now in Unix milliseconds: records must be younger than the retention time, or the broker's
 /// upkeep deletes them between the produce and the fetch.
@@ -173,6 +186,81 @@ fn seed_frames(addr: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     ])
 }
 
+/// SASL frames for the SASL listener's attackers: handshakes (v0 and v1) of each mechanism
+/// and of one not enabled, and tokens of each (SaslAuthenticate v0 and v2, and a raw v0 token).
+fn sasl_seed_frames(addr: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut c = RawClient::connect(addr)?;
+    let mut seeds = Vec::new();
+    for mechanism in ["PLAIN", "SCRAM-SHA-256", "OAUTHBEARER", "GSSAPI"] {
+        for version in [0, 1] {
+            seeds.push(c.frame(
+                ApiKey::SaslHandshake,
+                version,
+                &SaslHandshakeRequest::default().with_mechanism(name(mechanism)),
+            )?);
+        }
+    }
+    // Unsecured JWT: {"alg":"none"} . {"sub":"alice","exp":4102444800} . (empty)
+    let oauth = b"n,,\x01auth=Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.\x01\x01";
+    for token in [PLAIN_TOKEN, b"n,,n=alice,r=fyko+d2lbbFgONRv9qkxdawL", oauth] {
+        for version in [0, 2] {
+            seeds.push(c.frame(
+                ApiKey::SaslAuthenticate,
+                version,
+                &SaslAuthenticateRequest::default().with_auth_bytes(token.to_vec().into()),
+            )?);
+        }
+        seeds.push([&(token.len() as i32).to_be_bytes()[..], token].concat());
+    }
+    Ok(seeds)
+}
+
+/// A PLAIN login (handshake v1, SaslAuthenticate v2), as frames to send before the payloads.
+fn plain_login(addr: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut c = RawClient::connect(addr)?;
+    Ok(vec![
+        c.frame(
+            ApiKey::SaslHandshake,
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(name("PLAIN")),
+        )?,
+        c.frame(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(PLAIN_TOKEN.to_vec().into()),
+        )?,
+    ])
+}
+
+/// Logs in with PLAIN on a new connection and asks ApiVersions: the SASL listener serves.
+fn sasl_login_works(addr: &str) -> anyhow::Result<()> {
+    let mut c = RawClient::connect(addr)?;
+    let h: SaslHandshakeResponse = c.call(
+        ApiKey::SaslHandshake,
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(name("PLAIN")),
+    )?;
+    anyhow::ensure!(h.error_code == 0, "handshake error {}", h.error_code);
+    let a: SaslAuthenticateResponse = c.call(
+        ApiKey::SaslAuthenticate,
+        2,
+        &SaslAuthenticateRequest::default().with_auth_bytes(PLAIN_TOKEN.to_vec().into()),
+    )?;
+    anyhow::ensure!(a.error_code == 0, "login failed: {:?}", a.error_message);
+    let v: ApiVersionsResponse = c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())?;
+    anyhow::ensure!(v.error_code == 0, "ApiVersions error {}", v.error_code);
+    Ok(())
+}
+
+/// Where one attacker sends, and what it mutates.
+#[derive(Clone)]
+struct Target {
+    addr: String,
+    seeds: Arc<Vec<Vec<u8>>>,
+    /// Frames that log in, sent first on half the connections (SASL listener only).
+    login: Option<Arc<Vec<Vec<u8>>>>,
+}
+
 /// One hostile payload: random bytes, a truncated frame, a mutated frame, or a frame with an
 /// announced count the frame cannot hold.
 fn payload(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
@@ -231,25 +319,27 @@ struct Counts {
     bytes: AtomicU64,
 }
 
-fn attack(
-    addr: String,
-    seeds: Arc<Vec<Vec<u8>>>,
-    seed: u64,
-    stop: Arc<AtomicBool>,
-    counts: Arc<Counts>,
-) {
+fn attack(target: Target, seed: u64, stop: Arc<AtomicBool>, counts: Arc<Counts>) {
     let mut rng = Rng::new(seed | 1);
     let mut sink = [0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {
-        let Ok(mut socket) = TcpStream::connect(&addr) else {
+        let Ok(mut socket) = TcpStream::connect(&target.addr) else {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
         counts.connections.fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_read_timeout(Some(Duration::from_millis(20)));
         let _ = socket.set_write_timeout(Some(Duration::from_millis(500)));
+        if let Some(login) = target.login.as_ref().filter(|_| rng.below(2) == 0) {
+            for frame in login.iter() {
+                if socket.write_all(frame).is_err() {
+                    break;
+                }
+                let _ = socket.read(&mut sink);
+            }
+        }
         for _ in 0..1 + rng.below(4) {
-            let bytes = payload(&mut rng, &seeds);
+            let bytes = payload(&mut rng, &target.seeds);
             if socket.write_all(&bytes).is_err() {
                 break;
             }
@@ -319,12 +409,30 @@ fn a_steady_client_is_served_while_many_connections_send_garbage() -> anyhow::Re
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
     // Nothing an attacker sends may create topics.
-    let mut broker = TestBroker::start(&["--auto-create-topics", "false"])?;
+    let mut broker = TestBroker::start(&[
+        "--auto-create-topics",
+        "false",
+        "--set",
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        "--set",
+        JAAS,
+    ])?;
     let addr = broker.bootstrap();
+    let sasl_addr = format!("127.0.0.1:{}", listener_port(&broker, "SASL_PLAINTEXT")?);
     let pid = broker.pid().expect("running");
     let mut steady = RawClient::connect(&addr)?;
     create_topics(&mut steady, &["steady", "fuzz-topic"])?;
-    let seeds = Arc::new(seed_frames(&addr)?);
+    let seeds = seed_frames(&addr)?;
+    let plain = Target {
+        addr: addr.clone(),
+        seeds: Arc::new(seeds.clone()),
+        login: None,
+    };
+    let sasl = Target {
+        addr: sasl_addr.clone(),
+        seeds: Arc::new([sasl_seed_frames(&addr)?, seeds].concat()),
+        login: Some(Arc::new(plain_login(&addr)?)),
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
@@ -334,10 +442,10 @@ fn a_steady_client_is_served_while_many_connections_send_garbage() -> anyhow::Re
     println!("attack seed {base_seed:#x}");
     let attackers: Vec<_> = (0..ATTACKERS as u64)
         .map(|i| {
-            let (addr, seeds, stop, counts) =
-                (addr.clone(), seeds.clone(), stop.clone(), counts.clone());
+            let target = if i % 2 == 0 { &plain } else { &sasl }.clone();
+            let (stop, counts) = (stop.clone(), counts.clone());
             let seed = base_seed.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            std::thread::spawn(move || attack(addr, seeds, seed, stop, counts))
+            std::thread::spawn(move || attack(target, seed, stop, counts))
         })
         .collect();
 
@@ -368,6 +476,7 @@ fn a_steady_client_is_served_while_many_connections_send_garbage() -> anyhow::Re
     anyhow::ensure!(alive(pid), "the broker died");
     let _: ApiVersionsResponse =
         steady.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())?;
+    sasl_login_works(&sasl_addr).map_err(|e| e.context("the SASL listener after the attack"))?;
     let log = broker.log();
     anyhow::ensure!(!log.contains("panicked"), "the broker panicked:\n{log}");
     broker.stop()?;

@@ -53,6 +53,8 @@ pub struct Running {
     pub bootstrap: String,
     /// From spawning the process to the first Metadata response listing a broker.
     pub startup: Duration,
+    /// The listeners beside PLAINTEXT (`start_with_listeners`): name and `127.0.0.1:port`.
+    pub extra_listeners: Vec<(String, String)>,
     /// Its log file's name in `dir`: Gregor's stderr, Kafka's log4j file.
     log: &'static str,
     /// Declared before `dir`, so the process is gone before its data dir is removed.
@@ -69,10 +71,13 @@ enum Relaunch {
         bin: PathBuf,
         port: u16,
         settings: Vec<(String, String)>,
+        /// Listeners beside PLAINTEXT: name (also its security protocol) and port.
+        extra: Vec<(String, u16)>,
     },
     Kafka {
         lib: PathBuf,
         port: u16,
+        extra: Vec<(String, u16)>,
     },
     Kfake {
         bin: PathBuf,
@@ -119,9 +124,28 @@ impl Launcher {
     /// defaults: `--set KEY=VALUE` for Gregor, lines of `server.properties` for Kafka, `-c
     /// KEY=VALUE` for kfake (which honours the keys it knows).
     pub fn start_with(&self, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
+        self.start_with_listeners(settings, &[])
+    }
+
+    /// As `start_with`, with listeners named `extra` (each named after its security protocol:
+    /// SSL, SASL_SSL, SASL_PLAINTEXT) on free ports beside PLAINTEXT, which stays the first
+    /// and the inter-broker one; their addresses are in `Running::extra_listeners`. Not for
+    /// kfake.
+    pub fn start_with_listeners(
+        &self,
+        settings: &[(&str, &str)],
+        extra: &[&str],
+    ) -> anyhow::Result<Running> {
+        let extra = extra
+            .iter()
+            .map(|name| Ok((name.to_string(), free_port()?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         match self {
-            Launcher::Gregor(bin) => start_gregor(bin, settings),
-            Launcher::Kafka(lib) => start_kafka(lib, settings),
+            Launcher::Gregor(bin) => start_gregor(bin, settings, extra),
+            Launcher::Kafka(lib) => start_kafka(lib, settings, extra),
+            Launcher::Kfake(_) if !extra.is_empty() => {
+                bail!("kfake is started with a PLAINTEXT listener only")
+            }
             Launcher::Kfake(bin) => start_kfake(bin, settings),
         }
     }
@@ -145,12 +169,17 @@ fn start_kfake(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running>
     finish_start(Kind::Kfake, process, relaunch, dir, started, "stderr.log")
 }
 
-fn start_gregor(bin: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
+fn start_gregor(
+    bin: &Path,
+    settings: &[(&str, &str)],
+    extra: Vec<(String, u16)>,
+) -> anyhow::Result<Running> {
     let dir = ScratchDir::new("gregor")?;
     let relaunch = Relaunch::Gregor {
         bin: bin.to_path_buf(),
         port: free_port()?,
         settings: owned(settings),
+        extra,
     };
     let (process, started) = launch(&relaunch, &dir)?;
     finish_start(Kind::Gregor, process, relaunch, dir, started, "broker.log")
@@ -163,12 +192,17 @@ fn launch(how: &Relaunch, dir: &ScratchDir) -> anyhow::Result<(Spawned, Instant)
             bin,
             port,
             settings,
+            extra,
         } => {
             let mut cmd = Command::new(bin);
+            let listen: String = std::iter::once(format!("PLAINTEXT://127.0.0.1:{port}"))
+                .chain(extra.iter().map(|(n, p)| format!("{n}://127.0.0.1:{p}")))
+                .collect::<Vec<_>>()
+                .join(",");
             // Both brokers run on their defaults, whatever this shell's GREGOR_* variables say.
             crate::without_broker_settings(&mut cmd)
                 .arg("--listen")
-                .arg(format!("127.0.0.1:{port}"))
+                .arg(listen)
                 .arg("--data-dir")
                 .arg(dir.path().join("data"))
                 // The live view on a free port, so brokers running side by side do not compete.
@@ -228,12 +262,21 @@ fn kafka_java(lib: &Path, dir: &ScratchDir, class: &str) -> Command {
     cmd
 }
 
-fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running> {
+fn start_kafka(
+    lib: &Path,
+    settings: &[(&str, &str)],
+    extra: Vec<(String, u16)>,
+) -> anyhow::Result<Running> {
     let dir = ScratchDir::new("kafka")?;
     let port = free_port()?;
     let controller_port = free_port()?;
     let data = dir.path().join("data");
     let properties = dir.path().join("server.properties");
+    let extra_listeners: String = extra
+        .iter()
+        .map(|(n, p)| format!(",{n}://127.0.0.1:{p}"))
+        .collect();
+    let extra_protocols: String = extra.iter().map(|(n, _)| format!(",{n}:{n}")).collect();
     std::fs::write(
         &properties,
         format!(
@@ -241,11 +284,11 @@ fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running>
              process.roles=broker,controller\n\
              node.id=1\n\
              controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}\n\
-             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{extra_listeners}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}{extra_listeners}\n\
              controller.listener.names=CONTROLLER\n\
              inter.broker.listener.name=PLAINTEXT\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{extra_protocols}\n\
              log.dirs={data}\n\
              num.partitions=1\n\
              offsets.topic.replication.factor=1\n\
@@ -300,6 +343,7 @@ fn start_kafka(lib: &Path, settings: &[(&str, &str)]) -> anyhow::Result<Running>
     let relaunch = Relaunch::Kafka {
         lib: lib.to_path_buf(),
         port,
+        extra,
     };
     let (process, started) = launch(&relaunch, &dir)?;
     finish_start(Kind::Kafka, process, relaunch, dir, started, "server.log")
@@ -313,10 +357,15 @@ fn finish_start(
     started: Instant,
     log: &'static str,
 ) -> anyhow::Result<Running> {
-    let port = match relaunch {
-        Relaunch::Gregor { port, .. }
-        | Relaunch::Kafka { port, .. }
-        | Relaunch::Kfake { port, .. } => port,
+    let (port, extra_listeners) = match &relaunch {
+        Relaunch::Gregor { port, extra, .. } | Relaunch::Kafka { port, extra, .. } => (
+            *port,
+            extra
+                .iter()
+                .map(|(n, p)| (n.clone(), format!("127.0.0.1:{p}")))
+                .collect(),
+        ),
+        Relaunch::Kfake { port, .. } => (*port, Vec::new()),
     };
     let bootstrap = format!("127.0.0.1:{port}");
     let mut process = process;
@@ -337,6 +386,7 @@ fn finish_start(
                 kind,
                 bootstrap,
                 startup: started.elapsed(),
+                extra_listeners,
                 log,
                 process,
                 relaunch,
@@ -381,6 +431,15 @@ impl Running {
     /// The broker's OS process id (for Kafka, the `java` process).
     pub fn pid(&self) -> u32 {
         self.process.pid()
+    }
+
+    /// `127.0.0.1:port` of the extra listener `name` (`Launcher::start_with_listeners`).
+    pub fn listener(&self, name: &str) -> anyhow::Result<&str> {
+        self.extra_listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, addr)| addr.as_str())
+            .with_context(|| format!("no {name} listener was asked for"))
     }
 
     /// Its data dir, config and logs.
@@ -432,6 +491,7 @@ impl Running {
             Relaunch::Kafka {
                 lib: PathBuf::new(),
                 port: 0,
+                extra: Vec::new(),
             },
         );
         let dir = std::mem::replace(&mut self.dir, ScratchDir::none());

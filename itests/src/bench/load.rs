@@ -125,14 +125,24 @@ pub struct ProduceSpec {
 /// Seed of the key sequence of keyed produce runs.
 const KEY_SEED: u64 = 0x6772_6567_6f72;
 
-fn producer(bootstrap: &str, acks: &str, linger_ms: &str) -> anyhow::Result<BaseProducer<Counter>> {
-    Ok(ClientConfig::new()
+/// A producer with the benchmark's settings, and `client` (security settings) on top.
+fn producer(
+    bootstrap: &str,
+    acks: &str,
+    linger_ms: &str,
+    client: &[(&str, &str)],
+) -> anyhow::Result<BaseProducer<Counter>> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("acks", acks)
         .set("linger.ms", linger_ms)
         .set("compression.type", "none")
-        .set("message.timeout.ms", "120000")
-        .create_with_context(Counter::default())?)
+        .set("message.timeout.ms", "120000");
+    for (k, v) in client {
+        config.set(*k, *v);
+    }
+    Ok(config.create_with_context(Counter::default())?)
 }
 
 /// Sends `record`, polling for acknowledgements while the producer's queue is full.
@@ -181,7 +191,17 @@ fn finish(producer: &BaseProducer<Counter>, sent: u64) -> anyhow::Result<()> {
 /// Produces `spec.records` records to `topic` (which exists) as fast as the producer accepts
 /// them; timed from the first send to the last acknowledgement. `linger.ms=5`.
 pub fn produce(bootstrap: &str, topic: &str, spec: ProduceSpec) -> anyhow::Result<Throughput> {
-    let producer = producer(bootstrap, spec.acks, "5")?;
+    produce_with(bootstrap, topic, spec, &[])
+}
+
+/// `produce` with these client settings on top (`security.protocol` and the like).
+pub fn produce_with(
+    bootstrap: &str,
+    topic: &str,
+    spec: ProduceSpec,
+    client: &[(&str, &str)],
+) -> anyhow::Result<Throughput> {
+    let producer = producer(bootstrap, spec.acks, "5", client)?;
     let payload: Vec<u8> = (0..spec.record_bytes).map(|i| (i % 251) as u8).collect();
     let mut keys = spec
         .keys
@@ -258,7 +278,18 @@ pub fn consume(
     partitions: i32,
     records: u64,
 ) -> anyhow::Result<Throughput> {
-    let consumer = reader(bootstrap, &[])?;
+    consume_with(bootstrap, topic, partitions, records, &[])
+}
+
+/// `consume` with these client settings on top (`security.protocol` and the like).
+pub fn consume_with(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    records: u64,
+    client: &[(&str, &str)],
+) -> anyhow::Result<Throughput> {
+    let consumer = reader(bootstrap, client)?;
     consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
@@ -441,7 +472,7 @@ pub fn latency(
         })
     };
     let result = (|| -> anyhow::Result<Duration> {
-        let producer = producer(bootstrap, "all", "0")?;
+        let producer = producer(bootstrap, "all", "0", &[])?;
         let mut payload = vec![0u8; record_bytes.max(16)];
         // Until the consumer has resolved the end offset and reads, records would be lost to
         // the measurement: send marked ones every 10 ms until one arrives.

@@ -11,6 +11,7 @@ pub mod load;
 pub mod procfs;
 pub mod raw_load;
 pub mod report;
+pub mod secure;
 pub mod startup;
 pub mod txn;
 
@@ -39,8 +40,8 @@ pub struct Options {
     pub gregor_bin: Option<PathBuf>,
     /// Where results.md and results.json go.
     pub out: PathBuf,
-    /// Only these scenario groups (produce, consume, latency, group, commit, compact, txn, raw);
-    /// all when empty. Startup and memory are measured in every round.
+    /// Only these scenario groups (produce, consume, latency, group, commit, compact, txn, raw,
+    /// security); all when empty (but for security in quick mode). Startup and memory are measured in every round.
     pub only: Vec<String>,
     /// Keep Gregor's live view open (its event stream read, `/metrics` scraped each second)
     /// through each Gregor round, to measure what an open page costs.
@@ -64,8 +65,11 @@ usage: bench [--vs-kafka | --gregor-only] [--kfake | --no-kfake] [--quick] [--ro
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
-                    produce,consume,latency,group,commit,compact,txn,raw,startup,startup-big
+                    produce,consume,latency,group,commit,compact,txn,raw,security,
+                    startup,startup-big
                     (raw: pre-encoded Produce and header-only Fetch over raw sockets;
+                    security: produce and consume over SSL and SASL_SSL/SCRAM-SHA-256
+                    listeners, left out of quick runs unless named;
                     startup: first Metadata after a clean stop and a kill -9 on 1 GiB of data,
                     not in --quick; startup-big: the same on 10 GiB too, only when named)
                     (startup and memory are always measured)
@@ -197,7 +201,7 @@ const QUICK: Sizes = Sizes {
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "produce",
     "consume",
     "latency",
@@ -206,13 +210,16 @@ const SCENARIOS: [&str; 10] = [
     "compact",
     "txn",
     "raw",
+    "security",
     "startup",
     "startup-big",
 ];
 
 impl Options {
     fn runs(&self, scenario: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+        // The security rows take a broker of their own per round: not in quick runs unless named.
+        let by_default = !(self.quick && scenario == "security");
+        (self.only.is_empty() && by_default) || self.only.iter().any(|s| s == scenario)
     }
 }
 
@@ -462,6 +469,7 @@ fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
         Target::None,
     );
     m.extend(raw_load::metrics(quick));
+    m.extend(secure::metrics(sizes.consume_bytes));
     m
 }
 
@@ -496,6 +504,11 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     } else {
         Err("not asked for (--kfake)".to_string())
     };
+    let security = if options.runs("security") {
+        Some(secure::Material::generate()?)
+    } else {
+        None
+    };
     let load_before = loadavg();
     let mut samples = Samples::default();
     let mut errors = Vec::new();
@@ -527,6 +540,17 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                 if let Err(e) = compact_round(launcher, sizes, &mut samples, &mut pids) {
                     eprintln!("bench: round {round} {name} compaction failed: {e:#}");
                     errors.push(format!("round {round} {name} compaction: {e:#}"));
+                }
+            }
+            if let Some(material) = security
+                .as_ref()
+                .filter(|_| launcher.kind() != brokers::Kind::Kfake)
+            {
+                let (records, bytes) = (sizes.produce_1k, sizes.consume_bytes);
+                let r = secure::round(launcher, material, records, bytes, &mut samples, &mut pids);
+                if let Err(e) = r {
+                    eprintln!("bench: round {round} {name} security rows failed: {e:#}");
+                    errors.push(format!("round {round} {name} security: {e:#}"));
                 }
             }
             eprintln!(
@@ -561,9 +585,16 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         errors,
         pids,
         workload: format!(
-            "{} {}{}",
+            "{} {}{}{}",
             workload_text(sizes),
             raw_load::workload_text(options.quick),
+            match security {
+                Some(_) => format!(
+                    " {}",
+                    secure::workload_text(sizes.produce_1k, sizes.consume_bytes)
+                ),
+                None => String::new(),
+            },
             if startup_sizes.is_empty() {
                 String::new()
             } else {
