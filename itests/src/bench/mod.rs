@@ -6,11 +6,13 @@
 pub mod brokers;
 pub mod cleanup;
 pub mod compact;
+pub mod groups;
 pub mod live_view;
 pub mod load;
 pub mod procfs;
 pub mod raw_load;
 pub mod report;
+pub mod scale;
 pub mod startup;
 pub mod txn;
 
@@ -64,10 +66,13 @@ usage: bench [--vs-kafka | --gregor-only] [--kfake | --no-kfake] [--quick] [--ro
                     the GREGOR_BIN variable does the same)
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
-                    produce,consume,latency,group,commit,compact,txn,raw,startup,startup-big
+                    produce,consume,latency,group,commit,compact,txn,raw,startup,startup-big,
+                    scale,groups
                     (raw: pre-encoded Produce and header-only Fetch over raw sockets;
                     startup: first Metadata after a clean stop and a kill -9 on 1 GiB of data,
-                    not in --quick; startup-big: the same on 10 GiB too, only when named)
+                    not in --quick; startup-big: the same on 10 GiB too, only when named;
+                    scale: 10,000 partitions; groups: 1,000 groups committing over raw
+                    sockets; these two in full runs only unless named here)
                     (startup and memory are always measured)
   --live-view       keep Gregor's live view open through its rounds (the page's event
                     stream read, /metrics scraped every second), to compare with a run
@@ -197,7 +202,7 @@ const QUICK: Sizes = Sizes {
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 12] = [
     "produce",
     "consume",
     "latency",
@@ -208,11 +213,18 @@ const SCENARIOS: [&str; 10] = [
     "raw",
     "startup",
     "startup-big",
+    "scale",
+    "groups",
 ];
 
 impl Options {
     fn runs(&self, scenario: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
+
+    /// A scenario too long for `--quick`: named in `--only`, or a full run of everything.
+    fn runs_heavy(&self, scenario: &str) -> bool {
+        self.only.iter().any(|s| s == scenario) || (self.only.is_empty() && !self.quick)
     }
 }
 
@@ -462,6 +474,8 @@ fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
         Target::None,
     );
     m.extend(raw_load::metrics(quick));
+    m.extend(scale::metrics());
+    m.extend(groups::metrics());
     m
 }
 
@@ -529,6 +543,14 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                     errors.push(format!("round {round} {name} compaction: {e:#}"));
                 }
             }
+            // Once: creating 10,000 partitions takes Kafka a while.
+            if round == 1 && options.runs_heavy("scale") && launcher.kind() != brokers::Kind::Kfake
+            {
+                if let Err(e) = scale::round(launcher, &mut samples, &mut pids) {
+                    eprintln!("bench: round {round} {name} scale failed: {e:#}");
+                    errors.push(format!("round {round} {name} scale: {e:#}"));
+                }
+            }
             eprintln!(
                 "bench: round {round} {name} took {:.1} s",
                 round_started.elapsed().as_secs_f64()
@@ -561,9 +583,11 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         errors,
         pids,
         workload: format!(
-            "{} {}{}",
+            "{} {} {} {}{}",
             workload_text(sizes),
             raw_load::workload_text(options.quick),
+            scale::workload_text(),
+            groups::workload_text(),
             if startup_sizes.is_empty() {
                 String::new()
             } else {
@@ -829,6 +853,10 @@ fn one_round(
 
         if options.runs("raw") {
             raw_load::round(&bootstrap, pid, kind, options.quick, samples)?;
+        }
+
+        if options.runs_heavy("groups") && kind != brokers::Kind::Kfake {
+            groups::round(&bootstrap, pid, kind, samples).context("groups")?;
         }
 
         let memory = procfs::memory(pid)?;
