@@ -188,7 +188,7 @@ pub fn round(
 }
 
 fn measure(broker: &mut Running, samples: &mut Samples) -> anyhow::Result<()> {
-    let kind = broker.kind();
+    let kind = broker.kind;
     let pid = broker.pid();
     std::thread::sleep(SETTLE);
     let empty = procfs::memory(pid)?;
