@@ -31,6 +31,7 @@ use gregor_protocol::frame::{decode_frame, frame_size};
 use gregor_protocol::messages::{ApiKey, ResponseKind};
 use gregor_protocol::request::{decode_request, Decoded};
 use gregor_protocol::response::{describe_error_codes, encode_response, error_codes};
+use gregor_protocol::shared_frame::encode_response_parts;
 use gregor_protocol::{ProtocolError, ResponseError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -145,6 +146,42 @@ enum ConnectionError {
     AuthenticationTimeout(Duration),
     #[error("the SASL session expired and the client did not re-authenticate")]
     SessionExpired,
+}
+
+/// Most parts handed to one `writev` (Linux takes up to 1024).
+const MAX_IOVECS: usize = 64;
+
+/// Writes a frame's parts in order, as many as fit in one vectored write each time.
+async fn write_parts<S: AsyncWrite + Unpin>(
+    socket: &mut S,
+    parts: &mut [Bytes],
+) -> std::io::Result<()> {
+    let mut next = 0;
+    while next < parts.len() {
+        if parts[next].is_empty() {
+            next += 1;
+            continue;
+        }
+        let slices: Vec<std::io::IoSlice<'_>> = parts[next..]
+            .iter()
+            .take(MAX_IOVECS)
+            .map(|p| std::io::IoSlice::new(p))
+            .collect();
+        let mut written = socket.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let part = &mut parts[next];
+            let n = written.min(part.len());
+            part.advance(n);
+            written -= n;
+            if part.is_empty() {
+                next += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads what the client sends while its request is being handled, into `inbound` (up to
@@ -404,20 +441,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 () = peer_gone(&mut self.socket, &mut inbound) => return Err(ConnectionError::PeerGone),
             };
             if let Some(body) = &response {
-                outbound.clear();
-                encode_response(
-                    &mut outbound,
+                // A Fetch's record sets go out as the log's own bytes, not copied (Kafka's
+                // sendfile): copying 8 MiB a response into a fresh buffer was most of a
+                // consumer's cost.
+                let mut parts = encode_response_parts(
                     request.api_key,
                     request.version,
                     request.header.correlation_id,
                     body,
                 )?;
-                self.socket.write_all(&outbound).await?;
+                write_parts(&mut self.socket, &mut parts).await?;
                 self.socket.flush().await?;
-                if outbound.capacity() > 4 << 20 {
-                    // A large fetch should not pin its buffer for the life of the connection.
-                    outbound = BytesMut::with_capacity(8 * 1024);
-                }
             }
             // The request's bytes (the frame it points into) count against the budget until its
             // answer is written.

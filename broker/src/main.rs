@@ -166,6 +166,10 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
     let data_dir = config.data_dir.clone();
     let format_existed = data_dir.join(data_dir::FORMAT_FILE).exists();
     let data_format = data_dir::check(&data_dir)?;
+    match startup::raise_open_files_limit() {
+        Ok((soft, _)) => tracing::debug!(limit = soft, "open files limit"),
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     // Every listener's TLS and SASL set-up is checked before anything binds or opens, so a
     // bad key or JAAS config fails the start with a message naming it.
     let mut security = Vec::new();

@@ -1,5 +1,6 @@
 //! Start-up checks that turn OS errors into messages a person can act on: binding the listener,
-//! and whether clients can reach the advertised address through the bound one.
+//! and whether clients can reach the advertised address through the bound one; and the open
+//! files limit, raised as far as the system allows.
 
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -144,5 +145,41 @@ mod tests {
         assert!(matches!(r, Reachability::OnlyThroughAForwarder(_)), "{r:?}");
         let r = reachability(addr("0.0.0.0:9092"), "localhost", 29092);
         assert!(matches!(r, Reachability::OnlyThroughAForwarder(_)), "{r:?}");
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit and returns both (soft, hard) as they
+/// are then. Each partition keeps a descriptor per segment file (the log and its two indexes),
+/// so a soft limit of 1024, a common default, would stop a broker at a few hundred partitions;
+/// the JVM raises its limit the same way for Kafka (`-XX:+MaxFDLimit`).
+pub fn raise_open_files_limit() -> std::io::Result<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    Ok((limit.rlim_cur, limit.rlim_max))
+}
+
+#[cfg(test)]
+mod open_files_tests {
+    #[test]
+    fn the_soft_limit_ends_at_the_hard_one() {
+        let (soft, hard) = super::raise_open_files_limit().unwrap();
+        assert_eq!(soft, hard);
     }
 }

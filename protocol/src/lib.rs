@@ -12,6 +12,7 @@ pub mod preflight;
 pub mod record_batch;
 pub mod request;
 pub mod response;
+pub mod shared_frame;
 
 pub use error::ProtocolError;
 /// The generated Kafka message types, re-exported so the broker needs no direct dependency.

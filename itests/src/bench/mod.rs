@@ -6,11 +6,13 @@
 pub mod brokers;
 pub mod cleanup;
 pub mod compact;
+pub mod groups;
 pub mod live_view;
 pub mod load;
 pub mod procfs;
 pub mod raw_load;
 pub mod report;
+pub mod scale;
 pub mod secure;
 pub mod startup;
 pub mod txn;
@@ -66,12 +68,14 @@ usage: bench [--vs-kafka | --gregor-only] [--kfake | --no-kfake] [--quick] [--ro
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
                     produce,consume,latency,group,commit,compact,txn,raw,security,
-                    startup,startup-big
+                    startup,startup-big,scale,groups
                     (raw: pre-encoded Produce and header-only Fetch over raw sockets;
                     security: produce and consume over SSL and SASL_SSL/SCRAM-SHA-256
                     listeners, left out of quick runs unless named;
                     startup: first Metadata after a clean stop and a kill -9 on 1 GiB of data,
-                    not in --quick; startup-big: the same on 10 GiB too, only when named)
+                    not in --quick; startup-big: the same on 10 GiB too, only when named;
+                    scale: 10,000 partitions; groups: 1,000 groups committing over raw
+                    sockets; these two in full runs only unless named here)
                     (startup and memory are always measured)
   --live-view       keep Gregor's live view open through its rounds (the page's event
                     stream read, /metrics scraped every second), to compare with a run
@@ -201,7 +205,7 @@ const QUICK: Sizes = Sizes {
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 13] = [
     "produce",
     "consume",
     "latency",
@@ -213,13 +217,18 @@ const SCENARIOS: [&str; 11] = [
     "security",
     "startup",
     "startup-big",
+    "scale",
+    "groups",
 ];
 
 impl Options {
     fn runs(&self, scenario: &str) -> bool {
-        // The security rows take a broker of their own per round: not in quick runs unless named.
-        let by_default = !(self.quick && scenario == "security");
-        (self.only.is_empty() && by_default) || self.only.iter().any(|s| s == scenario)
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
+
+    /// A scenario too long for `--quick`: named in `--only`, or a full run of everything.
+    fn runs_heavy(&self, scenario: &str) -> bool {
+        self.only.iter().any(|s| s == scenario) || (self.only.is_empty() && !self.quick)
     }
 }
 
@@ -470,6 +479,8 @@ fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
     );
     m.extend(raw_load::metrics(quick));
     m.extend(secure::metrics(sizes.consume_bytes));
+    m.extend(scale::metrics());
+    m.extend(groups::metrics());
     m
 }
 
@@ -504,7 +515,8 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     } else {
         Err("not asked for (--kfake)".to_string())
     };
-    let security = if options.runs("security") {
+    // The security rows take a broker of their own per round: not in quick runs unless named.
+    let security = if options.runs_heavy("security") {
         Some(secure::Material::generate()?)
     } else {
         None
@@ -553,6 +565,14 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                     errors.push(format!("round {round} {name} security: {e:#}"));
                 }
             }
+            // Once: creating 10,000 partitions takes Kafka a while.
+            if round == 1 && options.runs_heavy("scale") && launcher.kind() != brokers::Kind::Kfake
+            {
+                if let Err(e) = scale::round(launcher, &mut samples, &mut pids) {
+                    eprintln!("bench: round {round} {name} scale failed: {e:#}");
+                    errors.push(format!("round {round} {name} scale: {e:#}"));
+                }
+            }
             eprintln!(
                 "bench: round {round} {name} took {:.1} s",
                 round_started.elapsed().as_secs_f64()
@@ -585,7 +605,7 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         errors,
         pids,
         workload: format!(
-            "{} {}{}{}",
+            "{} {}{}{}{}{}",
             workload_text(sizes),
             raw_load::workload_text(options.quick),
             match security {
@@ -594,6 +614,16 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                     secure::workload_text(sizes.produce_1k, sizes.consume_bytes)
                 ),
                 None => String::new(),
+            },
+            if options.runs_heavy("scale") {
+                format!(" {}", scale::workload_text())
+            } else {
+                String::new()
+            },
+            if options.runs_heavy("groups") {
+                format!(" {}", groups::workload_text())
+            } else {
+                String::new()
             },
             if startup_sizes.is_empty() {
                 String::new()
@@ -860,6 +890,10 @@ fn one_round(
 
         if options.runs("raw") {
             raw_load::round(&bootstrap, pid, kind, options.quick, samples)?;
+        }
+
+        if options.runs_heavy("groups") && kind != brokers::Kind::Kfake {
+            groups::round(&bootstrap, pid, kind, samples).context("groups")?;
         }
 
         let memory = procfs::memory(pid)?;

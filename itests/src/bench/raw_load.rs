@@ -288,6 +288,9 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
 struct Connection {
     writer: TcpStream,
     reader: BufReader<TcpStream>,
+    /// Where responses are read: reused once the previous response is dropped, so a fetcher
+    /// does not map, fault in and unmap a fresh 8 MiB for every response.
+    buf: BytesMut,
 }
 
 impl Connection {
@@ -300,6 +303,7 @@ impl Connection {
         Ok(Connection {
             writer: stream,
             reader,
+            buf: BytesMut::new(),
         })
     }
 
@@ -312,9 +316,11 @@ impl Connection {
         if !(4..=MAX_RESPONSE as i32).contains(&size) {
             bail!("response size {size}");
         }
-        let mut body = vec![0u8; size as usize];
-        self.reader.read_exact(&mut body)?;
-        let mut buf = Bytes::from(body);
+        // `resize` reclaims the allocation when nothing holds the last response any more.
+        self.buf.clear();
+        self.buf.resize(size as usize, 0);
+        self.reader.read_exact(&mut self.buf)?;
+        let mut buf = self.buf.split().freeze();
         let header = ResponseHeader::decode(&mut buf, key.response_header_version(version))?;
         if header.correlation_id != correlation_id {
             bail!(
