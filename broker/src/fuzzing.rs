@@ -67,7 +67,7 @@ fn fixture() -> &'static Fixture {
                 .map(String::from)
                 .to_vec(),
             plain_users: Arc::new(users),
-            oauth: UnsecuredValidator::default(),
+            oauth: UnsecuredValidator::default().into(),
             max_reauth_ms: 60_000,
             max_receive_size: MAX_RECEIVE,
             scram: Arc::new(store),

@@ -81,6 +81,9 @@ pub struct SaslSettings {
     pub max_reauth_ms: i64,
     /// `sasl.server.max.receive.size`: the largest frame read before authentication.
     pub max_receive_size: usize,
+    /// OAUTHBEARER's key set, when `sasl.oauthbearer.jwks.endpoint.url` is set: signed tokens
+    /// then, instead of unsecured ones.
+    pub oauth_jwks: Option<crate::security::sasl::jwks::JwksSettings>,
 }
 
 /// What a listener needs beyond its address.
@@ -260,6 +263,23 @@ pub fn resolve(
             jaas,
             max_reauth_ms: int("connections.max.reauth.ms", 0)?,
             max_receive_size: int("sasl.server.max.receive.size", 524_288)?.max(1) as usize,
+            oauth_jwks: match nonempty("sasl.oauthbearer.jwks.endpoint.url") {
+                None => None,
+                Some(url) => Some(crate::security::sasl::jwks::JwksSettings {
+                    url: url.trim().to_string(),
+                    audience: value("sasl.oauthbearer.expected.audience")
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect(),
+                    issuer: nonempty("sasl.oauthbearer.expected.issuer")
+                        .map(|i| i.trim().to_string()),
+                    sub_claim: nonempty("sasl.oauthbearer.sub.claim.name")
+                        .map_or_else(|| "sub".to_string(), |c| c.trim().to_string()),
+                    clock_skew_s: int("sasl.oauthbearer.clock.skew.seconds", 30)?,
+                }),
+            },
         })
     } else {
         None
@@ -300,7 +320,13 @@ pub fn is_listener_key(key: &str, known: impl Fn(&str) -> bool) -> bool {
     let base = MECHANISMS
         .iter()
         .find_map(|m| base.strip_prefix(&format!("{}.", m.to_ascii_lowercase())))
-        .map_or(base, |b| if b == "sasl.jaas.config" { b } else { "" });
+        .map_or(base, |b| {
+            if b == "sasl.jaas.config" || b == "sasl.server.callback.handler.class" {
+                b
+            } else {
+                ""
+            }
+        });
     (base.starts_with("ssl.") || base.starts_with("sasl.") || base == "connections.max.reauth.ms")
         && known(base)
 }

@@ -15,6 +15,7 @@
 //!   keep the mechanism and the principal.
 
 pub mod jaas;
+pub mod jwks;
 pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
@@ -35,7 +36,7 @@ use gregor_protocol::{ResponseError, StrBytes};
 use super::principal::KafkaPrincipal;
 use super::scram_store::{ScramMechanism, ScramStore};
 use crate::config::SaslSettings;
-use oauthbearer::{OAuthBearerServer, UnsecuredValidator};
+use oauthbearer::{OAuthBearerServer, OAuthValidator, UnsecuredValidator};
 use plain::PlainServer;
 use scram::ScramServer;
 
@@ -96,8 +97,8 @@ pub struct SaslConfig {
     pub mechanisms: Vec<String>,
     /// PLAIN's users (`user_<name>` JAAS options).
     pub plain_users: Arc<BTreeMap<String, String>>,
-    /// OAUTHBEARER's validator options.
-    pub oauth: UnsecuredValidator,
+    /// How OAUTHBEARER tokens are checked.
+    pub oauth: OAuthValidator,
     /// `connections.max.reauth.ms`; 0 means sessions do not expire.
     pub max_reauth_ms: i64,
     /// `sasl.server.max.receive.size`.
@@ -133,6 +134,13 @@ impl SaslConfig {
         if settings.enabled_mechanisms.iter().any(|m| m == "PLAIN") && plain_users.is_empty() {
             tracing::warn!(listener, "SASL/PLAIN is enabled but has no users: add user_<name>=\"<password>\" options to listener.name.{}.plain.sasl.jaas.config, or leave PLAIN out of sasl.enabled.mechanisms", listener.to_ascii_lowercase());
         }
+        let oauth = match &settings.oauth_jwks {
+            None => OAuthValidator::Unsecured(oauth),
+            Some(jwks) => OAuthValidator::Jwks(Arc::new(
+                jwks::JwksValidator::load(jwks.clone())
+                    .map_err(|e| format!("sasl.oauthbearer.jwks.endpoint.url: expected {e}"))?,
+            )),
+        };
         Ok(SaslConfig {
             mechanisms: settings.enabled_mechanisms.clone(),
             plain_users: Arc::new(plain_users),

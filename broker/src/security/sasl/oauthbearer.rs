@@ -2,15 +2,33 @@
 //! Kafka's default broker-side validator checks them: the `sub` claim (or the JAAS option
 //! `unsecuredValidatorPrincipalClaimName`) names the principal, `exp` must not have passed,
 //! `iat` must not be in the future, an optional required scope must be granted. A bad token
-//! gets the JSON error challenge, and fails once the client acknowledges it. Kafka counterpart:
-//! `OAuthBearerSaslServer` and `OAuthBearerUnsecuredValidatorCallbackHandler`.
+//! gets the JSON error challenge, and fails once the client acknowledges it. With
+//! `sasl.oauthbearer.jwks.endpoint.url` set, signed tokens are checked against that key set
+//! instead (`jwks.rs`). Kafka counterpart: `OAuthBearerSaslServer`,
+//! `OAuthBearerUnsecuredValidatorCallbackHandler` and `OAuthBearerValidatorCallbackHandler`.
 
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 
+use super::jwks::JwksValidator;
 use super::{Failure, Step};
+
+/// How a listener checks tokens.
+#[derive(Debug, Clone)]
+pub enum OAuthValidator {
+    /// Unsecured JWS (`alg: none`), Kafka's default, for development.
+    Unsecured(UnsecuredValidator),
+    /// Signed JWS checked against a key set (shared by the listener's connections).
+    Jwks(std::sync::Arc<JwksValidator>),
+}
+
+impl From<UnsecuredValidator> for OAuthValidator {
+    fn from(v: UnsecuredValidator) -> Self {
+        OAuthValidator::Unsecured(v)
+    }
+}
 
 /// The validator's options, from the listener's OAUTHBEARER JAAS config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +80,7 @@ impl UnsecuredValidator {
 /// One OAUTHBEARER exchange.
 #[derive(Debug)]
 pub struct OAuthBearerServer {
-    validator: UnsecuredValidator,
+    validator: OAuthValidator,
     /// The JSON error sent as a challenge, awaiting the client's `%x01`.
     error: Option<String>,
     /// The clock, in ms since the epoch (injected for tests).
@@ -71,9 +89,9 @@ pub struct OAuthBearerServer {
 
 impl OAuthBearerServer {
     /// A server validating with `validator`.
-    pub fn new(validator: UnsecuredValidator, now_ms: fn() -> i64) -> OAuthBearerServer {
+    pub fn new(validator: impl Into<OAuthValidator>, now_ms: fn() -> i64) -> OAuthBearerServer {
         OAuthBearerServer {
-            validator,
+            validator: validator.into(),
             error: None,
             now_ms,
         }
@@ -108,80 +126,90 @@ impl OAuthBearerServer {
         }
     }
 
-    /// The principal and expiry (ms) of an unsecured JWS, or why it is refused.
+    /// The principal and expiry (ms) of a token, or why it is refused.
     fn validate(&self, token: &str) -> Result<(String, i64), String> {
-        let parts: Vec<&str> = token.split('.').collect();
-        if parts.len() != 3 {
-            return Err("an unsecured JWS has three dot-separated parts".into());
+        match &self.validator {
+            OAuthValidator::Unsecured(v) => validate_unsecured(v, token, (self.now_ms)()),
+            OAuthValidator::Jwks(v) => v.validate(token, (self.now_ms)()),
         }
-        if !parts[2].is_empty() {
-            return Err("an unsecured JWS has an empty signature".into());
-        }
-        let json = |part: &str| -> Result<serde_json::Map<String, serde_json::Value>, String> {
-            let bytes = B64URL
-                .decode(part.trim_end_matches('='))
-                .map_err(|e| format!("not base64url: {e}"))?;
-            match serde_json::from_slice(&bytes) {
-                Ok(serde_json::Value::Object(map)) => Ok(map),
-                _ => Err("not a JSON object".into()),
-            }
-        };
-        let header = json(parts[0])?;
-        if header.get("alg").and_then(|a| a.as_str()) != Some("none") {
-            return Err("the header's alg must be none".into());
-        }
-        let claims = json(parts[1])?;
-        let principal = claims
-            .get(&self.validator.principal_claim)
-            .and_then(|p| p.as_str())
-            .filter(|p| !p.trim().is_empty())
-            .ok_or_else(|| format!("no {} claim", self.validator.principal_claim))?
-            .to_string();
-        let seconds = |name: &str| -> Result<Option<i64>, String> {
-            match claims.get(name) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_f64()
-                    .map(|s| Some((s * 1000.0) as i64))
-                    .ok_or_else(|| format!("the {name} claim is not a number")),
-            }
-        };
-        let exp_ms = seconds("exp")?.ok_or("no exp claim")?;
-        let now = (self.now_ms)();
-        let skew = self.validator.clock_skew_ms;
-        if let Some(iat) = seconds("iat")? {
-            if iat > now + skew {
-                return Err("the token was issued in the future".into());
-            }
-            if iat > exp_ms {
-                return Err("the token expires before it was issued".into());
-            }
-        }
-        if now > exp_ms + skew {
-            return Err("the token has expired".into());
-        }
-        if !self.validator.required_scope.is_empty() {
-            let granted: Vec<String> = match claims.get(&self.validator.scope_claim) {
-                Some(serde_json::Value::String(s)) => {
-                    s.split_whitespace().map(str::to_string).collect()
-                }
-                Some(serde_json::Value::Array(a)) => a
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if let Some(missing) = self
-                .validator
-                .required_scope
-                .iter()
-                .find(|s| !granted.contains(s))
-            {
-                return Err(format!("the token lacks the required scope {missing}"));
-            }
-        }
-        Ok((principal, exp_ms))
     }
+}
+
+/// The principal and expiry (ms) of an unsecured JWS, or why it is refused.
+fn validate_unsecured(
+    validator: &UnsecuredValidator,
+    token: &str,
+    now: i64,
+) -> Result<(String, i64), String> {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 {
+        return Err("an unsecured JWS has three dot-separated parts".into());
+    }
+    if !parts[2].is_empty() {
+        return Err("an unsecured JWS has an empty signature".into());
+    }
+    let json = |part: &str| -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let bytes = B64URL
+            .decode(part.trim_end_matches('='))
+            .map_err(|e| format!("not base64url: {e}"))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err("not a JSON object".into()),
+        }
+    };
+    let header = json(parts[0])?;
+    if header.get("alg").and_then(|a| a.as_str()) != Some("none") {
+        return Err("the header's alg must be none".into());
+    }
+    let claims = json(parts[1])?;
+    let principal = claims
+        .get(&validator.principal_claim)
+        .and_then(|p| p.as_str())
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| format!("no {} claim", validator.principal_claim))?
+        .to_string();
+    let seconds = |name: &str| -> Result<Option<i64>, String> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(|s| Some((s * 1000.0) as i64))
+                .ok_or_else(|| format!("the {name} claim is not a number")),
+        }
+    };
+    let exp_ms = seconds("exp")?.ok_or("no exp claim")?;
+    let skew = validator.clock_skew_ms;
+    if let Some(iat) = seconds("iat")? {
+        if iat > now + skew {
+            return Err("the token was issued in the future".into());
+        }
+        if iat > exp_ms {
+            return Err("the token expires before it was issued".into());
+        }
+    }
+    if now > exp_ms + skew {
+        return Err("the token has expired".into());
+    }
+    if !validator.required_scope.is_empty() {
+        let granted: Vec<String> = match claims.get(&validator.scope_claim) {
+            Some(serde_json::Value::String(s)) => {
+                s.split_whitespace().map(str::to_string).collect()
+            }
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let Some(missing) = validator
+            .required_scope
+            .iter()
+            .find(|s| !granted.contains(s))
+        {
+            return Err(format!("the token lacks the required scope {missing}"));
+        }
+    }
+    Ok((principal, exp_ms))
 }
 
 /// `gs2-header %x01 auth=Bearer <token> %x01 [key=value %x01]... %x01`: the authzid and token.

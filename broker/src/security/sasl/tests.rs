@@ -29,7 +29,7 @@ fn config(mechanisms: &[&str], max_reauth_ms: i64) -> (tempfile::TempDir, Arc<Sa
     let config = SaslConfig {
         mechanisms: mechanisms.iter().map(|m| m.to_string()).collect(),
         plain_users: Arc::new(users),
-        oauth: UnsecuredValidator::default(),
+        oauth: UnsecuredValidator::default().into(),
         max_reauth_ms,
         max_receive_size: 524_288,
         scram: Arc::new(ScramStore::load(dir.path()).unwrap()),
