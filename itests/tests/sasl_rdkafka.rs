@@ -1,5 +1,5 @@
 //! rdkafka (librdkafka 2.12) over SASL listeners: PLAIN on SASL_PLAINTEXT with users from the
-//! JAAS config, SCRAM-SHA-512 on SASL_PLAINTEXT and SCRAM-SHA-256 on SASL_SSL with users made
+//! JAAS config and a users file, SCRAM-SHA-512 on SASL_PLAINTEXT and SCRAM-SHA-256 on SASL_SSL with users made
 //! through AlterUserScramCredentials, OAUTHBEARER with an unsecured JWT; a wrong password
 //! fails with Kafka's message.
 
@@ -41,12 +41,19 @@ fn rdkafka_authenticates_with_every_mechanism() -> anyhow::Result<()> {
         return Ok(());
     }
     let certs = Certs::generate()?;
+    let users_file = certs.path("plain-users");
+    std::fs::write(
+        &users_file,
+        "# PLAIN users beside the JAAS config's\ncarol = carol-secret\n",
+    )?;
     let mut args = vec![
         "--set".to_string(),
         "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0"
             .to_string(),
         "--set".to_string(),
         PLAIN_JAAS.to_string(),
+        "--set".to_string(),
+        format!("gregor.sasl.plain.users.file={}", users_file.display()),
     ];
     args.extend(certs.keystore_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -77,6 +84,17 @@ fn rdkafka_authenticates_with_every_mechanism() -> anyhow::Result<()> {
     ];
     let err = metadata(&sasl, &wrong).unwrap_err().to_string();
     assert!(!err.is_empty());
+    // A user of the users file.
+    let carol = |password| {
+        [
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "carol"),
+            ("sasl.password", password),
+        ]
+    };
+    metadata(&sasl, &carol("carol-secret"))?;
+    assert!(metadata(&sasl, &carol("alice-secret")).is_err());
 
     round_trip(
         &sasl,
@@ -123,7 +141,7 @@ fn rdkafka_authenticates_with_every_mechanism() -> anyhow::Result<()> {
     )?;
     let log = broker.log();
     assert!(
-        !log.contains("alice-secret") && !log.contains("s3cret"),
+        !log.contains("alice-secret") && !log.contains("s3cret") && !log.contains("carol-secret"),
         "secrets in the log:\n{log}"
     );
     Ok(())

@@ -77,6 +77,8 @@ pub const KEYS: &[Key] = &[
         help: "Longest SASL session before the client must re-authenticate (KIP-368); 0 means never" },
     Key { name: "sasl.server.max.receive.size", kind: int(1, I32), default: "524288",
         help: "Largest frame read from a SASL client before it has authenticated" },
+    Key { name: "gregor.sasl.plain.users.file", kind: Kind::Text, default: "",
+        help: "SASL/PLAIN users besides the JAAS config's user_<name> options: a file of user=password lines (# comments), read at start-up, for every SASL listener" },
     Key { name: "sasl.oauthbearer.jwks.endpoint.url", kind: Kind::Text, default: "",
         help: "OAUTHBEARER: a file: URL of a JSON Web Key Set; set, tokens must be signed (RS256/384/512, ES256/384) by one of its keys instead of unsecured; read at start-up" },
     Key { name: "sasl.oauthbearer.expected.audience", kind: Kind::Text, default: "",

@@ -81,6 +81,8 @@ pub struct SaslSettings {
     pub max_reauth_ms: i64,
     /// `sasl.server.max.receive.size`: the largest frame read before authentication.
     pub max_receive_size: usize,
+    /// `gregor.sasl.plain.users.file`: more PLAIN users, a `user=password` line each.
+    pub plain_users_file: Option<String>,
     /// OAUTHBEARER's key set, when `sasl.oauthbearer.jwks.endpoint.url` is set: signed tokens
     /// then, instead of unsecured ones.
     pub oauth_jwks: Option<crate::security::sasl::jwks::JwksSettings>,
@@ -263,6 +265,9 @@ pub fn resolve(
             jaas,
             max_reauth_ms: int("connections.max.reauth.ms", 0)?,
             max_receive_size: int("sasl.server.max.receive.size", 524_288)?.max(1) as usize,
+            plain_users_file: get("gregor.sasl.plain.users.file")
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty()),
             oauth_jwks: match nonempty("sasl.oauthbearer.jwks.endpoint.url") {
                 None => None,
                 Some(url) => Some(crate::security::sasl::jwks::JwksSettings {

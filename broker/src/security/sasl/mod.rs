@@ -131,6 +131,17 @@ impl SaslConfig {
                 _ => {}
             }
         }
+        if let Some(path) = &settings.plain_users_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!("gregor.sasl.plain.users.file: expected a readable file at {path}: {e}")
+            })?;
+            // The JAAS config's users win over the file's.
+            for (user, password) in plain::parse_users_file(&text)
+                .map_err(|e| format!("gregor.sasl.plain.users.file: expected in {path}, {e}"))?
+            {
+                plain_users.entry(user).or_insert(password);
+            }
+        }
         if settings.enabled_mechanisms.iter().any(|m| m == "PLAIN") && plain_users.is_empty() {
             tracing::warn!(listener, "SASL/PLAIN is enabled but has no users: add user_<name>=\"<password>\" options to listener.name.{}.plain.sasl.jaas.config, or leave PLAIN out of sasl.enabled.mechanisms", listener.to_ascii_lowercase());
         }

@@ -1,5 +1,6 @@
-//! SASL/PLAIN (RFC 4616) against the users of the listener's JAAS config, with Kafka's
-//! messages. Kafka counterpart: `PlainSaslServer` and `PlainServerCallbackHandler`.
+//! SASL/PLAIN (RFC 4616) against the users of the listener's JAAS config and of the
+//! `gregor.sasl.plain.users.file`, with Kafka's messages. Kafka counterpart: `PlainSaslServer`
+//! and `PlainServerCallbackHandler`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use super::{constant_time_eq, Failure, Step};
 /// The one-message PLAIN exchange.
 #[derive(Debug)]
 pub struct PlainServer {
-    /// Users and passwords from `user_<name>` JAAS options.
+    /// Users and passwords from `user_<name>` JAAS options and the users file.
     users: Arc<BTreeMap<String, String>>,
 }
 
@@ -60,6 +61,28 @@ impl PlainServer {
     }
 }
 
+/// The users of a PLAIN users file: a `user=password` line each (around `=` and at the ends
+/// of a line spaces are dropped; the password may hold `=`), blank lines and `#` comments
+/// skipped. An error names the line, never its password.
+pub fn parse_users_file(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut users = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((user, password)) = line.split_once('=') else {
+            return Err(format!("line {}: user=password", n + 1));
+        };
+        let (user, password) = (user.trim(), password.trim());
+        if user.is_empty() || password.is_empty() {
+            return Err(format!("line {}: a user and a password", n + 1));
+        }
+        users.insert(user.to_string(), password.to_string());
+    }
+    Ok(users)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +115,15 @@ mod tests {
         );
         assert!(fail(b"garbage").contains("expected 3 tokens, got 1"));
         assert!(fail(b"bob\0alice\0alice-secret").contains("authorization id"));
+    }
+
+    #[test]
+    fn a_users_file_gives_users_and_errors_name_only_the_line() {
+        let users = parse_users_file("# team\n alice = a=b c \n\nbob=pw\n").unwrap();
+        assert_eq!(users.get("alice").map(String::as_str), Some("a=b c"));
+        assert_eq!(users.get("bob").map(String::as_str), Some("pw"));
+        let err = parse_users_file("alice=ok\nsecret-without-user\n").unwrap_err();
+        assert_eq!(err, "line 2: user=password");
+        assert!(parse_users_file("=pw").is_err());
     }
 }
