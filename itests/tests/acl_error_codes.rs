@@ -1,7 +1,8 @@
 //! Each authorization error code from the request Kafka answers it for, on a PLAINTEXT
 //! listener (`User:ANONYMOUS`) whose only ACL at start, seeded in the data dir, is ALTER on the
 //! cluster: CreateAcls grants the rest; CreateTopics, Metadata (named and all topics, with the
-//! authorized-operations bit fields), JoinGroup, InitProducerId, FindCoordinator and the ACL
+//! authorized-operations bit fields), OffsetForLeaderEpoch, DescribeProducers, JoinGroup,
+//! InitProducerId, FindCoordinator and the ACL
 //! APIs answer TOPIC_, GROUP_, TRANSACTIONAL_ID_ and CLUSTER_AUTHORIZATION_FAILED or
 //! INVALID_REQUEST as Kafka does.
 
@@ -135,6 +136,53 @@ fn every_authorization_error_from_its_request() -> anyhow::Result<()> {
     assert_eq!(
         codes,
         vec![TOPIC_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED]
+    );
+
+    // OffsetForLeaderEpoch needs DESCRIBE (made-1 has it through WRITE), DescribeProducers READ.
+    let epochs: OffsetForLeaderEpochResponse = c.call(
+        ApiKey::OffsetForLeaderEpoch,
+        4,
+        &OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(
+                ["made-1", "made-2"]
+                    .iter()
+                    .map(|n| {
+                        use offset_for_leader_epoch_request::*;
+                        OffsetForLeaderTopic::default()
+                            .with_topic(s(n).into())
+                            .with_partitions(vec![OffsetForLeaderPartition::default()
+                                .with_current_leader_epoch(-1)
+                                .with_leader_epoch(0)])
+                    })
+                    .collect(),
+            ),
+    )?;
+    let mut codes: Vec<(String, i16)> = epochs
+        .topics
+        .iter()
+        .map(|t| (t.topic.to_string(), t.partitions[0].error_code))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![
+            ("made-1".into(), 0),
+            ("made-2".into(), TOPIC_AUTHORIZATION_FAILED)
+        ]
+    );
+    let producers: DescribeProducersResponse = c.call(
+        ApiKey::DescribeProducers,
+        0,
+        &DescribeProducersRequest::default().with_topics(vec![
+            describe_producers_request::TopicRequest::default()
+                .with_name(s("made-1").into())
+                .with_partition_indexes(vec![0]),
+        ]),
+    )?;
+    assert_eq!(
+        producers.topics[0].partitions[0].error_code,
+        TOPIC_AUTHORIZATION_FAILED
     );
 
     let joined: JoinGroupResponse = c.call(

@@ -325,6 +325,75 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                 }),
             )
         }
+        RequestKind::DescribeProducers(r) => {
+            let (kept, denied): (Vec<_>, Vec<_>) = r
+                .topics
+                .iter()
+                .cloned()
+                .partition(|t| a.topic(Op::Read, t.name.as_str()));
+            if denied.is_empty() {
+                return pass;
+            }
+            let body = RequestKind::DescribeProducers(r.clone().with_topics(kept));
+            Gate::Pass(
+                with_body(request, body),
+                patch(move |resp| match resp {
+                    ResponseKind::DescribeProducers(mut resp) => {
+                        use describe_producers_response::*;
+                        for t in denied {
+                            let partitions = t.partition_indexes.iter().map(|&p| {
+                                PartitionResponse::default()
+                                    .with_partition_index(p)
+                                    .with_error_code(TOPIC_DENIED)
+                            });
+                            resp.topics.push(
+                                TopicResponse::default()
+                                    .with_name(t.name)
+                                    .with_partitions(partitions.collect()),
+                            );
+                        }
+                        ResponseKind::DescribeProducers(resp)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        // A replica's CLUSTER_ACTION covers every topic; a consumer needs DESCRIBE on each.
+        RequestKind::OffsetForLeaderEpoch(r) if !a.cluster(Op::ClusterAction) => {
+            let (kept, denied): (Vec<_>, Vec<_>) = r
+                .topics
+                .iter()
+                .cloned()
+                .partition(|t| a.topic(Op::Describe, t.topic.as_str()));
+            if denied.is_empty() {
+                return pass;
+            }
+            let body = RequestKind::OffsetForLeaderEpoch(r.clone().with_topics(kept));
+            Gate::Pass(
+                with_body(request, body),
+                patch(move |resp| match resp {
+                    ResponseKind::OffsetForLeaderEpoch(mut resp) => {
+                        use offset_for_leader_epoch_response::*;
+                        for t in denied {
+                            let partitions = t.partitions.iter().map(|p| {
+                                EpochEndOffset::default()
+                                    .with_partition(p.partition)
+                                    .with_error_code(TOPIC_DENIED)
+                                    .with_leader_epoch(-1)
+                                    .with_end_offset(-1)
+                            });
+                            resp.topics.push(
+                                OffsetForLeaderTopicResult::default()
+                                    .with_topic(t.topic)
+                                    .with_partitions(partitions.collect()),
+                            );
+                        }
+                        ResponseKind::OffsetForLeaderEpoch(resp)
+                    }
+                    other => other,
+                }),
+            )
+        }
         RequestKind::DescribeConfigs(r) => {
             let (kept, denied): (Vec<_>, Vec<_>) =
                 r.resources.iter().cloned().partition(|c| {
