@@ -478,9 +478,6 @@ fn metrics(sizes: Sizes, quick: bool) -> Vec<Metric> {
         Target::None,
     );
     m.extend(raw_load::metrics(quick));
-    m.extend(secure::metrics(sizes.consume_bytes));
-    m.extend(scale::metrics());
-    m.extend(groups::metrics());
     m
 }
 
@@ -636,6 +633,16 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         ),
     };
     let mut metrics = metrics(sizes, options.quick);
+    // The long rows only when they ran, so every row of the table has figures.
+    if security.is_some() {
+        metrics.extend(secure::metrics(sizes.consume_bytes));
+    }
+    if options.runs_heavy("scale") {
+        metrics.extend(scale::metrics());
+    }
+    if options.runs_heavy("groups") {
+        metrics.extend(groups::metrics());
+    }
     metrics.extend(startup::metrics(&startup_sizes));
     let md = report::markdown(&info, &metrics, &samples);
     std::fs::create_dir_all(&options.out)
