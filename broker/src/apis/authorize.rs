@@ -116,6 +116,26 @@ fn patch(f: impl FnOnce(ResponseKind) -> ResponseKind + Send + 'static) -> Optio
     Some(Box::new(f))
 }
 
+/// Splits `items` by `allowed`. All allowed: the request passes as it is. Otherwise it passes
+/// rebuilt from the kept items (`rebuild`), and `answer` adds the denied ones' errors to the
+/// handler's response.
+fn narrow<T: Clone + Send + 'static>(
+    request: &Request,
+    items: &[T],
+    allowed: impl Fn(&T) -> bool,
+    rebuild: impl FnOnce(Vec<T>) -> RequestKind,
+    answer: impl FnOnce(ResponseKind, Vec<T>) -> ResponseKind + Send + 'static,
+) -> Gate {
+    let (kept, denied): (Vec<T>, Vec<T>) = items.iter().cloned().partition(|t| allowed(t));
+    if denied.is_empty() {
+        return Gate::Pass(None, None);
+    }
+    Gate::Pass(
+        with_body(request, rebuild(kept)),
+        patch(move |resp| answer(resp, denied)),
+    )
+}
+
 /// Takes the check of `request`.
 pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
     if !access.enabled() {
@@ -135,18 +155,12 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
         RequestKind::Produce(r) => produce(broker, a, request, r, v),
         RequestKind::Fetch(r) => fetch(broker, a, request, r, v),
         RequestKind::ListOffsets(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) = r
-                .topics
-                .iter()
-                .cloned()
-                .partition(|t| a.topic(Op::Describe, t.name.as_str()));
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::ListOffsets(r.clone().with_topics(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+            narrow(
+                request,
+                &r.topics,
+                |t| a.topic(Op::Describe, t.name.as_str()),
+                |kept| RequestKind::ListOffsets(r.clone().with_topics(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::ListOffsets(mut resp) => {
                         use list_offsets_response::*;
                         for t in denied {
@@ -171,7 +185,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::ListOffsets(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::Metadata(r) => metadata(broker, a, request, r, v),
@@ -179,18 +193,12 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
             if a.cluster(Op::Create) {
                 return pass;
             }
-            let (kept, denied): (Vec<_>, Vec<_>) = r
-                .topics
-                .iter()
-                .cloned()
-                .partition(|t| a.topic(Op::Create, t.name.as_str()));
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::CreateTopics(r.clone().with_topics(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+            narrow(
+                request,
+                &r.topics,
+                |t| a.topic(Op::Create, t.name.as_str()),
+                |kept| RequestKind::CreateTopics(r.clone().with_topics(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::CreateTopics(mut resp) => {
                         for t in denied {
                             resp.topics.push(
@@ -205,7 +213,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::CreateTopics(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::DeleteTopics(r) => {
@@ -258,18 +266,12 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
             )
         }
         RequestKind::CreatePartitions(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) = r
-                .topics
-                .iter()
-                .cloned()
-                .partition(|t| a.topic(Op::Alter, t.name.as_str()));
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::CreatePartitions(r.clone().with_topics(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+            narrow(
+                request,
+                &r.topics,
+                |t| a.topic(Op::Alter, t.name.as_str()),
+                |kept| RequestKind::CreatePartitions(r.clone().with_topics(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::CreatePartitions(mut resp) => {
                         for t in denied {
                             resp.results.push(
@@ -284,22 +286,16 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::CreatePartitions(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::DeleteRecords(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) = r
-                .topics
-                .iter()
-                .cloned()
-                .partition(|t| a.topic(Op::Delete, t.name.as_str()));
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::DeleteRecords(r.clone().with_topics(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+            narrow(
+                request,
+                &r.topics,
+                |t| a.topic(Op::Delete, t.name.as_str()),
+                |kept| RequestKind::DeleteRecords(r.clone().with_topics(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::DeleteRecords(mut resp) => {
                         use delete_records_response::*;
                         for t in denied {
@@ -322,22 +318,16 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::DeleteRecords(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::DescribeProducers(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) = r
-                .topics
-                .iter()
-                .cloned()
-                .partition(|t| a.topic(Op::Read, t.name.as_str()));
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::DescribeProducers(r.clone().with_topics(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+            narrow(
+                request,
+                &r.topics,
+                |t| a.topic(Op::Read, t.name.as_str()),
+                |kept| RequestKind::DescribeProducers(r.clone().with_topics(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::DescribeProducers(mut resp) => {
                         use describe_producers_response::*;
                         for t in denied {
@@ -355,23 +345,17 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::DescribeProducers(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         // A replica's CLUSTER_ACTION covers every topic; a consumer needs DESCRIBE on each.
         RequestKind::OffsetForLeaderEpoch(r) if !a.cluster(Op::ClusterAction) => {
-            let (kept, denied): (Vec<_>, Vec<_>) = r
-                .topics
-                .iter()
-                .cloned()
-                .partition(|t| a.topic(Op::Describe, t.topic.as_str()));
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::OffsetForLeaderEpoch(r.clone().with_topics(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+            narrow(
+                request,
+                &r.topics,
+                |t| a.topic(Op::Describe, t.topic.as_str()),
+                |kept| RequestKind::OffsetForLeaderEpoch(r.clone().with_topics(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::OffsetForLeaderEpoch(mut resp) => {
                         use offset_for_leader_epoch_response::*;
                         for t in denied {
@@ -391,21 +375,18 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::OffsetForLeaderEpoch(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::DescribeConfigs(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) =
-                r.resources.iter().cloned().partition(|c| {
+            narrow(
+                request,
+                &r.resources,
+                |c| {
                     config_allowed(a, Op::DescribeConfigs, c.resource_type, &c.resource_name)
-                });
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::DescribeConfigs(r.clone().with_resources(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+                },
+                |kept| RequestKind::DescribeConfigs(r.clone().with_resources(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::DescribeConfigs(mut resp) => {
                         for c in denied {
                             resp.results.push(
@@ -418,21 +399,18 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::DescribeConfigs(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::AlterConfigs(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) =
-                r.resources.iter().cloned().partition(|c| {
+            narrow(
+                request,
+                &r.resources,
+                |c| {
                     config_allowed(a, Op::AlterConfigs, c.resource_type, &c.resource_name)
-                });
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::AlterConfigs(r.clone().with_resources(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+                },
+                |kept| RequestKind::AlterConfigs(r.clone().with_resources(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::AlterConfigs(mut resp) => {
                         for c in denied {
                             resp.responses.push(
@@ -445,21 +423,18 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::AlterConfigs(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::IncrementalAlterConfigs(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) =
-                r.resources.iter().cloned().partition(|c| {
+            narrow(
+                request,
+                &r.resources,
+                |c| {
                     config_allowed(a, Op::AlterConfigs, c.resource_type, &c.resource_name)
-                });
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::IncrementalAlterConfigs(r.clone().with_resources(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+                },
+                |kept| RequestKind::IncrementalAlterConfigs(r.clone().with_resources(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::IncrementalAlterConfigs(mut resp) => {
                         use incremental_alter_configs_response::AlterConfigsResourceResponse;
                         for c in denied {
@@ -473,7 +448,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::IncrementalAlterConfigs(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::JoinGroup(r) if !a.group(Op::Read, &r.group_id) => Gate::Refuse(
@@ -552,18 +527,12 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
             )
         }
         RequestKind::DeleteGroups(r) => {
-            let (kept, denied): (Vec<_>, Vec<_>) = r
-                .groups_names
-                .iter()
-                .cloned()
-                .partition(|g| a.group(Op::Delete, g));
-            if denied.is_empty() {
-                return pass;
-            }
-            let body = RequestKind::DeleteGroups(r.clone().with_groups_names(kept));
-            Gate::Pass(
-                with_body(request, body),
-                patch(move |resp| match resp {
+            narrow(
+                request,
+                &r.groups_names,
+                |g| a.group(Op::Delete, g),
+                |kept| RequestKind::DeleteGroups(r.clone().with_groups_names(kept)),
+                move |resp, denied| match resp {
                     ResponseKind::DeleteGroups(mut resp) => {
                         for g in denied {
                             resp.results.push(
@@ -575,7 +544,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                         ResponseKind::DeleteGroups(resp)
                     }
                     other => other,
-                }),
+                },
             )
         }
         RequestKind::FindCoordinator(r) => find_coordinator(a, r, v),
