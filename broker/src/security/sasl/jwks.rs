@@ -126,21 +126,8 @@ impl JwksValidator {
         }
         let claims = json_object(claims_b64)?;
         let s = &self.settings;
-        let principal = claims
-            .get(&s.sub_claim)
-            .and_then(|p| p.as_str())
-            .filter(|p| !p.trim().is_empty())
-            .ok_or_else(|| format!("no {} claim", s.sub_claim))?
-            .to_string();
-        let seconds = |name: &str| -> Result<Option<i64>, String> {
-            match claims.get(name) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_f64()
-                    .map(|s| Some((s * 1000.0) as i64))
-                    .ok_or_else(|| format!("the {name} claim is not a number")),
-            }
-        };
+        let principal = principal_claim(&claims, &s.sub_claim)?;
+        let seconds = |name: &str| time_claim_ms(&claims, name);
         let skew = s.clock_skew_s.saturating_mul(1000);
         let exp_ms = seconds("exp")?.ok_or("no exp claim")?;
         if now_ms > exp_ms + skew {
@@ -175,13 +162,43 @@ impl JwksValidator {
     }
 }
 
-fn json_object(part: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+/// The JSON object a base64url part of a JWS holds (also the unsecured validator's).
+pub(super) fn json_object(
+    part: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let bytes = B64URL
         .decode(part.trim_end_matches('='))
         .map_err(|e| format!("not base64url: {e}"))?;
     match serde_json::from_slice(&bytes) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         _ => Err("not a JSON object".into()),
+    }
+}
+
+/// The non-blank string claim `name`: the principal.
+pub(super) fn principal_claim(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<String, String> {
+    claims
+        .get(name)
+        .and_then(|p| p.as_str())
+        .filter(|p| !p.trim().is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no {name} claim"))
+}
+
+/// A NumericDate claim (seconds since the epoch) in ms, if present.
+pub(super) fn time_claim_ms(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<Option<i64>, String> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(|s| Some((s * 1000.0) as i64))
+            .ok_or_else(|| format!("the {name} claim is not a number")),
     }
 }
 

@@ -9,9 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine;
-
 use super::jwks::JwksValidator;
 use super::{Failure, Step};
 
@@ -148,35 +145,14 @@ fn validate_unsecured(
     if !parts[2].is_empty() {
         return Err("an unsecured JWS has an empty signature".into());
     }
-    let json = |part: &str| -> Result<serde_json::Map<String, serde_json::Value>, String> {
-        let bytes = B64URL
-            .decode(part.trim_end_matches('='))
-            .map_err(|e| format!("not base64url: {e}"))?;
-        match serde_json::from_slice(&bytes) {
-            Ok(serde_json::Value::Object(map)) => Ok(map),
-            _ => Err("not a JSON object".into()),
-        }
-    };
+    let json = super::jwks::json_object;
     let header = json(parts[0])?;
     if header.get("alg").and_then(|a| a.as_str()) != Some("none") {
         return Err("the header's alg must be none".into());
     }
     let claims = json(parts[1])?;
-    let principal = claims
-        .get(&validator.principal_claim)
-        .and_then(|p| p.as_str())
-        .filter(|p| !p.trim().is_empty())
-        .ok_or_else(|| format!("no {} claim", validator.principal_claim))?
-        .to_string();
-    let seconds = |name: &str| -> Result<Option<i64>, String> {
-        match claims.get(name) {
-            None => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(|s| Some((s * 1000.0) as i64))
-                .ok_or_else(|| format!("the {name} claim is not a number")),
-        }
-    };
+    let principal = super::jwks::principal_claim(&claims, &validator.principal_claim)?;
+    let seconds = |name: &str| super::jwks::time_claim_ms(&claims, name);
     let exp_ms = seconds("exp")?.ok_or("no exp claim")?;
     let skew = validator.clock_skew_ms;
     if let Some(iat) = seconds("iat")? {
@@ -242,6 +218,8 @@ fn parse_initial_response(token: &[u8]) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use base64::Engine;
 
     fn jws(claims: &str) -> String {
         format!(
