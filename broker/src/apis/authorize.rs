@@ -596,7 +596,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
             } else {
                 return pass;
             };
-            Gate::Refuse(txn_offset_commit_failed(r, error))
+            Gate::Refuse(super::transactions::txn_offset_commit_failed(r, error))
         }
         RequestKind::DescribeTransactions(r) => {
             let denied: HashSet<String> = r
@@ -1209,28 +1209,4 @@ fn add_partitions_to_txn(a: &Access, r: &AddPartitionsToTxnRequest, v: i16) -> G
     Gate::Refuse(ResponseKind::AddPartitionsToTxn(
         AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results),
     ))
-}
-
-/// Every partition of `r` answered with `error`.
-fn txn_offset_commit_failed(r: &TxnOffsetCommitRequest, error: i16) -> ResponseKind {
-    use txn_offset_commit_response::*;
-    let topics = r
-        .topics
-        .iter()
-        .map(|t| {
-            TxnOffsetCommitResponseTopic::default()
-                .with_name(t.name.clone())
-                .with_partitions(
-                    t.partitions
-                        .iter()
-                        .map(|p| {
-                            TxnOffsetCommitResponsePartition::default()
-                                .with_partition_index(p.partition_index)
-                                .with_error_code(error)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    ResponseKind::TxnOffsetCommit(TxnOffsetCommitResponse::default().with_topics(topics))
 }

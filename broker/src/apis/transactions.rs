@@ -388,7 +388,7 @@ fn implicit_add_error(e: ResponseError) -> ResponseError {
 }
 
 /// Every partition of `r` answered with `error`.
-fn txn_offset_commit_failed(r: &TxnOffsetCommitRequest, error: ResponseError) -> ResponseKind {
+pub(super) fn txn_offset_commit_failed(r: &TxnOffsetCommitRequest, error: i16) -> ResponseKind {
     use gregor_protocol::messages::txn_offset_commit_response::{
         TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
     };
@@ -404,7 +404,7 @@ fn txn_offset_commit_failed(r: &TxnOffsetCommitRequest, error: ResponseError) ->
                         .map(|p| {
                             TxnOffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(error.code())
+                                .with_error_code(error)
                         })
                         .collect(),
                 )
@@ -435,7 +435,7 @@ pub async fn txn_offset_commit(
             Err(e) => Some(e),
         };
         if let Some(e) = error {
-            return Some(txn_offset_commit_failed(r, implicit_add_error(e)));
+            return Some(txn_offset_commit_failed(r, implicit_add_error(e).code()));
         }
     }
     let mut known = r.clone();
