@@ -164,8 +164,9 @@ pub fn load(
     let map: BTreeMap<i64, Arc<LogSegment>> =
         segments.into_iter().map(|s| (s.base_offset(), s)).collect();
     let log = PartitionLog::from_parts(dir.to_path_buf(), config, map, log_start, recovery_point);
-    log.load_producer_state(&rebuild_txn_index)?;
+    // Before the replay: it reads the log, and a cleaned log's batches leave offsets out.
     log.set_cleaner_checkpoint(checkpoints.cleaned);
+    log.load_producer_state(&rebuild_txn_index)?;
     Ok(log)
 }
 

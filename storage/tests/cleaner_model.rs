@@ -24,7 +24,11 @@ enum Op {
     Clean,
     Tick(i64),
     Reopen,
-    Crash(usize),
+    /// Flushes the log, which moves its recovery point on.
+    Flush,
+    /// A crash at a step of a cleaning; with `true`, the producer snapshots are lost too, so
+    /// the restart replays the log from its start (through cleaned segments).
+    Crash(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -34,7 +38,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Clean),
         2 => (0i64..1_500).prop_map(Op::Tick),
         1 => Just(Op::Reopen),
-        1 => (0..cleaner::CRASH_STEPS.len()).prop_map(Op::Crash),
+        1 => Just(Op::Flush),
+        1 => (0..cleaner::CRASH_STEPS.len(), any::<bool>()).prop_map(|(s, l)| Op::Crash(s, l)),
     ]
 }
 
@@ -50,13 +55,27 @@ fn config() -> LogConfig {
     }
 }
 
-fn open(dir: &Path, clean: bool, start: i64, cleaned: Option<i64>) -> PartitionLog {
-    let checkpoints = Checkpoints {
-        recovery_point: None,
-        log_start_offset: Some(start),
-        cleaned,
-    };
+fn open(dir: &Path, clean: bool, checkpoints: Checkpoints) -> PartitionLog {
     log_loader::load(dir, config(), checkpoints, clean).unwrap()
+}
+
+/// The checkpoints the log manager would write for `log` (the recovery point is the one its
+/// last flush reached).
+fn checkpoints_of(log: &PartitionLog) -> Checkpoints {
+    Checkpoints {
+        recovery_point: Some(log.recovery_point()),
+        log_start_offset: Some(log.log_start_offset()),
+        cleaned: log.cleaner_checkpoint(),
+    }
+}
+
+/// The checkpoints of a new log.
+fn fresh() -> Checkpoints {
+    Checkpoints {
+        recovery_point: None,
+        log_start_offset: Some(0),
+        cleaned: None,
+    }
 }
 
 /// What was written, and the producer's next sequence.
@@ -147,7 +166,7 @@ fn check(log: &PartitionLog, model: &Model, now: i64) {
 
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = Arc::new(open(dir.path(), true, 0, None));
+    let mut log = Arc::new(open(dir.path(), true, fresh()));
     let mut model = Model::default();
     let mut now = 1_000_000i64;
     let throttler = Throttler::new(f64::MAX);
@@ -178,12 +197,13 @@ fn run(ops: Vec<Op>) {
             }
             Op::Tick(ms) => now += ms,
             Op::Reopen => {
-                let (start, cleaned) = (log.log_start_offset(), log.cleaner_checkpoint());
+                let checkpoints = checkpoints_of(&log);
                 log.close().unwrap();
                 drop(log);
-                log = Arc::new(open(dir.path(), true, start, cleaned));
+                log = Arc::new(open(dir.path(), true, checkpoints));
             }
-            Op::Crash(step) => {
+            Op::Flush => log.flush().unwrap(),
+            Op::Crash(step, lose_snapshots) => {
                 let step = cleaner::CRASH_STEPS[step];
                 cleaner::crash_at(Some(step));
                 let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -193,9 +213,17 @@ fn run(ops: Vec<Op>) {
                 // Whether or not the cleaning reached the step, the process dies here: no
                 // close, no flush, recovery at the next open.
                 drop(crashed);
-                let (start, cleaned) = (log.log_start_offset(), log.cleaner_checkpoint());
+                let checkpoints = checkpoints_of(&log);
                 drop(log);
-                log = Arc::new(open(dir.path(), false, start, cleaned));
+                if lose_snapshots {
+                    for entry in std::fs::read_dir(dir.path()).unwrap() {
+                        let path = entry.unwrap().path();
+                        if path.extension().is_some_and(|e| e == "snapshot") {
+                            std::fs::remove_file(path).unwrap();
+                        }
+                    }
+                }
+                log = Arc::new(open(dir.path(), false, checkpoints));
             }
         }
         check(&log, &model, now);
@@ -220,7 +248,7 @@ proptest! {
 #[test]
 fn a_cleaning_keeps_the_latest_record_of_each_key() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), true, 0, None);
+    let log = open(dir.path(), true, fresh());
     let now = 1_000_000;
     for round in 0..20u8 {
         let tombstone = round == 19;
@@ -286,7 +314,7 @@ fn a_cleaning_keeps_the_latest_record_of_each_key() {
 #[test]
 fn readers_racing_cleanings_see_a_consistent_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(open(dir.path(), true, 0, None));
+    let log = Arc::new(open(dir.path(), true, fresh()));
     let now = 1_000_000;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
@@ -337,7 +365,7 @@ fn readers_racing_cleanings_see_a_consistent_log() {
 fn compaction_lags_bound_and_force_cleanings() {
     use gregor_storage::cleaner::clean::measure;
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), true, 0, None);
+    let log = open(dir.path(), true, fresh());
     let t0 = 1_000_000;
     for round in 0..30u8 {
         log.append(
