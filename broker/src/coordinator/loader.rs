@@ -5,7 +5,7 @@
 //! its log start moved past the rest; otherwise the log cleaner keeps the log small (the topic
 //! is compacted, as Kafka's is).
 
-use gregor_protocol::record_batch::{decode_records, parse_batches};
+use gregor_protocol::record_batch::{decode_records, parse_batches, BatchHeader};
 use gregor_storage::PartitionLog;
 
 use super::classic_group::ClassicGroup;
@@ -38,6 +38,45 @@ pub enum ReplayError {
     Upgrade { log: String, cause: String },
 }
 
+/// Calls `apply` with the header and bytes of every batch of `log`, in order: the walk the
+/// group and the transaction coordinators' loads share.
+pub(crate) fn for_each_batch(
+    log: &PartitionLog,
+    mut apply: impl FnMut(&BatchHeader, &[u8]) -> Result<(), ReplayError>,
+) -> Result<(), ReplayError> {
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let chunk = log
+            .read(offset, 1 << 20)
+            .map_err(|e| ReplayError::read(log, offset, e))?;
+        if chunk.records.is_empty() {
+            break;
+        }
+        let headers =
+            parse_batches(&chunk.records).map_err(|e| ReplayError::read(log, offset, e))?;
+        let mut pos = 0;
+        for h in headers {
+            let batch = &chunk.records[pos..pos + h.size];
+            pos += h.size;
+            offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
+            apply(&h, batch)?;
+        }
+    }
+    Ok(())
+}
+
+impl ReplayError {
+    /// `log` could not be read at `offset`.
+    pub(crate) fn read(log: &PartitionLog, offset: i64, cause: impl std::fmt::Display) -> Self {
+        ReplayError::Read {
+            log: log.dir().display().to_string(),
+            offset,
+            cause: cause.to_string(),
+        }
+    }
+}
+
 /// Applies every record of the offsets log; returns (records applied, records read).
 fn replay(
     log: &PartitionLog,
@@ -45,90 +84,69 @@ fn replay(
     legacy: Legacy,
 ) -> Result<(usize, usize), ReplayError> {
     let name = log.dir().display().to_string();
-    let read_error = |offset: i64, cause: String| ReplayError::Read {
-        log: name.clone(),
-        offset,
-        cause,
-    };
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
     let mut applied = 0;
     let mut read = 0;
-    while offset < end {
-        let chunk = log
-            .read(offset, 1 << 20)
-            .map_err(|e| read_error(offset, e.to_string()))?;
-        if chunk.records.is_empty() {
-            break;
-        }
-        let headers =
-            parse_batches(&chunk.records).map_err(|e| read_error(offset, e.to_string()))?;
-        let mut pos = 0;
-        for h in headers {
-            let batch = &chunk.records[pos..pos + h.size];
-            pos += h.size;
-            let batch_offset = h.base_offset;
-            offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
-            let records =
-                decode_records(batch).map_err(|e| read_error(batch_offset, e.to_string()))?;
-            if h.is_control() {
-                // A transaction's marker: its pending offsets are committed or dropped.
-                let kind = records
-                    .first()
-                    .and_then(|(k, _)| k.as_deref())
-                    .and_then(gregor_record::control::ControlRecordType::parse);
-                match kind {
-                    Some(gregor_record::control::ControlRecordType::Commit) => {
-                        coordinator.complete_txn_offsets(h.producer_id, true)
-                    }
-                    Some(gregor_record::control::ControlRecordType::Abort) => {
-                        coordinator.complete_txn_offsets(h.producer_id, false)
-                    }
-                    _ => {}
+    for_each_batch(log, |h, batch| {
+        let batch_offset = h.base_offset;
+        let records = decode_records(batch).map_err(|e| ReplayError::read(log, batch_offset, e))?;
+        if h.is_control() {
+            // A transaction's marker: its pending offsets are committed or dropped.
+            let kind = records
+                .first()
+                .and_then(|(k, _)| k.as_deref())
+                .and_then(gregor_record::control::ControlRecordType::parse);
+            match kind {
+                Some(gregor_record::control::ControlRecordType::Commit) => {
+                    coordinator.complete_txn_offsets(h.producer_id, true)
                 }
-                read += records.len();
-                continue;
+                Some(gregor_record::control::ControlRecordType::Abort) => {
+                    coordinator.complete_txn_offsets(h.producer_id, false)
+                }
+                _ => {}
             }
-            for (key, value) in records {
-                read += 1;
-                // Kafka writes no keyless record here; nothing to apply.
-                let Some(key) = key else { continue };
-                let record =
-                    CoordinatorRecord::decode(Bytes::from(key), value.map(Bytes::from), legacy)
-                        .map_err(|cause| ReplayError::Record {
-                            log: name.clone(),
-                            offset: batch_offset,
-                            cause,
-                        })?;
-                let record = match record {
-                    // An offset of a transaction: pending until its marker.
-                    Some(CoordinatorRecord::Offset(key, Some(value))) if h.is_transactional() => {
-                        Some(CoordinatorRecord::TxnOffset {
-                            producer_id: h.producer_id,
-                            producer_epoch: h.producer_epoch,
-                            key,
-                            value,
-                        })
-                    }
-                    other => other,
-                };
-                match record {
-                    // A group's last metadata: members, generation and assignment, as they
-                    // were (the runtime's clock starts at 0 once replay is done).
-                    Some(CoordinatorRecord::Group(id, Some(meta))) => {
-                        let restored = ClassicGroup::from_metadata(&id, &meta, 0);
-                        coordinator.groups.insert(id, restored);
-                        applied += 1;
-                    }
-                    Some(record) => {
-                        coordinator.apply_records(vec![record]);
-                        applied += 1;
-                    }
-                    None => {}
+            read += records.len();
+            return Ok(());
+        }
+        for (key, value) in records {
+            read += 1;
+            // Kafka writes no keyless record here; nothing to apply.
+            let Some(key) = key else { continue };
+            let record =
+                CoordinatorRecord::decode(Bytes::from(key), value.map(Bytes::from), legacy)
+                    .map_err(|cause| ReplayError::Record {
+                        log: name.clone(),
+                        offset: batch_offset,
+                        cause,
+                    })?;
+            let record = match record {
+                // An offset of a transaction: pending until its marker.
+                Some(CoordinatorRecord::Offset(key, Some(value))) if h.is_transactional() => {
+                    Some(CoordinatorRecord::TxnOffset {
+                        producer_id: h.producer_id,
+                        producer_epoch: h.producer_epoch,
+                        key,
+                        value,
+                    })
                 }
+                other => other,
+            };
+            match record {
+                // A group's last metadata: members, generation and assignment, as they
+                // were (the runtime's clock starts at 0 once replay is done).
+                Some(CoordinatorRecord::Group(id, Some(meta))) => {
+                    let restored = ClassicGroup::from_metadata(&id, &meta, 0);
+                    coordinator.groups.insert(id, restored);
+                    applied += 1;
+                }
+                Some(record) => {
+                    coordinator.apply_records(vec![record]);
+                    applied += 1;
+                }
+                None => {}
             }
         }
-    }
+        Ok(())
+    })?;
     // A group with neither members nor offsets left is gone (format 1 wrote no group
     // tombstones: its deleted groups are known only by their offsets' tombstones).
     let live: std::collections::BTreeSet<&str> = coordinator

@@ -148,6 +148,25 @@ fn replies(replies: Vec<Reply>) -> Vec<(ReplyId, ResponseKind)> {
         .collect()
 }
 
+/// An offset commit's response with every partition that succeeded failed with WRITE_FAILED:
+/// the answer if the commit's records do not reach the log. (OffsetCommit and
+/// TxnOffsetCommit responses have the same shape but no common type.)
+macro_rules! write_failed {
+    ($response:expr) => {{
+        let mut failed = $response.clone();
+        for p in failed
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            if p.error_code == 0 {
+                p.error_code = WRITE_FAILED.code();
+            }
+        }
+        failed
+    }};
+}
+
 fn write(records: Changes, response: ResponseKind, failed: ResponseKind) -> GroupOutcome {
     Outcome::Write {
         records,
@@ -262,14 +281,7 @@ pub fn execute(
         }
         RequestKind::OffsetCommit(r) => {
             let (response, records) = coordinator.commit_offsets(wall_now, v, &r);
-            let mut failed = response.clone();
-            for t in &mut failed.topics {
-                for p in &mut t.partitions {
-                    if p.error_code == 0 {
-                        p.error_code = WRITE_FAILED.code();
-                    }
-                }
-            }
+            let failed = write_failed!(response);
             return write(
                 records,
                 ResponseKind::OffsetCommit(response),
@@ -301,14 +313,7 @@ pub fn execute(
         }
         RequestKind::TxnOffsetCommit(r) => {
             let (response, records) = coordinator.txn_commit_offsets(wall_now, &r);
-            let mut failed = response.clone();
-            for t in &mut failed.topics {
-                for p in &mut t.partitions {
-                    if p.error_code == 0 {
-                        p.error_code = WRITE_FAILED.code();
-                    }
-                }
-            }
+            let failed = write_failed!(response);
             return write(
                 records,
                 ResponseKind::TxnOffsetCommit(response),

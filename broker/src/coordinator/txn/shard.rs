@@ -4,12 +4,12 @@
 //! transactions caught between Prepare and Complete get their markers written again.
 
 use bytes::Bytes;
-use gregor_protocol::record_batch::{decode_records, parse_batches};
+use gregor_protocol::record_batch::decode_records;
 use gregor_storage::PartitionLog;
 
 use super::coordinator::{Step, TransactionCoordinator, TxnEffect, TxnRequest, TxnResponse};
 use super::records::{encode_batch, TxnRecord};
-use crate::coordinator::loader::ReplayError;
+use crate::coordinator::loader::{for_each_batch, ReplayError};
 use crate::coordinator::runtime::{CoordinatorShard, Outcome};
 use crate::coordinator::ReplyId;
 
@@ -114,49 +114,30 @@ pub fn load(
 ) -> Result<usize, ReplayError> {
     coordinator.coordinator_epoch = coordinator_epoch;
     let name = log.dir().display().to_string();
-    let read_error = |offset: i64, cause: String| ReplayError::Read {
-        log: name.clone(),
-        offset,
-        cause,
-    };
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
     let mut replayed = 0;
-    while offset < end {
-        let chunk = log
-            .read(offset, 1 << 20)
-            .map_err(|e| read_error(offset, e.to_string()))?;
-        if chunk.records.is_empty() {
-            break;
+    for_each_batch(log, |h, batch| {
+        if h.is_control() {
+            return Ok(());
         }
-        let headers =
-            parse_batches(&chunk.records).map_err(|e| read_error(offset, e.to_string()))?;
-        let mut pos = 0;
-        for h in headers {
-            let batch = &chunk.records[pos..pos + h.size];
-            pos += h.size;
-            offset = h.base_offset + i64::from(h.last_offset_delta) + 1;
-            if h.is_control() {
-                continue;
-            }
-            let records =
-                decode_records(batch).map_err(|e| read_error(h.base_offset, e.to_string()))?;
-            for (key, value) in records {
-                let Some(key) = key else { continue };
-                let record = TxnRecord::decode(Bytes::from(key), value.map(Bytes::from)).map_err(
-                    |cause| ReplayError::Record {
+        let records =
+            decode_records(batch).map_err(|e| ReplayError::read(log, h.base_offset, e))?;
+        for (key, value) in records {
+            let Some(key) = key else { continue };
+            let record =
+                TxnRecord::decode(Bytes::from(key), value.map(Bytes::from)).map_err(|cause| {
+                    ReplayError::Record {
                         log: name.clone(),
                         offset: h.base_offset,
                         cause,
-                    },
-                )?;
-                if let Some(record) = record {
-                    coordinator.replay(record);
-                    replayed += 1;
-                }
+                    }
+                })?;
+            if let Some(record) = record {
+                coordinator.replay(record);
+                replayed += 1;
             }
         }
-    }
+        Ok(())
+    })?;
     coordinator.recover();
     Ok(replayed)
 }
