@@ -20,6 +20,7 @@ pub mod mirror_maker;
 pub mod raw;
 pub mod reference;
 pub mod rng;
+pub mod secure_raw;
 pub mod security;
 pub mod tmpfs;
 

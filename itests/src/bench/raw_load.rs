@@ -37,7 +37,7 @@ const FETCH_VERSION: i16 = 12;
 /// run still sends thousands of requests.
 const BATCH_BYTES: usize = 64 << 10;
 /// Requests in flight per connection: Kafka's `max.in.flight.requests.per.connection` default.
-const MAX_IN_FLIGHT: usize = 5;
+pub const MAX_IN_FLIGHT: usize = 5;
 /// Where a request frame's correlation id sits: after the size (4), api key (2) and version (2).
 const CORRELATION_AT: usize = 8;
 /// The Java consumer's `fetch.max.bytes`.
@@ -284,10 +284,14 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Result
     crate::raw::RawClient::connect(bootstrap)?.wait_for_topic(topic)
 }
 
+/// What a raw connection runs over: a TCP socket, or TLS over one.
+pub trait Transport: Read + Write + Send {}
+impl<T: Read + Write + Send> Transport for T {}
+
 /// One connection with pipelined requests: frames written in full, responses read in order.
 struct Connection {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
+    /// Writes go to the stream under the buffer (`get_mut`), reads through it.
+    stream: BufReader<Box<dyn Transport>>,
     /// Where responses are read: reused once the previous response is dropped, so a fetcher
     /// does not map, fault in and unmap a fresh 8 MiB for every response.
     buf: BytesMut,
@@ -299,19 +303,28 @@ impl Connection {
             TcpStream::connect(bootstrap).with_context(|| format!("connecting to {bootstrap}"))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-        let reader = BufReader::with_capacity(1 << 20, stream.try_clone()?);
-        Ok(Connection {
-            writer: stream,
-            reader,
+        Ok(Connection::over(Box::new(stream)))
+    }
+
+    fn over(stream: Box<dyn Transport>) -> Connection {
+        Connection {
+            stream: BufReader::with_capacity(1 << 20, stream),
             buf: BytesMut::new(),
-        })
+        }
+    }
+
+    /// Writes one whole frame.
+    fn write(&mut self, frame: &[u8]) -> std::io::Result<()> {
+        let stream = self.stream.get_mut();
+        stream.write_all(frame)?;
+        stream.flush()
     }
 
     /// Reads one response frame; checks its correlation id and returns the body after the
     /// response header.
     fn read(&mut self, key: ApiKey, version: i16, correlation_id: i32) -> anyhow::Result<Bytes> {
         let mut size = [0u8; 4];
-        self.reader.read_exact(&mut size)?;
+        self.stream.read_exact(&mut size)?;
         let size = i32::from_be_bytes(size);
         if !(4..=MAX_RESPONSE as i32).contains(&size) {
             bail!("response size {size}");
@@ -319,7 +332,7 @@ impl Connection {
         // `resize` reclaims the allocation when nothing holds the last response any more.
         self.buf.clear();
         self.buf.resize(size as usize, 0);
-        self.reader.read_exact(&mut self.buf)?;
+        self.stream.read_exact(&mut self.buf)?;
         let mut buf = self.buf.split().freeze();
         let header = ResponseHeader::decode(&mut buf, key.response_header_version(version))?;
         if header.correlation_id != correlation_id {
@@ -382,6 +395,24 @@ pub struct Produced {
 /// Sends `spec` to `topic` (which exists): one warm-up request per partition, then the timed
 /// requests with up to [`MAX_IN_FLIGHT`] unanswered, each response checked as it comes.
 pub fn produce(bootstrap: &str, topic: &str, spec: RawProduceSpec) -> anyhow::Result<Produced> {
+    produce_over(Connection::open(bootstrap)?, topic, spec)
+}
+
+/// `produce` over `stream`, a connection made and authenticated by the caller (the security
+/// rows' TLS and SASL_SSL).
+pub fn produce_on(
+    stream: Box<dyn Transport>,
+    topic: &str,
+    spec: RawProduceSpec,
+) -> anyhow::Result<Produced> {
+    produce_over(Connection::over(stream), topic, spec)
+}
+
+fn produce_over(
+    mut conn: Connection,
+    topic: &str,
+    spec: RawProduceSpec,
+) -> anyhow::Result<Produced> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
@@ -400,7 +431,6 @@ pub fn produce(bootstrap: &str, topic: &str, spec: RawProduceSpec) -> anyhow::Re
             frame(ApiKey::Produce, PRODUCE_VERSION, 0, &request)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut conn = Connection::open(bootstrap)?;
     let mut next_id = 1i32;
     let mut in_flight = VecDeque::with_capacity(MAX_IN_FLIGHT);
     let mut send = |conn: &mut Connection,
@@ -409,7 +439,7 @@ pub fn produce(bootstrap: &str, topic: &str, spec: RawProduceSpec) -> anyhow::Re
      -> anyhow::Result<()> {
         let f = &mut frames[p];
         f[CORRELATION_AT..CORRELATION_AT + 4].copy_from_slice(&next_id.to_be_bytes());
-        conn.writer.write_all(f)?;
+        conn.write(f)?;
         in_flight.push_back((next_id, p as i32));
         next_id = next_id.wrapping_add(1);
         Ok(())
@@ -522,8 +552,7 @@ pub fn consume(
                 .with_partitions(partitions)]);
         id = id.wrapping_add(1);
         fetches += 1;
-        conn.writer
-            .write_all(&frame(ApiKey::Fetch, FETCH_VERSION, id, &request)?)?;
+        conn.write(&frame(ApiKey::Fetch, FETCH_VERSION, id, &request)?)?;
         let mut body = conn.read(ApiKey::Fetch, FETCH_VERSION, id)?;
         let response = FetchResponse::decode(&mut body, FETCH_VERSION)?;
         if response.error_code != 0 {

@@ -14,7 +14,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::brokers::{Kind, Launcher};
 use super::load::{self, ProduceSpec};
+use super::raw_load::{self, RawProduceSpec};
 use super::report::{Better, Metric, Samples, Target};
+use crate::secure_raw::{connect_tls, scram_sha256_login};
 use crate::security::{add_scram_user, Certs};
 
 /// The listeners measured, each named after its security protocol.
@@ -103,6 +105,13 @@ fn produce_key(listener: &str, record_bytes: usize, partitions: i32) -> String {
     )
 }
 
+fn raw_produce_key(listener: &str, record_bytes: usize, partitions: i32) -> String {
+    format!(
+        "{}_raw_produce_{record_bytes}b_acks1_p{partitions}",
+        listener.to_ascii_lowercase()
+    )
+}
+
 fn consume_key(listener: &str) -> String {
     format!("{}_consume_1kib_p1", listener.to_ascii_lowercase())
 }
@@ -127,6 +136,19 @@ pub fn metrics(consume_bytes: u64) -> Vec<Metric> {
                 key: produce_key(listener, record_bytes, partitions),
                 label: format!(
                     "{}: produce {}, acks=1, {partitions} partition",
+                    label(listener),
+                    super::size_label(record_bytes)
+                ),
+                unit: "MiB/s",
+                better: Better::Higher,
+                target: Target::RatioAtLeast(2.0),
+            });
+        }
+        for (record_bytes, partitions) in PRODUCE {
+            m.push(Metric {
+                key: raw_produce_key(listener, record_bytes, partitions),
+                label: format!(
+                    "{}: raw produce {}, acks=1, {partitions} partition (pre-encoded batches)",
                     label(listener),
                     super::size_label(record_bytes)
                 ),
@@ -176,8 +198,12 @@ pub fn workload_text(produce_records: u64, consume_bytes: u64) -> String {
          SCRAM-SHA-256 (4096 iterations) on SASL_SSL with a user created through \
          AlterUserScramCredentials; over each, produce runs of {produce_records} records of \
          1 KiB and of 100 B (acks=1, otherwise as the PLAINTEXT rows) and a consume of {} MiB \
-         of 1 KiB records written over the same listener.",
-        consume_bytes >> 20
+         of 1 KiB records written over the same listener. The raw produce rows send \
+         {produce_records} KiB of pre-encoded 64 KiB batches over one TLS connection of the \
+         harness's own (rustls; SASL_SSL logs in with SCRAM-SHA-256 first), {} requests in \
+         flight, as the PLAINTEXT raw rows do, so the TLS client is not the limit.",
+        consume_bytes >> 20,
+        super::raw_load::MAX_IN_FLIGHT
     )
 }
 
@@ -236,6 +262,34 @@ pub fn round(
                     let gib = t.bytes as f64 / super::GIB;
                     samples.add(&cpu_produced_key(listener), kind, cpu / gib);
                 }
+            }
+            for (record_bytes, partitions) in PRODUCE {
+                let key = raw_produce_key(listener, record_bytes, partitions);
+                let topic = key.replace('_', "-");
+                load::create_topic(&broker.bootstrap, &topic, partitions)?;
+                let mut stream = connect_tls(addr, &material.certs.path("ca.crt"))?;
+                if listener == "SASL_SSL" {
+                    scram_sha256_login(&mut stream, USER, PASSWORD)?;
+                }
+                let spec = RawProduceSpec {
+                    record_bytes,
+                    bytes: produce_records * 1024,
+                    acks: 1,
+                    partitions,
+                };
+                let (cpu0, own0) = (super::procfs::cpu_seconds(pid)?, super::own_cpu()?);
+                let t = raw_load::produce_on(Box::new(stream), &topic, spec)
+                    .with_context(|| key.clone())?
+                    .throughput;
+                eprintln!(
+                    "bench:   {key}: {:.1} MiB/s in {:.2} s; CPU s: broker {:.2}, load \
+                     generator {:.2}",
+                    t.mib_per_s(),
+                    t.elapsed.as_secs_f64(),
+                    super::procfs::cpu_seconds(pid)? - cpu0,
+                    super::own_cpu()? - own0,
+                );
+                samples.add(&key, kind, t.mib_per_s());
             }
             let topic = format!("{}-consume", listener.to_ascii_lowercase());
             load::create_topic(&broker.bootstrap, &topic, 1)?;
