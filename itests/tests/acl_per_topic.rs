@@ -7,7 +7,7 @@
 //! ConsumerGroupDescribe (DESCRIBE on the group and on its assignments' topics),
 //! DescribeTransactions and ListTransactions (topics and ids filtered by DESCRIBE),
 //! DescribeTopicPartitions (DESCRIBE per topic), Produce to a missing topic (no auto-creation
-//! in Kafka 4) and CreateTopics (`topic_config_error_code` from DESCRIBE_CONFIGS).
+//! in Kafka 4; the transactional id checked for transactional records only) and CreateTopics (`topic_config_error_code` from DESCRIBE_CONFIGS).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -611,6 +611,26 @@ fn produce_to_missing(admin: &mut RawClient, alice: &mut RawClient) -> anyhow::R
     assert_eq!(written, UNKNOWN_TOPIC_OR_PARTITION, "Produce with WRITE");
     let (denied, _) = alice.produce("x-missing", -1, build_test_batch(0, 1, now))?;
     assert_eq!(denied, TOPIC_AUTHORIZATION_FAILED, "Produce without WRITE");
+    // A transactional id on records that are not transactional is not checked (Kafka's
+    // `hasTransactionalRecords`): alice has no WRITE on tx-z.
+    use produce_request::{PartitionProduceData, TopicProduceData};
+    let with_id: ProduceResponse = alice.call(
+        ApiKey::Produce,
+        9,
+        &ProduceRequest::default()
+            .with_transactional_id(Some(s("tx-z").into()))
+            .with_acks(-1)
+            .with_timeout_ms(5_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(s("w-missing").into())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(build_test_batch(0, 1, now).into()))])]),
+    )?;
+    assert_eq!(
+        with_id.responses[0].partition_responses[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
+        "Produce of plain records with a transactional id"
+    );
     let ids = topic_ids(admin)?;
     assert!(!ids.contains_key("w-missing") && !ids.contains_key("x-missing"));
     Ok(())

@@ -796,8 +796,21 @@ fn produce(broker: &Broker, a: &Access, request: &Request, r: &ProduceRequest, v
                     .collect(),
             )
     };
+    // As Kafka's `RequestUtils.hasTransactionalRecords`: the transactional id is checked only
+    // when a batch is transactional (one without an id is the handler's to refuse).
+    let transactional = || {
+        r.topic_data.iter().any(|t| {
+            t.partition_data.iter().any(|p| {
+                p.records.as_ref().is_some_and(|records| {
+                    gregor_storage::batch::headers(records)
+                        .map_while(Result::ok)
+                        .any(|(_, h)| h.is_transactional())
+                })
+            })
+        })
+    };
     if let Some(id) = r.transactional_id.as_ref() {
-        if !a.txn(id) {
+        if !a.txn(id) && transactional() {
             return Gate::Refuse(ResponseKind::Produce(
                 ProduceResponse::default()
                     .with_responses(r.topic_data.iter().map(|t| answer(t, TXN_DENIED)).collect()),
