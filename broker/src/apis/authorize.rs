@@ -189,33 +189,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
             )
         }
         RequestKind::Metadata(r) => metadata(broker, a, request, r, v),
-        RequestKind::CreateTopics(r) => {
-            if a.cluster(Op::Create) {
-                return pass;
-            }
-            narrow(
-                request,
-                &r.topics,
-                |t| a.topic(Op::Create, t.name.as_str()),
-                |kept| RequestKind::CreateTopics(r.clone().with_topics(kept)),
-                move |resp, denied| match resp {
-                    ResponseKind::CreateTopics(mut resp) => {
-                        for t in denied {
-                            resp.topics.push(
-                                create_topics_response::CreatableTopicResult::default()
-                                    .with_name(t.name)
-                                    .with_error_code(TOPIC_DENIED)
-                                    .with_topic_config_error_code(TOPIC_DENIED)
-                                    .with_num_partitions(-1)
-                                    .with_replication_factor(-1),
-                            );
-                        }
-                        ResponseKind::CreateTopics(resp)
-                    }
-                    other => other,
-                },
-            )
-        }
+        RequestKind::CreateTopics(r) => create_topics(a, request, r),
         RequestKind::DeleteTopics(r) => {
             // By name (v0-5) or by name or id (v6+): the id's topic is looked up to authorize.
             let name_of = |t: &delete_topics_request::DeleteTopicState| {
@@ -472,11 +446,23 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                 ConsumerGroupHeartbeatResponse::default().with_error_code(GROUP_DENIED),
             ))
         }
-        RequestKind::OffsetDelete(r) if !a.group(Op::Delete, &r.group_id) => Gate::Refuse(
-            ResponseKind::OffsetDelete(
-                OffsetDeleteResponse::default().with_error_code(GROUP_DENIED),
-            ),
-        ),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            // Kafka 4: one subscribed name the caller may not describe fails the heartbeat;
+            // a regex subscription is resolved against what the member may describe.
+            let denied = r
+                .subscribed_topic_names
+                .iter()
+                .flatten()
+                .any(|t| !a.topic(Op::Describe, t));
+            if denied {
+                return Gate::Refuse(ResponseKind::ConsumerGroupHeartbeat(
+                    ConsumerGroupHeartbeatResponse::default().with_error_code(TOPIC_DENIED),
+                ));
+            }
+            pass
+        }
+        RequestKind::ConsumerGroupDescribe(r) => consumer_group_describe(a, request, r),
+        RequestKind::OffsetDelete(r) => offset_delete(a, request, r),
         RequestKind::OffsetCommit(r) => offset_commit(a, request, r),
         RequestKind::OffsetFetch(r) => offset_fetch(a, request, r, v),
         RequestKind::DescribeGroups(r) => {
@@ -605,9 +591,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                 .filter(|id| !a.allows(Op::Describe, Rt::TransactionalId, id))
                 .map(|id| id.to_string())
                 .collect();
-            if denied.is_empty() {
-                return pass;
-            }
+            let access = a.clone();
             Gate::Pass(
                 None,
                 patch(move |resp| match resp {
@@ -617,10 +601,10 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                                 *s = describe_transactions_response::TransactionState::default()
                                     .with_transactional_id(s.transactional_id.clone())
                                     .with_error_code(TXN_DENIED)
-                                    .with_transaction_state(StrBytes::from_static_str(""))
-                                    .with_producer_id(ProducerId(-1))
-                                    .with_producer_epoch(-1);
+                                    .with_transaction_state(StrBytes::from_static_str(""));
                             }
+                            // The partitions of topics the caller may not describe are left out.
+                            s.topics.retain(|t| access.topic(Op::Describe, &t.topic));
                         }
                         ResponseKind::DescribeTransactions(resp)
                     }
@@ -628,6 +612,7 @@ pub fn check(broker: &Broker, access: &Access, request: &Request) -> Gate {
                 }),
             )
         }
+        RequestKind::DescribeTopicPartitions(r) => describe_topic_partitions(broker, a, request, r),
         RequestKind::ListTransactions(_) => {
             let access = a.clone();
             Gate::Pass(
@@ -811,8 +796,21 @@ fn produce(broker: &Broker, a: &Access, request: &Request, r: &ProduceRequest, v
                     .collect(),
             )
     };
+    // As Kafka's `RequestUtils.hasTransactionalRecords`: the transactional id is checked only
+    // when a batch is transactional (one without an id is the handler's to refuse).
+    let transactional = || {
+        r.topic_data.iter().any(|t| {
+            t.partition_data.iter().any(|p| {
+                p.records.as_ref().is_some_and(|records| {
+                    gregor_storage::batch::headers(records)
+                        .map_while(Result::ok)
+                        .any(|(_, h)| h.is_transactional())
+                })
+            })
+        })
+    };
     if let Some(id) = r.transactional_id.as_ref() {
-        if !a.txn(id) {
+        if !a.txn(id) && transactional() {
             return Gate::Refuse(ResponseKind::Produce(
                 ProduceResponse::default()
                     .with_responses(r.topic_data.iter().map(|t| answer(t, TXN_DENIED)).collect()),
@@ -1209,4 +1207,268 @@ fn add_partitions_to_txn(a: &Access, r: &AddPartitionsToTxnRequest, v: i16) -> G
     Gate::Refuse(ResponseKind::AddPartitionsToTxn(
         AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results),
     ))
+}
+
+/// CreateTopics as Kafka's controller (`ControllerApis.createTopics`): CREATE on the cluster or
+/// on each topic; a created topic's configs, partition count and replication factor are
+/// answered only with DESCRIBE_CONFIGS on it, else its `topic_config_error_code` is
+/// TOPIC_AUTHORIZATION_FAILED.
+fn create_topics(a: &Access, request: &Request, r: &CreateTopicsRequest) -> Gate {
+    use create_topics_response::CreatableTopicResult;
+    let cluster_create = a.cluster(Op::Create);
+    let (kept, denied): (Vec<_>, Vec<_>) = r
+        .topics
+        .iter()
+        .cloned()
+        .partition(|t| cluster_create || a.topic(Op::Create, t.name.as_str()));
+    let hidden: HashSet<String> = kept
+        .iter()
+        .filter(|t| !a.topic(Op::DescribeConfigs, t.name.as_str()))
+        .map(|t| t.name.to_string())
+        .collect();
+    if denied.is_empty() && hidden.is_empty() {
+        return Gate::Pass(None, None);
+    }
+    let rewritten = (!denied.is_empty())
+        .then(|| {
+            with_body(
+                request,
+                RequestKind::CreateTopics(r.clone().with_topics(kept)),
+            )
+        })
+        .flatten();
+    Gate::Pass(
+        rewritten,
+        patch(move |resp| match resp {
+            ResponseKind::CreateTopics(mut resp) => {
+                for t in &mut resp.topics {
+                    if t.error_code == 0 && hidden.contains(t.name.as_str()) {
+                        t.configs = t.configs.as_ref().map(|_| Vec::new());
+                        t.num_partitions = -1;
+                        t.replication_factor = -1;
+                        t.topic_config_error_code = TOPIC_DENIED;
+                    }
+                }
+                for t in denied {
+                    resp.topics.push(
+                        CreatableTopicResult::default()
+                            .with_name(t.name)
+                            .with_error_code(TOPIC_DENIED)
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                "Authorization failed.",
+                            )))
+                            .with_num_partitions(-1)
+                            .with_replication_factor(-1),
+                    );
+                }
+                ResponseKind::CreateTopics(resp)
+            }
+            other => other,
+        }),
+    )
+}
+
+/// OffsetDelete as Kafka's `handleOffsetDeleteRequest`: DELETE on the group, then READ on each
+/// topic; the partitions of a topic the caller may not read are answered
+/// TOPIC_AUTHORIZATION_FAILED and the rest go to the coordinator (even none, for its group
+/// errors).
+fn offset_delete(a: &Access, request: &Request, r: &OffsetDeleteRequest) -> Gate {
+    use offset_delete_response::*;
+    if !a.group(Op::Delete, &r.group_id) {
+        return Gate::Refuse(ResponseKind::OffsetDelete(
+            OffsetDeleteResponse::default().with_error_code(GROUP_DENIED),
+        ));
+    }
+    narrow(
+        request,
+        &r.topics,
+        |t| a.topic(Op::Read, t.name.as_str()),
+        |kept| RequestKind::OffsetDelete(r.clone().with_topics(kept)),
+        move |resp, denied| match resp {
+            // A group-level error answers the whole request, as Kafka's does.
+            ResponseKind::OffsetDelete(mut resp) if resp.error_code == 0 => {
+                for t in denied {
+                    resp.topics.push(
+                        OffsetDeleteResponseTopic::default()
+                            .with_name(t.name)
+                            .with_partitions(
+                                t.partitions
+                                    .iter()
+                                    .map(|p| {
+                                        OffsetDeleteResponsePartition::default()
+                                            .with_partition_index(p.partition_index)
+                                            .with_error_code(TOPIC_DENIED)
+                                    })
+                                    .collect(),
+                            ),
+                    );
+                }
+                ResponseKind::OffsetDelete(resp)
+            }
+            other => other,
+        },
+    )
+}
+
+/// ConsumerGroupDescribe as Kafka 4's `handleConsumerGroupDescribe`: DESCRIBE on each group
+/// (GROUP_AUTHORIZATION_FAILED first in the answer); a described group whose members' current
+/// or target assignments hold a topic the caller may not describe is answered
+/// TOPIC_AUTHORIZATION_FAILED without its members.
+fn consumer_group_describe(
+    a: &Access,
+    request: &Request,
+    r: &ConsumerGroupDescribeRequest,
+) -> Gate {
+    use consumer_group_describe_response::DescribedGroup;
+    let (kept, denied): (Vec<_>, Vec<_>) = r
+        .group_ids
+        .iter()
+        .cloned()
+        .partition(|g| a.group(Op::Describe, g));
+    let include = r.include_authorized_operations;
+    let rewritten = (!denied.is_empty())
+        .then(|| {
+            with_body(
+                request,
+                RequestKind::ConsumerGroupDescribe(r.clone().with_group_ids(kept)),
+            )
+        })
+        .flatten();
+    let access = a.clone();
+    Gate::Pass(
+        rewritten,
+        patch(move |resp| match resp {
+            ResponseKind::ConsumerGroupDescribe(mut resp) => {
+                let mut groups: Vec<DescribedGroup> = denied
+                    .into_iter()
+                    .map(|g| {
+                        DescribedGroup::default()
+                            .with_group_id(g)
+                            .with_error_code(GROUP_DENIED)
+                    })
+                    .collect();
+                for mut g in std::mem::take(&mut resp.groups) {
+                    if include && g.error_code == 0 {
+                        g.authorized_operations = access.operations(Rt::Group, &g.group_id);
+                    }
+                    let hidden = g
+                        .members
+                        .iter()
+                        .flat_map(|m| [&m.assignment, &m.target_assignment])
+                        .flat_map(|a| &a.topic_partitions)
+                        .any(|tp| !access.topic(Op::Describe, &tp.topic_name));
+                    if hidden {
+                        g = DescribedGroup::default()
+                            .with_group_id(g.group_id)
+                            .with_error_code(TOPIC_DENIED)
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                "The group has described topic(s) that the client is not \
+                                 authorized to describe.",
+                            )));
+                    }
+                    groups.push(g);
+                }
+                resp.groups = groups;
+                ResponseKind::ConsumerGroupDescribe(resp)
+            }
+            other => other,
+        }),
+    )
+}
+
+/// DescribeTopicPartitions as Kafka's `DescribeTopicPartitionsRequestHandler`: topics the caller
+/// may not describe are taken out before the answer is paged (they take no room and no cursor
+/// points at them); named ones are answered TOPIC_AUTHORIZATION_FAILED after the rest, with no
+/// topic id, and an all-topics request leaves them out. Every other topic carries the caller's
+/// authorized operations.
+fn describe_topic_partitions(
+    broker: &Broker,
+    a: &Access,
+    request: &Request,
+    r: &DescribeTopicPartitionsRequest,
+) -> Gate {
+    use describe_topic_partitions_request::TopicRequest;
+    let fetch_all = r.topics.is_empty();
+    let cursor = r.cursor.as_ref();
+    // A bad cursor is refused before any ACL is looked at: the handler answers it.
+    let bad_cursor = cursor.is_some_and(|c| {
+        c.partition_index < 0 || (!fetch_all && !r.topics.iter().any(|t| t.name == c.topic_name))
+    });
+    if bad_cursor {
+        return Gate::Pass(None, None);
+    }
+    let from = cursor.map_or("", |c| c.topic_name.as_str());
+    let candidates: std::collections::BTreeSet<String> = if fetch_all {
+        broker.topics.all().into_iter().map(|t| t.name).collect()
+    } else {
+        r.topics.iter().map(|t| t.name.to_string()).collect()
+    };
+    let (kept, hidden): (Vec<String>, Vec<String>) = candidates
+        .into_iter()
+        .filter(|n| n.as_str() >= from)
+        .partition(|n| a.topic(Op::Describe, n));
+    let denied: Vec<String> = if fetch_all {
+        Vec::new()
+    } else {
+        hidden.clone()
+    };
+    let mut rewritten = None;
+    if !hidden.is_empty() {
+        if kept.is_empty() {
+            let topics = denied.into_iter().map(denied_topic_partitions).collect();
+            return Gate::Refuse(ResponseKind::DescribeTopicPartitions(
+                DescribeTopicPartitionsResponse::default().with_topics(topics),
+            ));
+        }
+        // The kept topics, named, page as the whole list would; a cursor on a hidden topic
+        // only says where to start, which the list now does.
+        let cursor = r
+            .cursor
+            .clone()
+            .filter(|c| kept.iter().any(|n| n == c.topic_name.as_str()));
+        let topics = kept
+            .iter()
+            .map(|n| TopicRequest::default().with_name(topic_name(n)))
+            .collect();
+        rewritten = with_body(
+            request,
+            RequestKind::DescribeTopicPartitions(r.clone().with_topics(topics).with_cursor(cursor)),
+        );
+    }
+    let access = a.clone();
+    Gate::Pass(
+        rewritten,
+        patch(move |resp| match resp {
+            ResponseKind::DescribeTopicPartitions(mut resp) => {
+                if fetch_all {
+                    // Deleted since the gate listed it: an all-topics answer leaves it out.
+                    resp.topics
+                        .retain(|t| t.error_code != ResponseError::UnknownTopicOrPartition.code());
+                }
+                for t in &mut resp.topics {
+                    if let Some(n) = &t.name {
+                        t.topic_authorized_operations = access.operations(Rt::Topic, n);
+                    }
+                }
+                resp.topics
+                    .extend(denied.into_iter().map(denied_topic_partitions));
+                ResponseKind::DescribeTopicPartitions(resp)
+            }
+            other => other,
+        }),
+    )
+}
+
+/// A named topic of DescribeTopicPartitions the caller may not describe: its name, no id.
+fn denied_topic_partitions(
+    name: String,
+) -> describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic {
+    describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default()
+        .with_error_code(TOPIC_DENIED)
+        .with_name(Some(topic_name(&name)))
+        .with_topic_authorized_operations(i32::MIN)
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
 }
