@@ -250,6 +250,9 @@ fn record<'a>(
     }
 }
 
+/// The group of the committing consumer (`commit_each`).
+pub const COMMIT_GROUP: &str = "bench-committer";
+
 /// A consumer that reads by manual assignment, never commits and has no group membership.
 fn reader(bootstrap: &str, extra: &[(&str, &str)]) -> anyhow::Result<BaseConsumer> {
     let mut config = ClientConfig::new();
@@ -319,7 +322,7 @@ pub fn consume_with(
 /// `topic` and commits each one synchronously before it reads the next (what an application
 /// that must not reprocess anything does); returns commits per second.
 pub fn commit_each(bootstrap: &str, topic: &str, records: u64) -> anyhow::Result<f64> {
-    let consumer = reader(bootstrap, &[("group.id", "bench-committer")])?;
+    let consumer = reader(bootstrap, &[("group.id", COMMIT_GROUP)])?;
     consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)?;

@@ -860,6 +860,9 @@ fn one_round(
                 keys: None,
             };
             load::produce(&bootstrap, topic, fill).context("filling the commit topic")?;
+            // Kafka answers NOT_COORDINATOR until it has created and loaded __consumer_offsets
+            // (the group rows warm it up when they run first).
+            crate::reference::wait_for_group_coordinator(&bootstrap, load::COMMIT_GROUP)?;
             let (cpu0, own0) = (procfs::cpu_seconds(pid)?, own_cpu()?);
             let rate = load::commit_each(&bootstrap, topic, sizes.commits).context("commit")?;
             eprintln!(
