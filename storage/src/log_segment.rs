@@ -20,6 +20,7 @@ use crate::file_names::{
 };
 use crate::index::{AbortedTxn, AbortedTxnSearch, OffsetIndex, TimeIndex, TransactionIndex};
 use crate::log::TimestampOffset;
+use crate::mapped_file::{MappedFile, WriteMode};
 
 /// Whether a log's batches may leave offsets out between them. Only the log cleaner makes
 /// such gaps, so a log it never cleaned must chain exactly: the base offset lies outside the
@@ -92,6 +93,9 @@ pub struct LogSegment {
     deferred: AtomicBool,
     /// Done once the deferred tail was read.
     tail_loaded: OnceLock<()>,
+    /// Set by `seal`: the segment takes no more appends, so once synced its `.log` needs no
+    /// descriptor (reads go through the mapping).
+    sealed: AtomicBool,
 }
 
 /// What the tail of a trusted segment says: its next offset and largest timestamp.
@@ -175,11 +179,12 @@ impl LogSegment {
         config: &LogConfig,
         role: SegmentRole,
     ) -> Result<LogSegment> {
-        let capacity = match role {
-            SegmentRole::Active => config.segment_bytes,
-            SegmentRole::Closed => 0,
+        let (capacity, mode) = match role {
+            SegmentRole::Active => (config.segment_bytes, WriteMode::Descriptor),
+            // Read through the mapping only: a closed segment holds no descriptor.
+            SegmentRole::Closed => (0, WriteMode::Closed),
         };
-        Self::open_files(dir, base_offset, config, capacity, "")
+        Self::open_files(dir, base_offset, config, capacity, mode, "")
     }
 
     /// Creates an empty segment whose files carry `suffix` after their usual names (the
@@ -205,7 +210,14 @@ impl LogSegment {
                 Err(e) => return Err(StorageError::io("removing stale segment file", path)(e)),
             }
         }
-        let segment = Self::open_files(dir, base_offset, config, capacity, suffix)?;
+        let segment = Self::open_files(
+            dir,
+            base_offset,
+            config,
+            capacity,
+            WriteMode::Descriptor,
+            suffix,
+        )?;
         segment.mark_checked();
         Ok(segment)
     }
@@ -221,10 +233,11 @@ impl LogSegment {
         base_offset: i64,
         config: &LogConfig,
         capacity: u64,
+        mode: WriteMode,
         suffix: &str,
     ) -> Result<LogSegment> {
         let path = |name: &str| segment_file(dir, base_offset, &format!("{name}{suffix}"));
-        let log = crate::mapped_file::MappedFile::open(&path(LOG_SUFFIX), None, capacity)?;
+        let log = MappedFile::open_with(&path(LOG_SUFFIX), None, capacity, mode)?;
         let offset_index = OffsetIndex::open(
             &path(INDEX_SUFFIX),
             base_offset,
@@ -259,6 +272,7 @@ impl LogSegment {
             index_distrusted: AtomicBool::new(false),
             deferred: AtomicBool::new(false),
             tail_loaded: OnceLock::new(),
+            sealed: AtomicBool::new(false),
         })
     }
 
@@ -501,7 +515,10 @@ impl LogSegment {
             });
         }
         state.bytes_since_index_entry += h.size as u64;
-        if state.bytes_since_index_entry > u64::from(config.index_interval_bytes) {
+        // A distrusted index is unused and its file removed (the next start rebuilds it).
+        if state.bytes_since_index_entry > u64::from(config.index_interval_bytes)
+            && !self.index_distrusted.load(Ordering::Acquire)
+        {
             let written = self
                 .offset_index
                 .append(last_offset, position as u32)
@@ -1055,7 +1072,8 @@ impl LogSegment {
     /// Seals the segment when the log rolls past it or closes: the time index gets the final
     /// largest timestamp and the files are cut to size. Syncing is the caller's choice.
     pub fn seal(&self) -> Result<()> {
-        if let Some(m) = self.max_timestamp() {
+        let distrusted = self.index_distrusted.load(Ordering::Acquire);
+        if let Some(m) = self.max_timestamp().filter(|_| !distrusted) {
             // The index is sparse: a missing last entry (a full disk) costs lookups a little
             // scanning, and must not take the log offline.
             if let Err(e) = self.time_index.append(m.timestamp, m.offset) {
@@ -1064,14 +1082,28 @@ impl LogSegment {
         }
         self.log.trim()?;
         self.offset_index.trim()?;
-        self.time_index.trim()
+        self.time_index.trim()?;
+        self.sealed.store(true, Ordering::Release);
+        Ok(())
     }
 
-    /// Forces the segment's log and indexes to disk.
+    /// Forces the segment's log and indexes to disk. A sealed segment then closes its
+    /// `.log` descriptor, as a closed segment opened at start-up never holds one, so the
+    /// open-file limit bounds active segments rather than all of them.
     pub fn sync(&self) -> Result<()> {
         self.sync_log()?;
         self.offset_index.sync()?;
-        self.time_index.sync()
+        self.time_index.sync()?;
+        if self.sealed.load(Ordering::Acquire) {
+            self.log.release_descriptor();
+        }
+        Ok(())
+    }
+
+    /// How many file descriptors the segment keeps open: its `.log`'s while it takes appends,
+    /// none once sealed and synced (indexes never keep one).
+    pub fn open_descriptors(&self) -> usize {
+        usize::from(self.log.holds_descriptor())
     }
 
     /// Forces the `.log` and the `.txnindex` to disk. The offset and time indexes are rebuilt
@@ -1148,6 +1180,26 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[position as usize + 70] ^= 0x5a;
         std::fs::write(&path, bytes).unwrap();
+    }
+
+    #[test]
+    fn only_an_unsealed_log_holds_a_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let segment = LogSegment::create(dir.path(), 0, &config(), 0).unwrap();
+        let mut b = batch::build_test_batch(3, 2000, 1_000);
+        b[..8].copy_from_slice(&0i64.to_be_bytes());
+        segment.append_batches_as_is(&b, &config()).unwrap();
+        assert_eq!(segment.open_descriptors(), 1, "the active .log, no index");
+        assert!(segment.offset_index.entries() > 0 || segment.time_index.entries() > 0);
+        segment.sync().unwrap();
+        assert_eq!(segment.open_descriptors(), 1, "not sealed yet");
+        segment.seal().unwrap();
+        segment.sync().unwrap();
+        assert_eq!(segment.open_descriptors(), 0);
+        assert_eq!(&segment.contents()[..], &b[..]);
+        let closed = LogSegment::open(dir.path(), 0, &config(), SegmentRole::Closed).unwrap();
+        assert_eq!(closed.open_descriptors(), 0);
+        assert_eq!(&closed.contents()[..], &b[..]);
     }
 
     #[test]

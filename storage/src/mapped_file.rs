@@ -1,16 +1,27 @@
 //! An append-only file read through a memory mapping: the building block of segments and indexes.
 //!
-//! The read-only mapping spans the file's whole capacity from the start, so it never moves and
-//! slices handed to readers stay valid. Writes go through `pwritev` into the same page cache. The
-//! file is grown ahead of the writer in chunks with `posix_fallocate`, so a full disk is an error
-//! from `append` before anything is written, and fsyncs of a preallocated file are cheaper.
-//! Readers only touch bytes below `len`, which is published after the bytes are in place.
+//! The mapping spans the file's whole capacity from the start, so it never moves and slices
+//! handed to readers stay valid. The file is grown ahead of the writer in chunks with
+//! `posix_fallocate`, so a full disk is an error from `append` before anything is written
+//! (never a SIGBUS from a store into a page with no block), and fsyncs of a preallocated file
+//! are cheaper. Readers only touch bytes below `len`, which is published after the bytes are in
+//! place.
+//!
+//! How appends reach the file depends on its [`WriteMode`]. An active `.log` keeps its
+//! descriptor and writes with `pwritev`; an index keeps no descriptor and stores its entries
+//! through a writable shared mapping, as Kafka's `AbstractIndex` does; a closed `.log` keeps
+//! none either (it is read through the mapping, and [`MappedFile::release_descriptor`] drops
+//! the descriptor of a sealed, synced one). What needs a descriptor then (growing, trimming,
+//! truncating, punching, file times) opens the file briefly by its tracked path; a sync is
+//! an `msync` of the mapping, which reaches the file even when its path is gone. So a
+//! partition's files hold no descriptor at rest but the active `.log`'s, and the open-file
+//! limit bounds active segments rather than files.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use memmap2::{MmapOptions, MmapRaw};
@@ -23,17 +34,38 @@ const MIN_GROWTH: u64 = 64 << 10;
 /// The largest step, so a busy log does not reserve much more disk than it uses.
 const MAX_GROWTH: u64 = 16 << 20;
 
+/// How a [`MappedFile`]'s appends reach the file, and whether it keeps a descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `pwritev` on a descriptor kept open, through a read-only mapping: the active `.log`,
+    /// written in large appends (faulting fresh pages of a shared mapping costs several times
+    /// more than the copy on the machines measured).
+    Descriptor,
+    /// Stores into a writable shared mapping, no descriptor kept: an index, written in small
+    /// entries (Kafka's `AbstractIndex`).
+    Mapping,
+    /// No descriptor kept, read-only mapping: a closed `.log`, which gets no appends (one
+    /// would open the file briefly).
+    Closed,
+}
+
 /// One file, mapped for its whole capacity, written only at its end.
 pub struct MappedFile {
     /// Where the file is; changes only when the cleaner renames a swapped-in segment's files.
+    /// Held while the file is opened briefly by it, so a rename never races such an open.
     path: Mutex<PathBuf>,
-    file: File,
+    /// The descriptor, kept only in [`WriteMode::Descriptor`] until `release_descriptor`.
+    file: Mutex<Option<File>>,
     /// Shared with every `Bytes` handed out, so a slice outlives a deleted or rolled segment.
+    /// Writable only in [`WriteMode::Mapping`].
     map: Arc<MmapRaw>,
+    /// Whether appends store through `map` (it was mapped writable).
+    writable_map: bool,
     capacity: u64,
     /// Bytes written and visible to readers.
     len: AtomicU64,
-    /// Bytes of the file reserved on disk; only the writer touches it.
+    /// Bytes of the file reserved on disk (and so inside its size); only the writer touches it.
+    /// A writable-mapping store lands only below it.
     allocated: Mutex<u64>,
 }
 
@@ -52,10 +84,27 @@ impl AsRef<[u8]> for MapSlice {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl MappedFile {
-    /// Opens (creating if needed) `path` with `len` valid bytes, mapped for `capacity` bytes.
-    /// Bytes of the file past `len` are ignored and overwritten by later appends.
+    /// Opens (creating if needed) `path` with `len` valid bytes, mapped for `capacity` bytes,
+    /// keeping its descriptor ([`WriteMode::Descriptor`]). Bytes of the file past `len` are
+    /// ignored and overwritten by later appends.
     pub fn open(path: &Path, len: Option<u64>, capacity: u64) -> Result<MappedFile> {
+        Self::open_with(path, len, capacity, WriteMode::Descriptor)
+    }
+
+    /// Opens (creating if needed) `path` as [`MappedFile::open`] does, written as `mode` says.
+    pub fn open_with(
+        path: &Path,
+        len: Option<u64>,
+        capacity: u64,
+        mode: WriteMode,
+    ) -> Result<MappedFile> {
+        // Read-write even when nothing is appended: an `msync` only reaches the file of a
+        // shared mapping whose descriptor was writable.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -69,18 +118,62 @@ impl MappedFile {
             .len();
         let len = len.unwrap_or(file_len).min(file_len);
         let capacity = capacity.max(file_len).max(1);
-        let map = MmapOptions::new()
-            .len(capacity as usize)
-            .map_raw_read_only(&file)
-            .map_err(StorageError::io("mapping file", path))?;
+        let mut options = MmapOptions::new();
+        options.len(capacity as usize);
+        let writable_map = mode == WriteMode::Mapping;
+        let map = if writable_map {
+            options.map_raw(&file)
+        } else {
+            options.map_raw_read_only(&file)
+        }
+        .map_err(StorageError::io("mapping file", path))?;
+        // A store through the mapping into a hole would fault on a full disk, and a file
+        // found on disk may be sparse past its valid bytes (Kafka sizes an index with
+        // `setLength`): such a file counts as reserved only up to `len`, so the first append
+        // reserves the rest with `posix_fallocate`, which fills holes. A `pwritev` into a
+        // hole fails with an error instead, so a descriptor-written file trusts its size.
+        let allocated = if writable_map { len } else { file_len };
         Ok(MappedFile {
             path: Mutex::new(path.to_path_buf()),
-            file,
+            file: Mutex::new((mode == WriteMode::Descriptor).then_some(file)),
             map: Arc::new(map),
+            writable_map,
             capacity,
             len: AtomicU64::new(len),
-            allocated: Mutex::new(file_len),
+            allocated: Mutex::new(allocated),
         })
+    }
+
+    /// Runs `f` on the file's descriptor: the kept one, or one opened briefly by path (never
+    /// creating the file: one deleted meanwhile is an error, not a new empty file).
+    fn with_fd<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&File) -> std::io::Result<T>,
+    ) -> Result<T> {
+        let kept = lock(&self.file);
+        if let Some(file) = kept.as_ref() {
+            return f(file).map_err(StorageError::io(what, &self.path()));
+        }
+        drop(kept);
+        let path = lock(&self.path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&*path)
+            .map_err(StorageError::io("reopening file", &*path))?;
+        f(&file).map_err(StorageError::io(what, &*path))
+    }
+
+    /// Closes the kept descriptor, if any: the file is then read through its mapping only (a
+    /// sealed segment's `.log` once synced). What needs a descriptor later opens one briefly.
+    pub fn release_descriptor(&self) {
+        lock(&self.file).take();
+    }
+
+    /// Whether the file keeps a descriptor open.
+    pub fn holds_descriptor(&self) -> bool {
+        lock(&self.file).is_some()
     }
 
     /// The file's path.
@@ -88,19 +181,23 @@ impl MappedFile {
         self.path.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Renames the file to `to`; the open descriptor and the mapping stay as they are, so
-    /// readers holding slices never notice.
+    /// Renames the file to `to`; the descriptor (if kept) and the mapping stay as they are,
+    /// so readers holding slices never notice, and later brief opens use the new path.
     pub fn rename(&self, to: &Path) -> Result<()> {
-        let mut path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        let mut path = lock(&self.path);
         std::fs::rename(&*path, to).map_err(StorageError::io("renaming file", &*path))?;
         *path = to.to_path_buf();
         Ok(())
     }
 
-    /// The file's modification time in ms since the epoch (from the descriptor, so a rename
-    /// does not lose it).
+    /// The file's modification time in ms since the epoch (from the descriptor if kept, else
+    /// from the tracked path, which a rename updates).
     pub fn modified_ms(&self) -> Option<i64> {
-        let modified = self.file.metadata().ok()?.modified().ok()?;
+        let metadata = match lock(&self.file).as_ref() {
+            Some(file) => file.metadata(),
+            None => std::fs::metadata(&*lock(&self.path)),
+        };
+        let modified = metadata.ok()?.modified().ok()?;
         let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
         i64::try_from(since.as_millis()).ok()
     }
@@ -109,9 +206,7 @@ impl MappedFile {
     /// the segments it replaces, as Kafka's cleaner does, so time retention measures the same).
     pub fn set_modified_ms(&self, ms: i64) -> Result<()> {
         let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-        self.file
-            .set_modified(time)
-            .map_err(StorageError::io("setting file time", &self.path()))
+        self.with_fd("setting file time", |file| file.set_modified(time))
     }
 
     /// Bytes written so far.
@@ -170,8 +265,26 @@ impl MappedFile {
             )(full));
         }
         self.reserve(end)?;
-        self.write_all_at(parts, start)
-            .map_err(StorageError::io("writing file", &self.path()))?;
+        if self.writable_map {
+            let mut at = start as usize;
+            for part in parts {
+                // SAFETY: [start, end) lies inside the mapping (end <= capacity) and below
+                // `allocated`: the file is at least that long and has blocks there
+                // (`reserve`), so the stores neither fault past the end of the file nor need
+                // a block on a full disk. Readers never touch bytes at or past `len`, and
+                // only one writer appends at a time, so nothing else accesses these bytes.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        part.as_ptr(),
+                        self.map.as_mut_ptr().add(at),
+                        part.len(),
+                    )
+                };
+                at += part.len();
+            }
+        } else {
+            self.with_fd("writing file", |file| write_all_at(file, parts, start))?;
+        }
         self.len.store(end, Ordering::Release);
         Ok(start)
     }
@@ -181,106 +294,68 @@ impl MappedFile {
         self.append_parts(&[data])
     }
 
-    /// Writes every part at `offset` on, retrying short writes. Appends go through the page
-    /// cache with a syscall rather than through the mapping: on the machines measured, faulting
-    /// fresh pages of a shared mapping cost several times more than the copy itself.
-    fn write_all_at(&self, parts: &[&[u8]], mut offset: u64) -> std::io::Result<()> {
-        let mut iov: Vec<libc::iovec> = parts
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(|p| libc::iovec {
-                iov_base: p.as_ptr() as *mut libc::c_void,
-                iov_len: p.len(),
-            })
-            .collect();
-        let mut first = 0;
-        while first < iov.len() {
-            let chunk = &iov[first..iov.len().min(first + 1024)];
-            // SAFETY: the iovecs point into `parts`, which outlive the call.
-            let written = unsafe {
-                libc::pwritev(
-                    self.file.as_raw_fd(),
-                    chunk.as_ptr(),
-                    chunk.len() as libc::c_int,
-                    offset as libc::off_t,
-                )
-            };
-            if written < 0 {
-                let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
-            }
-            if written == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    "pwritev wrote nothing",
-                ));
-            }
-            offset += written as u64;
-            let mut left = written as usize;
-            while left > 0 {
-                let part = &mut iov[first];
-                if left >= part.iov_len {
-                    left -= part.iov_len;
-                    first += 1;
-                } else {
-                    // SAFETY: advancing within the same part.
-                    part.iov_base =
-                        unsafe { (part.iov_base as *const u8).add(left) } as *mut libc::c_void;
-                    part.iov_len -= left;
-                    left = 0;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Makes sure the file has blocks for its first `end` bytes.
     fn reserve(&self, end: u64) -> Result<()> {
-        let mut allocated = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let mut allocated = lock(&self.allocated);
         if end <= *allocated {
             return Ok(());
         }
         let growth = (*allocated).clamp(MIN_GROWTH, MAX_GROWTH);
         let new_size = (end.max(*allocated + growth)).min(self.capacity);
-        let fallocate = |size: u64| {
-            // SAFETY: plain syscall on a file descriptor we own.
-            unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, size as libc::off_t) }
-        };
-        let mut reserved = new_size;
-        let mut rc = fallocate(reserved);
-        if rc == libc::ENOSPC && reserved > end {
-            // No room for a whole chunk: take just what this append needs.
-            reserved = end;
-            rc = fallocate(reserved);
-        }
-        if rc != 0 {
-            let cause = std::io::Error::from_raw_os_error(rc);
-            return Err(StorageError::io("preallocating file", &self.path())(cause));
-        }
+        let reserved = self.with_fd("preallocating file", |file| {
+            let fallocate = |size: u64| {
+                // SAFETY: plain syscall on a descriptor open for the call.
+                unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) }
+            };
+            let mut reserved = new_size;
+            let mut rc = fallocate(reserved);
+            if rc == libc::ENOSPC && reserved > end {
+                // No room for a whole chunk: take just what this append needs.
+                reserved = end;
+                rc = fallocate(reserved);
+            }
+            match rc {
+                0 => Ok(reserved),
+                rc => Err(std::io::Error::from_raw_os_error(rc)),
+            }
+        })?;
         *allocated = reserved;
         Ok(())
     }
 
-    /// Forces written data to disk (`fdatasync`).
+    /// Forces written data to disk: `fdatasync` on the kept descriptor, else `msync` of the
+    /// mapping (which syncs the file's data whichever way it was written, and needs no path).
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
+        if let Some(file) = lock(&self.file).as_ref() {
+            return file
+                .sync_data()
+                .map_err(StorageError::io("syncing file", &self.path()));
+        }
+        self.map
+            .flush()
             .map_err(StorageError::io("syncing file", &self.path()))
     }
 
-    /// Cuts the file to its written length, releasing the preallocated tail.
+    /// The file's size on disk.
+    fn file_len(&self) -> Result<u64> {
+        self.with_fd("reading file size", |file| file.metadata().map(|m| m.len()))
+    }
+
+    /// Cuts the file to its written length, releasing the preallocated tail. A file deleted
+    /// meanwhile (a distrusted index, removed so the next start rebuilds it) has nothing to cut.
     pub fn trim(&self) -> Result<()> {
-        let mut allocated = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let mut allocated = lock(&self.allocated);
         let len = self.len();
         // A tail `forget_from` zeroed is still part of the file.
-        let file_len = self.file.metadata().map_or(len + 1, |m| m.len());
+        let file_len = match self.file_len() {
+            Err(e) if is_gone(&e) => return Ok(()),
+            found => found.unwrap_or(len + 1),
+        };
         if *allocated != len || file_len != len {
-            self.file
-                .set_len(len)
-                .map_err(StorageError::io("trimming file", &self.path()))?;
+            match self.with_fd("trimming file", |file| file.set_len(len)) {
+                Err(e) if is_gone(&e) => return Ok(()),
+                done => done?,
+            }
             *allocated = len;
         }
         Ok(())
@@ -293,17 +368,16 @@ impl MappedFile {
     pub fn forget_from(&self, len: u64) -> Result<()> {
         let len = len.min(self.len());
         self.len.store(len, Ordering::Release);
-        let mut allocated = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
-        let file_len = self
-            .file
-            .metadata()
-            .map_err(StorageError::io("reading file size", &self.path()))?
-            .len();
-        if file_len > len {
-            // SAFETY: plain syscall on a descriptor we own.
+        let mut allocated = lock(&self.allocated);
+        self.with_fd("zeroing file tail", |file| {
+            let file_len = file.metadata()?.len();
+            if file_len <= len {
+                return Ok(());
+            }
+            // SAFETY: plain syscall on a descriptor open for the call.
             let rc = unsafe {
                 libc::fallocate(
-                    self.file.as_raw_fd(),
+                    file.as_raw_fd(),
                     libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
                     len as libc::off_t,
                     (file_len - len) as libc::off_t,
@@ -315,12 +389,12 @@ impl MappedFile {
                 let mut at = len;
                 while at < file_len {
                     let n = (file_len - at).min(zeros.len() as u64) as usize;
-                    self.write_all_at(&[&zeros[..n]], at)
-                        .map_err(StorageError::io("zeroing file tail", &self.path()))?;
+                    write_all_at(file, &[&zeros[..n]], at)?;
                     at += n as u64;
                 }
             }
-        }
+            Ok(())
+        })?;
         // The hole has no blocks: the next append reserves them again.
         *allocated = len;
         Ok(())
@@ -331,11 +405,170 @@ impl MappedFile {
     pub fn truncate(&self, len: u64) -> Result<()> {
         let len = len.min(self.len());
         self.len.store(len, Ordering::Release);
-        let mut allocated = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
-        self.file
-            .set_len(len)
-            .map_err(StorageError::io("truncating file", &self.path()))?;
+        let mut allocated = lock(&self.allocated);
+        self.with_fd("truncating file", |file| file.set_len(len))?;
         *allocated = len;
         Ok(())
+    }
+}
+
+/// Whether `e` says the file was not found when reopened by path (it was deleted).
+fn is_gone(e: &StorageError) -> bool {
+    matches!(e, StorageError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// Writes every part at `offset` on, retrying short writes.
+fn write_all_at(file: &File, parts: &[&[u8]], mut offset: u64) -> std::io::Result<()> {
+    let mut iov: Vec<libc::iovec> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut first = 0;
+    while first < iov.len() {
+        let chunk = &iov[first..iov.len().min(first + 1024)];
+        // SAFETY: the iovecs point into `parts`, which outlive the call.
+        let written = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                chunk.as_ptr(),
+                chunk.len() as libc::c_int,
+                offset as libc::off_t,
+            )
+        };
+        if written < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if written == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                "pwritev wrote nothing",
+            ));
+        }
+        offset += written as u64;
+        let mut left = written as usize;
+        while left > 0 {
+            let part = &mut iov[first];
+            if left >= part.iov_len {
+                left -= part.iov_len;
+                first += 1;
+            } else {
+                // SAFETY: advancing within the same part.
+                part.iov_base =
+                    unsafe { (part.iov_base as *const u8).add(left) } as *mut libc::c_void;
+                part.iov_len -= left;
+                left = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many of this process's descriptors are open on `path`.
+    fn fds_on(path: &Path) -> usize {
+        let path = path.canonicalize().unwrap();
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| *target == path)
+            .count()
+    }
+
+    #[test]
+    fn mapping_written_files_hold_no_descriptor_and_survive_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let file = MappedFile::open_with(&path, None, 1 << 20, WriteMode::Mapping).unwrap();
+        assert_eq!(fds_on(&path), 0);
+        file.append(b"abcd").unwrap();
+        let moved = dir.path().join("0.index.swap");
+        file.rename(&moved).unwrap();
+        // Growing past the first reservation opens the file by its new path.
+        let chunk = vec![7u8; (MIN_GROWTH * 3) as usize];
+        file.append(&chunk).unwrap();
+        file.sync().unwrap();
+        assert_eq!(fds_on(&moved), 0);
+        assert_eq!(file.bytes(0, 4), b"abcd");
+        file.trim().unwrap();
+        let on_disk = std::fs::read(&moved).unwrap();
+        assert_eq!(on_disk.len() as u64, 4 + MIN_GROWTH * 3);
+        assert_eq!(&on_disk[..4], b"abcd");
+        assert!(on_disk[4..].iter().all(|b| *b == 7));
+        file.truncate(2).unwrap();
+        assert_eq!(std::fs::metadata(&moved).unwrap().len(), 2);
+        file.append(b"xy").unwrap();
+        file.trim().unwrap();
+        assert_eq!(std::fs::read(&moved).unwrap(), b"abxy");
+    }
+
+    #[test]
+    fn a_released_descriptor_leaves_the_file_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let file = MappedFile::open(&path, None, 1 << 20).unwrap();
+        assert_eq!(fds_on(&path), 1);
+        file.append(b"hello").unwrap();
+        file.trim().unwrap();
+        file.sync().unwrap();
+        file.release_descriptor();
+        assert_eq!(fds_on(&path), 0);
+        assert_eq!(&file.slice(0, 5)[..], b"hello");
+        file.set_modified_ms(1_000_000).unwrap();
+        assert_eq!(file.modified_ms(), Some(1_000_000));
+        let closed = MappedFile::open_with(&path, None, 0, WriteMode::Closed).unwrap();
+        assert_eq!(fds_on(&path), 0);
+        assert_eq!(closed.bytes(0, 5), b"hello");
+    }
+
+    /// A store through a writable mapping into a page the disk has no block for raises
+    /// SIGBUS; the reservation must turn a full disk into an error first. Needs root to mount
+    /// a small tmpfs; otherwise it says why and passes.
+    #[test]
+    fn a_full_disk_fails_index_appends_before_any_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .output();
+        if !mounted.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipping: cannot mount a tmpfs");
+            return;
+        }
+        struct Unmount<'a>(&'a Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(self.0).status();
+            }
+        }
+        let _unmount = Unmount(dir.path());
+        let path = dir.path().join("0.index");
+        let file = MappedFile::open_with(&path, None, 8 << 20, WriteMode::Mapping).unwrap();
+        let entry = [5u8; 12];
+        let mut written = 0u64;
+        let err = loop {
+            match file.append(&entry) {
+                Ok(_) => written += 12,
+                Err(e) => break e,
+            }
+            assert!(written < 8 << 20, "a 1 MiB file system took 8 MiB");
+        };
+        assert!(
+            matches!(&err, StorageError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC)),
+            "{err}"
+        );
+        assert_eq!(file.len(), written);
+        assert!(file.bytes(0, written).iter().all(|b| *b == 5));
+        file.sync().unwrap();
     }
 }

@@ -27,10 +27,24 @@ use crate::raw::RawClient;
 
 /// Topics created.
 pub const TOPICS: usize = 100;
-/// Partitions of each topic.
+/// Partitions of each topic by default.
 pub const PARTITIONS_PER_TOPIC: i32 = 100;
-/// Partitions in all.
-const PARTITIONS: usize = TOPICS * PARTITIONS_PER_TOPIC as usize;
+/// Names the partitions in all, instead of 10,000 (a multiple of [`TOPICS`]), for a run at
+/// another scale; 50,000 needs `vm.max_map_count` raised (each partition maps three files).
+const PARTITIONS_VAR: &str = "GREGOR_BENCH_SCALE_PARTITIONS";
+
+/// Partitions of each topic in this run.
+fn partitions_per_topic() -> i32 {
+    std::env::var(PARTITIONS_VAR)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(PARTITIONS_PER_TOPIC, |n| (n / TOPICS).max(1) as i32)
+}
+
+/// Partitions in all in this run.
+fn partitions() -> usize {
+    TOPICS * partitions_per_topic() as usize
+}
 /// Topics per CreateTopics request.
 const TOPICS_PER_CREATE: usize = 10;
 /// Metadata-for-all-topics requests timed.
@@ -38,8 +52,9 @@ const METADATA_CALLS: usize = 20;
 /// Quiet time before idle figures are read, so lazily created files and a JVM's start-up
 /// garbage have settled.
 const SETTLE: Duration = Duration::from_secs(3);
-/// Longest the broker may take to lead every partition, or to take a write in each.
-const READY_TIMEOUT: Duration = Duration::from_secs(180);
+/// Longest the broker may take to lead every partition, or to take a write in each (Kafka 4.4
+/// on two busy cores led 6,000 of 10,000 in 180 s).
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// Value bytes of the one record each partition is given.
 const RECORD_BYTES: usize = 100;
 /// Error codes a new partition answers while its leader is being set up (Kafka):
@@ -51,7 +66,7 @@ const KIB: f64 = 1024.0;
 
 /// The rows, in table order.
 pub fn metrics() -> Vec<Metric> {
-    let n = format!("{PARTITIONS} partitions over {TOPICS} topics");
+    let n = format!("{} partitions over {TOPICS} topics", partitions());
     let row = |key: &str, label: String, unit, better, target| Metric {
         key: key.into(),
         label: format!("Scale ({n}): {label}"),
@@ -135,14 +150,15 @@ pub fn metrics() -> Vec<Metric> {
 
 /// What the workload paragraph says about the row.
 pub fn workload_text() -> String {
+    let (total, per_topic) = (partitions(), partitions_per_topic());
     format!(
         "Scale: a broker of its own (default settings, so Kafka's segment.bytes of 1 GiB and \
-         10 MiB index files) given {TOPICS} topics of {PARTITIONS_PER_TOPIC} partitions by \
+         10 MiB index files) given {TOPICS} topics of {per_topic} partitions by \
          CreateTopics v7 ({TOPICS_PER_CREATE} topics a request) over a raw socket; idle figures \
          {} s after the last partition is led; per-partition figures are the growth over the \
-         same broker before the topics, divided by {PARTITIONS}; then one Produce v9 per topic \
+         same broker before the topics, divided by {total}; then one Produce v9 per topic \
          carrying one {RECORD_BYTES} B record for each of its partitions, one Fetch v12 of all \
-         {PARTITIONS} from offset 0, and a SIGTERM restart; once, in the first round.",
+         {total} from offset 0, and a SIGTERM restart; once, in the first round.",
         SETTLE.as_secs()
     )
 }
@@ -188,6 +204,7 @@ pub fn round(
 }
 
 fn measure(broker: &mut Running, samples: &mut Samples) -> anyhow::Result<()> {
+    let total = partitions();
     let kind = broker.kind;
     let pid = broker.pid();
     std::thread::sleep(SETTLE);
@@ -203,10 +220,10 @@ fn measure(broker: &mut Running, samples: &mut Samples) -> anyhow::Result<()> {
     std::thread::sleep(SETTLE);
     let idle = procfs::memory(pid)?;
     let (fds, maps) = fds_and_maps(pid)?;
-    let per = |now: usize, before: usize| now.saturating_sub(before) as f64 / PARTITIONS as f64;
-    let rss_per_partition = idle.rss.saturating_sub(empty.rss) as f64 / PARTITIONS as f64;
+    let per = |now: usize, before: usize| now.saturating_sub(before) as f64 / total as f64;
+    let rss_per_partition = idle.rss.saturating_sub(empty.rss) as f64 / total as f64;
     eprintln!(
-        "bench:   scale: {PARTITIONS} partitions led {:.1} s after the first CreateTopics; idle \
+        "bench:   scale: {total} partitions led {:.1} s after the first CreateTopics; idle \
          RSS {:.1} MiB (anon {:.1}) from {:.1} MiB empty: {:.1} KiB a partition; fds {fds0} -> \
          {fds}, mappings {maps0} -> {maps}",
         created.as_secs_f64(),
@@ -258,6 +275,7 @@ fn measure(broker: &mut Running, samples: &mut Samples) -> anyhow::Result<()> {
 
 /// Creates every topic, [`TOPICS_PER_CREATE`] a request.
 fn create_all(client: &mut RawClient) -> anyhow::Result<()> {
+    let per_topic = partitions_per_topic();
     let names: Vec<String> = (0..TOPICS).map(topic).collect();
     for chunk in names.chunks(TOPICS_PER_CREATE) {
         let request = CreateTopicsRequest::default()
@@ -268,7 +286,7 @@ fn create_all(client: &mut RawClient) -> anyhow::Result<()> {
                     .map(|t| {
                         CreatableTopic::default()
                             .with_name(name(t))
-                            .with_num_partitions(PARTITIONS_PER_TOPIC)
+                            .with_num_partitions(per_topic)
                             .with_replication_factor(1)
                     })
                     .collect(),
@@ -296,6 +314,7 @@ fn metadata_all_request() -> MetadataRequest {
 
 /// Waits until Metadata for all topics shows every partition with a leader.
 fn wait_all_led(client: &mut RawClient) -> anyhow::Result<()> {
+    let total = partitions();
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let response: MetadataResponse =
@@ -307,11 +326,11 @@ fn wait_all_led(client: &mut RawClient) -> anyhow::Result<()> {
             .flat_map(|t| &t.partitions)
             .filter(|p| p.error_code == 0 && p.leader_id.0 >= 0)
             .count();
-        if led >= PARTITIONS {
+        if led >= total {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{led} of {PARTITIONS} partitions led after {READY_TIMEOUT:?}");
+            bail!("{led} of {total} partitions led after {READY_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -319,6 +338,7 @@ fn wait_all_led(client: &mut RawClient) -> anyhow::Result<()> {
 
 /// Median time of Metadata for all topics, in ms.
 fn metadata_all(client: &mut RawClient) -> anyhow::Result<f64> {
+    let total = partitions();
     let mut times = Vec::with_capacity(METADATA_CALLS);
     for _ in 0..METADATA_CALLS {
         let started = Instant::now();
@@ -326,7 +346,7 @@ fn metadata_all(client: &mut RawClient) -> anyhow::Result<f64> {
             client.call(ApiKey::Metadata, 12, &metadata_all_request())?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
         let partitions: usize = response.topics.iter().map(|t| t.partitions.len()).sum();
-        if partitions < PARTITIONS {
+        if partitions < total {
             bail!("Metadata for all topics listed {partitions} partitions");
         }
     }
@@ -338,15 +358,15 @@ fn metadata_all(client: &mut RawClient) -> anyhow::Result<f64> {
 /// Kafka partition is not ready for yet are sent again. Returns the time until every
 /// partition took its record.
 fn produce_all(client: &mut RawClient) -> anyhow::Result<Duration> {
+    let per_topic = partitions_per_topic();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as i64;
     let mut batch = BatchBuilder::new(now);
     batch.append(now, None, Some(&[b'x'; RECORD_BYTES]));
     let batch = Bytes::from(batch.build());
-    let mut pending: Vec<(usize, Vec<i32>)> = (0..TOPICS)
-        .map(|t| (t, (0..PARTITIONS_PER_TOPIC).collect()))
-        .collect();
+    let mut pending: Vec<(usize, Vec<i32>)> =
+        (0..TOPICS).map(|t| (t, (0..per_topic).collect())).collect();
     let started = Instant::now();
     while !pending.is_empty() {
         let mut next = Vec::new();
@@ -396,6 +416,7 @@ fn produce_all(client: &mut RawClient) -> anyhow::Result<Duration> {
 
 /// One Fetch of every partition from offset 0; checks each returned its record.
 fn fetch_all(client: &mut RawClient) -> anyhow::Result<Duration> {
+    let (total, per_topic) = (partitions(), partitions_per_topic());
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(500)
@@ -410,7 +431,7 @@ fn fetch_all(client: &mut RawClient) -> anyhow::Result<Duration> {
                     FetchTopic::default()
                         .with_topic(name(&topic(t)))
                         .with_partitions(
-                            (0..PARTITIONS_PER_TOPIC)
+                            (0..per_topic)
                                 .map(|p| {
                                     FetchPartition::default()
                                         .with_partition(p)
@@ -434,7 +455,7 @@ fn fetch_all(client: &mut RawClient) -> anyhow::Result<Duration> {
         .flat_map(|t| &t.partitions)
         .filter(|p| p.error_code == 0 && p.records.as_ref().is_some_and(|r| !r.is_empty()))
         .count();
-    if with_records != PARTITIONS {
+    if with_records != total {
         bail!("the Fetch of every partition returned records for {with_records}");
     }
     Ok(elapsed)

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::mapped_file::MappedFile;
+use crate::mapped_file::{MappedFile, WriteMode};
 
 /// One fixed-size entry of an index file, with its on-disk encoding.
 pub trait IndexEntry: Copy {
@@ -47,7 +47,9 @@ pub fn i64_at(raw: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(b)
 }
 
-/// A file of `E` entries, appended in increasing order and never rewritten in place.
+/// A file of `E` entries, appended in increasing order and never rewritten in place; it
+/// holds a mapping but no file descriptor (entries are written through the mapping, as in
+/// Kafka, which closes an index's file once it is mapped).
 /// [`super::OffsetIndex`] and [`super::TimeIndex`] are this with their entry type; each adds
 /// its `append` (what "in order" means), `lookup` and `is_sane` in its own module.
 pub struct AbstractIndex<E> {
@@ -67,7 +69,14 @@ impl<E: IndexEntry> AbstractIndex<E> {
         entries: Option<u64>,
         max_bytes: u64,
     ) -> Result<AbstractIndex<E>> {
-        let file = MappedFile::open(path, entries.map(|n| n * E::SIZE), max_bytes)?;
+        // No descriptor is kept: entries are stored through a writable mapping, so a
+        // partition's indexes cost no open files (see `MappedFile`).
+        let file = MappedFile::open_with(
+            path,
+            entries.map(|n| n * E::SIZE),
+            max_bytes,
+            WriteMode::Mapping,
+        )?;
         let index = AbstractIndex {
             file,
             base_offset,

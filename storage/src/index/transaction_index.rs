@@ -5,9 +5,11 @@
 //! written when an abort marker of a transaction with records in this partition lands in the
 //! segment, so the entries are in marker order. Unlike the offset and time indexes the file is
 //! written through, never mapped, and created only with its first entry: most segments never
-//! see an abort. All entries are also kept in memory (a few per abort, 34 bytes each).
+//! see an abort. All entries are also kept in memory (a few per abort, 34 bytes each), so no
+//! descriptor is kept: a write or sync opens the file briefly (aborts are rare), and a
+//! partition's open files do not grow with the segments that saw one.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -69,8 +71,8 @@ impl AbortedTxn {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    /// Open once the file exists.
-    file: Option<File>,
+    /// Whether the file exists (it is created with the first entry).
+    exists: bool,
     entries: Vec<AbortedTxn>,
     /// Written since the last sync.
     dirty: bool,
@@ -102,9 +104,9 @@ impl TransactionIndex {
     /// entries before the first bad one are kept), and the caller then rebuilds it.
     pub fn open(path: &Path) -> Result<(TransactionIndex, bool)> {
         let mut entries = Vec::new();
-        let mut file = None;
+        let mut exists = false;
         let mut sane = true;
-        match OpenOptions::new().read(true).append(true).open(path) {
+        match OpenOptions::new().read(true).open(path) {
             Ok(mut f) => {
                 let mut raw = Vec::new();
                 f.read_to_end(&mut raw)
@@ -125,7 +127,7 @@ impl TransactionIndex {
                         }
                     }
                 }
-                file = Some(f);
+                exists = true;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StorageError::io("opening transaction index", path)(e)),
@@ -133,7 +135,7 @@ impl TransactionIndex {
         let index = TransactionIndex {
             inner: Mutex::new(Inner {
                 path: path.to_path_buf(),
-                file,
+                exists,
                 entries,
                 dirty: false,
             }),
@@ -163,20 +165,14 @@ impl TransactionIndex {
                 "an aborted transaction's marker does not follow the indexed ones",
             ));
         }
-        if inner.file.is_none() {
-            let f = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .append(true)
-                .open(&inner.path)
-                .map_err(StorageError::io("creating transaction index", &inner.path))?;
-            inner.file = Some(f);
-        }
-        let path = inner.path.clone();
-        if let Some(f) = inner.file.as_mut() {
-            f.write_all(&txn.encode())
-                .map_err(StorageError::io("writing transaction index", &path))?;
-        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&inner.path)
+            .map_err(StorageError::io("opening transaction index", &inner.path))?;
+        inner.exists = true;
+        file.write_all(&txn.encode())
+            .map_err(StorageError::io("writing transaction index", &inner.path))?;
         inner.entries.push(txn);
         inner.dirty = true;
         Ok(())
@@ -211,10 +207,15 @@ impl TransactionIndex {
     pub fn reset(&self) -> Result<()> {
         let mut inner = self.lock();
         inner.entries.clear();
-        let path = inner.path.clone();
-        if let Some(f) = inner.file.as_mut() {
-            f.set_len(0)
-                .map_err(StorageError::io("truncating transaction index", &path))?;
+        if inner.exists {
+            OpenOptions::new()
+                .write(true)
+                .open(&inner.path)
+                .and_then(|f| f.set_len(0))
+                .map_err(StorageError::io(
+                    "truncating transaction index",
+                    &inner.path,
+                ))?;
             inner.dirty = true;
         }
         Ok(())
@@ -223,7 +224,7 @@ impl TransactionIndex {
     /// Renames the file (if it exists) to `to`; later writes go there.
     pub fn rename(&self, to: &Path) -> Result<()> {
         let mut inner = self.lock();
-        if inner.file.is_some() {
+        if inner.exists {
             std::fs::rename(&inner.path, to)
                 .map_err(StorageError::io("renaming transaction index", &inner.path))?;
         }
@@ -237,10 +238,18 @@ impl TransactionIndex {
         if !inner.dirty {
             return Ok(());
         }
-        let path = inner.path.clone();
-        if let Some(f) = inner.file.as_ref() {
-            f.sync_data()
-                .map_err(StorageError::io("syncing transaction index", &path))?;
+        // An fsync through any descriptor of the file syncs what every write put there.
+        match OpenOptions::new().read(true).open(&inner.path) {
+            Ok(f) => f
+                .sync_data()
+                .map_err(StorageError::io("syncing transaction index", &inner.path))?,
+            // Deleted with its segment meanwhile: nothing is left to make durable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StorageError::io("syncing transaction index", &inner.path)(
+                    e,
+                ))
+            }
         }
         inner.dirty = false;
         Ok(())
