@@ -212,6 +212,7 @@ impl Broker {
         broker
             .logs
             .start_scrub(broker.config.scrub_bytes_per_second);
+        gregor_storage::writeback::set_bytes_per_sync(broker.config.bytes_per_sync);
         // Where start-up time goes (issue 21): the logs, then topics and their configs,
         // then the coordinators' replays.
         tracing::info!(

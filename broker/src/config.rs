@@ -164,6 +164,8 @@ pub struct Config {
     pub cleaner: CleanerConfig,
     /// `gregor.log.scrub.bytes.per.second` (0: no scrub).
     pub scrub_bytes_per_second: u64,
+    /// `gregor.log.bytes.per.sync` (0: writeback left to the kernel).
+    pub bytes_per_sync: u64,
     /// `log.flush.offset.checkpoint.interval.ms`.
     pub recovery_point_checkpoint_interval_ms: i64,
     /// `log.flush.start.offset.checkpoint.interval.ms`.
@@ -620,6 +622,7 @@ impl Config {
             log,
             cleaner,
             scrub_bytes_per_second: b.int_or_default("gregor.log.scrub.bytes.per.second") as u64,
+            bytes_per_sync: b.int_or_default("gregor.log.bytes.per.sync") as u64,
             recovery_point_checkpoint_interval_ms: b
                 .int_or_default("log.flush.offset.checkpoint.interval.ms"),
             log_start_checkpoint_interval_ms: b

@@ -24,6 +24,7 @@ pub mod meta_files;
 pub mod producer_state;
 pub mod scrub;
 pub mod timestamps;
+pub mod writeback;
 
 pub use cleaner::LogCleaner;
 pub use config::{CleanerConfig, CleanupPolicy, FsyncPolicy, LogConfig, TimestampType};

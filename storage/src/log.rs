@@ -90,6 +90,8 @@ struct AppendState {
     first_unflushed_ms: Option<i64>,
     /// Idempotent producers' sequences, checked and updated with every append.
     producers: ProducerStateManager,
+    /// How much of the active segment the writeback thread was given.
+    writeback: crate::writeback::Cursor,
 }
 
 /// The log of one topic-partition.
@@ -117,6 +119,8 @@ pub struct PartitionLog {
     /// Set when a write or fsync failed: the page cache may then hold data the disk lost, so
     /// the log takes no more writes (as raft-engine and Kafka do).
     offline: AtomicBool,
+    /// A failure of the writeback thread on this log's files, which the next sync reports.
+    writeback_failure: Arc<crate::writeback::Failure>,
     end_tx: watch::Sender<i64>,
     /// The log cleaner's bookkeeping of this log; held for the whole of a cleaning, so that
     /// deleting or closing the log waits for a cleaning in progress to stop.
@@ -162,6 +166,7 @@ impl PartitionLog {
             first_unstable: AtomicI64::new(i64::MAX),
             recovery_point: AtomicI64::new(recovery_point.min(end)),
             offline: AtomicBool::new(false),
+            writeback_failure: Arc::default(),
             end_tx,
             cleaner: Mutex::new(CleanerCheckpoint {
                 first_dirty_offset: None,
@@ -414,6 +419,8 @@ impl PartitionLog {
         // A failed preallocation leaves nothing written: the log stays usable, and a full disk
         // is an error for this produce only.
         active.append(records, &headers, base_offset, &config)?;
+        // Off the request path: this only queues the range for the writeback thread.
+        state.writeback.appended(&active, &self.writeback_failure);
         let mut next = base_offset;
         let mut completed = Vec::new();
         for ((_, header), batch) in headers.iter().zip(&producer_batches) {
@@ -531,6 +538,11 @@ impl PartitionLog {
     /// Syncs every segment holding offsets in `[recovery point, target)`. Caller holds `flush`.
     fn sync_up_to(&self, target: i64) -> Result<()> {
         self.check_online()?;
+        if let Some(failure) = self.writeback_failure.get() {
+            // The kernel reported the error to the writeback thread, not to the fsync below.
+            let lost = std::io::Error::other(failure);
+            return self.fail(StorageError::io("writing back", &self.dir)(lost));
+        }
         let recovery_point = self.recovery_point();
         let dirty: Vec<_> = self
             .segments_read()
@@ -980,6 +992,10 @@ impl PartitionLog {
     pub fn close(&self) -> Result<()> {
         let writer = lock(&self.append);
         self.check_online()?;
+        if let Some(failure) = self.writeback_failure.get() {
+            let lost = std::io::Error::other(failure);
+            return self.fail(StorageError::io("writing back", &self.dir)(lost));
+        }
         let active = self.active();
         if let Err(e) = active.seal().and_then(|()| active.sync()) {
             return self.fail(e);

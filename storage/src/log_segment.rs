@@ -1114,6 +1114,16 @@ impl LogSegment {
         self.txn_index.sync()
     }
 
+    /// `sync_file_range` of the `.log` bytes `[start, end)` (the `writeback` thread's).
+    pub fn start_writeback(
+        &self,
+        start: u64,
+        end: u64,
+        flags: libc::c_uint,
+    ) -> std::io::Result<()> {
+        self.log.sync_range(start, end, flags)
+    }
+
     /// The paths of the segment's files (the `.txnindex` may not exist).
     pub fn files(&self, dir: &Path) -> [PathBuf; 4] {
         [

@@ -410,6 +410,25 @@ impl MappedFile {
         *allocated = len;
         Ok(())
     }
+
+    /// `sync_file_range` of `[start, end)` with `flags` (see `writeback`): starts or waits for
+    /// writeback of those pages; no durability promise, unlike `sync`.
+    pub fn sync_range(&self, start: u64, end: u64, flags: libc::c_uint) -> std::io::Result<()> {
+        let len = end.saturating_sub(start);
+        // SAFETY: plain syscall on a descriptor we own.
+        let rc = unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                start as libc::off64_t,
+                len as libc::off64_t,
+                flags,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 /// Whether `e` says the file was not found when reopened by path (it was deleted).

@@ -139,6 +139,8 @@ pub const KEYS: &[Key] = &[
         help: "How often the log start offsets are checkpointed (DeleteRecords writes them at once)" },
     Key { name: "gregor.log.scrub.bytes.per.second", kind: int(0, i64::MAX), default: "67108864",
         help: "Rate at which a background thread checks the CRCs a trusted start-up skipped (fetches check unscrubbed batches meanwhile); 0 turns it off. Not a Kafka key" },
+    Key { name: "gregor.log.bytes.per.sync", kind: int(0, i64::MAX), default: "1048576",
+        help: "After this many bytes appended to a segment, a background thread starts their writeback to disk and waits for the range before, so dirty page cache stays small and the kernel's bulk writeback does not stall appends (RocksDB's bytes_per_sync; no durability promise, appends never wait for it); 0 leaves writeback to the kernel. Not a Kafka key" },
     Key { name: "log.index.interval.bytes", kind: int(0, I32), default: "4096",
         help: "Bytes of log between two offset index entries" },
     Key { name: "log.index.size.max.bytes", kind: int(4, I32), default: "10485760",

@@ -9,6 +9,7 @@ pub mod compact;
 pub mod groups;
 pub mod live_view;
 pub mod load;
+pub mod mixed;
 pub mod procfs;
 pub mod raw_load;
 pub mod report;
@@ -68,14 +69,16 @@ usage: bench [--vs-kafka | --gregor-only] [--kfake | --no-kfake] [--quick] [--ro
   --out DIR         where results.md and results.json go (default: target/bench)
   --only LIST       run only these scenarios, comma-separated:
                     produce,consume,latency,group,commit,compact,txn,raw,security,
-                    startup,startup-big,scale,groups
+                    startup,startup-big,scale,groups,mixed
                     (raw: pre-encoded Produce and header-only Fetch over raw sockets;
                     security: produce and consume over SSL and SASL_SSL/SCRAM-SHA-256
                     listeners, left out of quick runs unless named;
                     startup: first Metadata after a clean stop and a kill -9 on 1 GiB of data,
                     not in --quick; startup-big: the same on 10 GiB too, only when named;
                     scale: 10,000 partitions; groups: 1,000 groups committing over raw
-                    sockets; these two in full runs only unless named here)
+                    sockets; mixed: the latency run quiet, beside a flat-out
+                    raw producer and after a 3 GB fill; these three in full
+                    runs only unless named here)
                     (startup and memory are always measured)
   --live-view       keep Gregor's live view open through its rounds (the page's event
                     stream read, /metrics scraped every second), to compare with a run
@@ -205,7 +208,7 @@ const QUICK: Sizes = Sizes {
 };
 
 /// The scenario groups `--only` can pick.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "produce",
     "consume",
     "latency",
@@ -219,6 +222,7 @@ const SCENARIOS: [&str; 13] = [
     "startup-big",
     "scale",
     "groups",
+    "mixed",
 ];
 
 impl Options {
@@ -562,6 +566,19 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
                     errors.push(format!("round {round} {name} security: {e:#}"));
                 }
             }
+            if options.runs_heavy("mixed") && launcher.kind() != brokers::Kind::Kfake {
+                let r = mixed::round(
+                    launcher,
+                    LATENCY_RATE,
+                    sizes.latency_run,
+                    &mut samples,
+                    &mut pids,
+                );
+                if let Err(e) = r {
+                    eprintln!("bench: round {round} {name} mixed failed: {e:#}");
+                    errors.push(format!("round {round} {name} mixed: {e:#}"));
+                }
+            }
             // Once: creating 10,000 partitions takes Kafka a while.
             if round == 1 && options.runs_heavy("scale") && launcher.kind() != brokers::Kind::Kfake
             {
@@ -602,7 +619,7 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
         errors,
         pids,
         workload: format!(
-            "{} {}{}{}{}{}",
+            "{} {}{}{}{}{}{}",
             workload_text(sizes),
             raw_load::workload_text(options.quick),
             match security {
@@ -619,6 +636,11 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
             },
             if options.runs_heavy("groups") {
                 format!(" {}", groups::workload_text())
+            } else {
+                String::new()
+            },
+            if options.runs_heavy("mixed") {
+                format!(" {}", mixed::workload_text(LATENCY_RATE, sizes.latency_run))
             } else {
                 String::new()
             },
@@ -642,6 +664,9 @@ pub fn run(options: &Options) -> anyhow::Result<String> {
     }
     if options.runs_heavy("groups") {
         metrics.extend(groups::metrics());
+    }
+    if options.runs_heavy("mixed") {
+        metrics.extend(mixed::metrics(LATENCY_RATE));
     }
     metrics.extend(startup::metrics(&startup_sizes));
     let md = report::markdown(&info, &metrics, &samples);
