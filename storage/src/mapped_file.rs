@@ -412,13 +412,18 @@ impl MappedFile {
     }
 
     /// `sync_file_range` of `[start, end)` with `flags` (see `writeback`): starts or waits for
-    /// writeback of those pages; no durability promise, unlike `sync`.
+    /// writeback of those pages; no durability promise, unlike `sync`. A file whose descriptor was released was synced whole first: nothing to do. The wait
+    /// runs on a duplicate of the descriptor, so appends, which take the kept one, never wait
+    /// behind the disk.
     pub fn sync_range(&self, start: u64, end: u64, flags: libc::c_uint) -> std::io::Result<()> {
+        let Some(file) = lock(&self.file).as_ref().map(File::try_clone).transpose()? else {
+            return Ok(());
+        };
         let len = end.saturating_sub(start);
-        // SAFETY: plain syscall on a descriptor we own.
+        // SAFETY: plain syscall on a descriptor this function owns until it returns.
         let rc = unsafe {
             libc::sync_file_range(
-                self.file.as_raw_fd(),
+                file.as_raw_fd(),
                 start as libc::off64_t,
                 len as libc::off64_t,
                 flags,
