@@ -817,5 +817,8 @@ fn consumer_group_config(
             .get("group.consumer.migration.policy")
             .and_then(|s| MigrationPolicy::from_name(&s.value))
             .unwrap_or(MigrationPolicy::Bidirectional),
+        regex_needs_describe: b
+            .get("authorizer.class.name")
+            .is_some_and(|s| !s.value.trim().is_empty()),
     })
 }

@@ -153,7 +153,7 @@ pub async fn handle(
         | RequestKind::OffsetDelete(_)
         | RequestKind::ConsumerGroupHeartbeat(_)
         | RequestKind::ConsumerGroupDescribe(_) => {
-            match apis::groups::handle(broker, request, peer).await {
+            match apis::groups::handle(broker, request, peer, &access).await {
                 Some(response) => response,
                 // The coordinator stopped (shutdown): close, and the client reconnects elsewhere.
                 None => {

@@ -15,10 +15,12 @@ use gregor_protocol::messages::{
 use gregor_protocol::request::Request;
 use gregor_protocol::{ResponseError, StrBytes};
 
+use crate::apis::authorize::Access;
 use crate::broker::Broker;
-use crate::coordinator::service::GroupRequest;
+use crate::coordinator::service::{GroupRequest, TopicDescribe};
 use crate::error::KafkaError;
 use crate::request_context::RequestContext;
+use crate::security::authorizer::{AclOperation, ResourceType};
 
 /// FindCoordinator: ourselves for groups (key type 0) and transactional ids (1).
 pub fn find_coordinator(
@@ -80,6 +82,7 @@ pub async fn handle(
     broker: &Arc<Broker>,
     request: &Request,
     peer: SocketAddr,
+    access: &Access,
 ) -> Option<ResponseKind> {
     if let RequestKind::OffsetCommit(commit) = &request.body {
         let (known, unknown) = split_unknown_partitions(broker, commit);
@@ -87,8 +90,14 @@ pub async fn handle(
             let mut response = if known.topics.is_empty() {
                 OffsetCommitResponse::default()
             } else {
-                match call_coordinator(broker, request, RequestKind::OffsetCommit(known), peer)
-                    .await?
+                match call_coordinator(
+                    broker,
+                    request,
+                    RequestKind::OffsetCommit(known),
+                    peer,
+                    access,
+                )
+                .await?
                 {
                     ResponseKind::OffsetCommit(response) => response,
                     other => return Some(other),
@@ -98,7 +107,7 @@ pub async fn handle(
             return Some(ResponseKind::OffsetCommit(response));
         }
     }
-    call_coordinator(broker, request, request.body.clone(), peer).await
+    call_coordinator(broker, request, request.body.clone(), peer, access).await
 }
 
 /// (topic index, partition index) pairs of a request.
@@ -163,16 +172,27 @@ async fn call_coordinator(
     request: &Request,
     body: RequestKind,
     peer: SocketAddr,
+    access: &Access,
 ) -> Option<ResponseKind> {
     let coordinator = &broker.coordinator;
+    let heartbeat = matches!(body, RequestKind::ConsumerGroupHeartbeat(_));
     let group_config = match &body {
         RequestKind::ConsumerGroupHeartbeat(r) => {
             super::group_configs::coordinator_overrides(broker, r.group_id.as_str())
         }
         _ => Default::default(),
     };
+    // A regex subscription resolves only to what the member may describe (Kafka's
+    // filterTopicDescribeAuthorizedTopics, with the heartbeating member's context).
+    let topic_describe = (heartbeat && access.enabled()).then(|| {
+        let access = access.clone();
+        TopicDescribe(Arc::new(move |topic: &str| {
+            access.allows(AclOperation::Describe, ResourceType::Topic, topic)
+        }))
+    });
     let call = GroupRequest {
         group_config,
+        topic_describe,
         body,
         version: request.version,
         client_id: request

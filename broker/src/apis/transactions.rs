@@ -470,6 +470,7 @@ pub async fn txn_offset_commit(
                 .to_string(),
             client_host: format!("/{}", peer.ip()),
             group_config: Default::default(),
+            topic_describe: None,
         };
         match broker.coordinator.call(call).await? {
             ResponseKind::TxnOffsetCommit(r) => r,

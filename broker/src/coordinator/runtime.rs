@@ -604,6 +604,7 @@ mod tests {
             client_id: "c".into(),
             client_host: "/127.0.0.1".into(),
             group_config: Default::default(),
+            topic_describe: None,
         }
     }
 

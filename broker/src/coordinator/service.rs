@@ -42,6 +42,20 @@ pub struct GroupRequest {
     pub client_host: String,
     /// The group's config values, for a ConsumerGroupHeartbeat (default elsewhere).
     pub group_config: GroupConfigOverrides,
+    /// With an authorizer, whether the caller may DESCRIBE a topic, for a
+    /// ConsumerGroupHeartbeat's regex (None elsewhere, and without an authorizer).
+    pub topic_describe: Option<TopicDescribe>,
+}
+
+/// Whether the caller may DESCRIBE the named topic: the ACL gate's answer, taken into the
+/// coordinator so it asks only about the topics a regex matches.
+#[derive(Clone)]
+pub struct TopicDescribe(pub std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for TopicDescribe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopicDescribe")
+    }
 }
 
 impl GroupRequest {
@@ -289,10 +303,14 @@ pub fn execute(
             );
         }
         RequestKind::ConsumerGroupHeartbeat(r) => {
-            let call = HeartbeatRequest {
+            let mut call = HeartbeatRequest {
                 group_config: request.group_config,
                 ..heartbeat_request(&r, v, &request.client_id, &request.client_host)
             };
+            call.describable_topics = request
+                .topic_describe
+                .as_ref()
+                .and_then(|d| coordinator.describable_topics(&call, &*d.0));
             let (response, records) = coordinator.consumer_group_heartbeat(now, &call);
             let failed = ConsumerGroupHeartbeatResponse::default()
                 .with_error_code(WRITE_FAILED.code())

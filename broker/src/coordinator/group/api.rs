@@ -4,6 +4,8 @@
 //! is refused as Kafka refuses it when it does not migrate the group (GROUP_ID_NOT_FOUND "Group
 //! … is not a consumer group."); an empty classic group (offsets only) becomes a consumer group.
 
+use std::collections::BTreeSet;
+
 use gregor_protocol::messages::consumer_group_describe_response::{
     Assignment as DescribedAssignment, DescribedGroup, Member, TopicPartitions as DescribedTopic,
 };
@@ -17,6 +19,7 @@ use gregor_protocol::messages::{
 use gregor_protocol::{ResponseError, StrBytes};
 
 use super::manager::{GroupConfigOverrides, HeartbeatRequest};
+use super::subscription_regex::SubscriptionRegex;
 use super::topics::TopicImage;
 use super::Assignment;
 use crate::coordinator::group_apis::{Changes, GROUP_AUTHORIZED_OPERATIONS};
@@ -62,6 +65,7 @@ pub fn heartbeat_request(
         member_id_required: version >= 1,
         group_config: GroupConfigOverrides::default(),
         classic: None,
+        describable_topics: None,
     }
 }
 
@@ -73,6 +77,39 @@ fn heartbeat_error(e: KafkaError) -> ConsumerGroupHeartbeatResponse {
 }
 
 impl GroupCoordinator {
+    /// With an authorizer, what the heartbeat's member may have its regex resolve to: the
+    /// topics its regex (the request's, or the one it joined with) matches that `may_describe`
+    /// allows. None when it has no regex: nothing to filter.
+    pub fn describable_topics(
+        &self,
+        req: &HeartbeatRequest,
+        may_describe: &dyn Fn(&str) -> bool,
+    ) -> Option<BTreeSet<String>> {
+        let stored = || {
+            let group = self.consumer.groups.get(&req.group_id)?;
+            let member = match &req.instance_id {
+                Some(instance) => group.static_member(instance),
+                None => group.members.get(&req.member_id),
+            }?;
+            member.metadata.subscribed_topic_regex.clone()
+        };
+        let pattern = match &req.subscribed_topic_regex {
+            Some(regex) => Some(regex.clone()),
+            None => stored(),
+        }
+        .filter(|r| !r.is_empty())?;
+        // An invalid regex is refused by the state machine; nothing to resolve.
+        let regex = SubscriptionRegex::compile(&pattern).ok()?;
+        let topics = self.config.topics.image();
+        Some(
+            topics
+                .names()
+                .filter(|t| regex.matches(t) && may_describe(t))
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
     /// ConsumerGroupHeartbeat at `now`: the answer and the records to write before it.
     pub fn consumer_group_heartbeat(
         &mut self,

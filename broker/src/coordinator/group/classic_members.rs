@@ -135,6 +135,7 @@ impl GroupCoordinator {
             member_id_required: false,
             group_config: Default::default(),
             classic: Some(classic_metadata(session, &protocols)),
+            describable_topics: None,
         };
         match self
             .consumer

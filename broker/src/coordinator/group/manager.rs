@@ -39,6 +39,9 @@ pub struct ConsumerGroupConfig {
     pub assignors: Vec<Assignor>,
     /// `group.consumer.migration.policy`: which way a group with members may change protocol.
     pub migration_policy: MigrationPolicy,
+    /// `authorizer.class.name` is set: a member's regex resolves only to topics it may
+    /// describe, so until a member has heartbeated since start its regex keeps to its target.
+    pub regex_needs_describe: bool,
 }
 
 impl Default for ConsumerGroupConfig {
@@ -49,6 +52,7 @@ impl Default for ConsumerGroupConfig {
             max_size: i32::MAX as usize,
             assignors: vec![Assignor::Uniform, Assignor::Range],
             migration_policy: MigrationPolicy::Bidirectional,
+            regex_needs_describe: false,
         }
     }
 }
@@ -98,6 +102,9 @@ pub struct HeartbeatRequest {
     /// A classic member's JoinGroup, as a heartbeat: what it joined with (its session timeout
     /// replaces the group's). None for a ConsumerGroupHeartbeat.
     pub classic: Option<ClassicMemberMetadata>,
+    /// With an authorizer, the topics matching the member's regex that its principal may
+    /// DESCRIBE now (Kafka's filterTopicDescribeAuthorizedTopics); None: no filtering.
+    pub describable_topics: Option<BTreeSet<String>>,
 }
 
 /// The answer to a heartbeat.
@@ -130,7 +137,14 @@ pub struct ConsumerGroupManager {
     /// (group, member, which timeout) of each fencing done by `tick`, for the live view's
     /// events; the coordinator takes them after each tick.
     pub expired: Vec<(String, String, &'static str)>,
+    /// What each regex member's last heartbeat said it may describe: in memory only (Kafka's
+    /// records have no place for it), so it is empty after a start until members heartbeat.
+    describable: BTreeMap<(String, String), BTreeSet<String>>,
 }
+
+/// The topics each member's regex may resolve to, by member id; a member not in it is not
+/// filtered.
+pub(super) type RegexFilter = BTreeMap<String, BTreeSet<String>>;
 
 fn invalid(message: impl Into<String>) -> KafkaError {
     KafkaError::with_message(ResponseError::InvalidRequest, message)
@@ -180,10 +194,12 @@ fn check_member_epoch(
 }
 
 /// The topics `group`'s members subscribe to (by name, or by a regex matching a topic that
-/// exists), with their metadata; topics that do not exist are left out.
+/// exists and that `filter` lets the member have), with their metadata; topics that do not
+/// exist are left out.
 pub(super) fn subscription_metadata(
     group: &ConsumerGroup,
     topics: &TopicImage,
+    filter: &RegexFilter,
 ) -> BTreeMap<String, TopicMetadata> {
     let mut names: BTreeSet<String> = group
         .subscribed_topic_names()
@@ -197,12 +213,21 @@ pub(super) fn subscription_metadata(
         .filter(|r| !r.is_empty())
         .collect();
     for pattern in regexes {
-        if let Ok(regex) = SubscriptionRegex::compile(pattern) {
+        let Ok(regex) = SubscriptionRegex::compile(pattern) else {
+            continue;
+        };
+        let matched: BTreeSet<&str> = topics.names().filter(|t| regex.matches(t)).collect();
+        // Each member's own authorization picks what of the matches it brings in.
+        for m in group.members.values() {
+            if m.metadata.subscribed_topic_regex.as_deref() != Some(pattern) {
+                continue;
+            }
+            let allowed = filter.get(&m.member_id);
             names.extend(
-                topics
-                    .names()
-                    .filter(|t| regex.matches(t))
-                    .map(str::to_string),
+                matched
+                    .iter()
+                    .filter(|t| allowed.is_none_or(|a| a.contains(**t)))
+                    .map(|t| t.to_string()),
             );
         }
     }
@@ -223,10 +248,12 @@ pub(super) fn subscription_metadata(
         .collect()
 }
 
-/// The topic ids `metadata` subscribes to among the group's subscribed topics.
+/// The topic ids `metadata` subscribes to among the group's subscribed topics; its regex
+/// matches only those in `allowed`, when given.
 fn member_topics(
     metadata: &MemberMetadata,
     subscribed: &BTreeMap<String, TopicMetadata>,
+    allowed: Option<&BTreeSet<String>>,
 ) -> BTreeSet<uuid::Uuid> {
     let regex = metadata
         .subscribed_topic_regex
@@ -237,7 +264,8 @@ fn member_topics(
         .values()
         .filter(|t| {
             metadata.subscribed_topic_names.contains(&t.name)
-                || regex.as_ref().is_some_and(|r| r.matches(&t.name))
+                || (regex.as_ref().is_some_and(|r| r.matches(&t.name))
+                    && allowed.is_none_or(|a| a.contains(&t.name)))
         })
         .map(|t| t.id)
         .collect()
@@ -496,6 +524,18 @@ impl ConsumerGroupManager {
         metadata.classic = req.classic.clone();
         let mut bump = metadata.subscribed_topic_names != old_metadata.subscribed_topic_names
             || metadata.subscribed_topic_regex != old_metadata.subscribed_topic_regex;
+        // What the member may describe, as it had it and as it has it now: a change that
+        // moves a topic in or out of its regex's resolution rebalances, as a subscription
+        // change does.
+        let mut filter = self.regex_filter(&change.group);
+        let old_topics = before.as_ref().map(|m| {
+            member_topics(
+                &m.metadata,
+                &change.group.subscription_metadata,
+                filter.get(&member_id),
+            )
+        });
+        let new_metadata = metadata.clone();
         if before.is_none() || metadata != old_metadata {
             change.emit(ConsumerRecord::Member(
                 group_id.to_string(),
@@ -503,7 +543,15 @@ impl ConsumerGroupManager {
                 Some(metadata),
             ));
         }
-        let subscribed = subscription_metadata(&change.group, topics);
+        match &req.describable_topics {
+            Some(allowed) => filter.insert(member_id.clone(), allowed.clone()),
+            None => filter.remove(&member_id),
+        };
+        let subscribed = subscription_metadata(&change.group, topics, &filter);
+        let new_topics = member_topics(&new_metadata, &subscribed, filter.get(&member_id));
+        if old_topics.is_some_and(|old| old != new_topics) {
+            bump = true;
+        }
         if subscribed != change.group.subscription_metadata {
             bump = true;
             change.emit(ConsumerRecord::PartitionMetadata(
@@ -521,7 +569,7 @@ impl ConsumerGroupManager {
 
         // 2. A new target assignment when the group epoch moved past it.
         if change.group.group_epoch > change.group.assignment_epoch {
-            self.update_target(&mut change);
+            self.update_target(&mut change, &filter);
         }
         let target_epoch = change.group.assignment_epoch;
         let target = change
@@ -586,6 +634,10 @@ impl ConsumerGroupManager {
                 .session_timeout_ms
                 .unwrap_or(self.config.session_timeout_ms),
         };
+        match &req.describable_topics {
+            Some(allowed) => self.describable.insert(key.clone(), allowed.clone()),
+            None => self.describable.remove(&key),
+        };
         self.sessions
             .insert(key, now + i64::from(session_timeout_ms));
 
@@ -634,14 +686,18 @@ impl ConsumerGroupManager {
 
     /// Kafka's TargetAssignmentBuilder: the assignor's answer at the group epoch, recorded for
     /// the members whose target changed.
-    fn update_target(&self, change: &mut Change) {
+    fn update_target(&self, change: &mut Change, filter: &RegexFilter) {
         let group = &change.group;
         let specs: BTreeMap<String, MemberSpec> = group
             .members
             .values()
             .map(|m| {
                 let spec = MemberSpec {
-                    topics: member_topics(&m.metadata, &group.subscription_metadata),
+                    topics: member_topics(
+                        &m.metadata,
+                        &group.subscription_metadata,
+                        filter.get(&m.member_id),
+                    ),
                     current: group.target.get(&m.member_id).cloned().unwrap_or_default(),
                 };
                 (m.member_id.clone(), spec)
@@ -695,7 +751,8 @@ impl ConsumerGroupManager {
             records: Vec::new(),
         };
         self.remove_member_records(&mut change, member_id);
-        let subscribed = subscription_metadata(&change.group, topics);
+        let filter = self.regex_filter(&change.group);
+        let subscribed = subscription_metadata(&change.group, topics, &filter);
         if subscribed != change.group.subscription_metadata {
             change.emit(ConsumerRecord::PartitionMetadata(
                 group.id.clone(),
@@ -711,6 +768,33 @@ impl ConsumerGroupManager {
         let key = (group_id.to_string(), member_id.to_string());
         self.sessions.remove(&key);
         self.rebalances.remove(&key);
+        self.describable.remove(&key);
+    }
+
+    /// What each member of `group` may have its regex resolve to: what its last heartbeat
+    /// said. With an authorizer, a regex member not heard from since start (the sets are in
+    /// memory only) keeps to the topics of its target, so a restart gives no one a topic its
+    /// principal was not allowed before; its next heartbeat brings its set.
+    fn regex_filter(&self, group: &ConsumerGroup) -> RegexFilter {
+        let mut filter = RegexFilter::new();
+        for m in group.members.values() {
+            let key = (group.id.clone(), m.member_id.clone());
+            if let Some(allowed) = self.describable.get(&key) {
+                filter.insert(m.member_id.clone(), allowed.clone());
+            } else if self.config.regex_needs_describe
+                && m.metadata.subscribed_topic_regex.is_some()
+            {
+                let target = group.target.get(&m.member_id);
+                let names = group
+                    .subscription_metadata
+                    .values()
+                    .filter(|t| target.is_some_and(|a| a.get(&t.id).is_some_and(|p| !p.is_empty())))
+                    .map(|t| t.name.clone())
+                    .collect();
+                filter.insert(m.member_id.clone(), names);
+            }
+        }
+        filter
     }
 
     /// A heartbeat with epoch -1 or -2.
@@ -800,6 +884,7 @@ impl ConsumerGroupManager {
             self.groups.remove(&group_id);
             self.sessions.retain(|(g, _), _| *g != group_id);
             self.rebalances.retain(|(g, _), _| *g != group_id);
+            self.describable.retain(|(g, _), _| *g != group_id);
             return;
         }
         if let ConsumerRecord::Member(_, member, None) = &record {

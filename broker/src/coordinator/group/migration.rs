@@ -242,7 +242,8 @@ pub fn consumer_group_from_classic(
         group.target.insert(m.id.clone(), assigned);
         group.members.insert(m.id.clone(), member);
     }
-    group.subscription_metadata = subscription_metadata(&group, topics);
+    // Classic members subscribe by name: nothing to filter.
+    group.subscription_metadata = subscription_metadata(&group, topics, &Default::default());
     Some(group)
 }
 

@@ -106,6 +106,7 @@ impl Harness {
             client_id: "client".into(),
             client_host: "/127.0.0.1".into(),
             group_config: Default::default(),
+            topic_describe: None,
         };
         let answer = match execute(&mut self.c, request, id, self.now, self.now) {
             Outcome::Reply(r, replies) => {

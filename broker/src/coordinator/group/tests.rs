@@ -511,6 +511,109 @@ fn regex_subscriptions_pick_up_new_topics() {
     assert_eq!(r.assignment, Some(expected));
 }
 
+fn names(topics: &[&str]) -> Option<BTreeSet<String>> {
+    Some(topics.iter().map(|t| t.to_string()).collect())
+}
+
+fn regex_join(member: &str, regex: &str, describable: &[&str]) -> HeartbeatRequest {
+    HeartbeatRequest {
+        subscribed_topic_names: None,
+        subscribed_topic_regex: Some(regex.into()),
+        describable_topics: names(describable),
+        ..join(member, &[])
+    }
+}
+
+/// Kafka's filterTopicDescribeAuthorizedTopics: a regex resolves only to the topics the
+/// member may describe, and a grant or a revocation moves at its next heartbeat.
+#[test]
+fn a_regex_resolves_only_to_topics_the_member_may_describe() {
+    let mut h = Harness::new(&[("t-read", 1), ("t-hidden", 1), ("other", 1)]);
+    let r = h.hb(regex_join("a", "t-.*", &["t-read"])).unwrap();
+    assert_eq!(r.assignment, Some(parts("t-read", &[0])));
+    assert!(!h.group().subscription_metadata.contains_key("t-hidden"));
+
+    // Granted: the next heartbeat rebalances and brings t-hidden.
+    let r = h
+        .hb(HeartbeatRequest {
+            describable_topics: names(&["t-read", "t-hidden"]),
+            ..beat("a", 1, &parts("t-read", &[0]))
+        })
+        .unwrap();
+    assert_eq!(r.member_epoch, 2);
+    let mut both = parts("t-read", &[0]);
+    both.extend(parts("t-hidden", &[0]));
+    assert_eq!(r.assignment, Some(both.clone()));
+
+    // The same set again changes nothing.
+    let r = h
+        .hb(HeartbeatRequest {
+            describable_topics: names(&["t-read", "t-hidden"]),
+            ..beat("a", 2, &both)
+        })
+        .unwrap();
+    assert_eq!((r.member_epoch, r.assignment), (2, None));
+
+    // Revoked: t-hidden leaves the target and the member gives it up.
+    let r = h
+        .hb(HeartbeatRequest {
+            describable_topics: names(&["t-read"]),
+            ..beat("a", 2, &both)
+        })
+        .unwrap();
+    assert_eq!(h.group().target["a"], parts("t-read", &[0]));
+    assert_eq!(r.assignment, Some(parts("t-read", &[0])));
+    assert!(!h.group().subscription_metadata.contains_key("t-hidden"));
+}
+
+/// Each member's own authorization decides what its regex brings it: a member that may
+/// describe t-hidden gets it, one beside it with the same regex that may not never does.
+#[test]
+fn members_with_the_same_regex_each_get_what_they_may_describe() {
+    let mut h = Harness::new(&[("t-read", 2), ("t-hidden", 2)]);
+    h.hb(regex_join("a", "t-.*", &["t-read"])).unwrap();
+    h.hb(regex_join("b", "t-.*", &["t-read", "t-hidden"]))
+        .unwrap();
+    let hidden = topic_id("t-hidden");
+    assert!(!h.group().target["a"].contains_key(&hidden));
+    assert_eq!(h.group().target["b"][&hidden], BTreeSet::from([0, 1]));
+    h.assert_exclusive();
+}
+
+/// The sets are in memory only: after a restart, with an authorizer, a regex member not heard
+/// from yet keeps to its target when another member's heartbeat recomputes the group, and its
+/// own next heartbeat brings its set.
+#[test]
+fn after_a_restart_a_regex_member_keeps_to_its_target_until_it_heartbeats() {
+    let config = ConsumerGroupConfig {
+        regex_needs_describe: true,
+        ..ConsumerGroupConfig::default()
+    };
+    let mut h = Harness::new(&[("t-read", 1), ("t-hidden", 1), ("u", 1)]);
+    h.m = ConsumerGroupManager::new(config.clone());
+    h.hb(regex_join("a", "t-.*", &["t-read"])).unwrap();
+    let mut restarted = ConsumerGroupManager::new(config);
+    for r in &h.log {
+        let (mut key, value) = r.encode();
+        let kind = bytes::Buf::get_i16(&mut key);
+        restarted.replay(ConsumerRecord::decode(kind, key, value).unwrap());
+    }
+    restarted.on_loaded(0);
+    h.m = restarted;
+    h.topics = image(&[("t-read", 1), ("t-hidden", 1), ("u", 1), ("t-new", 1)]);
+    h.hb(join("b", &["u"])).unwrap();
+    assert_eq!(h.group().target["a"], parts("t-read", &[0]));
+    let r = h
+        .hb(HeartbeatRequest {
+            describable_topics: names(&["t-read", "t-new"]),
+            ..beat("a", 1, &parts("t-read", &[0]))
+        })
+        .unwrap();
+    let mut expected = parts("t-read", &[0]);
+    expected.extend(parts("t-new", &[0]));
+    assert_eq!(r.assignment, Some(expected));
+}
+
 #[test]
 fn added_partitions_and_deleted_topics_change_the_target() {
     let mut h = Harness::new(&[("t", 1), ("u", 1)]);

@@ -144,6 +144,7 @@ async fn complete_offsets(broker: &Broker, job: &MarkerJob, partition: i32) -> b
         client_id: String::new(),
         client_host: String::new(),
         group_config: Default::default(),
+        topic_describe: None,
     };
     broker.coordinator.call(request).await.is_some()
 }
