@@ -92,7 +92,8 @@ impl Cursor {
 
 /// A range of a segment's `.log` to write back.
 struct Job {
-    /// Held so the file stays open until the job is done.
+    /// Held so the segment lives until the job is done; once the segment has released its
+    /// descriptor (sealed and synced whole) the job has nothing left to do.
     segment: Arc<LogSegment>,
     /// The log's, set if the job fails.
     failure: Arc<Failure>,
