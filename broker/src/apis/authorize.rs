@@ -112,6 +112,20 @@ fn with_body(request: &Request, body: RequestKind) -> Option<Request> {
     })
 }
 
+/// `request` with the body `body` makes when something was taken out of it (`narrowed`);
+/// `None`, the request as it came, otherwise.
+fn rewrite_if(
+    narrowed: bool,
+    request: &Request,
+    body: impl FnOnce() -> RequestKind,
+) -> Option<Request> {
+    if narrowed {
+        with_body(request, body())
+    } else {
+        None
+    }
+}
+
 fn patch(f: impl FnOnce(ResponseKind) -> ResponseKind + Send + 'static) -> Option<Patch> {
     Some(Box::new(f))
 }
@@ -1072,14 +1086,9 @@ fn offset_fetch(a: &Access, request: &Request, r: &OffsetFetchRequest, v: i16) -
         .filter(|g| g.topics.is_none())
         .map(|g| g.group_id.to_string())
         .collect();
-    let rewritten = (!denied.is_empty())
-        .then(|| {
-            with_body(
-                request,
-                RequestKind::OffsetFetch(r.clone().with_groups(kept)),
-            )
-        })
-        .flatten();
+    let rewritten = rewrite_if(!denied.is_empty(), request, || {
+        RequestKind::OffsetFetch(r.clone().with_groups(kept))
+    });
     let access = a.clone();
     Gate::Pass(
         rewritten,
@@ -1229,14 +1238,9 @@ fn create_topics(a: &Access, request: &Request, r: &CreateTopicsRequest) -> Gate
     if denied.is_empty() && hidden.is_empty() {
         return Gate::Pass(None, None);
     }
-    let rewritten = (!denied.is_empty())
-        .then(|| {
-            with_body(
-                request,
-                RequestKind::CreateTopics(r.clone().with_topics(kept)),
-            )
-        })
-        .flatten();
+    let rewritten = rewrite_if(!denied.is_empty(), request, || {
+        RequestKind::CreateTopics(r.clone().with_topics(kept))
+    });
     Gate::Pass(
         rewritten,
         patch(move |resp| match resp {
@@ -1326,14 +1330,9 @@ fn consumer_group_describe(
         .cloned()
         .partition(|g| a.group(Op::Describe, g));
     let include = r.include_authorized_operations;
-    let rewritten = (!denied.is_empty())
-        .then(|| {
-            with_body(
-                request,
-                RequestKind::ConsumerGroupDescribe(r.clone().with_group_ids(kept)),
-            )
-        })
-        .flatten();
+    let rewritten = rewrite_if(!denied.is_empty(), request, || {
+        RequestKind::ConsumerGroupDescribe(r.clone().with_group_ids(kept))
+    });
     let access = a.clone();
     Gate::Pass(
         rewritten,
