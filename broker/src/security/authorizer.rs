@@ -250,7 +250,9 @@ impl AuthorizerConfig {
 pub struct Requester {
     /// `Type:name`.
     pub principal: String,
-    /// The client address as text (IPv4-mapped IPv6 addresses as IPv4).
+    /// The client address as Java's `InetAddress.getHostAddress` prints it, since Kafka
+    /// compares an ACL's host with that text: IPv4-mapped IPv6 addresses as IPv4, other
+    /// IPv6 addresses as eight uncompressed groups (`0:0:0:0:0:0:0:1`, not `::1`).
     pub host: String,
 }
 
@@ -259,7 +261,18 @@ impl Requester {
     pub fn new(principal: &KafkaPrincipal, addr: IpAddr) -> Requester {
         Requester {
             principal: principal.to_string(),
-            host: addr.to_canonical().to_string(),
+            host: java_host_address(addr),
+        }
+    }
+}
+
+/// `addr` as Java's `getHostAddress` writes it (the form `kafka-acls --allow-host` needs).
+fn java_host_address(addr: IpAddr) -> String {
+    match addr.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let groups: Vec<String> = v6.segments().iter().map(|g| format!("{g:x}")).collect();
+            groups.join(":")
         }
     }
 }
@@ -362,6 +375,16 @@ pub fn authorize_by_resource_type(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn client_addresses_print_as_java_does() {
+        let v6: IpAddr = "::1".parse().unwrap();
+        assert_eq!(java_host_address(v6), "0:0:0:0:0:0:0:1");
+        let v6: IpAddr = "fe80::ab:1".parse().unwrap();
+        assert_eq!(java_host_address(v6), "fe80:0:0:0:0:0:ab:1");
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(java_host_address(mapped), "10.0.0.7");
+    }
+
     use super::*;
     use proptest::prelude::*;
 
