@@ -294,7 +294,9 @@ struct Connection {
     stream: BufReader<Box<dyn Transport>>,
     /// Where responses are read: reused once the previous response is dropped, so a fetcher
     /// does not map, fault in and unmap a fresh 8 MiB for every response.
-    buf: BytesMut,
+    buf: Vec<u8>,
+    /// The last response, held to take its buffer back for the next one.
+    last: Option<Bytes>,
 }
 
 impl Connection {
@@ -309,7 +311,8 @@ impl Connection {
     fn over(stream: Box<dyn Transport>) -> Connection {
         Connection {
             stream: BufReader::with_capacity(1 << 20, stream),
-            buf: BytesMut::new(),
+            buf: Vec::new(),
+            last: None,
         }
     }
 
@@ -329,11 +332,29 @@ impl Connection {
         if !(4..=MAX_RESPONSE as i32).contains(&size) {
             bail!("response size {size}");
         }
-        // `resize` reclaims the allocation when nothing holds the last response any more.
-        self.buf.clear();
-        self.buf.resize(size as usize, 0);
-        self.stream.read_exact(&mut self.buf)?;
-        let mut buf = self.buf.split().freeze();
+        // The last response's buffer, back once nothing else holds it.
+        if let Some(last) = self.last.take() {
+            if let Ok(back) = last.try_into_mut() {
+                self.buf = Vec::from(back);
+            }
+        }
+        let mut body = std::mem::take(&mut self.buf);
+        body.clear();
+        body.reserve(size as usize);
+        // `read_to_end` reads a socket into the spare capacity as it is: zero-filling 8 MiB
+        // before each response (`resize`) was a fifth of the fetcher's time.
+        (&mut self.stream)
+            .take(size as u64)
+            .read_to_end(&mut body)?;
+        if body.len() != size as usize {
+            bail!(
+                "connection closed {} bytes into a {size}-byte response",
+                body.len()
+            );
+        }
+        let whole = Bytes::from(body);
+        self.last = Some(whole.clone());
+        let mut buf = whole;
         let header = ResponseHeader::decode(&mut buf, key.response_header_version(version))?;
         if header.correlation_id != correlation_id {
             bail!(
