@@ -535,7 +535,25 @@ pub fn consume(
     ends: &[i64],
     record_bytes: usize,
 ) -> anyhow::Result<(Throughput, u64)> {
-    let mut conn = Connection::open(bootstrap)?;
+    consume_over(Connection::open(bootstrap)?, topic, ends, record_bytes)
+}
+
+/// [`consume`] over a connection already open (TLS, logged in): the security rows' fetcher.
+pub fn consume_on(
+    stream: Box<dyn Transport>,
+    topic: &str,
+    ends: &[i64],
+    record_bytes: usize,
+) -> anyhow::Result<(Throughput, u64)> {
+    consume_over(Connection::over(stream), topic, ends, record_bytes)
+}
+
+fn consume_over(
+    mut conn: Connection,
+    topic: &str,
+    ends: &[i64],
+    record_bytes: usize,
+) -> anyhow::Result<(Throughput, u64)> {
     let mut offsets = vec![0i64; ends.len()];
     let name = TopicName(StrBytes::from_string(topic.to_string()));
     let mut records = 0u64;

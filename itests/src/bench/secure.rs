@@ -116,6 +116,10 @@ fn consume_key(listener: &str) -> String {
     format!("{}_consume_1kib_p1", listener.to_ascii_lowercase())
 }
 
+fn raw_consume_key(listener: &str) -> String {
+    format!("{}_raw_consume_1kib_p1", listener.to_ascii_lowercase())
+}
+
 fn cpu_produced_key(listener: &str) -> String {
     format!("{}_cpu_per_gib_produced", listener.to_ascii_lowercase())
 }
@@ -169,6 +173,16 @@ pub fn metrics(consume_bytes: u64) -> Vec<Metric> {
             target: Target::RatioAtLeast(2.0),
         });
         m.push(Metric {
+            key: raw_consume_key(listener),
+            label: format!(
+                "{}: raw consume of the same, header-only Fetch",
+                label(listener)
+            ),
+            unit: "MiB/s",
+            better: Better::Higher,
+            target: Target::RatioAtLeast(2.0),
+        });
+        m.push(Metric {
             key: cpu_produced_key(listener),
             label: format!(
                 "{}: broker CPU per GiB produced (1 KiB, acks=1)",
@@ -201,7 +215,9 @@ pub fn workload_text(produce_records: u64, consume_bytes: u64) -> String {
          of 1 KiB records written over the same listener. The raw produce rows send \
          {produce_records} KiB of pre-encoded 64 KiB batches over one TLS connection of the \
          harness's own (rustls; SASL_SSL logs in with SCRAM-SHA-256 first), {} requests in \
-         flight, as the PLAINTEXT raw rows do, so the TLS client is not the limit.",
+         flight, as the PLAINTEXT raw rows do, so the TLS client is not the limit; the raw \
+         consume rows read the consumed records again over such a connection with the raw \
+         fetcher (header-only, one Fetch in flight).",
         consume_bytes >> 20,
         super::raw_load::MAX_IN_FLIGHT
     )
@@ -318,6 +334,25 @@ pub fn round(
                 kind,
                 cpu / (read.bytes as f64 / super::GIB),
             );
+            // The same records again through the harness's own TLS fetcher, which only reads
+            // batch headers, so the broker rather than librdkafka's decoding is the limit.
+            let mut stream = connect_tls(addr, &material.certs.path("ca.crt"))?;
+            if listener == "SASL_SSL" {
+                scram_sha256_login(&mut stream, USER, PASSWORD)?;
+            }
+            let ends = [written.records as i64];
+            let (cpu0, own0) = (super::procfs::cpu_seconds(pid)?, super::own_cpu()?);
+            let (t, fetches) = raw_load::consume_on(Box::new(stream), &topic, &ends, 1024)
+                .with_context(|| raw_consume_key(listener))?;
+            eprintln!(
+                "bench:   {}: {:.1} MiB/s, {fetches} fetches; CPU s: broker {:.2}, load \
+                 generator {:.2}",
+                raw_consume_key(listener),
+                t.mib_per_s(),
+                super::procfs::cpu_seconds(pid)? - cpu0,
+                super::own_cpu()? - own0,
+            );
+            samples.add(&raw_consume_key(listener), kind, t.mib_per_s());
         }
         Ok(())
     })();
