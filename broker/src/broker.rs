@@ -16,7 +16,7 @@ use crate::coordinator::group::topics::{TopicImage, TopicInfo, TopicSource};
 use crate::coordinator::records::Legacy;
 use crate::coordinator::runtime::{self, CoordinatorHandle};
 use crate::coordinator::txn::{TransactionCoordinator, TxnShard};
-use crate::coordinator::writer::AppendBatches;
+use crate::coordinator::writer::{AppendBatches, WriteMode};
 use crate::coordinator::CoordinatorConfig;
 use crate::error::BrokerError;
 use crate::producer_id_manager::ProducerIdManager;
@@ -270,7 +270,12 @@ impl Broker {
             completions,
         );
         starter
-            .start_shard(TxnShard::new(coordinator, now_ms), append, effects)
+            .start_shard(
+                TxnShard::new(coordinator, now_ms),
+                append,
+                WriteMode::for_log(&log.config()),
+                effects,
+            )
             .map_err(|e| BrokerError::Io {
                 context: "starting the transaction coordinator's writer".into(),
                 source: e,

@@ -254,9 +254,9 @@ impl ReplicaManager {
 
     /// For a coordinator: appends already encoded batches to its internal topic's partition,
     /// validated as any append (size, timestamps, producer state) but allowed on internal
-    /// topics. Returns once the batches are in the log (and durable with fsync-always). It may
-    /// block on the disk, so it runs on the coordinator's writer thread (or at start-up), never
-    /// on an async worker.
+    /// topics. Returns once the batches are in the log (and durable with fsync-always). Where
+    /// every append is fsynced it runs on the coordinator's writer thread; otherwise it is a
+    /// page-cache write and runs on the coordinator's task (`coordinator::writer::WriteMode`).
     pub fn append_coordinator_records_blocking(
         &self,
         tp: &TopicPartition,

@@ -11,10 +11,13 @@
 //!   records to write. They go to the one writer (`writer`), and only once it reports them in
 //!   the log are they applied and the request answered. A failed write answers the request with
 //!   an error and leaves the state as it was: nothing was applied.
-//! - The task never waits for a write. While one is under way, later requests that change the
-//!   same key (a group, later a transactional id) wait, in order, until it is done, so each sees
-//!   the state the write leaves; requests for other keys, and reads, go ahead. A commit's fsync
-//!   thus holds up only its own group, and writes queued meanwhile share the next append.
+//! - The task never waits for the disk: it appends in place only where an append is a
+//!   page-cache write, and hands writes to a writer thread where each is fsynced
+//!   (`writer::WriteMode`). Either way a write's outcome comes back as an event of its own.
+//!   Until it has, later requests that change the same key (a group, a transactional id)
+//!   wait, in order, so each sees the state the write leaves; requests for other keys, and
+//!   reads, go ahead. With the thread, a commit's fsync holds up only its own group, and
+//!   writes queued meanwhile share the next append.
 //! - Work a shard starts outside itself (the transaction coordinator's markers) comes back
 //!   from `CoordinatorShard::take_effects` after each event and goes to the sink the shard was
 //!   started with; what that work finds comes back as ordinary requests.
@@ -38,7 +41,7 @@ use super::events::EventLog;
 use super::group_coordinator::{CoordinatorConfig, GroupCoordinator, ReplyId};
 use super::loader::{self, ReplayError};
 use super::records::Legacy;
-use super::writer::{AppendBatches, LogWriter, WriteId, WriteQueue, Written};
+use super::writer::{AppendBatches, WriteId, WriteMode, WriteQueue, Writer, Written};
 
 /// A coordinator's state machine, as the runtime drives it (Kafka's CoordinatorShard).
 pub trait CoordinatorShard: Send + 'static {
@@ -252,16 +255,17 @@ pub struct CoordinatorStarter<S: CoordinatorShard = GroupCoordinator> {
 
 impl<S: CoordinatorShard> CoordinatorStarter<S> {
     /// Starts the task of `shard` (already loaded from its log) and its writer on the current
-    /// tokio runtime. Writes go through `append`, effects to `effects`. Requests sent before
-    /// this wait in the channel.
+    /// tokio runtime. Writes go through `append` in `mode`, effects to `effects`. Requests
+    /// sent before this wait in the channel.
     pub fn start_shard(
         self,
         shard: S,
         append: AppendBatches,
+        mode: WriteMode,
         effects: EffectSink<S::Effect>,
     ) -> std::io::Result<()> {
         let (written_tx, written_rx) = mpsc::unbounded_channel();
-        let writer = LogWriter::start(append, S::encode, written_tx)?;
+        let writer = Writer::start(mode, append, S::encode, written_tx)?;
         let started = Instant::now();
         let clock: Clock = Box::new(move || started.elapsed().as_millis() as i64);
         let mut runtime = Runtime::new(shard, writer, clock);
@@ -289,7 +293,8 @@ impl CoordinatorStarter<GroupCoordinator> {
         legacy: Legacy,
     ) -> Result<(), ReplayError> {
         let coordinator = loader::load(&log, &append, config, legacy)?;
-        self.start_shard(coordinator, append, Box::new(|_| {}))
+        let mode = WriteMode::for_log(&log.config());
+        self.start_shard(coordinator, append, mode, Box::new(|_| {}))
             .map_err(|e| ReplayError::Read {
                 log: log.dir().display().to_string(),
                 offset: log.log_end_offset(),

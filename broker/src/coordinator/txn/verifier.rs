@@ -162,6 +162,7 @@ mod tests {
             .start_shard(
                 TxnShard::new(coordinator, crate::broker::now_ms),
                 append,
+                crate::coordinator::writer::WriteMode::InPlace,
                 effects,
             )
             .unwrap();
