@@ -180,7 +180,8 @@ pub fn workload_text(quick: bool) -> String {
          records, {} MiB of 100 B; fetch: Fetch v{FETCH_VERSION} from offset 0, one in flight, \
          fetch.max.bytes {} MiB, max.partition.fetch.bytes {} MiB, fetch.max.wait.ms \
          {FETCH_MAX_WAIT_MS} (the Java consumer's defaults), advancing by batch headers only, \
-         over {} MiB of 1 KiB records written by the raw producer (acks=1); MiB/s of values, \
+         over {} MiB of 1 KiB records written by the raw producer (acks=1) and synced to disk before the fetch is timed; \
+         MiB/s of values, \
          CPU per GiB of values; an untimed warm-up produce of a quarter of a 1 KiB run first.",
         BATCH_BYTES >> 10,
         s.produce_1k >> 20,
@@ -245,6 +246,7 @@ pub fn round(
             partitions,
         };
         let written = produce(bootstrap, &topic, fill).context("filling the raw consume topic")?;
+        super::settle_writeback();
         let (cpu0, own0) = cpu(pid)?;
         let (t, fetches) = consume(bootstrap, &topic, &written.ends, fill.record_bytes)
             .with_context(|| key.clone())?;

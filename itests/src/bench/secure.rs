@@ -212,7 +212,7 @@ pub fn workload_text(produce_records: u64, consume_bytes: u64) -> String {
          SCRAM-SHA-256 (4096 iterations) on SASL_SSL with a user created through \
          AlterUserScramCredentials; over each, produce runs of {produce_records} records of \
          1 KiB and of 100 B (acks=1, otherwise as the PLAINTEXT rows) and a consume of {} MiB \
-         of 1 KiB records written over the same listener. The raw produce rows send \
+         of 1 KiB records written over the same listener and synced to disk first. The raw produce rows send \
          {produce_records} KiB of pre-encoded 64 KiB batches over one TLS connection of the \
          harness's own (rustls; SASL_SSL logs in with SCRAM-SHA-256 first), {} requests in \
          flight, as the PLAINTEXT raw rows do, so the TLS client is not the limit; the raw \
@@ -318,6 +318,7 @@ pub fn round(
             };
             let written = load::produce_with(addr, &topic, fill, &client)
                 .with_context(|| format!("filling {topic}"))?;
+            super::settle_writeback();
             let (cpu0, own0) = (super::procfs::cpu_seconds(pid)?, super::own_cpu()?);
             let read = load::consume_with(addr, &topic, 1, written.records, &client)
                 .with_context(|| format!("consuming {topic}"))?;
