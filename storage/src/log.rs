@@ -656,7 +656,7 @@ impl PartitionLog {
                 .map_or(i64::MIN, |(base, _)| *base);
             let gaps = self.gaps();
             for segment in segments.range(first..).map(|(_, s)| s) {
-                match segment.read(offset, max_bytes, upper, gaps) {
+                match segment.read(offset, max_bytes, upper, gaps)? {
                     SegmentRead::Nothing => continue,
                     SegmentRead::Batches(found) => records = found,
                     SegmentRead::Damaged { served, .. } => {
@@ -693,14 +693,15 @@ impl PartitionLog {
     pub fn unscrubbed_bytes(&self) -> u64 {
         self.segments_read()
             .values()
-            .filter(|s| s.needs_scrub())
-            .map(|s| s.unverified_end().saturating_sub(s.verified()))
+            .map(|s| s.unscrubbed_bytes())
             .sum()
     }
 
     /// Scrubs whole segments, newest first, while their unchecked bytes fit in `budget`;
-    /// returns the bytes checked. A damaged batch is repaired as the scrub repairs one.
-    pub fn scrub_newest(&self, budget: u64) -> Result<u64> {
+    /// returns the bytes checked, and whether it stopped at a lazy segment it opened to learn
+    /// its size (the caller then stops: each such open is a start-up cost per segment). A
+    /// damaged batch is repaired as the scrub repairs one.
+    pub fn scrub_newest(&self, budget: u64) -> Result<(u64, bool)> {
         let mut left = budget;
         let pending: Vec<Arc<LogSegment>> = self
             .segments_read()
@@ -710,16 +711,17 @@ impl PartitionLog {
             .cloned()
             .collect();
         for segment in pending {
-            let bytes = segment.unverified_end().saturating_sub(segment.verified());
+            let lazy = !segment.is_open();
+            let bytes = segment.unscrubbed_bytes();
             if bytes > left {
-                break;
+                return Ok((budget - left, lazy));
             }
             left -= bytes;
-            if segment.scrub_all(self.gaps()).is_some() {
+            if segment.scrub_all(self.gaps())?.is_some() {
                 self.repair_damage(segment.base_offset(), "the start-up check")?;
             }
         }
-        Ok(budget - left)
+        Ok((budget - left, false))
     }
 
     /// Checks up to `max_bytes` of the oldest segment the scrub has not finished, repairing
@@ -734,7 +736,7 @@ impl PartitionLog {
             return Ok(0);
         };
         let before = segment.verified();
-        match segment.scrub_step(max_bytes, self.gaps()) {
+        match segment.scrub_step(max_bytes, self.gaps())? {
             ScrubStep::Checked(_) | ScrubStep::Done => {
                 Ok(segment.verified().saturating_sub(before).max(1))
             }
@@ -766,7 +768,7 @@ impl PartitionLog {
             return Ok(());
         };
         let gaps = self.gaps();
-        let Some(position) = segment.scrub_all(gaps) else {
+        let Some(position) = segment.scrub_all(gaps)? else {
             // Nothing wrong from the start of the segment (the hint came from a wrong index
             // entry, which the segment no longer uses).
             tracing::debug!(segment = %segment.log_path().display(), found_by, "no damaged batch found");
@@ -839,7 +841,7 @@ impl PartitionLog {
             {
                 continue;
             }
-            if let Some(found) = segment.find_offset_by_timestamp(timestamp, start) {
+            if let Some(found) = segment.find_offset_by_timestamp(timestamp, start)? {
                 return Ok((found.offset < high_watermark).then_some(found));
             }
         }

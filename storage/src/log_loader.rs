@@ -2,8 +2,11 @@
 //!
 //! What the checkpoints vouch for is trusted, as Kafka does, so start-up does not grow with the
 //! data: after a clean shutdown every segment, after a crash every segment wholly below the
-//! recovery point (the offset below which everything was fsynced), is opened without being
-//! read, except the few batches after its last offset index entry. The rest (after a crash:
+//! recovery point (the offset below which everything was fsynced), is taken without being
+//! read. A closed one is not even opened: it is known by its file name and the next segment's
+//! base offset, and its files are opened at first use (`LogSegment::lazy`), so the load costs
+//! no syscall per closed segment. The newest is opened and the few batches after its last
+//! offset index entry read, for the log end offset. The rest (after a crash:
 //! the segment holding the recovery point and all later ones) is recovered as before: every
 //! batch's CRC and offset chain is checked, the log is cut at the first torn, invalid or
 //! out-of-order batch, later segments are dropped, and the indexes are rebuilt.
@@ -50,8 +53,13 @@ pub fn load(
     checkpoints: Checkpoints,
     clean: bool,
 ) -> Result<PartitionLog> {
-    let (bases, swapped) = scan_files(dir)?;
-    let mut rebuild_txn_index: Vec<i64> = swapped;
+    let Scanned {
+        bases,
+        swapped,
+        indexed,
+        txn_indexed,
+    } = scan_files(dir)?;
+    let mut rebuild_txn_index: Vec<i64> = swapped.clone();
     let gaps = if checkpoints.cleaned.is_some() {
         Gaps::Allowed
     } else {
@@ -59,13 +67,33 @@ pub fn load(
     };
     let mut segments: Vec<Arc<LogSegment>> = Vec::new();
     let last = bases.last().copied();
-    for base in &bases {
-        let role = if Some(*base) == last {
-            SegmentRole::Active
-        } else {
-            SegmentRole::Closed
+    let recovery_point = checkpoints.recovery_point.unwrap_or(0);
+    for (i, base) in bases.iter().enumerate() {
+        let next = bases.get(i + 1).copied();
+        // Kafka recovers from the segment holding the recovery point on: one wholly below it
+        // was fsynced, indexes included, before the checkpoint named a later offset.
+        let vouched = clean || next.is_some_and(|n| n <= recovery_point);
+        // A closed segment the checkpoints vouch for is not touched at all, not even opened
+        // (on a cold cache every open reads an inode from the disk, and start-up grew with
+        // the segment count). Opened still: one with a `.txnindex` (the producer state's
+        // replay and the sanity check below read it), and one whose `.index` is gone or that
+        // a cleaner swap just put in place, whose indexes are rebuilt now.
+        let lazy = vouched
+            && indexed.binary_search(base).is_ok()
+            && txn_indexed.binary_search(base).is_err()
+            && !swapped.contains(base);
+        let segment = match next {
+            Some(next) if lazy => LogSegment::lazy(dir, *base, &config, next),
+            _ => {
+                let role = if Some(*base) == last {
+                    SegmentRole::Active
+                } else {
+                    SegmentRole::Closed
+                };
+                LogSegment::open(dir, *base, &config, role)?
+            }
         };
-        segments.push(Arc::new(LogSegment::open(dir, *base, &config, role)?));
+        segments.push(Arc::new(segment));
     }
 
     let mut keep = segments.len();
@@ -77,15 +105,15 @@ pub fn load(
             keep = i;
             break;
         }
-        // Kafka recovers from the segment holding the recovery point on: one wholly below it
-        // was fsynced, indexes included, before the checkpoint named a later offset.
-        let below_recovery_point = bases
-            .get(i + 1)
-            .is_some_and(|next| *next <= checkpoints.recovery_point.unwrap_or(0));
+        let below_recovery_point = bases.get(i + 1).is_some_and(|next| *next <= recovery_point);
         // A closed trusted segment is not read at all (Kafka's lazy segments); the newest one
         // is, for the log's end offset and the writer's bookkeeping.
         let trusted = match bases.get(i + 1) {
-            Some(&next) if clean || below_recovery_point => {
+            Some(_) if !segment.is_open() => true,
+            Some(&next)
+                if (clean || below_recovery_point)
+                    && indexed.binary_search(&segment.base_offset()).is_ok() =>
+            {
                 segment.load_deferred(next);
                 true
             }
@@ -170,6 +198,18 @@ pub fn load(
     Ok(log)
 }
 
+/// What the listing of a partition folder found.
+struct Scanned {
+    /// The segments' base offsets, in order.
+    bases: Vec<i64>,
+    /// Those of the segments a finished swap put in place.
+    swapped: Vec<i64>,
+    /// Those of the segments with a `.index`, in order.
+    indexed: Vec<i64>,
+    /// Those of the segments with a `.txnindex`, in order.
+    txn_indexed: Vec<i64>,
+}
+
 /// Lists the segment base offsets in `dir`, removing leftovers that belong to no segment and
 /// finishing or rolling back a swap the log cleaner left half done (Kafka's LogLoader does the
 /// same with the same suffixes):
@@ -180,8 +220,8 @@ pub fn load(
 ///   renamed into place; its indexes are rebuilt;
 /// - `.deleted` files are replaced segments not yet removed.
 ///
-/// Returns the segments' base offsets and those of the segments a finished swap put in place.
-fn scan_files(dir: &Path) -> Result<(Vec<i64>, Vec<i64>)> {
+/// The segments are found from the file names alone: no segment file is opened or stat'ed.
+fn scan_files(dir: &Path) -> Result<Scanned> {
     let mut swaps = Vec::new();
     for entry in read_dir(dir)? {
         let name = entry.file_name();
@@ -240,12 +280,26 @@ fn scan_files(dir: &Path) -> Result<(Vec<i64>, Vec<i64>)> {
         }
     }
     logs.sort_unstable();
+    let mut indexed = Vec::new();
+    let mut txn_indexed = Vec::new();
     for (base, path) in indexes {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if logs.binary_search(&base).is_err() {
             remove_if_exists(&path)?;
+        } else if name.ends_with(TXN_INDEX_SUFFIX) {
+            txn_indexed.push(base);
+        } else if name.ends_with(INDEX_SUFFIX) {
+            indexed.push(base);
         }
     }
-    Ok((logs, swaps))
+    indexed.sort_unstable();
+    txn_indexed.sort_unstable();
+    Ok(Scanned {
+        bases: logs,
+        swapped: swaps,
+        indexed,
+        txn_indexed,
+    })
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {

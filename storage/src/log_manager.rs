@@ -104,6 +104,8 @@ impl CheckpointSchedule {
 pub const START_CHECK_BYTES: u64 = 8 << 20;
 
 /// Scrubs the newest trusted segments of `logs` within `budget` bytes, shared out in turn.
+/// It stops at the first lazy segment that does not fit: a lazy segment is opened to learn
+/// its size, and a large data dir must not pay an open per partition for nothing.
 fn check_newest(logs: &HashMap<TopicPartition, Arc<PartitionLog>>, budget: u64) -> Result<()> {
     let mut sorted: Vec<_> = logs.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
@@ -112,7 +114,11 @@ fn check_newest(logs: &HashMap<TopicPartition, Arc<PartitionLog>>, budget: u64) 
         if left == 0 {
             break;
         }
-        left -= log.scrub_newest(left)?.min(left);
+        let (checked, stopped_at_lazy) = log.scrub_newest(left)?;
+        left -= checked.min(left);
+        if stopped_at_lazy {
+            break;
+        }
     }
     Ok(())
 }

@@ -56,16 +56,67 @@ struct WriterState {
     rolling_timestamp: Option<i64>,
 }
 
-/// A `.log` with its `.index` and `.timeindex`.
-pub struct LogSegment {
-    base_offset: i64,
-    log: crate::mapped_file::MappedFile,
+/// A segment's open files.
+struct SegmentFiles {
+    log: MappedFile,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
     /// Aborted transactions whose markers are in this segment.
     txn_index: TransactionIndex,
     /// Whether the `.txnindex` read at open held only whole, ordered entries.
     txn_index_sane: bool,
+}
+
+impl SegmentFiles {
+    /// Opens the files of the segment at `base_offset` in `dir` (named with `suffix`); the
+    /// `.log` is created when missing only if `create` (a lazy open finds it or fails).
+    fn open(
+        dir: &Path,
+        base_offset: i64,
+        index_bytes: (u64, u64),
+        capacity: u64,
+        mode: WriteMode,
+        suffix: &str,
+        create: bool,
+    ) -> Result<SegmentFiles> {
+        let path = |name: &str| segment_file(dir, base_offset, &format!("{name}{suffix}"));
+        let log = if create {
+            MappedFile::open_with(&path(LOG_SUFFIX), None, capacity, mode)?
+        } else {
+            MappedFile::open_existing(&path(LOG_SUFFIX), capacity, mode)?
+        };
+        let offset_index =
+            OffsetIndex::open(&path(INDEX_SUFFIX), base_offset, None, index_bytes.0)?;
+        let time_index =
+            TimeIndex::open(&path(TIME_INDEX_SUFFIX), base_offset, None, index_bytes.1)?;
+        let (txn_index, txn_index_sane) = TransactionIndex::open(&path(TXN_INDEX_SUFFIX))?;
+        Ok(SegmentFiles {
+            log,
+            offset_index,
+            time_index,
+            txn_index,
+            txn_index_sane,
+        })
+    }
+}
+
+/// A `.log` with its `.index` and `.timeindex`.
+///
+/// A closed segment a trusted start vouched for (`LogSegment::lazy`) is known at first only by
+/// its base offset, from its file name, and the next segment's base offset; its files are
+/// opened at their first use (Kafka's lazy segments and indexes), so a start costs no
+/// syscall per closed segment: on a cold page cache each open reads an inode from the disk.
+pub struct LogSegment {
+    base_offset: i64,
+    /// The partition folder, where a lazy segment's files are opened from.
+    dir: PathBuf,
+    /// Capacities of the offset and the time index in bytes, for a lazy open.
+    index_bytes: (u64, u64),
+    /// The files: opened at once for a new, active or recovered segment, at first use for a
+    /// lazy one.
+    files: OnceLock<SegmentFiles>,
+    /// Held while a lazy segment's files are opened, so they are opened once.
+    opening: Mutex<()>,
     /// Offset after the last published batch; written after the log length, so a reader who
     /// sees it also sees the bytes.
     next_offset: AtomicI64,
@@ -236,28 +287,28 @@ impl LogSegment {
         mode: WriteMode,
         suffix: &str,
     ) -> Result<LogSegment> {
-        let path = |name: &str| segment_file(dir, base_offset, &format!("{name}{suffix}"));
-        let log = MappedFile::open_with(&path(LOG_SUFFIX), None, capacity, mode)?;
-        let offset_index = OffsetIndex::open(
-            &path(INDEX_SUFFIX),
+        let segment = Self::unopened(dir, base_offset, config);
+        let files = SegmentFiles::open(
+            dir,
             base_offset,
-            None,
-            index_capacity(config, 8),
+            segment.index_bytes,
+            capacity,
+            mode,
+            suffix,
+            true,
         )?;
-        let time_index = TimeIndex::open(
-            &path(TIME_INDEX_SUFFIX),
+        let _ = segment.files.set(files);
+        Ok(segment)
+    }
+
+    /// A segment whose files are not open yet.
+    fn unopened(dir: &Path, base_offset: i64, config: &LogConfig) -> LogSegment {
+        LogSegment {
             base_offset,
-            None,
-            index_capacity(config, 12),
-        )?;
-        let (txn_index, txn_index_sane) = TransactionIndex::open(&path(TXN_INDEX_SUFFIX))?;
-        Ok(LogSegment {
-            base_offset,
-            log,
-            offset_index,
-            time_index,
-            txn_index,
-            txn_index_sane,
+            dir: dir.to_path_buf(),
+            index_bytes: (index_capacity(config, 8), index_capacity(config, 12)),
+            files: OnceLock::new(),
+            opening: Mutex::new(()),
             next_offset: AtomicI64::new(base_offset),
             created_ms: wall_clock_ms(),
             state: Mutex::new(WriterState::default()),
@@ -273,7 +324,62 @@ impl LogSegment {
             deferred: AtomicBool::new(false),
             tail_loaded: OnceLock::new(),
             sealed: AtomicBool::new(false),
-        })
+        }
+    }
+
+    /// A closed segment a trusted start vouched for (after a clean shutdown, or wholly below
+    /// the recovery point after a crash, and without a `.txnindex`, which the producer state
+    /// needs at load), taken without touching its files: its next offset is `next_base`, the
+    /// base offset of the segment after it (a roll starts the next segment where this one
+    /// ends; in a compacted log the offsets between are absent either way). Its files are
+    /// opened at first use (a fetch, the scrub, the cleaner, retention, a size or timestamp
+    /// asked for); its largest timestamp is read then from their tail, and its CRCs are left
+    /// to the scrub and the read path, as for `load_trusted`. A `.log` gone by then is an
+    /// error of that use; a damaged one is found by the checks as at a trusted load.
+    pub fn lazy(dir: &Path, base_offset: i64, config: &LogConfig, next_base: i64) -> LogSegment {
+        let segment = Self::unopened(dir, base_offset, config);
+        segment
+            .next_offset
+            .store(next_base.max(base_offset), Ordering::Release);
+        segment.deferred.store(true, Ordering::Release);
+        segment
+    }
+
+    /// The segment's files, opened now if this is their first use (a lazy segment). A failed
+    /// open is returned to the caller and tried again at the next use.
+    fn opened(&self) -> Result<&SegmentFiles> {
+        if let Some(files) = self.files.get() {
+            return Ok(files);
+        }
+        let _opening = self.opening.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(files) = self.files.get() {
+            return Ok(files);
+        }
+        let files = SegmentFiles::open(
+            &self.dir,
+            self.base_offset,
+            self.index_bytes,
+            0,
+            WriteMode::Closed,
+            "",
+            false,
+        )?;
+        // Everything in the file is left to the scrub and the read path's checks.
+        self.unverified_end
+            .store(files.log.len(), Ordering::Release);
+        Ok(self.files.get_or_init(|| files))
+    }
+
+    /// `opened` for a caller with no error to return: a failure is logged, and the caller
+    /// answers as for a segment it cannot know anything about.
+    fn opened_or_warn(&self, what: &str) -> Option<&SegmentFiles> {
+        match self.opened() {
+            Ok(files) => Some(files),
+            Err(e) => {
+                tracing::warn!(segment = %self.log_path().display(), cause = %e, what, "could not open a segment's files");
+                None
+            }
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, WriterState> {
@@ -290,19 +396,28 @@ impl LogSegment {
         self.next_offset.load(Ordering::Acquire)
     }
 
-    /// Bytes of batches in the segment.
+    /// Bytes of batches in the segment (a lazy segment's files are opened for it; 0 when
+    /// that fails, which is logged).
     pub fn size(&self) -> u64 {
-        self.log.len()
+        self.opened_or_warn("its size").map_or(0, |f| f.log.len())
     }
 
     /// Whether the segment holds no batch.
     pub fn is_empty(&self) -> bool {
-        self.log.is_empty()
+        self.size() == 0
+    }
+
+    /// Whether the segment's files are open (a lazy one's are not until first used).
+    pub fn is_open(&self) -> bool {
+        self.files.get().is_some()
     }
 
     /// The path of the `.log` file.
     pub fn log_path(&self) -> PathBuf {
-        self.log.path()
+        match self.files.get() {
+            Some(f) => f.log.path(),
+            None => segment_file(&self.dir, self.base_offset, LOG_SUFFIX),
+        }
     }
 
     /// The segment's largest timestamp and the base offset of the batch that carried it; the
@@ -331,7 +446,15 @@ impl LogSegment {
 
     /// The `.log` file's modification time in ms since the epoch.
     pub fn last_modified_ms(&self) -> Option<i64> {
-        self.log.modified_ms()
+        match self.files.get() {
+            Some(f) => f.log.modified_ms(),
+            // No need to open the files for it.
+            None => std::fs::metadata(self.log_path())
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_millis()).ok()),
+        }
     }
 
     /// When this segment object was made (wall time, or the caller's clock for a new one).
@@ -352,10 +475,13 @@ impl LogSegment {
 
     /// Whether `size` more bytes of batches, ending at `last_offset`, fit without a roll.
     pub fn can_take(&self, size: u64, last_offset: i64) -> bool {
-        size <= self.log.remaining()
+        let Some(f) = self.files.get() else {
+            return false;
+        };
+        size <= f.log.remaining()
             && last_offset - self.base_offset <= i64::from(u32::MAX)
-            && !self.offset_index.is_full()
-            && !self.time_index.is_full()
+            && !f.offset_index.is_full()
+            && !f.time_index.is_full()
     }
 
     /// Appends already-checked batches (`headers` are theirs, in order), giving them offsets
@@ -367,6 +493,7 @@ impl LogSegment {
         base_offset: i64,
         config: &LogConfig,
     ) -> Result<i64> {
+        let f = self.opened()?;
         let mut state = self.state();
         let mut next = base_offset;
         let mut placed = Vec::with_capacity(headers.len());
@@ -382,7 +509,7 @@ impl LogSegment {
             parts.push(prefix);
             parts.push(&data[at + LEADER_PREFIX..at + h.size]);
         }
-        let position = self.log.append_parts(&parts)?;
+        let position = f.log.append_parts(&parts)?;
         for (at, offset, h, _) in &placed {
             self.track_batch(&mut state, position + *at as u64, *offset, h, config);
         }
@@ -396,6 +523,7 @@ impl LogSegment {
     /// Appends whole batches that already carry their offsets, with one write (the cleaner
     /// copies batches with their offsets, leaving the gaps compaction made). Offsets must grow.
     pub fn append_batches_as_is(&self, batches: &[u8], config: &LogConfig) -> Result<()> {
+        let f = self.opened()?;
         let headers = batch::headers(batches)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| StorageError::InvalidRecords(e.as_str()))?;
@@ -409,7 +537,7 @@ impl LogSegment {
             next = h.next_offset();
         }
         let mut state = self.state();
-        let position = self.log.append(batches)?;
+        let position = f.log.append(batches)?;
         for (at, header) in &headers {
             self.track_batch(
                 &mut state,
@@ -430,19 +558,21 @@ impl LogSegment {
     /// suffix after `.log`/`.index`/`.timeindex` (`""` is the plain name). Mappings stay
     /// valid, so readers holding slices are unaffected.
     pub fn rename_files(&self, dir: &Path, from: &str, to: &str) -> Result<()> {
+        let f = self.opened()?;
         let path = |name: &str, extra: &str| {
             segment_file(dir, self.base_offset, &format!("{name}{extra}"))
         };
-        debug_assert_eq!(self.log.path(), path(LOG_SUFFIX, from));
-        self.log.rename(&path(LOG_SUFFIX, to))?;
-        self.offset_index.rename(&path(INDEX_SUFFIX, to))?;
-        self.time_index.rename(&path(TIME_INDEX_SUFFIX, to))?;
-        self.txn_index.rename(&path(TXN_INDEX_SUFFIX, to))
+        debug_assert_eq!(f.log.path(), path(LOG_SUFFIX, from));
+        f.log.rename(&path(LOG_SUFFIX, to))?;
+        f.offset_index.rename(&path(INDEX_SUFFIX, to))?;
+        f.time_index.rename(&path(TIME_INDEX_SUFFIX, to))?;
+        f.txn_index.rename(&path(TXN_INDEX_SUFFIX, to))
     }
 
     /// Records an aborted transaction whose marker was just appended here.
     pub fn append_aborted_txn(&self, txn: AbortedTxn) -> Result<()> {
-        self.txn_index.append(txn)
+        let f = self.opened()?;
+        f.txn_index.append(txn)
     }
 
     /// Adds to `into` the aborted transactions indexed here that may hold records in
@@ -453,44 +583,53 @@ impl LogSegment {
         upper_bound: i64,
         into: &mut AbortedTxnSearch,
     ) {
-        self.txn_index.collect(fetch_offset, upper_bound, into);
+        let Some(f) = self.files.get() else { return };
+        f.txn_index.collect(fetch_offset, upper_bound, into);
     }
 
     /// Every aborted transaction indexed here, in marker order.
     pub fn aborted_txns(&self) -> Vec<AbortedTxn> {
-        self.txn_index.all()
+        let Some(f) = self.files.get() else {
+            return Vec::new();
+        };
+        f.txn_index.all()
     }
 
     /// Whether the `.txnindex` found at open could be read whole.
     pub fn txn_index_sane(&self) -> bool {
-        self.txn_index_sane
+        // A lazy segment has no `.txnindex` (one with it is opened at load).
+        self.files.get().is_none_or(|f| f.txn_index_sane)
     }
 
     /// Empties the transaction index, for a rebuild from the log.
     pub fn reset_txn_index(&self) -> Result<()> {
-        self.txn_index.reset()
+        let f = self.opened()?;
+        f.txn_index.reset()
     }
 
     /// Sets the `.log` file's modification time.
     pub fn set_last_modified_ms(&self, ms: i64) -> Result<()> {
-        self.log.set_modified_ms(ms)
+        let f = self.opened()?;
+        f.log.set_modified_ms(ms)
     }
 
     /// The largest timestamp of the segment's first batch (Kafka's `getFirstBatchTimestamp`,
     /// which `max.compaction.lag.ms` measures from), if the segment has a batch.
     pub fn first_batch_timestamp(&self) -> Option<i64> {
-        let size = self.log.len();
+        let f = self.opened_or_warn("its first batch's timestamp")?;
+        let size = f.log.len();
         if size == 0 {
             return None;
         }
-        batch::parse_header(self.log.bytes(0, size))
+        batch::parse_header(f.log.bytes(0, size))
             .ok()
             .map(|h| h.max_timestamp)
     }
 
     /// The segment's whole `.log` content (for the cleaner, which reads it batch by batch).
-    pub fn contents(&self) -> Bytes {
-        self.log.slice(0, self.log.len())
+    pub fn contents(&self) -> Result<Bytes> {
+        let f = self.opened()?;
+        Ok(f.log.slice(0, f.log.len()))
     }
 
     /// Updates indexes and the writer's bookkeeping for one batch at `position`. The batch is
@@ -504,6 +643,7 @@ impl LogSegment {
         h: &BatchHeader,
         config: &LogConfig,
     ) {
+        let Some(f) = self.files.get() else { return };
         let last_offset = base_offset + i64::from(h.last_offset_delta);
         if state
             .max_timestamp
@@ -519,15 +659,15 @@ impl LogSegment {
         if state.bytes_since_index_entry > u64::from(config.index_interval_bytes)
             && !self.index_distrusted.load(Ordering::Acquire)
         {
-            let written = self
+            let written = f
                 .offset_index
                 .append(last_offset, position as u32)
                 .and_then(|()| match state.max_timestamp {
-                    Some(m) => self.time_index.append(m.timestamp, m.offset),
+                    Some(m) => f.time_index.append(m.timestamp, m.offset),
                     None => Ok(()),
                 });
             if let Err(e) = written {
-                tracing::warn!(segment = %self.log.path().display(), cause = %e, "index entry not written");
+                tracing::warn!(segment = %f.log.path().display(), cause = %e, "index entry not written");
             }
             state.bytes_since_index_entry = 0;
         }
@@ -546,33 +686,46 @@ impl LogSegment {
         max_bytes: usize,
         high_watermark: i64,
         gaps: Gaps,
-    ) -> SegmentRead {
-        let end = self.log.len();
+    ) -> Result<SegmentRead> {
+        let f = self.opened()?;
+        let end = f.log.len();
         let unchecked = self.verified.load(Ordering::Acquire)..self.unverified_end();
-        let header_at =
-            |position: u64| batch::parse_header(self.log.bytes(position, end - position));
+        let header_at = |position: u64| batch::parse_header(f.log.bytes(position, end - position));
         // An unscrubbed batch must also follow its predecessor: its base offset lies outside
         // the CRC. `None`: not known (the walk started at an index entry).
         let chained = |h: &BatchHeader, expected: Option<i64>| {
             expected.is_none_or(|e| gaps.follows(h.base_offset, e))
         };
-        let (mut position, mut expected) = self.start_position(offset, end);
+        let (mut position, mut expected) = self.start_position(f, offset, end);
         let start = loop {
             if position >= end {
-                return SegmentRead::Nothing;
+                // A lazy segment took the next one's base offset for its end without reading
+                // its tail: batches that stop short of it were lost, which is damage (the
+                // loader's chain check finds the same), not a reason to serve later offsets.
+                let short = self.deferred.load(Ordering::Acquire)
+                    && end <= self.unverified_end()
+                    && offset < self.next_offset()
+                    && expected.is_some_and(|e| !gaps.follows(self.next_offset(), e));
+                if short {
+                    return Ok(SegmentRead::Damaged {
+                        served: None,
+                        position: end,
+                    });
+                }
+                return Ok(SegmentRead::Nothing);
             }
             let header = match header_at(position) {
                 Ok(h) if !unchecked.contains(&position) || chained(&h, expected) => h,
                 _ if unchecked.contains(&position) => {
-                    return SegmentRead::Damaged {
+                    return Ok(SegmentRead::Damaged {
                         served: None,
                         position,
-                    }
+                    })
                 }
-                _ => return SegmentRead::Nothing,
+                _ => return Ok(SegmentRead::Nothing),
             };
             if header.base_offset >= high_watermark {
-                return SegmentRead::Nothing;
+                return Ok(SegmentRead::Nothing);
             }
             if header.last_offset() >= offset {
                 break position;
@@ -585,7 +738,7 @@ impl LogSegment {
             let check = unchecked.contains(&stop);
             let header = match header_at(stop) {
                 Ok(h) if !check || chained(&h, expected) => h,
-                Ok(_) | Err(_) if check => return self.damaged(start, stop),
+                Ok(_) | Err(_) if check => return Ok(damaged(f, start, stop)),
                 _ => break,
             };
             let next = stop + header.size as u64;
@@ -594,36 +747,29 @@ impl LogSegment {
             {
                 break;
             }
-            if check && batch::parse_and_verify(self.log.bytes(stop, header.size as u64)).is_err() {
-                return self.damaged(start, stop);
+            if check && batch::parse_and_verify(f.log.bytes(stop, header.size as u64)).is_err() {
+                return Ok(damaged(f, start, stop));
             }
             expected = Some(header.next_offset());
             stop = next;
         }
-        SegmentRead::Batches(self.log.slice(start, stop - start))
-    }
-
-    fn damaged(&self, start: u64, position: u64) -> SegmentRead {
-        SegmentRead::Damaged {
-            served: (position > start).then(|| self.log.slice(start, position - start)),
-            position,
-        }
+        Ok(SegmentRead::Batches(f.log.slice(start, stop - start)))
     }
 
     /// Where to start scanning for `offset`, and the base offset the batch there must have
     /// when known: the offset index's entry for it, if the index is usable and the entry names
     /// the last offset of a batch starting at its position; else the segment start.
-    fn start_position(&self, offset: i64, end: u64) -> (u64, Option<i64>) {
+    fn start_position(&self, f: &SegmentFiles, offset: i64, end: u64) -> (u64, Option<i64>) {
         let from_start = (0, Some(self.base_offset));
         if !self.index_usable() {
             return from_start;
         }
-        let Some(entry) = self.offset_index.lookup_entry(offset) else {
+        let Some(entry) = f.offset_index.lookup_entry(offset) else {
             return from_start;
         };
         let position = u64::from(entry.position);
         let points_at_batch = position < end
-            && batch::parse_header(self.log.bytes(position, end - position))
+            && batch::parse_header(f.log.bytes(position, end - position))
                 .is_ok_and(|h| h.last_offset() == entry.offset);
         if points_at_batch {
             (position, None)
@@ -636,11 +782,14 @@ impl LogSegment {
     /// Whether lookups may use the indexes: the full sanity check (run once, at first use,
     /// for a segment loaded trusted) passed and no entry was found wrong since.
     fn index_usable(&self) -> bool {
+        let Some(f) = self.files.get() else {
+            return false;
+        };
         if self.index_distrusted.load(Ordering::Acquire) {
             return false;
         }
         let sane = *self.index_checked.get_or_init(|| {
-            self.offset_index.is_sane(self.log.len()) && self.time_index.is_sane(self.next_offset())
+            f.offset_index.is_sane(f.log.len()) && f.time_index.is_sane(self.next_offset())
         });
         if !sane {
             self.distrust_index("an index fails its sanity check");
@@ -652,8 +801,8 @@ impl LogSegment {
     /// `.index`, so the next start rebuilds both (the mappings stay valid for this run).
     fn distrust_index(&self, why: &str) {
         if !self.index_distrusted.swap(true, Ordering::AcqRel) {
-            let path = self.log.path().with_extension("index");
-            tracing::warn!(segment = %self.log.path().display(), why, "not using this segment's indexes; the next start rebuilds them");
+            let path = self.log_path().with_extension("index");
+            tracing::warn!(segment = %self.log_path().display(), why, "not using this segment's indexes; the next start rebuilds them");
             let _ = std::fs::remove_file(path);
         }
     }
@@ -668,30 +817,42 @@ impl LogSegment {
         self.verified.load(Ordering::Acquire)
     }
 
-    /// Whether the scrub still has bytes of this segment to check.
+    /// Whether the scrub still has bytes of this segment to check (a lazy segment not opened
+    /// yet has all of them).
     pub fn needs_scrub(&self) -> bool {
-        self.verified.load(Ordering::Acquire) < self.unverified_end()
+        (!self.is_open() && self.deferred.load(Ordering::Acquire))
+            || self.verified.load(Ordering::Acquire) < self.unverified_end()
+    }
+
+    /// Bytes the scrub has still to check here; a lazy segment's files are opened for it (0
+    /// when that fails, which is logged).
+    pub fn unscrubbed_bytes(&self) -> u64 {
+        if !self.needs_scrub() || self.opened_or_warn("the bytes left to scrub").is_none() {
+            return 0;
+        }
+        self.unverified_end().saturating_sub(self.verified())
     }
 
     /// Checks up to `max_bytes` more of the bytes the load did not check (whole batches, at
     /// least one), continuing where the last step stopped. Index entries met on the way are
     /// compared with the batches: a wrong one makes the segment stop using its indexes.
-    pub fn scrub_step(&self, max_bytes: u64, gaps: Gaps) -> ScrubStep {
+    pub fn scrub_step(&self, max_bytes: u64, gaps: Gaps) -> Result<ScrubStep> {
+        let f = self.opened()?;
         let mut cursor = self.scrub.lock().unwrap_or_else(|e| e.into_inner());
-        let target = self.unverified_end().min(self.log.len());
+        let target = self.unverified_end().min(f.log.len());
         let from = cursor.position;
-        let entries = self.offset_index.entries();
+        let entries = f.offset_index.entries();
         while cursor.position < target {
             if cursor.position > from && cursor.position - from >= max_bytes {
                 break;
             }
             let at = cursor.position;
-            let header = match batch::parse_and_verify(self.log.bytes(at, self.log.len() - at)) {
+            let header = match batch::parse_and_verify(f.log.bytes(at, f.log.len() - at)) {
                 Ok(h) if gaps.follows(h.base_offset, cursor.expected) => h,
-                _ => return ScrubStep::Damaged(at),
+                _ => return Ok(ScrubStep::Damaged(at)),
             };
             while cursor.next_entry < entries {
-                let (offset, position) = self.offset_index.entry(cursor.next_entry);
+                let (offset, position) = f.offset_index.entry(cursor.next_entry);
                 let position = u64::from(position);
                 if position > at {
                     break;
@@ -709,22 +870,23 @@ impl LogSegment {
         // must reach it (a lost tail is damage, as the loader's chain check finds it).
         let short = self.deferred.load(Ordering::Acquire)
             && !gaps.follows(self.next_offset(), cursor.expected);
-        if cursor.position >= target && short {
+        Ok(if cursor.position >= target && short {
             ScrubStep::Damaged(cursor.position)
         } else if cursor.position >= target {
             ScrubStep::Done
         } else {
             ScrubStep::Checked(cursor.position - from)
-        }
+        })
     }
 
     /// Scrubs the rest of the segment at once; `Some(position)` of the first damaged batch.
-    pub fn scrub_all(&self, gaps: Gaps) -> Option<u64> {
+    /// An error when a lazy segment's files cannot be opened.
+    pub fn scrub_all(&self, gaps: Gaps) -> Result<Option<u64>> {
         loop {
-            match self.scrub_step(u64::MAX, gaps) {
+            match self.scrub_step(u64::MAX, gaps)? {
                 ScrubStep::Checked(_) => continue,
-                ScrubStep::Done => return None,
-                ScrubStep::Damaged(at) => return Some(at),
+                ScrubStep::Done => return Ok(None),
+                ScrubStep::Damaged(at) => return Ok(Some(at)),
             }
         }
     }
@@ -736,18 +898,21 @@ impl LogSegment {
         &self,
         timestamp: i64,
         min_offset: i64,
-    ) -> Option<TimestampOffset> {
+    ) -> Result<Option<TimestampOffset>> {
+        let f = self.opened()?;
         let indexed = if self.index_usable() {
-            self.time_index.lookup(timestamp)
+            f.time_index.lookup(timestamp)
         } else {
             self.base_offset
         };
         let from_offset = indexed.max(min_offset);
-        let end = self.log.len();
-        let mut position = self.start_position(from_offset, end).0;
+        let end = f.log.len();
+        let mut position = self.start_position(f, from_offset, end).0;
         while position < end {
-            let bytes = self.log.bytes(position, end - position);
-            let header = batch::parse_header(bytes).ok()?;
+            let bytes = f.log.bytes(position, end - position);
+            let Ok(header) = batch::parse_header(bytes) else {
+                return Ok(None);
+            };
             position += header.size as u64;
             if header.max_timestamp < timestamp || header.last_offset() < min_offset {
                 continue;
@@ -761,12 +926,12 @@ impl LogSegment {
                     }
                     None => continue,
                 };
-            return Some(TimestampOffset {
+            return Ok(Some(TimestampOffset {
                 timestamp: ts,
                 offset,
-            });
+            }));
         }
-        None
+        Ok(None)
     }
 
     /// The segment's largest timestamp and the offset of the first record carrying it (Kafka 4's
@@ -774,11 +939,12 @@ impl LogSegment {
     /// batch the log does not decompress, and answers the batch's base offset: a consumer that
     /// seeks there still gets the record (Kafka 4 decompresses and answers the record itself).
     pub fn offset_of_max_timestamp(&self) -> Option<TimestampOffset> {
+        let f = self.opened_or_warn("the offset of its largest timestamp")?;
         let max = self.max_timestamp()?;
-        let end = self.log.len();
-        let mut position = self.start_position(max.offset, end).0;
+        let end = f.log.len();
+        let mut position = self.start_position(f, max.offset, end).0;
         while position < end {
-            let bytes = self.log.bytes(position, end - position);
+            let bytes = f.log.bytes(position, end - position);
             let header = batch::parse_header(bytes).ok()?;
             if header.max_timestamp == max.timestamp && header.last_offset() >= max.offset {
                 let offset = batch::offset_of_max_timestamp(&bytes[..header.size])
@@ -795,8 +961,9 @@ impl LogSegment {
 
     /// How many bytes at the end of the `.log` are zero: preallocated space a crash left behind.
     pub fn zero_tail_len(&self) -> u64 {
-        let size = self.log.len();
-        let bytes = self.log.bytes(0, size);
+        let Some(f) = self.files.get() else { return 0 };
+        let size = f.log.len();
+        let bytes = f.log.bytes(0, size);
         bytes.iter().rev().take_while(|b| **b == 0).count() as u64
     }
 
@@ -815,20 +982,21 @@ impl LogSegment {
     /// entries past it are dropped and rebuilt by the scan. Without such an entry, or when it
     /// does not name its batch, the whole segment is recovered. Returns the bytes cut.
     pub fn recover_from(&self, recovery_point: i64, config: &LogConfig, gaps: Gaps) -> Result<u64> {
-        let size = self.log.len();
+        let f = self.opened()?;
+        let size = f.log.len();
         // The entries that hold together, up to the recovery point: after a crash the index
         // may end in space preallocated and never written (zeros), or in torn entries.
-        let keep = self.offset_index.sane_prefix_len(|e| {
+        let keep = f.offset_index.sane_prefix_len(|e| {
             e.offset < recovery_point
                 && e.offset >= self.base_offset
                 && u64::from(e.position) < size
         });
-        let Some(entry) = keep.checked_sub(1).map(|n| self.offset_index.get(n)) else {
+        let Some(entry) = keep.checked_sub(1).map(|n| f.offset_index.get(n)) else {
             return self.recover(true, config, gaps);
         };
         let at = u64::from(entry.position);
         let trusted = (at < size)
-            .then(|| batch::parse_header(self.log.bytes(at, size - at)).ok())
+            .then(|| batch::parse_header(f.log.bytes(at, size - at)).ok())
             .flatten()
             .filter(|h| h.last_offset() == entry.offset && entry.offset >= self.base_offset);
         let Some(last_trusted) = trusted else {
@@ -836,25 +1004,25 @@ impl LogSegment {
         };
         let from = at + last_trusted.size as u64;
         let mut expected = last_trusted.next_offset();
-        self.offset_index.truncate_entries(keep)?;
+        f.offset_index.truncate_entries(keep)?;
         // Time index entries are written with the offset index's, each the largest timestamp
         // so far: the last one kept is the trusted bytes' largest.
-        let keep_times = self
+        let keep_times = f
             .time_index
             .sane_prefix_len(|e| e.offset < expected && e.offset >= self.base_offset);
-        self.time_index.truncate_entries(keep_times)?;
+        f.time_index.truncate_entries(keep_times)?;
         let mut state = self.state();
         *state = WriterState::default();
-        state.max_timestamp = self
+        state.max_timestamp = f
             .time_index
             .last_entry()
             .map(|(timestamp, offset)| TimestampOffset { timestamp, offset });
-        state.rolling_timestamp = batch::parse_header(self.log.bytes(0, size))
+        state.rolling_timestamp = batch::parse_header(f.log.bytes(0, size))
             .ok()
             .map(|h| h.max_timestamp);
         let mut position = from;
         while position < size {
-            let header = match batch::parse_and_verify(self.log.bytes(position, size - position)) {
+            let header = match batch::parse_and_verify(f.log.bytes(position, size - position)) {
                 Ok(h) if gaps.follows(h.base_offset, expected) => h,
                 _ => break,
             };
@@ -865,7 +1033,7 @@ impl LogSegment {
         drop(state);
         let cut = size - position;
         if cut > 0 {
-            self.log.truncate(position)?;
+            f.log.truncate(position)?;
         }
         self.next_offset.store(expected, Ordering::Release);
         self.unverified_end.store(from, Ordering::Release);
@@ -886,20 +1054,21 @@ impl LogSegment {
         gaps: Gaps,
         live: bool,
     ) -> Result<u64> {
+        let f = self.opened()?;
         if live {
-            self.offset_index.forget_all()?;
-            self.time_index.forget_all()?;
+            f.offset_index.forget_all()?;
+            f.time_index.forget_all()?;
         } else {
-            self.offset_index.clear()?;
-            self.time_index.clear()?;
+            f.offset_index.clear()?;
+            f.time_index.clear()?;
         }
         let mut state = self.state();
         *state = WriterState::default();
-        let end = self.log.len();
+        let end = f.log.len();
         let mut position = 0u64;
         let mut expected = self.base_offset;
         while position < end {
-            let bytes = self.log.bytes(position, end - position);
+            let bytes = f.log.bytes(position, end - position);
             let parsed = if verify_crc {
                 batch::parse_and_verify(bytes)
             } else {
@@ -919,9 +1088,9 @@ impl LogSegment {
         drop(state);
         let cut = end - position;
         if cut > 0 && live {
-            self.log.forget_from(position)?;
+            f.log.forget_from(position)?;
         } else if cut > 0 {
-            self.log.truncate(position)?;
+            f.log.truncate(position)?;
         }
         self.next_offset.store(expected, Ordering::Release);
         if verify_crc {
@@ -938,10 +1107,11 @@ impl LogSegment {
     /// scrub and the read path, the full index check to the indexes' first use. Returns false
     /// when even that much does not hold together; the segment then needs `recover`.
     pub fn load_trusted(&self, config: &LogConfig, gaps: Gaps) -> Result<bool> {
-        let size = self.log.len();
+        let f = self.opened()?;
+        let size = f.log.len();
         // An index much shorter than its log was lost or cut: rebuilding it is cheaper than
         // scanning the segment at every lookup.
-        if self.offset_index.last_entry().is_none()
+        if f.offset_index.last_entry().is_none()
             && size > 2 * u64::from(config.index_interval_bytes.max(1))
         {
             return Ok(false);
@@ -952,7 +1122,7 @@ impl LogSegment {
         let mut state = self.state();
         state.max_timestamp = tail.max_timestamp;
         state.rolling_timestamp = (size > 0)
-            .then(|| batch::parse_header(self.log.bytes(0, size)).ok())
+            .then(|| batch::parse_header(f.log.bytes(0, size)).ok())
             .flatten()
             .map(|h| h.max_timestamp);
         state.bytes_since_index_entry = 0;
@@ -970,7 +1140,8 @@ impl LogSegment {
     pub fn load_deferred(&self, next_base: i64) {
         self.next_offset
             .store(next_base.max(self.base_offset), Ordering::Release);
-        self.unverified_end.store(self.log.len(), Ordering::Release);
+        let len = self.files.get().map_or(0, |f| f.log.len());
+        self.unverified_end.store(len, Ordering::Release);
         self.deferred.store(true, Ordering::Release);
     }
 
@@ -978,19 +1149,21 @@ impl LogSegment {
     /// damaged or lost index) makes the segment stop using its indexes and take its largest
     /// timestamp from every batch header; the scrub then finds what is wrong with its batches.
     fn load_deferred_tail(&self) {
-        if !self.deferred.load(Ordering::Acquire) {
+        if !self.deferred.load(Ordering::Acquire) || self.tail_loaded.get().is_some() {
             return;
         }
+        let Some(f) = self.opened_or_warn("its largest timestamp") else {
+            return;
+        };
         self.tail_loaded.get_or_init(|| {
             let max_timestamp = match self.read_tail(Gaps::Allowed) {
                 Some(tail) => tail.max_timestamp,
                 None => {
                     self.distrust_index("its last entries do not match the log's tail");
-                    let size = self.log.len();
+                    let size = f.log.len();
                     let mut position = 0;
                     let mut max: Option<TimestampOffset> = None;
-                    while let Ok(h) = batch::parse_header(self.log.bytes(position, size - position))
-                    {
+                    while let Ok(h) = batch::parse_header(f.log.bytes(position, size - position)) {
                         if max.is_none_or(|m| h.max_timestamp > m.timestamp) {
                             max = Some(TimestampOffset {
                                 timestamp: h.max_timestamp,
@@ -1015,13 +1188,14 @@ impl LogSegment {
     /// The next offset and largest timestamp from the last offset and time index entries and
     /// the batches after the last offset index entry; `None` when they do not hold together.
     fn read_tail(&self, gaps: Gaps) -> Option<Tail> {
-        let size = self.log.len();
+        let f = self.files.get()?;
+        let size = f.log.len();
         let header_at = |position: u64| {
             (position < size)
-                .then(|| batch::parse_header(self.log.bytes(position, size - position)).ok())
+                .then(|| batch::parse_header(f.log.bytes(position, size - position)).ok())
                 .flatten()
         };
-        let (mut position, mut expected) = match self.offset_index.last_entry() {
+        let (mut position, mut expected) = match f.offset_index.last_entry() {
             Some((offset, position)) => {
                 let position = u64::from(position);
                 match header_at(position) {
@@ -1049,7 +1223,7 @@ impl LogSegment {
             position += header.size as u64;
         }
         let next_offset = expected.unwrap_or(self.base_offset);
-        let indexed = self
+        let indexed = f
             .time_index
             .last_entry()
             .map(|(timestamp, offset)| TimestampOffset { timestamp, offset });
@@ -1072,17 +1246,18 @@ impl LogSegment {
     /// Seals the segment when the log rolls past it or closes: the time index gets the final
     /// largest timestamp and the files are cut to size. Syncing is the caller's choice.
     pub fn seal(&self) -> Result<()> {
+        let f = self.opened()?;
         let distrusted = self.index_distrusted.load(Ordering::Acquire);
         if let Some(m) = self.max_timestamp().filter(|_| !distrusted) {
             // The index is sparse: a missing last entry (a full disk) costs lookups a little
             // scanning, and must not take the log offline.
-            if let Err(e) = self.time_index.append(m.timestamp, m.offset) {
-                tracing::warn!(segment = %self.log.path().display(), cause = %e, "final time index entry not written");
+            if let Err(e) = f.time_index.append(m.timestamp, m.offset) {
+                tracing::warn!(segment = %f.log.path().display(), cause = %e, "final time index entry not written");
             }
         }
-        self.log.trim()?;
-        self.offset_index.trim()?;
-        self.time_index.trim()?;
+        f.log.trim()?;
+        f.offset_index.trim()?;
+        f.time_index.trim()?;
         self.sealed.store(true, Ordering::Release);
         Ok(())
     }
@@ -1091,11 +1266,12 @@ impl LogSegment {
     /// `.log` descriptor, as a closed segment opened at start-up never holds one, so the
     /// open-file limit bounds active segments rather than all of them.
     pub fn sync(&self) -> Result<()> {
+        let f = self.opened()?;
         self.sync_log()?;
-        self.offset_index.sync()?;
-        self.time_index.sync()?;
+        f.offset_index.sync()?;
+        f.time_index.sync()?;
         if self.sealed.load(Ordering::Acquire) {
-            self.log.release_descriptor();
+            f.log.release_descriptor();
         }
         Ok(())
     }
@@ -1103,15 +1279,18 @@ impl LogSegment {
     /// How many file descriptors the segment keeps open: its `.log`'s while it takes appends,
     /// none once sealed and synced (indexes never keep one).
     pub fn open_descriptors(&self) -> usize {
-        usize::from(self.log.holds_descriptor())
+        self.files
+            .get()
+            .map_or(0, |f| usize::from(f.log.holds_descriptor()))
     }
 
     /// Forces the `.log` and the `.txnindex` to disk. The offset and time indexes are rebuilt
     /// on recovery anyway; the transaction index of a segment below the recovery point is
     /// trusted, so it must be as durable as the markers it indexes.
     pub fn sync_log(&self) -> Result<()> {
-        self.log.sync()?;
-        self.txn_index.sync()
+        let f = self.opened()?;
+        f.log.sync()?;
+        f.txn_index.sync()
     }
 
     /// `sync_file_range` of the `.log` bytes `[start, end)` (the `writeback` thread's).
@@ -1121,7 +1300,10 @@ impl LogSegment {
         end: u64,
         flags: libc::c_uint,
     ) -> std::io::Result<()> {
-        self.log.sync_range(start, end, flags)
+        let Some(f) = self.files.get() else {
+            return Ok(());
+        };
+        f.log.sync_range(start, end, flags)
     }
 
     /// The paths of the segment's files (the `.txnindex` may not exist).
@@ -1133,6 +1315,14 @@ impl LogSegment {
             TXN_INDEX_SUFFIX,
         ]
         .map(|s| segment_file(dir, self.base_offset, s))
+    }
+}
+
+/// A read that found the batch at `position` damaged, serving the batches from `start` to it.
+fn damaged(f: &SegmentFiles, start: u64, position: u64) -> SegmentRead {
+    SegmentRead::Damaged {
+        served: (position > start).then(|| f.log.slice(start, position - start)),
+        position,
     }
 }
 
@@ -1200,16 +1390,17 @@ mod tests {
         b[..8].copy_from_slice(&0i64.to_be_bytes());
         segment.append_batches_as_is(&b, &config()).unwrap();
         assert_eq!(segment.open_descriptors(), 1, "the active .log, no index");
-        assert!(segment.offset_index.entries() > 0 || segment.time_index.entries() > 0);
+        let f = segment.files.get().unwrap();
+        assert!(f.offset_index.entries() > 0 || f.time_index.entries() > 0);
         segment.sync().unwrap();
         assert_eq!(segment.open_descriptors(), 1, "not sealed yet");
         segment.seal().unwrap();
         segment.sync().unwrap();
         assert_eq!(segment.open_descriptors(), 0);
-        assert_eq!(&segment.contents()[..], &b[..]);
+        assert_eq!(&segment.contents().unwrap()[..], &b[..]);
         let closed = LogSegment::open(dir.path(), 0, &config(), SegmentRole::Closed).unwrap();
         assert_eq!(closed.open_descriptors(), 0);
-        assert_eq!(&closed.contents()[..], &b[..]);
+        assert_eq!(&closed.contents().unwrap()[..], &b[..]);
     }
 
     #[test]
@@ -1231,7 +1422,7 @@ mod tests {
         assert_eq!(segment.next_offset(), 12);
         // The trusted bytes are left to the scrub, which finds the other damage.
         assert_eq!(segment.unverified_end(), 3 * size);
-        assert_eq!(segment.scrub_all(Gaps::Forbidden), Some(0));
+        assert_eq!(segment.scrub_all(Gaps::Forbidden).unwrap(), Some(0));
         assert_eq!(
             segment.max_timestamp().map(|m| m.timestamp),
             Some(1_005),

@@ -103,12 +103,28 @@ impl MappedFile {
         capacity: u64,
         mode: WriteMode,
     ) -> Result<MappedFile> {
+        Self::open_inner(path, len, capacity, mode, true)
+    }
+
+    /// Opens `path` as [`MappedFile::open_with`] does, with all its bytes valid, but never
+    /// creates it: a file that is gone is an error (a lazy segment's `.log`).
+    pub fn open_existing(path: &Path, capacity: u64, mode: WriteMode) -> Result<MappedFile> {
+        Self::open_inner(path, None, capacity, mode, false)
+    }
+
+    fn open_inner(
+        path: &Path,
+        len: Option<u64>,
+        capacity: u64,
+        mode: WriteMode,
+        create: bool,
+    ) -> Result<MappedFile> {
         // Read-write even when nothing is appended: an `msync` only reaches the file of a
         // shared mapping whose descriptor was writable.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
+            .create(create)
             .truncate(false)
             .open(path)
             .map_err(StorageError::io("opening file", path))?;

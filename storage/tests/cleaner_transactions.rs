@@ -342,7 +342,7 @@ fn aborted_records_go_and_markers_wait_out_their_horizon() {
     let markers = |log: &PartitionLog| -> Vec<(i64, i64)> {
         let mut out = Vec::new();
         for segment in log.segments() {
-            let data = segment.contents();
+            let data = segment.contents().unwrap();
             for header in gregor_record::batch::headers(&data) {
                 let (_, h) = header.unwrap();
                 if h.is_control() && h.base_offset < 10 {

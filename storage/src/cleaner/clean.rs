@@ -263,7 +263,7 @@ impl Cleaner<'_> {
             .iter()
             .filter(|s| s.next_offset() > from && s.base_offset() < until)
         {
-            let data = segment.contents();
+            let data = segment.contents()?;
             let mut position = 0;
             while position < data.len() {
                 if self.log.cleaning_aborted() {
@@ -360,7 +360,7 @@ impl Cleaner<'_> {
                     upper.max(segment.base_offset() + 1),
                 ),
             );
-            let data = segment.contents();
+            let data = segment.contents()?;
             let mut position = 0;
             while position < data.len() {
                 if self.log.cleaning_aborted() {
