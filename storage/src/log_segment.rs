@@ -68,6 +68,12 @@ struct SegmentFiles {
 }
 
 impl SegmentFiles {
+    /// The files, with the `.log` read-ahead on for a bulk read.
+    fn bulk(&self) -> &SegmentFiles {
+        self.log.advise_bulk();
+        self
+    }
+
     /// Opens the files of the segment at `base_offset` in `dir` (named with `suffix`); the
     /// `.log` is created when missing only if `create` (a lazy open finds it or fails).
     fn open(
@@ -85,6 +91,9 @@ impl SegmentFiles {
         } else {
             MappedFile::open_existing(&path(LOG_SUFFIX), capacity, mode)?
         };
+        // What start-up and metadata reads (last batches, first header, largest timestamp)
+        // touch is a page here and there; bulk reads ask for read-ahead (`bulk`).
+        log.advise_random();
         let offset_index =
             OffsetIndex::open(&path(INDEX_SUFFIX), base_offset, None, index_bytes.0)?;
         let time_index =
@@ -628,7 +637,7 @@ impl LogSegment {
 
     /// The segment's whole `.log` content (for the cleaner, which reads it batch by batch).
     pub fn contents(&self) -> Result<Bytes> {
-        let f = self.opened()?;
+        let f = self.opened()?.bulk();
         Ok(f.log.slice(0, f.log.len()))
     }
 
@@ -687,7 +696,7 @@ impl LogSegment {
         high_watermark: i64,
         gaps: Gaps,
     ) -> Result<SegmentRead> {
-        let f = self.opened()?;
+        let f = self.opened()?.bulk();
         let end = f.log.len();
         let unchecked = self.verified.load(Ordering::Acquire)..self.unverified_end();
         let header_at = |position: u64| batch::parse_header(f.log.bytes(position, end - position));
@@ -837,7 +846,7 @@ impl LogSegment {
     /// least one), continuing where the last step stopped. Index entries met on the way are
     /// compared with the batches: a wrong one makes the segment stop using its indexes.
     pub fn scrub_step(&self, max_bytes: u64, gaps: Gaps) -> Result<ScrubStep> {
-        let f = self.opened()?;
+        let f = self.opened()?.bulk();
         let mut cursor = self.scrub.lock().unwrap_or_else(|e| e.into_inner());
         let target = self.unverified_end().min(f.log.len());
         let from = cursor.position;
@@ -899,7 +908,7 @@ impl LogSegment {
         timestamp: i64,
         min_offset: i64,
     ) -> Result<Option<TimestampOffset>> {
-        let f = self.opened()?;
+        let f = self.opened()?.bulk();
         let indexed = if self.index_usable() {
             f.time_index.lookup(timestamp)
         } else {
@@ -982,7 +991,7 @@ impl LogSegment {
     /// entries past it are dropped and rebuilt by the scan. Without such an entry, or when it
     /// does not name its batch, the whole segment is recovered. Returns the bytes cut.
     pub fn recover_from(&self, recovery_point: i64, config: &LogConfig, gaps: Gaps) -> Result<u64> {
-        let f = self.opened()?;
+        let f = self.opened()?.bulk();
         let size = f.log.len();
         // The entries that hold together, up to the recovery point: after a crash the index
         // may end in space preallocated and never written (zeros), or in torn entries.
@@ -1054,7 +1063,7 @@ impl LogSegment {
         gaps: Gaps,
         live: bool,
     ) -> Result<u64> {
-        let f = self.opened()?;
+        let f = self.opened()?.bulk();
         if live {
             f.offset_index.forget_all()?;
             f.time_index.forget_all()?;
