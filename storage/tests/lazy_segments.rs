@@ -4,18 +4,15 @@
 
 use std::path::Path;
 
-use gregor_storage::batch::{build_test_batch, parse_and_verify};
+use gregor_storage::batch::build_test_batch;
 use gregor_storage::file_names::{CLEAN_SHUTDOWN_FILE, LOG_SUFFIX, RECOVERY_POINT_CHECKPOINT};
 use gregor_storage::{LogConfig, LogManager, PartitionLog, TopicPartition};
 use proptest::prelude::*;
 
+mod common;
+
 fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 8 * 1024,
-        index_interval_bytes: 500,
-        retention_ms: -1,
-        ..LogConfig::default()
-    }
+    common::small_segments()
 }
 
 fn tp() -> TopicPartition {
@@ -60,21 +57,27 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Every batch served from `from` on, in order, checked.
 fn read_all(log: &PartitionLog, from: i64, max_bytes: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut offset = from;
-    loop {
-        let read = log.read(offset, max_bytes).unwrap();
-        if read.records.is_empty() {
-            return out;
-        }
-        let mut at = 0;
-        while at < read.records.len() {
-            let h = parse_and_verify(&read.records[at..]).expect("a served batch passes its CRC");
-            at += h.size;
-            offset = h.next_offset();
-        }
-        out.extend_from_slice(&read.records);
-    }
+    common::read_checked(log, from, max_bytes).0
+}
+
+/// The batches most tests write: 120 of 3 records, several segments' worth.
+fn batches() -> Vec<(i32, usize)> {
+    (0..120).map(|_| (3, 200)).collect()
+}
+
+/// `dir` filled with [`batches`], stopped cleanly and opened again lazily.
+fn filled_lazily(dir: &Path) -> (LogManager, std::sync::Arc<PartitionLog>) {
+    fill(dir, &batches());
+    let manager = open_lazily(dir);
+    let log = manager.get(&tp()).unwrap();
+    (manager, log)
+}
+
+/// Cuts `by` bytes off the end of `file`, as a tail lost while the broker was down.
+fn cut_short(file: &Path, by: u64) {
+    let len = std::fs::metadata(file).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+    f.set_len(len - by).unwrap();
 }
 
 fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -90,10 +93,7 @@ fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_clean_start_opens_no_closed_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let batches: Vec<_> = (0..120).map(|_| (3, 200)).collect();
-    fill(dir.path(), &batches);
-    let manager = open_lazily(dir.path());
-    let log = manager.get(&tp()).unwrap();
+    let (_manager, log) = filled_lazily(dir.path());
     let segments = log.segments();
     assert!(segments.len() >= 4, "{} segments", segments.len());
     let (active, closed) = segments.split_last().unwrap();
@@ -153,17 +153,10 @@ proptest! {
 fn a_closed_segment_cut_short_is_handled_as_recovery_handles_it() {
     let dir = tempfile::tempdir().unwrap();
     let lazy_dir = dir.path().join("lazy");
-    let batches: Vec<_> = (0..120).map(|_| (3, 200)).collect();
-    fill(&lazy_dir, &batches);
+    fill(&lazy_dir, &batches());
     let files = log_files(&lazy_dir);
     assert!(files.len() >= 4);
-    let len = std::fs::metadata(&files[1]).unwrap().len();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&files[1])
-        .unwrap();
-    file.set_len(len - 100).unwrap();
-    drop(file);
+    cut_short(&files[1], 100);
     let eager_dir = dir.path().join("eager");
     copy_dir(&lazy_dir, &eager_dir);
 
@@ -178,14 +171,8 @@ fn a_closed_segment_cut_short_is_handled_as_recovery_handles_it() {
     assert_eq!(log.segment_count(), expected.segment_count());
     // And so does the scrub, when no fetch got there first.
     let again = dir.path().join("again");
-    fill(&again, &batches);
-    let files = log_files(&again);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&files[1])
-        .unwrap();
-    file.set_len(len - 100).unwrap();
-    drop(file);
+    fill(&again, &batches());
+    cut_short(&log_files(&again)[1], 100);
     let manager = open_lazily(&again);
     let log = manager.get(&tp()).unwrap();
     while log.needs_scrub() {
@@ -200,10 +187,7 @@ fn a_closed_segment_cut_short_is_handled_as_recovery_handles_it() {
 #[test]
 fn a_late_open_that_fails_is_an_error_of_that_read() {
     let dir = tempfile::tempdir().unwrap();
-    let batches: Vec<_> = (0..120).map(|_| (3, 200)).collect();
-    fill(dir.path(), &batches);
-    let manager = open_lazily(dir.path());
-    let log = manager.get(&tp()).unwrap();
+    let (_manager, log) = filled_lazily(dir.path());
     let files = log_files(dir.path());
     std::fs::remove_file(&files[0]).unwrap();
     assert!(log.read(0, 1 << 20).is_err());

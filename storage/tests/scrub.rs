@@ -9,13 +9,10 @@ use gregor_storage::batch::{build_test_batch, parse_and_verify};
 use gregor_storage::file_names::LOG_SUFFIX;
 use gregor_storage::{LogConfig, LogManager, TopicPartition};
 
+mod common;
+
 fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 8 * 1024,
-        index_interval_bytes: 500,
-        retention_ms: -1,
-        ..LogConfig::default()
-    }
+    common::small_segments()
 }
 
 /// Opens without the start-up check of the newest segments, so every segment is left to the
@@ -76,22 +73,9 @@ fn second_batch(path: &Path) -> (i64, u64) {
     (second.base_offset, first.size as u64)
 }
 
-/// Reads from `from` to the end, checking every served batch; returns the offsets reached.
+/// Reads from `from` to the end, checking every served batch; returns the offset reached.
 fn read_to_end(manager: &LogManager, from: i64) -> i64 {
-    let log = manager.get(&tp()).unwrap();
-    let mut offset = from;
-    loop {
-        let read = log.read(offset, 1 << 20).unwrap();
-        if read.records.is_empty() {
-            return offset;
-        }
-        let mut at = 0;
-        while at < read.records.len() {
-            let h = parse_and_verify(&read.records[at..]).expect("a served batch passes its CRC");
-            at += h.size;
-            offset = h.next_offset();
-        }
-    }
+    common::read_checked(&manager.get(&tp()).unwrap(), from, 1 << 20).1
 }
 
 #[test]
