@@ -11,9 +11,10 @@
 //!   records to write. They go to the one writer (`writer`), and only once it reports them in
 //!   the log are they applied and the request answered. A failed write answers the request with
 //!   an error and leaves the state as it was: nothing was applied.
-//! - The task never waits for the disk: it appends in place only where an append is a
-//!   page-cache write, and hands writes to a writer thread where each is fsynced
-//!   (`writer::WriteMode`). Either way a write's outcome comes back as an event of its own.
+//! - The task never waits for an fsync: it appends in place only where an append is a
+//!   page-cache write (which the kernel may still hold up under writeback pressure, as it
+//!   holds up Kafka's coordinator threads), and hands writes to a writer thread where each is
+//!   fsynced (`writer::WriteMode`). Either way a write's outcome comes back as an event of its own.
 //!   Until it has, later requests that change the same key (a group, a transactional id)
 //!   wait, in order, so each sees the state the write leaves; requests for other keys, and
 //!   reads, go ahead. With the thread, a commit's fsync holds up only its own group, and
