@@ -1184,12 +1184,26 @@ impl PartitionLog {
 
 /// Producer state: snapshots, rebuilding at load, expiry.
 impl PartitionLog {
-    /// Writes the producer state below `offset` and removes all but the newest two snapshots.
+    /// Writes the producer state below `offset` and removes the snapshots no start can use: all
+    /// but the newest two, except the one a start after a crash would replay from. That start
+    /// rebuilds the transaction index of the segment holding the recovery point and of every
+    /// later one, so its replay begins at the newest snapshot at or below that segment's base;
+    /// when it was gone, every crash replayed (and checked) the whole log.
     fn write_producer_snapshot(&self, offset: i64, producers: &ProducerStateManager) -> Result<()> {
         let path = producer_state::snapshot_path(&self.dir, offset);
         crate::meta_files::write_atomically(&path, &producers.encode_snapshot())?;
         let snapshots = producer_state::list_snapshots(&self.dir)?;
+        let recovering_from = self
+            .segments_read()
+            .range(..=self.recovery_point())
+            .next_back()
+            .map(|(base, _)| *base);
+        let replay_from =
+            recovering_from.and_then(|base| snapshots.iter().rev().find(|s| **s <= base).copied());
         for old in snapshots.iter().rev().skip(2) {
+            if replay_from.is_some_and(|keep| *old >= keep) {
+                continue;
+            }
             remove_if_exists(&producer_state::snapshot_path(&self.dir, *old))?;
         }
         Ok(())

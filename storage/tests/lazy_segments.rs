@@ -196,3 +196,57 @@ fn a_late_open_that_fails_is_an_error_of_that_read() {
     let later = log.segments()[1].base_offset();
     assert!(!log.read(later, 1 << 20).unwrap().records.is_empty());
 }
+
+/// Appends `n` batches of 3 records of 200 bytes to the partition of `manager`.
+fn append(manager: &LogManager, n: usize) {
+    let log = manager.get(&tp()).unwrap();
+    for i in 0..n {
+        log.append(&build_test_batch(3, 200, 5_000 + i as i64), 0)
+            .unwrap();
+    }
+}
+
+/// Crash after crash: a load after a kill -9 trusts what the recovery point vouches for, so the
+/// next one (the broker killed again after writing more) still reads only past it, however
+/// often it happens. The producer-state replay used to start from the log start offset here
+/// (the snapshot it needed was gone), which read and checked the whole log at every start.
+#[test]
+fn a_second_crash_reads_only_past_the_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), &batches());
+    // (appended before the checkpoints, appended after them): the second rolls unflushed.
+    for (cycle, (before, after)) in [(2, 0), (20, 0), (2, 15), (15, 15), (0, 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let manager = open_lazily(dir.path());
+        let log = manager.get(&tp()).unwrap();
+        let segments = log.segments();
+        let closed = &segments[..segments.len() - 1];
+        let below = closed
+            .iter()
+            .filter(|s| s.next_offset() <= log.recovery_point())
+            .count();
+        assert!(
+            below >= 3,
+            "cycle {cycle}: {below} segments below the recovery point"
+        );
+        assert!(
+            segments[..below].iter().all(|s| !s.is_open()),
+            "cycle {cycle}: a load after a crash opened segments below the recovery point"
+        );
+        append(&manager, before);
+        manager.maintain(now_ms()).unwrap();
+        append(&manager, after);
+        // Killed: no shutdown, no clean-shutdown marker.
+        drop(log);
+        drop(manager);
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
