@@ -304,6 +304,10 @@ impl CoordinatorStarter<GroupCoordinator> {
     }
 }
 
+/// Most queued messages the task takes in one turn of its loop, between looks at its timer
+/// and at `stop`.
+const BURST: usize = 64;
+
 /// The coordinator's clock: monotonic milliseconds.
 pub type Clock = Box<dyn Fn() -> i64 + Send>;
 
@@ -379,20 +383,49 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
         mut written: mpsc::UnboundedReceiver<Written>,
         stop: CancellationToken,
     ) {
+        // One timer, moved only when the shard's next deadline does: the deadline is a scan of
+        // the shard's state, and a timer set anew per event was a timer-wheel entry per event.
+        let mut timer = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
+        let mut armed_for: Option<Option<i64>> = None;
         loop {
-            let sleep = match self.shard.next_deadline() {
-                Some(d) => Duration::from_millis(d.saturating_sub((self.clock)()).max(0) as u64),
-                None => Duration::from_secs(3600),
-            };
+            let deadline = self.shard.next_deadline();
+            if armed_for != Some(deadline) {
+                let wait = match deadline {
+                    Some(d) => {
+                        Duration::from_millis(d.saturating_sub((self.clock)()).max(0) as u64)
+                    }
+                    None => Duration::from_secs(3600),
+                };
+                timer.as_mut().reset(tokio::time::Instant::now() + wait);
+                armed_for = Some(deadline);
+            }
             tokio::select! {
                 _ = stop.cancelled() => break,
                 message = calls.recv() => match message {
-                    Some(Message::Call(call)) => self.on_call(call),
-                    Some(Message::Read(read)) => read(&self.shard),
+                    Some(message) => self.on_message(message),
                     None => break,
                 },
                 Some((id, ok)) = written.recv() => self.on_written(id, ok),
-                _ = tokio::time::sleep(sleep) => self.on_tick(),
+                () = &mut timer => {
+                    self.on_tick();
+                    armed_for = None;
+                }
+            }
+            // What is queued already is taken now, not one turn of the loop each: a write done
+            // in place was reported as it was submitted, and requests that arrived meanwhile
+            // (other connections') need no new deadline in between. Bounded, so the timer and
+            // `stop` are looked at between bursts.
+            for _ in 0..BURST {
+                while let Ok((id, ok)) = written.try_recv() {
+                    self.on_written(id, ok);
+                }
+                match calls.try_recv() {
+                    Ok(message) => self.on_message(message),
+                    Err(_) => break,
+                }
+            }
+            while let Ok((id, ok)) = written.try_recv() {
+                self.on_written(id, ok);
             }
         }
         // Finish what is being written, so no acknowledged change is lost and no client waits
@@ -403,6 +436,13 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
                 Some((id, ok)) => self.on_written(id, ok),
                 None => break,
             }
+        }
+    }
+
+    fn on_message(&mut self, message: Message<S>) {
+        match message {
+            Message::Call(call) => self.on_call(call),
+            Message::Read(read) => read(&self.shard),
         }
     }
 
