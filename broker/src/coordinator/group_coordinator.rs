@@ -109,6 +109,10 @@ pub struct GroupCoordinator {
     /// downgraded group's rebalance starts then).
     pub clock: i64,
     next_member: u64,
+    /// No classic group can have gone Empty since `take_emptied_group_records` last looked:
+    /// only the joins, leaves and timers that complete a rebalance clear it, so the other
+    /// requests (an offset commit) do not scan every group for one.
+    emptied_checked: bool,
 }
 
 fn s(v: impl Into<String>) -> StrBytes {
@@ -403,6 +407,7 @@ impl GroupCoordinator {
 
     /// After a member (re)joined: start or continue the rebalance.
     fn member_joined(&mut self, now: i64, group_id: &str) -> Vec<Reply> {
+        self.emptied_checked = false;
         let delay = self.config.initial_rebalance_delay_ms;
         let group = self.groups.get_mut(group_id).expect("exists");
         let mut replies = Vec::new();
@@ -615,6 +620,9 @@ impl GroupCoordinator {
     /// The metadata records of groups that became Empty since the last call (Kafka writes one
     /// when a group's last member leaves, so a restart does not bring the members back).
     pub fn take_emptied_group_records(&mut self) -> Vec<CoordinatorRecord> {
+        if std::mem::replace(&mut self.emptied_checked, true) {
+            return Vec::new();
+        }
         let mut records = Vec::new();
         for g in self.groups.values_mut() {
             if std::mem::take(&mut g.emptied) {
@@ -677,6 +685,7 @@ impl GroupCoordinator {
         Vec<Option<ResponseError>>,
         Vec<Reply>,
     ) {
+        self.emptied_checked = false;
         let Some(group) = self.groups.get_mut(group_id) else {
             return (
                 Some(ResponseError::UnknownMemberId),
@@ -729,6 +738,7 @@ impl GroupCoordinator {
 
     /// Expires members, pending ids and rebalance waits whose time has come.
     pub fn tick(&mut self, now: i64) -> Vec<Reply> {
+        self.emptied_checked = false;
         if self.consumer.next_deadline().is_some_and(|d| d <= now) {
             let topics = self.config.topics.image();
             self.consumer_tick(now, &topics);
