@@ -167,7 +167,12 @@ async fn run(config: Config, sources: String, started: Instant) -> anyhow::Resul
     let format_existed = data_dir.join(data_dir::FORMAT_FILE).exists();
     let data_format = data_dir::check(&data_dir)?;
     match startup::raise_open_files_limit() {
-        Ok((soft, _)) => tracing::debug!(limit = soft, "open files limit"),
+        Ok((soft, _)) => {
+            tracing::debug!(limit = soft, "open files limit");
+            // Active segments keep half of it at most; the rest is for connections and the
+            // files opened briefly, those of active segments past the budget among them.
+            gregor_storage::mapped_file::set_descriptor_budget((soft / 2) as usize);
+        }
         Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
     }
     // Every listener's TLS and SASL set-up is checked before anything binds or opens, so a

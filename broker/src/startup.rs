@@ -149,9 +149,10 @@ mod tests {
 }
 
 /// Raises the soft limit on open files to the hard limit and returns both (soft, hard) as they
-/// are then. Each partition keeps a descriptor per segment file (the log and its two indexes),
-/// so a soft limit of 1024, a common default, would stop a broker at a few hundred partitions;
-/// the JVM raises its limit the same way for Kafka (`-XX:+MaxFDLimit`).
+/// are then. Each partition's active segment keeps its `.log`'s descriptor while half the
+/// limit allows (`set_descriptor_budget`), so a soft limit of 1024, a common default, would
+/// slow every append past a few hundred partitions; the JVM raises its limit the same way for
+/// Kafka (`-XX:+MaxFDLimit`).
 pub fn raise_open_files_limit() -> std::io::Result<(u64, u64)> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

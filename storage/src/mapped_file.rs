@@ -15,12 +15,15 @@
 //! truncating, punching, file times) opens the file briefly by its tracked path; a sync is
 //! an `msync` of the mapping, which reaches the file even when its path is gone. So a
 //! partition's files hold no descriptor at rest but the active `.log`'s, and the open-file
-//! limit bounds active segments rather than files.
+//! limit bounds active segments rather than files. Past a budget of kept descriptors
+//! ([`set_descriptor_budget`], half the open-file limit in the broker) an active `.log` keeps
+//! none either, and its appends open it briefly too: a broker with more partitions than the
+//! limit allows descriptors still serves all of them, a little slower per append beyond it.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -33,6 +36,32 @@ use crate::error::{Result, StorageError};
 const MIN_GROWTH: u64 = 64 << 10;
 /// The largest step, so a busy log does not reserve much more disk than it uses.
 const MAX_GROWTH: u64 = 16 << 20;
+
+/// Most descriptors files keep open, process-wide (unbounded until set).
+static DESCRIPTOR_BUDGET: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// Descriptors files keep open now.
+static KEPT_DESCRIPTORS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets how many descriptors files may keep open at once; a file opened beyond it keeps none
+/// and opens itself briefly for what needs one. Files already open keep theirs.
+pub fn set_descriptor_budget(budget: usize) {
+    DESCRIPTOR_BUDGET.store(budget, Ordering::Release);
+}
+
+/// Descriptors files keep open now (for reports and tests).
+pub fn kept_descriptors() -> usize {
+    KEPT_DESCRIPTORS.load(Ordering::Acquire)
+}
+
+/// Takes one descriptor of the budget, if any is left.
+fn take_from_budget() -> bool {
+    let budget = DESCRIPTOR_BUDGET.load(Ordering::Acquire);
+    KEPT_DESCRIPTORS
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
+            (kept < budget).then_some(kept + 1)
+        })
+        .is_ok()
+}
 
 /// How a [`MappedFile`]'s appends reach the file, and whether it keeps a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +112,15 @@ impl AsRef<[u8]> for MapSlice {
         // rewrites (truncation happens only before readers exist), and the mapping lives as
         // long as this slice holds its Arc.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(self.start), self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        let kept = self.file.get_mut().unwrap_or_else(|e| e.into_inner());
+        if kept.take().is_some() {
+            KEPT_DESCRIPTORS.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -153,7 +191,7 @@ impl MappedFile {
         let allocated = if writable_map { len } else { file_len };
         Ok(MappedFile {
             path: Mutex::new(path.to_path_buf()),
-            file: Mutex::new((mode == WriteMode::Descriptor).then_some(file)),
+            file: Mutex::new((mode == WriteMode::Descriptor && take_from_budget()).then_some(file)),
             map: Arc::new(map),
             writable_map,
             capacity,
@@ -206,7 +244,9 @@ impl MappedFile {
     /// Closes the kept descriptor, if any: the file is then read through its mapping only (a
     /// sealed segment's `.log` once synced). What needs a descriptor later opens one briefly.
     pub fn release_descriptor(&self) {
-        lock(&self.file).take();
+        if lock(&self.file).take().is_some() {
+            KEPT_DESCRIPTORS.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// Whether the file keeps a descriptor open.
@@ -450,7 +490,9 @@ impl MappedFile {
     }
 
     /// `sync_file_range` of `[start, end)` with `flags` (see `writeback`): starts or waits for
-    /// writeback of those pages; no durability promise, unlike `sync`. A file whose descriptor was released was synced whole first: nothing to do. The wait
+    /// writeback of those pages; no durability promise, unlike `sync`. A file whose descriptor
+    /// was released was synced whole first: nothing to do; one opened beyond the descriptor
+    /// budget leaves its writeback to the kernel. The wait
     /// runs on a duplicate of the descriptor, so appends, which take the kept one, never wait
     /// behind the disk.
     pub fn sync_range(&self, start: u64, end: u64, flags: libc::c_uint) -> std::io::Result<()> {
