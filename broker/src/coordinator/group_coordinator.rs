@@ -854,6 +854,14 @@ impl GroupCoordinator {
     pub fn next_deadline(&self) -> Option<i64> {
         self.groups
             .values()
+            // Most groups of a busy broker are only committed to: no timer, and no need to
+            // build the chain below for each of them at every turn of the runtime's loop.
+            .filter(|g| {
+                !g.members.is_empty()
+                    || !g.pending.is_empty()
+                    || g.rebalance_deadline.is_some()
+                    || g.initial_join_until.is_some()
+            })
             .flat_map(|g| {
                 let members = g
                     .members
