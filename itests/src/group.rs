@@ -1,6 +1,6 @@
 //! Group members as child processes (the `group_member` binary), and what they report.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -20,7 +20,12 @@ pub struct MemberLog {
     pub committed: BTreeSet<(i32, i64)>,
     /// When the latest assignment arrived.
     pub assigned_at: Option<Instant>,
+    /// The last lines of its stderr (librdkafka's group debug log), for a failure's message.
+    pub stderr_tail: VecDeque<String>,
 }
+
+/// How many stderr lines a member's log keeps.
+const STDERR_TAIL: usize = 200;
 
 /// A running `group_member` process.
 pub struct GroupMember {
@@ -58,12 +63,23 @@ impl GroupMember {
             .args([bootstrap, group, topic, assignor, &session_ms.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
         let stdin = child.stdin.take();
         let log = Arc::new(Mutex::new(MemberLog::default()));
+        let tail = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = tail.lock().unwrap();
+                if log.stderr_tail.len() == STDERR_TAIL {
+                    log.stderr_tail.pop_front();
+                }
+                log.stderr_tail.push_back(line);
+            }
+        });
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -124,7 +140,12 @@ impl GroupMember {
             while child.try_wait()?.is_none() {
                 if Instant::now() > deadline {
                     child.kill()?;
-                    bail!("member did not stop within 30 s");
+                    let log = self.log.lock().unwrap();
+                    let tail: Vec<&str> = log.stderr_tail.iter().map(String::as_str).collect();
+                    bail!(
+                        "member did not stop within 30 s; its last stderr lines:\n{}",
+                        tail.join("\n")
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
