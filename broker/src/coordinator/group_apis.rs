@@ -114,6 +114,12 @@ impl GroupCoordinator {
     /// or metadata for a group the coordinator does not know yet creates the group, empty (an
     /// admin commit, or a record replayed at start).
     pub fn apply(&mut self, changes: Changes) {
+        if !changes
+            .iter()
+            .all(|r| matches!(r, CoordinatorRecord::Offset(..)))
+        {
+            self.forget_classic_deadline();
+        }
         // The consumer groups these records touch, as they were: their events are the
         // difference. Heartbeats that change nothing write no records, so this is rare.
         let mut touched: BTreeMap<String, Option<ConsumerView>> = BTreeMap::new();

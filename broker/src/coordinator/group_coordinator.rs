@@ -113,6 +113,11 @@ pub struct GroupCoordinator {
     /// only the joins, leaves and timers that complete a rebalance clear it, so the other
     /// requests (an offset commit) do not scan every group for one.
     emptied_checked: bool,
+    /// The classic groups' earliest timer, kept while nothing could have brought one earlier:
+    /// offset commits and reads (most events of a busy broker) keep it, every other request,
+    /// write and tick forgets it. A deadline that moved later (a heartbeat) only makes the
+    /// runtime tick early.
+    classic_deadline: std::cell::Cell<Option<Option<i64>>>,
 }
 
 fn s(v: impl Into<String>) -> StrBytes {
@@ -553,6 +558,7 @@ impl GroupCoordinator {
         written: bool,
         write_error: ResponseError,
     ) -> Vec<Reply> {
+        self.forget_classic_deadline();
         let Some(group) = self.groups.get_mut(&sync.group_id) else {
             return Vec::new();
         };
@@ -739,6 +745,7 @@ impl GroupCoordinator {
     /// Expires members, pending ids and rebalance waits whose time has come.
     pub fn tick(&mut self, now: i64) -> Vec<Reply> {
         self.emptied_checked = false;
+        self.forget_classic_deadline();
         if self.consumer.next_deadline().is_some_and(|d| d <= now) {
             let topics = self.config.topics.image();
             self.consumer_tick(now, &topics);
@@ -850,8 +857,47 @@ impl GroupCoordinator {
         }
     }
 
+    /// Forgets the classic groups' cached earliest timer: a change may have set an earlier one.
+    pub fn forget_classic_deadline(&self) {
+        self.classic_deadline.set(None);
+    }
+
     /// The earliest time `tick` has something to do.
     pub fn next_deadline(&self) -> Option<i64> {
+        let classic = match self.classic_deadline.get() {
+            Some(cached) => {
+                // Earlier than the truth is safe (a tick with nothing to do); later would miss
+                // a timer.
+                #[cfg(debug_assertions)]
+                {
+                    let fresh = self.classic_groups_deadline();
+                    let no_later = match (cached, fresh) {
+                        (_, None) => true,
+                        (None, Some(_)) => false,
+                        (Some(c), Some(f)) => c <= f,
+                    };
+                    assert!(
+                        no_later,
+                        "cached classic deadline {cached:?}, in truth {fresh:?}"
+                    );
+                }
+                cached
+            }
+            None => {
+                let d = self.classic_groups_deadline();
+                self.classic_deadline.set(Some(d));
+                d
+            }
+        };
+        classic
+            .into_iter()
+            .chain(self.consumer.next_deadline())
+            .chain(self.events.next_deadline())
+            .min()
+    }
+
+    /// The earliest timer of the classic groups: sessions, pending member ids, rebalances.
+    fn classic_groups_deadline(&self) -> Option<i64> {
         self.groups
             .values()
             // Most groups of a busy broker are only committed to: no timer, and no need to
@@ -873,8 +919,6 @@ impl GroupCoordinator {
                     .chain(g.rebalance_deadline)
                     .chain(g.initial_join_until)
             })
-            .chain(self.consumer.next_deadline())
-            .chain(self.events.next_deadline())
             .min()
     }
 }

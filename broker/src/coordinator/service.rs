@@ -200,6 +200,17 @@ pub fn execute(
 ) -> GroupOutcome {
     let v = request.version;
     coordinator.clock = now;
+    // Offset commits and reads set no timer of a classic group (a member's commit only moves
+    // its session later): the cached earliest one stays.
+    if !matches!(
+        request.body,
+        RequestKind::OffsetCommit(_)
+            | RequestKind::OffsetFetch(_)
+            | RequestKind::DescribeGroups(_)
+            | RequestKind::ListGroups(_)
+    ) {
+        coordinator.forget_classic_deadline();
+    }
     // Classic members of a consumer group (KIP-848 migration) are answered from its state.
     let classic_group_id = match &request.body {
         RequestKind::JoinGroup(r) => Some(r.group_id.as_str()),

@@ -839,3 +839,49 @@ fn commits_are_counted_into_one_event_per_window() {
     assert_eq!(event_types(&mut c, 1_000), ["committed"]);
     assert_eq!(c.next_deadline(), None);
 }
+
+/// The runtime asks for the next deadline after every event and the coordinator keeps the
+/// classic groups' part while only offsets are committed: a join after a run of commits must
+/// still bring the deadline to the new member's pending id, and a commit must not hide it.
+#[test]
+fn a_join_after_commits_brings_the_deadline_forward() {
+    use super::runtime::Outcome;
+    use super::service::{execute, GroupRequest};
+    use gregor_protocol::messages::RequestKind;
+
+    let request = |body| GroupRequest {
+        body,
+        version: 9,
+        client_id: "client".into(),
+        client_host: "/127.0.0.1".into(),
+        group_config: Default::default(),
+        topic_describe: None,
+    };
+    let commit = |group: &str, offset| {
+        RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(s(group)))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(offset)])]),
+        )
+    };
+    let mut c = coordinator();
+    let run = |c: &mut GroupCoordinator, id, now, body| {
+        if let Outcome::Write { records, .. } = execute(c, request(body), id, now, now) {
+            c.apply(records);
+        }
+    };
+    run(&mut c, 1, 0, commit("simple", 1));
+    assert_eq!(c.next_deadline(), None);
+    run(&mut c, 2, 10, RequestKind::JoinGroup(join_req("", None)));
+    // The pending member id lives for the session timeout (10 s).
+    assert_eq!(c.next_deadline(), Some(10_010));
+    run(&mut c, 3, 20, commit("simple", 2));
+    assert_eq!(c.next_deadline(), Some(10_010));
+    c.tick(10_011);
+    assert_eq!(c.next_deadline(), None);
+}

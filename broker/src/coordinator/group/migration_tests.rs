@@ -145,6 +145,9 @@ impl Harness {
         let background = self.c.take_emptied_group_records();
         self.log.extend(background);
         self.collect_background();
+        // As the runtime asks after every event; the cached classic deadline is checked
+        // against a fresh one (debug builds).
+        let _ = self.c.next_deadline();
         answer
     }
 
@@ -160,6 +163,7 @@ impl Harness {
         self.now += ms;
         self.c.tick(self.now);
         self.collect_background();
+        let _ = self.c.next_deadline();
     }
 
     /// A classic JoinGroup (v9); returns (error code, member id, generation, protocol).
