@@ -74,6 +74,28 @@ impl Spawned {
         Ok(status)
     }
 
+    /// Waits up to `limit` for the process to exit by itself; past it, kills its group and
+    /// fails, so a child that hangs fails its row instead of stalling the run.
+    pub fn wait_within(mut self, limit: Duration) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.take().context("no process")?;
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        signal_group(child.id() as i32, libc::SIGKILL);
+        if status.is_none() {
+            let _ = child.wait();
+        }
+        unregister(child.id() as i32);
+        status.with_context(|| format!("{} did not finish within {limit:?}", self.name))
+    }
+
     /// Asks the process to stop (SIGTERM), waits up to `grace`, then kills its group.
     pub fn terminate(mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
         let mut child = self.child.take().context("no process to stop")?;

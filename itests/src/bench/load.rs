@@ -3,7 +3,7 @@
 //! joining. Every function first waits until the broker reports a leader for each partition it
 //! uses, so topic creation and metadata propagation stay out of the timed part.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -548,22 +548,55 @@ pub fn latency(
 /// Per member, when its latest rebalance completed and how many partitions it then held.
 type Assignments = Arc<Mutex<BTreeMap<usize, (Instant, usize)>>>;
 
-/// Notes each member's assignment after every rebalance.
+/// Notes each member's assignment after every rebalance, kept from the rebalances themselves:
+/// asking librdkafka (`rd_kafka_assignment`) from the callback can block for good once the
+/// consumer is closing (librdkafka issues 4041, 4884), and with it the member's thread.
 struct Member {
     index: usize,
     assignments: Assignments,
+    /// The partitions this member holds, from the assign and revoke events.
+    held: Mutex<BTreeSet<i32>>,
+    /// A revoke was applied: set once the member, leaving, has given up its partitions.
+    revoked: AtomicBool,
 }
 
 impl ClientContext for Member {}
 
 impl ConsumerContext for Member {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, _: &Rebalance<'_>) {
-        let held = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let mut held = self.held.lock().unwrap();
+        // Eager protocols revoke everything before each assignment, so adding and removing
+        // holds the whole assignment for them and for the incremental one alike.
+        match rebalance {
+            Rebalance::Assign(tpl) => held.extend(tpl.elements().iter().map(|e| e.partition())),
+            Rebalance::Revoke(tpl) => {
+                for e in tpl.elements() {
+                    held.remove(&e.partition());
+                }
+                self.revoked.store(true, Ordering::Release);
+            }
+            Rebalance::Error(_) => return,
+        }
         self.assignments
             .lock()
             .unwrap()
-            .insert(self.index, (Instant::now(), held));
+            .insert(self.index, (Instant::now(), held.len()));
     }
+}
+
+/// Leaves the group and serves the revoke before the consumer closes: a close that has to
+/// serve one can hang in librdkafka (its issue 4884).
+fn leave(consumer: BaseConsumer<Member>) {
+    consumer.context().revoked.store(false, Ordering::Release);
+    consumer.unsubscribe();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !consumer.context().revoked.load(Ordering::Acquire)
+        && !consumer.context().held.lock().unwrap().is_empty()
+        && Instant::now() < deadline
+    {
+        let _ = consumer.poll(Duration::from_millis(20));
+    }
+    drop(consumer);
 }
 
 /// Which group protocol the members of `group_join` speak.
@@ -612,6 +645,8 @@ pub fn group_join(
         let consumer: BaseConsumer<Member> = config.create_with_context(Member {
             index,
             assignments: assignments.clone(),
+            held: Mutex::default(),
+            revoked: AtomicBool::new(false),
         })?;
         // Connected and bootstrapped before the clock starts.
         consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
@@ -626,6 +661,7 @@ pub fn group_join(
                     eprintln!("bench: group member {index}: {e}");
                 }
             }
+            leave(consumer);
             Ok(subscribed)
         }));
     }
@@ -646,6 +682,15 @@ pub fn group_join(
         std::thread::sleep(Duration::from_millis(1));
     };
     stop.store(true, Ordering::Relaxed);
+    // Bounded: a member whose close hangs in librdkafka is left behind (its thread ends with
+    // the process) and the row fails, rather than the whole run waiting for it.
+    let closed_by = Instant::now() + Duration::from_secs(30);
+    while threads.iter().any(|t| !t.is_finished()) && Instant::now() < closed_by {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if threads.iter().any(|t| !t.is_finished()) {
+        bail!("group {group}: a member did not close within 30 s of leaving");
+    }
     let mut last_subscribe = None;
     for t in threads {
         let subscribed = t

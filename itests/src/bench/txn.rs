@@ -207,7 +207,7 @@ fn java_transactions(
         .stdin(std::process::Stdio::null())
         .stdout(dir.file("stdout.log")?)
         .stderr(dir.file("stderr.log")?);
-    let status = super::cleanup::spawn(&mut cmd, "java TxnBench")?.wait()?;
+    let status = super::cleanup::spawn(&mut cmd, "java TxnBench")?.wait_within(STEP_TIMEOUT)?;
     let stdout = std::fs::read_to_string(dir.path().join("stdout.log"))?;
     if !status.success() {
         let stderr = std::fs::read_to_string(dir.path().join("stderr.log"))?;
