@@ -35,10 +35,23 @@ if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1 \
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless maven
 fi
-mvn -q -B -f itests/java/pom.xml dependency:copy-dependencies
+# A transfer that stalls for two minutes fails (Maven's default read timeout is 30 min) and the
+# fetch is tried again, up to three times.
+fetch_jars() {
+  local try
+  for try in 1 2 3; do
+    mvn -q -B -Dmaven.wagon.rto=120000 -Daether.connector.requestTimeout=120000 \
+      -f "$1" dependency:copy-dependencies && return 0
+    echo "== mvn could not fetch $1 (try $try of 3)"
+  done
+  return 1
+}
+fetch_jars itests/java/pom.xml
 # MirrorMaker 2 with its own Connect runtime and clients (4.3.1: Central serves no 4.4.0
 # connect-mirror), apart from the 4.4.0 jars (itests/java/mirror/pom.xml).
-mvn -q -B -f itests/java/mirror/pom.xml dependency:copy-dependencies
+fetch_jars itests/java/mirror/pom.xml
+# The benchmark's Kafka broker (the quick bench test runs it), here rather than inside the test.
+fetch_jars itests/bench/kafka-server/pom.xml
 
 # The TLS and SASL tests: the openssl CLI makes their certificates, and the rdkafka crate's
 # librdkafka links OpenSSL (the client side only; the broker uses rustls).

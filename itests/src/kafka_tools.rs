@@ -46,6 +46,47 @@ fn java_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("java")
 }
 
+/// Longest a Maven fetch of a pom's jars may take: a registry that stalls fails it instead of
+/// holding a test (or CI) until an outer limit, with nothing said.
+const MAVEN_LIMIT: Duration = Duration::from_secs(900);
+
+/// `mvn dependency:copy-dependencies` of `pom` (into its `target/lib`), bounded: a transfer
+/// that stalls for two minutes fails (Maven's own default waits half an hour, then retries),
+/// and the whole fetch is stopped after [`MAVEN_LIMIT`]. `what` names it in errors.
+pub fn maven_fetch(pom: &Path, what: &str) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new("mvn")
+        .args(["-q", "-B"])
+        // Read timeouts of the wagon transport (Maven 3.8) and of the resolver's (3.9).
+        .arg("-Dmaven.wagon.rto=120000")
+        .arg("-Daether.connector.requestTimeout=120000")
+        .arg("-f")
+        .arg(pom)
+        .arg("dependency:copy-dependencies")
+        .stdin(Stdio::null())
+        // Its own process group, so a stop takes its JVM and anything it started.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("running mvn to fetch {what} (is Maven installed?)"))?;
+    let deadline = Instant::now() + MAVEN_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) of the process group this function started and has not reaped.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            bail!("mvn did not fetch {what} within {MAVEN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if !status.success() {
+        bail!("mvn could not fetch {what} ({status})");
+    }
+    Ok(())
+}
+
 /// The folder of jars, fetching them with Maven if they are not there yet.
 pub fn lib_dir() -> anyhow::Result<PathBuf> {
     static FETCH: Mutex<()> = Mutex::new(());
@@ -62,14 +103,10 @@ pub fn lib_dir() -> anyhow::Result<PathBuf> {
     .map(|jar| lib.join(format!("{jar}-{KAFKA_VERSION}.jar")));
     let complete = || markers.iter().all(|m| m.exists());
     if !complete() {
-        let status = Command::new("mvn")
-            .args(["-q", "-B", "-f"])
-            .arg(java_dir().join("pom.xml"))
-            .arg("dependency:copy-dependencies")
-            .status()
-            .context("running mvn to fetch Apache Kafka's tools (is Maven installed?)")?;
-        if !status.success() || !complete() {
-            bail!("mvn could not fetch Apache Kafka {KAFKA_VERSION}'s tools ({status})");
+        let what = format!("Apache Kafka {KAFKA_VERSION}'s tools");
+        maven_fetch(&java_dir().join("pom.xml"), &what)?;
+        if !complete() {
+            bail!("mvn left some of {what} out of {}", lib.display());
         }
     }
     Ok(lib)

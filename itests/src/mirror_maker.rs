@@ -35,14 +35,10 @@ pub fn lib_dir() -> anyhow::Result<PathBuf> {
     let lib = project().join("target").join("lib");
     let marker = lib.join(format!("connect-mirror-{MM2_VERSION}.jar"));
     if !marker.exists() {
-        let status = Command::new("mvn")
-            .args(["-q", "-B", "-f"])
-            .arg(project().join("pom.xml"))
-            .arg("dependency:copy-dependencies")
-            .status()
-            .context("running mvn to fetch MirrorMaker 2 (is Maven installed?)")?;
-        if !status.success() || !marker.exists() {
-            bail!("mvn could not fetch MirrorMaker {MM2_VERSION} ({status})");
+        let what = format!("MirrorMaker {MM2_VERSION}");
+        crate::kafka_tools::maven_fetch(&project().join("pom.xml"), &what)?;
+        if !marker.exists() {
+            bail!("mvn left {} out", marker.display());
         }
     }
     Ok(lib)

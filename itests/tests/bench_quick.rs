@@ -4,11 +4,13 @@
 //! outlived the run; the figures themselves are never judged here.
 //!
 //! The run is bounded: a bench that has not finished within `GREGOR_BENCH_TIMEOUT_S` (900 s)
-//! fails the test with what it printed and, where gdb is installed, the stacks of the bench and
-//! of every process it started, then is stopped with SIGTERM (its handler stops the brokers).
+//! fails the test with what it printed and the stacks of the bench and of every process it
+//! started (gdb's, jstack's for JVMs, where installed), then its process group is stopped with
+//! SIGTERM (the bench's handler stops the brokers) and SIGKILL.
 //! CI once hung here until its own limit, with nothing to show what the bench waited for.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,6 +72,19 @@ fn stacks(pid: u32) -> String {
     }
 }
 
+/// Every thread's stack of the JVM `pid`, by the JDK's jstack, or why there are none.
+fn java_stacks(pid: u32) -> String {
+    match Command::new("timeout")
+        .args(["60", "jstack"])
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => format!("(no stacks: jstack could not run: {e})"),
+    }
+}
+
 /// What a hung run was doing: the bench's stacks, and those of each process it started.
 fn hang_report(bench: &Child) -> String {
     let pid = bench.id();
@@ -78,27 +93,32 @@ fn hang_report(bench: &Child) -> String {
         let line = cmdline(child);
         let short: String = line.chars().take(300).collect();
         report.push_str(&format!("== child {child}: {short}\n"));
-        // A JVM's stacks through gdb are not Java frames; jstack is not always there.
-        if !line.contains("java") {
-            report.push_str(&stacks(child));
-            report.push('\n');
-        }
+        // A JVM's stacks through gdb are not Java frames: jstack gives those.
+        report.push_str(&if line.contains("java") {
+            java_stacks(child)
+        } else {
+            stacks(child)
+        });
+        report.push('\n');
     }
     report
 }
 
-/// Stops a hung bench: SIGTERM (its handler stops every broker), then SIGKILL.
+/// Stops a hung bench: SIGTERM to its process group (its handler stops every broker, which
+/// run in groups of their own; what else it started, Maven say, is in its group), then SIGKILL.
 fn stop(bench: &mut Child) {
-    // SAFETY: kill(2) with a pid this test spawned and has not reaped yet.
-    unsafe { libc::kill(bench.id() as i32, libc::SIGTERM) };
+    let group = -(bench.id() as i32);
+    // SAFETY: kill(2) of the process group this test started; the bench is not reaped yet.
+    unsafe { libc::kill(group, libc::SIGTERM) };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = bench.try_wait() {
-            return;
+            break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = bench.kill();
+    // SAFETY: as above; the group may hold processes the bench left.
+    unsafe { libc::kill(group, libc::SIGKILL) };
     let _ = bench.wait();
 }
 
@@ -118,7 +138,9 @@ fn quick_bench_reports_every_figure_and_leaves_no_process() -> anyhow::Result<()
         })
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // A group of its own, so a hung run is stopped with whatever it started.
+        .process_group(0);
     let started = Instant::now();
     let mut bench = cmd.spawn()?;
     // Read as the bench writes, so a full pipe never stalls it and a hung run still shows
@@ -150,7 +172,11 @@ fn quick_bench_reports_every_figure_and_leaves_no_process() -> anyhow::Result<()
         if started.elapsed() > limit {
             let report = hang_report(&bench);
             stop(&mut bench);
-            let _ = reader.join();
+            // Bounded: a process outside the group may still hold the pipe.
+            let until = Instant::now() + Duration::from_secs(10);
+            while !reader.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             panic!(
                 "the quick bench did not finish within {limit:?}; it printed:\n{}\n{report}",
                 said.lock().unwrap()

@@ -578,14 +578,10 @@ pub fn kafka_lib_dir() -> anyhow::Result<PathBuf> {
     let marker = lib.join(format!("kafka_2.13-{KAFKA_VERSION}.jar"));
     if !marker.exists() {
         eprintln!("bench: fetching Apache Kafka {KAFKA_VERSION} from Maven Central (once)");
-        let status = Command::new("mvn")
-            .args(["-q", "-B", "-f"])
-            .arg(project.join("pom.xml"))
-            .arg("dependency:copy-dependencies")
-            .status()
-            .context("running mvn (is Maven installed?)")?;
-        if !status.success() || !marker.exists() {
-            bail!("mvn could not fetch Apache Kafka {KAFKA_VERSION} ({status})");
+        let what = format!("Apache Kafka {KAFKA_VERSION}");
+        crate::kafka_tools::maven_fetch(&project.join("pom.xml"), &what)?;
+        if !marker.exists() {
+            bail!("mvn left {} out", marker.display());
         }
     }
     let java = Command::new("java")

@@ -629,6 +629,7 @@ pub fn group_join(
     let barrier = Arc::new(Barrier::new(members + 1));
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
+    let mut consumers = Vec::with_capacity(members);
     for index in 0..members {
         let mut config = ClientConfig::new();
         config
@@ -650,6 +651,11 @@ pub fn group_join(
         })?;
         // Connected and bootstrapped before the clock starts.
         consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        consumers.push((index, consumer));
+    }
+    // Threads only once every member exists: one that failed to start would leave the others
+    // waiting at the barrier for good.
+    for (index, consumer) in consumers {
         let (barrier, stop) = (barrier.clone(), stop.clone());
         let topic = topic.to_string();
         threads.push(std::thread::spawn(move || -> anyhow::Result<Instant> {

@@ -307,6 +307,9 @@ impl Connection {
             TcpStream::connect(bootstrap).with_context(|| format!("connecting to {bootstrap}"))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        // Several requests go out before a response is read: a broker that stopped reading
+        // would otherwise hold the write for good once the socket buffers are full.
+        stream.set_write_timeout(Some(Duration::from_secs(60)))?;
         Ok(Connection::over(Box::new(stream)))
     }
 
