@@ -416,26 +416,33 @@ impl<S: CoordinatorShard, W: WriteQueue<S::Record>> Runtime<S, W> {
             // (other connections') need no new deadline in between. Bounded, so the timer and
             // `stop` are looked at between bursts.
             for _ in 0..BURST {
-                while let Ok((id, ok)) = written.try_recv() {
-                    self.on_written(id, ok);
-                }
+                self.take_written(&mut written);
                 match calls.try_recv() {
                     Ok(message) => self.on_message(message),
                     Err(_) => break,
                 }
             }
-            while let Ok((id, ok)) = written.try_recv() {
-                self.on_written(id, ok);
-            }
+            self.take_written(&mut written);
         }
         // Finish what is being written, so no acknowledged change is lost and no client waits
         // for an answer that never comes.
         calls.close();
+        self.take_written(&mut written);
         while !self.in_flight.is_empty() {
             match written.recv().await {
                 Some((id, ok)) => self.on_written(id, ok),
                 None => break,
             }
+        }
+    }
+
+    /// Applies every write outcome there is, the in-place writer's and the writer thread's,
+    /// including those of writes that the applied ones let run.
+    fn take_written(&mut self, written: &mut mpsc::UnboundedReceiver<Written>) {
+        loop {
+            let next = self.writer.pop_done().or_else(|| written.try_recv().ok());
+            let Some((id, ok)) = next else { break };
+            self.on_written(id, ok);
         }
     }
 

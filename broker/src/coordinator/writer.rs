@@ -11,9 +11,14 @@
 //!   no async worker waits for the disk: whatever is queued when the thread wakes goes out as
 //!   one append (one batch per write, one fsync for all of them: group commit).
 //!
-//! Either way each write's outcome is reported back by its id, on the channel the writer was
-//! made with, and the runtime applies it when it next looks.
+//! Either way each write's outcome is reported back by its id and the runtime applies it when
+//! it next looks: from the thread on the channel the writer was made with; in place, kept in
+//! the writer (`WriteQueue::pop_done`). Not on the channel: the task that appends is the one
+//! that receives, and a send woke the task while it ran, which tokio answers by polling it
+//! again and waking an idle worker to help, which finds nothing (two futex calls and a
+//! context switch per offset commit).
 
+use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
@@ -35,6 +40,12 @@ pub trait WriteQueue<R>: Send {
     /// Queues `records` as write `id`; its outcome comes back through the channel the queue
     /// was made with.
     fn submit(&mut self, id: WriteId, records: Vec<R>);
+
+    /// The outcome of a write done as it was submitted, oldest first; `None` when there is
+    /// none (the writer thread reports on its channel instead).
+    fn pop_done(&mut self) -> Option<Written> {
+        None
+    }
 }
 
 /// Encodes a write's records as batches stamped `timestamp` (`None` for none).
@@ -129,7 +140,8 @@ impl WriteMode {
 pub struct InPlaceWriter<R> {
     append: AppendBatches,
     encode: Encode<R>,
-    done: tokio::sync::mpsc::UnboundedSender<Written>,
+    /// Outcomes the runtime has not taken yet, in submission order.
+    done: VecDeque<Written>,
 }
 
 impl<R: Send> WriteQueue<R> for InPlaceWriter<R> {
@@ -144,8 +156,11 @@ impl<R: Send> WriteQueue<R> for InPlaceWriter<R> {
                 }
             },
         };
-        // The receiver lives in the same task; it is gone only once the task has ended.
-        let _ = self.done.send((id, ok));
+        self.done.push_back((id, ok));
+    }
+
+    fn pop_done(&mut self) -> Option<Written> {
+        self.done.pop_front()
     }
 }
 
@@ -158,8 +173,8 @@ pub enum Writer<R> {
 }
 
 impl<R: Send + 'static> Writer<R> {
-    /// A writer in `mode` appending through `append`, encoding with `encode`; outcomes go to
-    /// `done`. Only the thread mode can fail to start.
+    /// A writer in `mode` appending through `append`, encoding with `encode`; the thread's
+    /// outcomes go to `done`. Only the thread mode can fail to start.
     pub fn start(
         mode: WriteMode,
         append: AppendBatches,
@@ -170,7 +185,7 @@ impl<R: Send + 'static> Writer<R> {
             WriteMode::InPlace => Writer::InPlace(InPlaceWriter {
                 append,
                 encode,
-                done,
+                done: VecDeque::new(),
             }),
             WriteMode::Thread => Writer::Thread(LogWriter::start(append, encode, done)?),
         })
@@ -182,6 +197,13 @@ impl<R: Send> WriteQueue<R> for Writer<R> {
         match self {
             Writer::InPlace(w) => w.submit(id, records),
             Writer::Thread(w) => w.submit(id, records),
+        }
+    }
+
+    fn pop_done(&mut self) -> Option<Written> {
+        match self {
+            Writer::InPlace(w) => w.pop_done(),
+            Writer::Thread(_) => None,
         }
     }
 }
@@ -232,8 +254,11 @@ mod tests {
             writer.submit(1, vec![1, 2]);
             writer.submit(2, vec![]);
             writer.submit(3, vec![3]);
-            let mut outcomes: Vec<Written> =
-                (0..3).map(|_| done.blocking_recv().unwrap()).collect();
+            // In place they are kept in the writer; the thread sends them.
+            let mut outcomes: Vec<Written> = std::iter::from_fn(|| writer.pop_done()).collect();
+            while outcomes.len() < 3 {
+                outcomes.push(done.blocking_recv().unwrap());
+            }
             outcomes.sort();
             assert_eq!(outcomes, vec![(1, true), (2, true), (3, true)], "{mode:?}");
             assert_eq!(*log.lock().unwrap(), vec![1, 2, 3], "{mode:?}");
@@ -241,16 +266,21 @@ mod tests {
     }
 
     /// In place, a failed append fails its own write only, and is reported before `submit`
-    /// returns, so the runtime sees it on its next look.
+    /// returns, so the runtime sees it on its next look; nothing goes to the channel, whose
+    /// receiver is the task doing the append.
     #[test]
     fn in_place_a_failed_append_fails_only_its_write() {
         let (log, append) = test_log();
         let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
         let mut writer = Writer::start(WriteMode::InPlace, append, encode, done_tx).unwrap();
         writer.submit(1, vec![0xff]);
-        assert_eq!(done.try_recv().unwrap(), (1, false));
+        assert_eq!(writer.pop_done(), Some((1, false)));
         writer.submit(2, vec![4]);
-        assert_eq!(done.try_recv().unwrap(), (2, true));
-        assert_eq!(*log.lock().unwrap(), vec![4]);
+        writer.submit(3, vec![5]);
+        assert_eq!(writer.pop_done(), Some((2, true)));
+        assert_eq!(writer.pop_done(), Some((3, true)));
+        assert_eq!(writer.pop_done(), None);
+        assert!(done.try_recv().is_err());
+        assert_eq!(*log.lock().unwrap(), vec![4, 5]);
     }
 }
