@@ -1,4 +1,5 @@
-//! Group members as child processes (the `group_member` binary), and what they report.
+//! Group members as child processes (the `group_member` binary), and what they report; and how
+//! an rdkafka member leaves before it closes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
@@ -189,6 +190,23 @@ impl Drop for GroupMember {
             let _ = child.wait();
         }
     }
+}
+
+/// Leaves the group, then closes `consumer` (an rdkafka one in this process): unsubscribes and
+/// polls until `left` says, from the consumer's context, that the revoke was served (or that
+/// nothing was held), for at most 10 s. A close that still has a revoke to serve can hang in
+/// librdkafka (its issue 4884).
+pub fn leave_then_close<C: rdkafka::consumer::ConsumerContext>(
+    consumer: rdkafka::consumer::BaseConsumer<C>,
+    left: impl Fn(&C) -> bool,
+) {
+    use rdkafka::consumer::Consumer;
+    consumer.unsubscribe();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !left(consumer.context()) && Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(20));
+    }
+    drop(consumer);
 }
 
 /// Waits until the running `members` hold disjoint assignments covering `0..partitions`, each

@@ -584,19 +584,12 @@ impl ConsumerContext for Member {
     }
 }
 
-/// Leaves the group and serves the revoke before the consumer closes: a close that has to
-/// serve one can hang in librdkafka (its issue 4884).
+/// Leaves the group and serves the revoke before the consumer closes (`group::leave_then_close`).
 fn leave(consumer: BaseConsumer<Member>) {
     consumer.context().revoked.store(false, Ordering::Release);
-    consumer.unsubscribe();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !consumer.context().revoked.load(Ordering::Acquire)
-        && !consumer.context().held.lock().unwrap().is_empty()
-        && Instant::now() < deadline
-    {
-        let _ = consumer.poll(Duration::from_millis(20));
-    }
-    drop(consumer);
+    crate::group::leave_then_close(consumer, |m| {
+        m.revoked.load(Ordering::Acquire) || m.held.lock().unwrap().is_empty()
+    });
 }
 
 /// Which group protocol the members of `group_join` speak.

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -130,14 +130,8 @@ fn main() -> anyhow::Result<()> {
     // Leave first and serve the revoke here, so the close below finds no rebalance waiting
     // in the queue: a close that has to serve one can hang in librdkafka (issue 4884).
     consumer.context().revoked.store(false, Ordering::Release);
-    consumer.unsubscribe();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !consumer.context().revoked.load(Ordering::Acquire)
-        && !consumer.context().assignment.lock().unwrap().is_empty()
-        && Instant::now() < deadline
-    {
-        let _ = consumer.poll(Duration::from_millis(50));
-    }
-    drop(consumer);
+    gregor_itests::group::leave_then_close(consumer, |c| {
+        c.revoked.load(Ordering::Acquire) || c.assignment.lock().unwrap().is_empty()
+    });
     Ok(())
 }
