@@ -37,8 +37,8 @@ pub type WriteId = u64;
 
 /// Where a coordinator's writes go: the log thread, or a test's stand-in.
 pub trait WriteQueue<R>: Send {
-    /// Queues `records` as write `id`; its outcome comes back through the channel the queue
-    /// was made with.
+    /// Queues `records` as write `id`; its outcome comes back from `pop_done` (a write done in
+    /// place) or through the channel the queue was made with.
     fn submit(&mut self, id: WriteId, records: Vec<R>);
 
     /// The outcome of a write done as it was submitted, oldest first; `None` when there is
