@@ -51,36 +51,22 @@ fn java_dir() -> PathBuf {
 const MAVEN_LIMIT: Duration = Duration::from_secs(900);
 
 /// `mvn dependency:copy-dependencies` of `pom` (into its `target/lib`), bounded: a transfer
-/// that stalls for two minutes fails (Maven's own default waits half an hour, then retries),
-/// and the whole fetch is stopped after [`MAVEN_LIMIT`]. `what` names it in errors.
+/// that stalls for two minutes fails (Maven's own default waits half an hour), and the whole
+/// fetch, in a process group of its own, is killed after [`MAVEN_LIMIT`]. `what` names it in
+/// errors.
 pub fn maven_fetch(pom: &Path, what: &str) -> anyhow::Result<()> {
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new("mvn")
-        .args(["-q", "-B"])
+    let mut cmd = Command::new("mvn");
+    cmd.args(["-q", "-B"])
         // Read timeouts of the wagon transport (Maven 3.8) and of the resolver's (3.9).
         .arg("-Dmaven.wagon.rto=120000")
         .arg("-Daether.connector.requestTimeout=120000")
         .arg("-f")
         .arg(pom)
         .arg("dependency:copy-dependencies")
-        .stdin(Stdio::null())
-        // Its own process group, so a stop takes its JVM and anything it started.
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("running mvn to fetch {what} (is Maven installed?)"))?;
-    let deadline = Instant::now() + MAVEN_LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kill(2) of the process group this function started and has not reaped.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            let _ = child.wait();
-            bail!("mvn did not fetch {what} within {MAVEN_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        .stdin(Stdio::null());
+    let status = crate::bench::cleanup::spawn(&mut cmd, &format!("mvn fetching {what}"))
+        .context("is Maven installed?")?
+        .wait_within(MAVEN_LIMIT)?;
     if !status.success() {
         bail!("mvn could not fetch {what} ({status})");
     }
