@@ -15,13 +15,18 @@ fi
 
 # The live view's tests: a browser (driven by playwright-core from npm) and Prometheus with
 # promtool. Debian's prometheus package may start its own server on :9090; the test's runs on a
-# free port of its own.
-if ! command -v chromium >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1 \
-    || ! command -v prometheus >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "== installing chromium, prometheus and npm (Debian packages)"
+# free port of its own. Only what is missing is installed: Debian's npm conflicts with a
+# Node.js that brings its own npm (NodeSource's nodejs package), and apt then installs nothing.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+{ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } \
+  || missing+=(prometheus)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium prometheus npm
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 echo "== installing playwright-core from npm (itests/browser/package-lock.json)"
 (cd itests/browser && npm ci --no-audit --no-fund --silent)
